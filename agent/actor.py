@@ -1,0 +1,39 @@
+"""An actor as the event loop sees it: messages in, replies out, Wasm off the loop.
+
+Each instance has its own single worker thread, so its store is only ever
+touched by one thread and it handles one message at a time (the actor model);
+heartbeats and NATS keep running while a call is in progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from .instance import ActorInstance, Message
+
+log = logging.getLogger("pi_edge.actor_host")
+
+
+class Actor:
+    def __init__(self, instance: ActorInstance) -> None:
+        self.instance = instance
+        self.name = instance.name
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"actor-{self.name}")
+        self.handled = 0
+        self.failed = 0
+
+    async def handle(self, message: Message) -> bytes:
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(self._worker, self.instance.call, message)
+        except Exception:
+            self.failed += 1
+            raise
+        self.handled += 1
+        return result
+
+    def close(self) -> None:
+        """Let an in-flight call finish, then release the worker."""
+        self._worker.shutdown(wait=True)

@@ -1,0 +1,272 @@
+"""``pi-edge``: the one command for the laptop and the Pi.
+
+Every failure the user can cause ends as one line on stderr and a non-zero
+exit; tracebacks are for bugs (``-v`` shows the debug log).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from . import __version__, subjects
+from .errors import PiEdgeError
+from .lattice import DEFAULT_URL, connect, ping, request
+from .limits import Limits
+from .provider import ProviderError
+
+log = logging.getLogger("pi_edge.cli")
+
+DEFAULT_ACTOR = "oled-text"
+
+
+def builtin_actor_dir() -> Path:
+    """The oled_text actor's sources, shipped inside the ``actors`` package."""
+    from importlib import resources
+
+    return Path(str(resources.files("actors") / "oled_text"))
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _lattice_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--nats-url", default=DEFAULT_URL, help=f"the lattice's NATS server (default {DEFAULT_URL})")
+    p.add_argument("--lattice", default=subjects.DEFAULT_LATTICE, help="lattice id (default %(default)s)")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a reply (default %(default)s)")
+
+
+def _limit_args(p: argparse.ArgumentParser) -> None:
+    d = Limits()
+    p.add_argument("--deadline-ms", type=int, default=d.deadline_ms,
+                   help="how long one message may run inside an actor (default %(default)s)")
+    p.add_argument("--memory-mb", type=int, default=d.memory_bytes // 2**20,
+                   help="linear-memory cap per actor instance, MiB (default %(default)s)")
+    p.add_argument("--max-message-kb", type=int, default=d.max_message_bytes // 1024,
+                   help="largest message an actor accepts, KiB (default %(default)s)")
+
+
+def _limits_from(args: argparse.Namespace) -> Limits:
+    return Limits(deadline_ms=args.deadline_ms, memory_bytes=args.memory_mb * 2**20,
+                  max_message_bytes=args.max_message_kb * 1024)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .plugins import load_plugin
+
+    display_plugin = load_plugin("oled")
+    parser = argparse.ArgumentParser(
+        prog="pi-edge",
+        description="Run sandboxed WebAssembly actors on a Raspberry Pi that drive its OLED, "
+                    "over a NATS lattice shared with your laptop.",
+    )
+    parser.add_argument("--version", action="version", version=f"pi-edge {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("hub", help="laptop: run the lattice's hub nats-server",
+                       description="Start the hub nats-server that Pis join as leaf nodes. Runs until Ctrl-C.")
+    p.add_argument("--host", default="0.0.0.0", help="address to listen on (default %(default)s)")
+    p.add_argument("--port", type=int, default=4222, help="client port; 0 picks a free one (default %(default)s)")
+    p.add_argument("--leafnode-port", type=int, default=7422,
+                   help="port Pis connect to as leaf nodes; 0 picks a free one (default %(default)s)")
+    p.set_defaults(func=cmd_hub)
+
+    p = sub.add_parser("agent", help="Pi: run the host (leaf server, actors, display)",
+                       description="Start the agent: its own leaf nats-server (joined to --hub if given), "
+                                   "the display provider, and the actors. Runs until Ctrl-C or SIGTERM.")
+    p.add_argument("--hub", help="hub's leafnode URL, e.g. nats-leaf://laptop.local:7422 (default: run standalone)")
+    p.add_argument("--nats-url", help="use this existing NATS server instead of starting a leaf server")
+    p.add_argument("--host", default="127.0.0.1", help="leaf server's client address (default %(default)s)")
+    p.add_argument("--port", type=int, default=4222,
+                   help="leaf server's client port; 0 picks a free one (default %(default)s)")
+    p.add_argument("--lattice", default=subjects.DEFAULT_LATTICE, help="lattice id (default %(default)s)")
+    p.add_argument("--name", help="host name in the lattice (default: this machine's hostname)")
+    p.add_argument("--actor", action="append", default=[], metavar="NAME=PATH",
+                   help="actor to run: a built .wasm or an actor source directory; repeatable "
+                        f"(default: the built-in {DEFAULT_ACTOR} actor)")
+    p.add_argument("--cache-dir", type=Path, help="build and compile cache (default ~/.cache/pi-edge)")
+    _limit_args(p)
+    display_plugin.add_arguments(p)
+    p.set_defaults(func=cmd_agent, plugin=display_plugin)
+
+    p = sub.add_parser("display", help="laptop: show text on the Pi's display",
+                       description="Send TEXT to the display actor and print its reply and the round-trip time.")
+    p.add_argument("text", help="the text to show (an empty string clears)")
+    p.add_argument("--actor", default=DEFAULT_ACTOR, help="actor to send to (default %(default)s)")
+    _lattice_args(p)
+    p.set_defaults(func=cmd_display)
+
+    p = sub.add_parser("clear", help="laptop: clear the Pi's display")
+    p.add_argument("--actor", default=DEFAULT_ACTOR, help="actor to send to (default %(default)s)")
+    _lattice_args(p)
+    p.set_defaults(func=cmd_clear)
+
+    p = sub.add_parser("hosts", help="list the hosts in the lattice")
+    _lattice_args(p)
+    p.set_defaults(func=cmd_hosts)
+
+    p = sub.add_parser("build", help="build an actor's Python sources into a Wasm component",
+                       description="Build ACTOR_DIR (which holds app.py) with componentize-py against the "
+                                   "display-actor world. Cached by the digest of the sources and the WIT.")
+    p.add_argument("actor_dir", type=Path)
+    p.add_argument("-o", "--output", type=Path, help="also copy the component here")
+    p.add_argument("--cache-dir", type=Path, help="build cache (default ~/.cache/pi-edge)")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("demo", help="everything on this machine: hub, agent, actor, emulated display",
+                       description="Start a hub and an agent with an emulated display on free loopback ports, "
+                                   "build the oled-text actor, send TEXT through the lattice, and show the "
+                                   "panel in the terminal and as a PNG.")
+    p.add_argument("text", nargs="?", default="Hello from pi-edge", help="text to show (default: %(default)r)")
+    p.add_argument("-o", "--output", type=Path, default=Path("pi-edge-demo.png"),
+                   help="PNG of the panel (default %(default)s)")
+    p.add_argument("--cache-dir", type=Path, help="build and compile cache (default ~/.cache/pi-edge)")
+    p.set_defaults(func=cmd_demo, plugin=display_plugin)
+    return parser
+
+
+def _run(coro_fn: Callable[[], Awaitable[int]]) -> int:
+    return asyncio.run(coro_fn())
+
+
+async def _until_signalled() -> None:
+    """Return on SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+def cmd_hub(args: argparse.Namespace) -> int:
+    from .natsserver import NatsServer, hub_config
+
+    async def main() -> int:
+        server = await asyncio.to_thread(NatsServer(hub_config(args.host, args.port, args.leafnode_port)).start)
+        try:
+            _out(f"pi-edge hub: clients on {args.host}:{server.client_port}, "
+                 f"leaf nodes on {args.host}:{server.leafnode_port}")
+            _out(f"  on the Pi:  pi-edge agent --hub nats-leaf://<this-machine>:{server.leafnode_port}")
+            _out("  Ctrl-C stops the hub")
+            await _until_signalled()
+        finally:
+            await asyncio.to_thread(server.stop)
+        _out("pi-edge hub: stopped")
+        return 0
+
+    return _run(main)
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    from .service import ActorSpec, AgentOptions, AgentService
+
+    specs = [ActorSpec.parse(a) for a in args.actor] or [ActorSpec(DEFAULT_ACTOR, builtin_actor_dir())]
+    options = AgentOptions(lattice=args.lattice, name=args.name, hub=args.hub, nats_url=args.nats_url,
+                           host=args.host, port=args.port, actors=specs, cache_dir=args.cache_dir,
+                           limits=_limits_from(args))
+    provider = args.plugin.create(args)
+
+    async def main() -> int:
+        service = AgentService(options, provider)
+        try:
+            host = await service.start()
+            _out(f"pi-edge agent {host.name}: lattice {options.lattice!r} via {service.url}; "
+                 f"actors: {', '.join(sorted(host.actors))}")
+            await _until_signalled()
+        finally:
+            await service.stop()
+            provider.close()
+        _out("pi-edge agent: stopped")
+        return 0
+
+    return _run(main)
+
+
+async def _send(args: argparse.Namespace, body: bytes, headers: dict[str, str] | None) -> int:
+    nc = await connect(args.nats_url, name="pi-edge-cli", timeout=min(args.timeout, 3.0))
+    try:
+        reply = await request(nc, subjects.actor(args.lattice, args.actor), body, headers, args.timeout,
+                              what=f"actor {args.actor!r}")
+    finally:
+        await nc.close()
+    _out(f"{reply.body.decode('utf-8', 'replace')}  ({reply.seconds * 1000:.1f} ms)")
+    return 0
+
+
+def cmd_display(args: argparse.Namespace) -> int:
+    return _run(lambda: _send(args, args.text.encode("utf-8"), None))
+
+
+def cmd_clear(args: argparse.Namespace) -> int:
+    return _run(lambda: _send(args, b"", {"op": "clear"}))
+
+
+def cmd_hosts(args: argparse.Namespace) -> int:
+    async def main() -> int:
+        nc = await connect(args.nats_url, name="pi-edge-cli", timeout=min(args.timeout, 3.0))
+        try:
+            hosts = await ping(nc, args.lattice, window=min(args.timeout, 1.0))
+        finally:
+            await nc.close()
+        if not hosts:
+            _out(f"no hosts answered in lattice {args.lattice!r}")
+            return 1
+        _out(f"{'NAME':<16} {'UPTIME':>9}  {'ACTORS':<24} LABELS")
+        for h in sorted(hosts, key=lambda h: str(h.get("name"))):
+            labels = ",".join(f"{k}={v}" for k, v in dict(h.get("labels", {})).items())
+            _out(f"{h.get('name', '?'):<16} {float(h.get('uptime_s', 0)):>8.0f}s  "
+                 f"{','.join(h.get('actors', [])) or '-':<24} {labels}")
+        return 0
+
+    return _run(main)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from .build import build_actor
+
+    if not args.actor_dir.is_dir():
+        raise PiEdgeError(f"{args.actor_dir} is not a directory")
+    result = build_actor(args.actor_dir, cache_dir=args.cache_dir, out=args.output)
+    _out(f"{'reused' if result.cached else 'built'} {result.path} (sha256 {result.digest[:16]}…, {result.seconds:.2f} s)")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return _run(lambda: run_demo(args.text, args.output, args.plugin, args.cache_dir, _out))
+
+
+def _setup_logging(verbose: bool, command: str) -> None:
+    quiet = command in ("display", "clear", "hosts", "build", "demo")
+    level = logging.DEBUG if verbose else (logging.WARNING if quiet else logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose, args.command)
+    try:
+        return int(args.func(args))
+    except PiEdgeError as exc:
+        sys.stderr.write(f"pi-edge: error: {exc}\n")
+        return exc.exit_code
+    except ProviderError as exc:  # the display could not be set up as configured
+        sys.stderr.write(f"pi-edge: error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""``pi-edge demo``: the whole path on one machine, as a person would run it.
+
+Hub and agent get free loopback ports, the display is emulated, and the text
+travels laptop client -> hub -> leaf -> agent -> Wasm actor -> provider.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+from . import subjects
+from .build import build_actor
+from .lattice import connect, request, wait_for_actor
+from .natsserver import NatsServer, hub_config
+from .plugins import ProviderPlugin
+from .service import ActorSpec, AgentOptions, AgentService
+
+ACTOR = "oled-text"
+
+
+async def run_demo(text: str, png: Path, plugin: ProviderPlugin, cache_dir: Path | None,
+                   say: Callable[[str], None]) -> int:
+    import asyncio
+
+    from .cli import builtin_actor_dir
+
+    say("pi-edge demo: building the oled-text actor (cached after the first time)...")
+    built = await asyncio.to_thread(build_actor, builtin_actor_dir(), cache_dir)
+    say(f"  actor: {built.path.name} ({'from cache' if built.cached else f'built in {built.seconds:.1f} s'})")
+
+    hub = await asyncio.to_thread(NatsServer(hub_config("127.0.0.1", 0, 0)).start)
+    provider = plugin.create(argparse.Namespace(**plugin_defaults(plugin), display="emulator"))
+    service = AgentService(
+        AgentOptions(name="demo-pi", hub=f"nats-leaf://127.0.0.1:{hub.leafnode_port}", port=0,
+                     actors=[ActorSpec(ACTOR, built.path)], cache_dir=cache_dir),
+        provider,
+    )
+    try:
+        say(f"  hub on {hub.url}, leaf nodes on port {hub.leafnode_port}")
+        say("  starting the agent (first start compiles the actor, about 10 s; then cached)...")
+        await service.start()
+        laptop = await connect(hub.url, name="pi-edge-demo-laptop")
+        try:
+            await wait_for_actor(laptop, subjects.DEFAULT_LATTICE, ACTOR, timeout=15)
+            say(f"  agent joined the hub; sending {text!r}")
+            reply = await request(laptop, subjects.actor(subjects.DEFAULT_LATTICE, ACTOR), text.encode(), None,
+                                  5.0, what=f"actor {ACTOR!r}")
+        finally:
+            await laptop.close()
+        say(f"  reply: {reply.body.decode()} ({reply.seconds * 1000:.1f} ms round trip)")
+        say(provider.render_terminal())  # type: ignore[attr-defined]
+        provider.write_png(png, scale=4)  # type: ignore[attr-defined]
+        say(f"  panel saved as {png}")
+    finally:
+        await service.stop()
+        provider.close()
+        await asyncio.to_thread(hub.stop)
+    return 0
+
+
+def plugin_defaults(plugin: ProviderPlugin) -> dict[str, object]:
+    """The plugin's flag defaults, as if the user gave no display flags."""
+    parser = argparse.ArgumentParser(add_help=False)
+    plugin.add_arguments(parser)
+    return vars(parser.parse_args([]))

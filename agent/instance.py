@@ -1,0 +1,88 @@
+"""One running instance of an actor: a store, an instance, and its ``handle`` export.
+
+An instance is used by one thread at a time (the actor's worker).  After a
+trap the instance is thrown away and a fresh one made from the same compiled
+component, so one bad message never poisons the next.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import wasmtime
+from wasmtime import component as wc
+
+from .errors import ActorCallError, ActorLoadError, ActorTrapError
+from .host_imports import define_imports
+from .limits import Limits
+from .provider import DisplayProvider
+from .runtime import LoadedComponent, Runtime, first_line
+
+log = logging.getLogger("pi_edge.instance")
+
+
+@dataclass(frozen=True)
+class Message:
+    """What the ``handler`` export receives."""
+
+    subject: str
+    body: bytes
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+class ActorInstance:
+    def __init__(self, runtime: Runtime, loaded: LoadedComponent, provider: DisplayProvider, limits: Limits) -> None:
+        self.runtime = runtime
+        self.loaded = loaded
+        self.name = loaded.name
+        self.limits = limits
+        self.linker = wc.Linker(runtime.engine)
+        define_imports(self.linker, runtime.world, self.name, provider)
+        self.restarts = 0
+        self._instantiate()
+
+    def _instantiate(self) -> None:
+        store = wasmtime.Store(self.runtime.engine)
+        store.set_limits(memory_size=self.limits.memory_bytes)
+        store.set_epoch_deadline(self.runtime.ticks_for(self.limits.deadline_ms))
+        try:
+            instance = self.linker.instantiate(store, self.loaded.component)
+        except wasmtime.WasmtimeError as exc:
+            raise ActorLoadError(f"actor {self.name!r}: cannot instantiate: {first_line(exc)}") from None
+        handler = self.runtime.world.qualified("handler")
+        index = instance.get_export_index(store, handler)
+        func_index = instance.get_export_index(store, "handle", index) if index else None
+        func = instance.get_func(store, func_index) if func_index else None
+        if func is None:
+            raise ActorLoadError(f"actor {self.name!r}: export {handler}#handle not found after instantiation")
+        self.store, self.instance, self.handle_func = store, instance, func
+
+    def call(self, message: Message) -> bytes:
+        """Run ``handle``; the actor's ``err`` becomes ActorCallError, a trap ActorTrapError."""
+        record = wc.Record()
+        record.subject = message.subject
+        record.headers = list(message.headers)
+        record.body = bytes(message.body)
+        self.store.set_epoch_deadline(self.runtime.ticks_for(self.limits.deadline_ms))
+        try:
+            result = self.handle_func(self.store, record)
+        except wasmtime.WasmtimeError as exc:
+            reason = _trap_reason(exc, self.limits)
+            log.warning("actor=%s trapped: %s; starting a fresh instance", self.name, reason)
+            self._replace()
+            raise ActorTrapError(f"actor {self.name!r} trapped: {reason}") from None
+        if isinstance(result, str):
+            raise ActorCallError(result)
+        return bytes(result)
+
+    def _replace(self) -> None:
+        self.restarts += 1
+        self._instantiate()
+
+
+def _trap_reason(exc: wasmtime.WasmtimeError, limits: Limits) -> str:
+    text = str(exc)
+    if "interrupt" in text:
+        return f"it ran past its {limits.deadline_ms} ms deadline"
+    return first_line(exc)

@@ -1,0 +1,127 @@
+"""Talking to the lattice: connecting with clear errors, requests, and the reply convention.
+
+A reply carries the actor's result as raw bytes; a failure carries the header
+``Pi-Edge-Error`` with a one-line reason and the full text as the body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+import nats
+import nats.errors
+from nats.aio.client import Client
+
+from . import subjects
+from .errors import (
+    ActorReplyError,
+    LatticeError,
+    LatticeUnreachableError,
+    NoResponderError,
+    RequestTimeoutError,
+)
+
+log = logging.getLogger("pi_edge.lattice")
+
+ERROR_HEADER = "Pi-Edge-Error"
+DEFAULT_URL = "nats://127.0.0.1:4222"
+
+
+def error_headers(reason: str) -> dict[str, str]:
+    """Headers for a failure reply; header values must be one line."""
+    one_line = " ".join(reason.split())[:500]
+    return {ERROR_HEADER: one_line or "error"}
+
+
+async def connect(url: str, name: str, timeout: float = 3.0, reconnect: bool = False) -> Client:
+    """Connect, failing fast with a sentence; ``reconnect`` keeps a long-lived link alive."""
+    async def quiet(exc: Exception) -> None:
+        log.debug("nats client %s: %s", name, exc)
+
+    try:
+        return await nats.connect(
+            url,
+            name=name,
+            connect_timeout=timeout,
+            allow_reconnect=reconnect,
+            max_reconnect_attempts=-1 if reconnect else 0,
+            reconnect_time_wait=0.5,
+            error_cb=quiet,
+        )
+    except (OSError, asyncio.TimeoutError, nats.errors.NoServersError) as exc:
+        raise LatticeUnreachableError(
+            f"cannot reach the lattice at {url}: {exc or type(exc).__name__}; is 'pi-edge hub' "
+            "(or the agent's server) running there?"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Reply:
+    body: bytes
+    seconds: float
+
+
+async def request(nc: Client, subject: str, body: bytes, headers: dict[str, str] | None, timeout: float,
+                  what: str) -> Reply:
+    """One request with the errors a person understands; ``what`` names the target."""
+    started = time.perf_counter()
+    try:
+        msg = await nc.request(subject, body, timeout=timeout, headers=headers)
+    except nats.errors.NoRespondersError:
+        raise NoResponderError(f"no {what} is running in the lattice (nobody serves {subject})") from None
+    except nats.errors.TimeoutError:
+        raise RequestTimeoutError(f"{what} did not answer within {timeout:g} s") from None
+    elapsed = time.perf_counter() - started
+    if msg.headers and ERROR_HEADER in msg.headers:
+        detail = msg.data.decode("utf-8", "replace") or msg.headers[ERROR_HEADER]
+        raise ActorReplyError(f"{what} answered with an error: {detail}")
+    return Reply(msg.data, elapsed)
+
+
+async def ping(nc: Client, lattice: str, window: float = 0.5) -> list[dict[str, object]]:
+    """Every host's self-description that arrives within ``window`` seconds."""
+    import json
+
+    inbox = nc.new_inbox()
+    replies: list[dict[str, object]] = []
+    sub = await nc.subscribe(inbox)
+    try:
+        await nc.publish(subjects.ctl_ping(lattice), b"", reply=inbox)
+        deadline = time.monotonic() + window
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                msg = await sub.next_msg(timeout=left)
+            except nats.errors.TimeoutError:
+                break
+            try:
+                replies.append(json.loads(msg.data))
+            except ValueError:
+                log.warning("ignoring a ping reply that is not JSON: %r", msg.data[:80])
+    finally:
+        await sub.unsubscribe()
+    return replies
+
+
+async def wait_for_actor(nc: Client, lattice: str, actor: str, timeout: float) -> dict[str, object]:
+    """Block until some host that runs ``actor`` answers a ping through this connection.
+
+    Hosts subscribe their actors before answering pings, so a reply naming the
+    actor means requests to it are routed here too (across a leaf link as well).
+    """
+    import json
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            msg = await nc.request(subjects.ctl_ping(lattice), b"", timeout=0.5)
+            description = json.loads(msg.data)
+            if actor in description.get("actors", []):
+                return description
+        except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+            pass
+        if time.monotonic() >= deadline:
+            raise LatticeError(f"no host running actor {actor!r} appeared in lattice {lattice!r} within {timeout:g} s")
+        await asyncio.sleep(0.05)  # poll interval between checks, not a synchronisation

@@ -1,0 +1,25 @@
+"""Sandbox limits for one actor instance, with defaults that suit a Pi."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How long one message may run, how much memory an instance may grow to, how big a message may be."""
+
+    deadline_ms: int = 2000
+    memory_bytes: int = 256 * 1024 * 1024
+    max_message_bytes: int = 64 * 1024
+
+    def __post_init__(self) -> None:
+        for field, value, low in (
+            ("deadline_ms", self.deadline_ms, 10),
+            ("memory_bytes", self.memory_bytes, 16 * 1024 * 1024),
+            ("max_message_bytes", self.max_message_bytes, 1),
+        ):
+            if value < low:
+                raise ConfigError(f"limit {field}={value} is too small; it must be at least {low}")

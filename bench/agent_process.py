@@ -1,0 +1,50 @@
+"""A benchmark agent: the real AgentService with a panel on the fake SSD1306 bus.
+
+It also answers ``bench.echo`` with a plain nats-py responder on the same leaf
+connection: the baseline the actor path is compared against.  Prints READY
+once serving; stops on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from agent.service import ActorSpec, AgentOptions, AgentService  # noqa: E402
+from providers.oled import DisplayConfig, OledProvider  # noqa: E402
+from tests.fakes.ssd1306_bus import FakeSSD1306Bus  # noqa: E402
+
+
+async def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--hub", required=True)
+    p.add_argument("--actor", type=Path, required=True)
+    p.add_argument("--cache-dir", type=Path, required=True)
+    args = p.parse_args()
+    provider = OledProvider(DisplayConfig(display="ssd1306"), bus=FakeSSD1306Bus())
+    service = AgentService(AgentOptions(name="bench-pi", hub=args.hub, port=0, cache_dir=args.cache_dir,
+                                        actors=[ActorSpec("oled-text", args.actor)]), provider)
+    await service.start()
+    assert service.nc is not None
+
+    async def echo(msg) -> None:  # type: ignore[no-untyped-def]
+        await msg.respond(msg.data)
+
+    await service.nc.subscribe("bench.echo", cb=echo)
+    await service.nc.flush()
+    sys.stdout.write("READY\n")
+    sys.stdout.flush()
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+    await service.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

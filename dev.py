@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""Set-up and run, with nothing but Python 3.11+ and a package index.
+
+    python3 dev.py demo ["text"]   hub + agent + Wasm actor + emulated display, one message shown
+    python3 dev.py test [pytest args]   the whole test suite
+
+Both create ``.venv`` (and reinstall when pyproject.toml changes) first; actor
+builds are made and cached by the commands themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+STAMP = VENV / ".pi-edge-installed"
+
+
+def say(text: str) -> None:
+    sys.stderr.write(f"dev.py: {text}\n")
+    sys.stderr.flush()
+
+
+def ensure_venv() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit(f"dev.py: pi-edge needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text().strip() == wanted and (BIN / "pi-edge").exists():
+        return
+    if not (BIN / "python").exists():
+        say(f"creating {VENV.relative_to(ROOT)}")
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    say("installing pi-edge with its dev tools into .venv (first time: about a minute)")
+    pip = [str(BIN / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run(pip + ["install", "--upgrade", "pip"], check=True)
+    subprocess.run(pip + ["install", "-e", f"{ROOT}[dev]"], check=True)
+    STAMP.write_text(wanted)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("demo", "test"):
+        sys.stderr.write(__doc__ or "")
+        return 2
+    ensure_venv()
+    command, rest = argv[0], argv[1:]
+    if command == "demo":
+        args = [str(BIN / "pi-edge"), "demo", *rest]
+    else:
+        args = [str(BIN / "python"), "-m", "pytest", *rest]
+    return subprocess.run(args, cwd=ROOT).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

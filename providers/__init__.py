@@ -1,0 +1,1 @@
+"""Native providers: code that reaches real hardware on behalf of actors."""

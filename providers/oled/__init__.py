@@ -1,0 +1,67 @@
+"""The OLED display provider: luma.oled over I2C, or an in-memory emulator.
+
+Public API, re-exported from one-concept modules (``config``, ``layout``,
+``device``, ``provider``, ``terminal``, ``errors``).  ``OledProvider`` is
+loaded on first use, so reading flags and config never imports luma.
+"""
+
+from typing import TYPE_CHECKING
+
+from .bitmap import pack_bitmap, unpack_bitmap
+from .config import (
+    ALLOWED_DISPLAYS,
+    EMULATOR,
+    MONOCHROME_I2C_DRIVERS,
+    DisplayConfig,
+    add_display_arguments,
+    config_from_args,
+    default_display,
+)
+from .errors import (
+    BitmapSizeError,
+    BusUnavailableError,
+    ClosedError,
+    ConfigError,
+    DisplayIOError,
+    DisplayModeError,
+    OledError,
+    UnknownDriverError,
+    ValueRangeError,
+)
+from .layout import layout_text
+from .terminal import to_halfblocks
+
+if TYPE_CHECKING:
+    from .provider import OledProvider
+
+__all__ = [
+    "ALLOWED_DISPLAYS",
+    "EMULATOR",
+    "MONOCHROME_I2C_DRIVERS",
+    "BitmapSizeError",
+    "BusUnavailableError",
+    "ClosedError",
+    "ConfigError",
+    "DisplayConfig",
+    "DisplayIOError",
+    "DisplayModeError",
+    "OledError",
+    "OledProvider",
+    "UnknownDriverError",
+    "ValueRangeError",
+    "add_display_arguments",
+    "config_from_args",
+    "default_display",
+    "layout_text",
+    "pack_bitmap",
+    "to_halfblocks",
+    "unpack_bitmap",
+]
+
+
+def __getattr__(name: str) -> object:
+    if name == "OledProvider":
+        from .provider import OledProvider
+
+        return OledProvider
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

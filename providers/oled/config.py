@@ -1,0 +1,149 @@
+"""Display settings, named like luma.core.cmdline's flags so luma users know them.
+
+This module does not import luma: the agent's CLI can add the flags and
+validate them without pulling in the hardware stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+
+from .errors import ConfigError, UnknownDriverError
+
+EMULATOR = "emulator"
+
+#: luma.oled's monochrome ("1" mode) drivers that speak I2C.  Colour and
+#: greyscale drivers are SPI-only in practice and need another frame path.
+MONOCHROME_I2C_DRIVERS: tuple[str, ...] = (
+    "ssd1306",
+    "ssd1305",
+    "ssd1309",
+    "ssd1315",
+    "ssd1316",
+    "sh1106",
+    "sh1107",
+    "ch1115",
+)
+ALLOWED_DISPLAYS: tuple[str, ...] = MONOCHROME_I2C_DRIVERS + (EMULATOR,)
+
+I2C_ADDRESS_MIN = 0x03
+I2C_ADDRESS_MAX = 0x77
+
+
+def i2c_device_path(port: int) -> str:
+    """The Linux device node of I2C bus ``port``; named once so messages agree."""
+    return f"/dev/i2c-{port}"
+
+
+def default_display(i2c_port: int = 1) -> str:
+    """``ssd1306`` when the I2C bus exists, else ``emulator`` (a laptop, a CI box)."""
+    return "ssd1306" if os.path.exists(i2c_device_path(i2c_port)) else EMULATOR
+
+
+@dataclass(frozen=True)
+class DisplayConfig:
+    """What panel to drive and how; validated on construction."""
+
+    display: str = "ssd1306"
+    width: int = 128
+    height: int = 64
+    rotate: int = 0
+    i2c_port: int = 1
+    i2c_address: int = 0x3C
+    png_path: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.display not in ALLOWED_DISPLAYS:
+            raise UnknownDriverError(self.display, ALLOWED_DISPLAYS)
+        for name in ("width", "height"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"display {name} must be a positive number of pixels, got {value!r}")
+        if self.rotate not in (0, 1, 2, 3):
+            raise ConfigError(
+                f"rotate must be 0, 1, 2 or 3 (quarter turns clockwise), got {self.rotate!r}"
+            )
+        if not isinstance(self.i2c_port, int) or self.i2c_port < 0:
+            raise ConfigError(f"i2c port must be a bus number like 1, got {self.i2c_port!r}")
+        if not isinstance(self.i2c_address, int) or not (
+            I2C_ADDRESS_MIN <= self.i2c_address <= I2C_ADDRESS_MAX
+        ):
+            raise ConfigError(
+                f"i2c address {self.i2c_address!r} is outside 0x{I2C_ADDRESS_MIN:02X}..0x{I2C_ADDRESS_MAX:02X}; "
+                "most SSD1306 boards use 0x3C or 0x3D"
+            )
+
+    @property
+    def is_emulator(self) -> bool:
+        return self.display == EMULATOR
+
+    @property
+    def bus_path(self) -> str:
+        return i2c_device_path(self.i2c_port)
+
+
+def parse_i2c_address(text: str) -> int:
+    """Accept ``0x3C`` or ``60`` (luma passes the string through ``int(s, 0)`` too)."""
+    try:
+        value = int(str(text), 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"i2c address {text!r} is not a number; write it like 0x3C or 60"
+        ) from None
+    if not I2C_ADDRESS_MIN <= value <= I2C_ADDRESS_MAX:
+        raise argparse.ArgumentTypeError(
+            f"i2c address {text!r} is outside 0x{I2C_ADDRESS_MIN:02X}..0x{I2C_ADDRESS_MAX:02X}"
+        )
+    return value
+
+
+def _display_name(text: str) -> str:
+    if text not in ALLOWED_DISPLAYS:
+        raise argparse.ArgumentTypeError(
+            f"unknown display {text!r}; use one of: {', '.join(ALLOWED_DISPLAYS)}"
+        )
+    return text
+
+
+def add_display_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add luma.core.cmdline's display flags (the I2C subset) to ``parser``."""
+    group = parser.add_argument_group("display")
+    group.add_argument(
+        "--display",
+        type=_display_name,
+        default=None,
+        metavar="DISPLAY",
+        help="driver name, or 'emulator' (default: ssd1306 if /dev/i2c-PORT exists, "
+        f"else emulator); one of: {', '.join(ALLOWED_DISPLAYS)}",
+    )
+    group.add_argument("--width", type=int, default=128, help="panel width in pixels")
+    group.add_argument("--height", type=int, default=64, help="panel height in pixels")
+    group.add_argument(
+        "--rotate", type=int, default=0, choices=(0, 1, 2, 3),
+        help="quarter turns clockwise: 0, 1, 2 or 3",
+    )
+    group.add_argument("--i2c-port", type=int, default=1, help="I2C bus number")
+    group.add_argument(
+        "--i2c-address", type=parse_i2c_address, default=0x3C,
+        help="I2C display address, e.g. 0x3C",
+    )
+
+
+def config_from_args(ns: argparse.Namespace) -> DisplayConfig:
+    """Build a ``DisplayConfig`` from parsed flags, filling in what is missing."""
+    port = getattr(ns, "i2c_port", 1)
+    display = getattr(ns, "display", None) or default_display(port)
+    address = getattr(ns, "i2c_address", 0x3C)
+    if isinstance(address, str):
+        address = int(address, 0)
+    return DisplayConfig(
+        display=display,
+        width=getattr(ns, "width", 128),
+        height=getattr(ns, "height", 64),
+        rotate=getattr(ns, "rotate", 0),
+        i2c_port=port,
+        i2c_address=address,
+        png_path=getattr(ns, "png_path", None),
+    )

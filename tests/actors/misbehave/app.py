@@ -1,0 +1,29 @@
+"""A test actor that fails on request: body ``trap`` raises, ``loop`` never returns,
+``grow`` allocates without bound, ``err`` returns an error; anything else is shown."""
+
+from componentize_py_types import Err
+
+from wit_world import exports
+from wit_world.exports import handler
+from wit_world.imports import display, logging
+
+
+class Handler(exports.Handler):
+    def handle(self, msg: handler.Message) -> bytes:
+        body = bytes(msg.body)
+        if body == b"trap":
+            raise RuntimeError("asked to trap")
+        if body == b"loop":
+            n = 0
+            while True:
+                n += 1
+        if body == b"grow":
+            hoard = []
+            while True:
+                hoard.append(bytearray(1 << 20))
+        if body == b"err":
+            raise Err("asked to fail")
+        logging.log(logging.Level.DEBUG, "misbehave", "behaving")
+        options = display.TextOptions(align=display.Align.LEFT, wrap=True, font_size=12)
+        display.show_text(body.decode("utf-8", "replace"), options)
+        return b"ok:" + body

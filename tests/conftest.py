@@ -1,0 +1,90 @@
+"""Fixtures that start real things and always stop them.
+
+Actors are built once per session with the real componentize-py (cached by
+source digest under ``.build/test-cache``, so a rerun reuses them), nats-server
+processes pick their own free ports, and the only stand-in is the I2C bus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from agent.build import build_actor
+from agent.limits import Limits
+from agent.natsserver import NatsServer, hub_config
+from agent.service import ActorSpec, AgentOptions, AgentService
+from providers.oled import DisplayConfig, OledProvider
+from tests.fakes.ssd1306_bus import FakeSSD1306Bus
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_ACTORS = Path(__file__).resolve().parent / "actors"
+
+
+@pytest.fixture(scope="session")
+def cache_dir() -> Path:
+    path = Path(os.environ.get("PI_EDGE_TEST_CACHE", ROOT / ".build" / "test-cache"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def built(cache_dir: Path) -> dict[str, Path]:
+    """Both actors, built in parallel: oled_text (the real one) and misbehave (fails on request)."""
+    sources = {"oled-text": ROOT / "actors" / "oled_text", "misbehave": TEST_ACTORS / "misbehave"}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {name: pool.submit(build_actor, src, cache_dir) for name, src in sources.items()}
+        return {name: f.result().path for name, f in futures.items()}
+
+
+@pytest.fixture
+def hub() -> Iterator[NatsServer]:
+    server = NatsServer(hub_config("127.0.0.1", 0, 0, name="test-hub")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class RunningAgent:
+    service: AgentService
+    provider: OledProvider
+    bus: FakeSSD1306Bus
+
+    @property
+    def url(self) -> str:
+        return self.service.url
+
+
+@pytest.fixture
+async def start_agent(cache_dir: Path) -> AsyncIterator:
+    """Factory: an in-process agent with its own leaf server and a panel on a fake bus."""
+    running: list[RunningAgent] = []
+
+    async def start(actors: dict[str, Path], hub: NatsServer | None = None, name: str = "test-pi",
+                    limits: Limits | None = None, **display: object) -> RunningAgent:
+        bus = FakeSSD1306Bus(width=int(display.get("width", 128)), height=int(display.get("height", 64)))
+        provider = OledProvider(DisplayConfig(display="ssd1306", **display), bus=bus)
+        options = AgentOptions(
+            name=name, port=0, cache_dir=cache_dir, limits=limits or Limits(),
+            hub=f"nats-leaf://127.0.0.1:{hub.leafnode_port}" if hub else None,
+            actors=[ActorSpec(n, p) for n, p in actors.items()],
+        )
+        service = AgentService(options, provider)
+        agent = RunningAgent(service, provider, bus)
+        running.append(agent)
+        await service.start()
+        return agent
+
+    yield start
+    for agent in running:
+        await agent.service.stop()
+        agent.provider.close()
+

@@ -1,0 +1,1 @@
+"""Fakes that behave like hardware, for tests; library code never imports them."""

@@ -1,0 +1,167 @@
+"""The README's story, for real: hub and leaf nats-servers, the built actor, luma over a fake panel.
+
+A message typed on the "laptop" (the CLI, talking to the hub) crosses the leaf
+link into the agent, runs in the Wasm actor, and ends as pixels the fake bus
+decoded from SSD1306 traffic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from agent import subjects
+from agent.lattice import connect, request, wait_for_actor
+from agent.natsserver import NatsServer
+
+CLI = [sys.executable, "-m", "agent.cli"]
+
+
+async def run_cli(*args: str) -> tuple[int, str, str]:
+    """The real ``pi-edge`` command in a child process, so the agent's loop keeps serving meanwhile."""
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+def lit_box(image: Image.Image) -> tuple[int, int, int, int]:
+    box = image.convert("1").getbbox()
+    assert box is not None, "the panel is blank"
+    return box
+
+
+def same_pixels(a: Image.Image, b: Image.Image) -> bool:
+    # Compare bytes: "1"-mode pixels may be stored as 1 or 255, which ImageChops counts as different.
+    return a.size == b.size and a.convert("1").tobytes() == b.convert("1").tobytes()
+
+
+async def joined(agent, hub: NatsServer, actor: str = "oled-text") -> None:
+    """Wait until the hub routes requests for ``actor`` to this agent."""
+    nc = await connect(hub.url, name="test-wait")
+    try:
+        await wait_for_actor(nc, subjects.DEFAULT_LATTICE, actor, timeout=15)
+    finally:
+        await nc.close()
+
+
+async def test_display_from_the_laptop_reaches_the_panel(hub, start_agent, built) -> None:
+    agent = await start_agent({"oled-text": built["oled-text"]}, hub=hub)
+    await joined(agent, hub)
+
+    code, out, err = await run_cli("display", "--nats-url", hub.url, "Hello from the laptop")
+    assert code == 0, err
+    assert out.startswith("shown:") and " ms)" in out
+
+    panel = agent.bus.image()
+    assert same_pixels(panel, agent.provider.snapshot()), "panel differs from the frame the provider rendered"
+    left, top, right, bottom = lit_box(panel)
+    assert abs(left - (128 - right)) <= 1, f"not centred horizontally: lit columns {left}..{right}"
+    assert abs(top - (64 - bottom)) <= 1, f"not centred vertically: lit rows {top}..{bottom}"
+
+
+async def test_long_text_wraps_inside_the_panel(hub, start_agent, built) -> None:
+    agent = await start_agent({"oled-text": built["oled-text"]}, hub=hub)
+    await joined(agent, hub)
+    text = "The quick brown fox jumps over the lazy dog while the Pi keeps the display busy"
+    code, out, err = await run_cli("display", "--nats-url", hub.url, text)
+    assert code == 0, err
+    lines = int(out.split(" line(s)")[0].rsplit(" ", 1)[-1])
+    assert lines >= 2, out
+    left, _, right, _ = lit_box(agent.bus.image())
+    assert left >= 0 and right <= 128
+    assert same_pixels(agent.bus.image(), agent.provider.snapshot())
+
+
+async def test_clear_leaves_every_pixel_off(hub, start_agent, built) -> None:
+    agent = await start_agent({"oled-text": built["oled-text"]}, hub=hub)
+    await joined(agent, hub)
+    assert (await run_cli("display", "--nats-url", hub.url, "something"))[0] == 0
+    assert agent.bus.image().getbbox() is not None
+    code, out, err = await run_cli("clear", "--nats-url", hub.url)
+    assert code == 0, err
+    assert out.startswith("cleared")
+    assert agent.bus.image().convert("1").getbbox() is None
+
+
+async def test_actor_not_running_is_one_clear_line(hub, start_agent, built) -> None:
+    agent = await start_agent({"oled-text": built["oled-text"]}, hub=hub)
+    await joined(agent, hub)
+    code, out, err = await run_cli("display", "--nats-url", hub.url, "--actor", "nobody", "hi")
+    assert code != 0
+    assert err.strip().splitlines() == [
+        "pi-edge: error: no actor 'nobody' is running in the lattice (nobody serves pe.default.actor.nobody)"
+    ]
+    code, out, _ = await run_cli("display", "--nats-url", hub.url, "still here")
+    assert code == 0 and out.startswith("shown:")
+
+
+async def test_unreachable_lattice_is_one_clear_line() -> None:
+    code, out, err = await run_cli("display", "--nats-url", "nats://127.0.0.1:1", "--timeout", "1", "hi")
+    assert code != 0 and out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert "cannot reach the lattice at nats://127.0.0.1:1" in err
+
+
+async def test_trap_and_deadline_errors_leave_the_agent_serving(start_agent, built) -> None:
+    from agent.limits import Limits
+
+    agent = await start_agent({"misbehave": built["misbehave"], "oled-text": built["oled-text"]},
+                              limits=Limits(deadline_ms=300))
+    nc = await connect(agent.url, name="test-client")
+    try:
+        async def send(actor: str, body: bytes) -> bytes:
+            reply = await request(nc, subjects.actor("default", actor), body, None, 10, what=f"actor {actor!r}")
+            return reply.body
+
+        from agent.errors import ActorReplyError
+
+        with pytest.raises(ActorReplyError, match="trapped"):
+            await send("misbehave", b"trap")
+        assert await send("misbehave", b"after trap") == b"ok:after trap"
+
+        with pytest.raises(ActorReplyError, match="300 ms deadline"):
+            await send("misbehave", b"loop")
+        assert await send("misbehave", b"after loop") == b"ok:after loop"
+
+        with pytest.raises(ActorReplyError, match="asked to fail"):
+            await send("misbehave", b"err")
+
+        assert (await send("oled-text", b"healthy")).startswith(b"shown:")
+        assert same_pixels(agent.bus.image(), agent.provider.snapshot())
+    finally:
+        await nc.close()
+
+
+async def test_oversized_message_is_refused_with_its_size(start_agent, built) -> None:
+    from agent.errors import ActorReplyError
+    from agent.limits import Limits
+
+    agent = await start_agent({"oled-text": built["oled-text"]}, limits=Limits(max_message_bytes=1024))
+    nc = await connect(agent.url, name="test-client")
+    try:
+        with pytest.raises(ActorReplyError, match="2000 bytes is over the 1024-byte limit"):
+            await request(nc, subjects.actor("default", "oled-text"), b"x" * 2000, None, 5, what="actor")
+        ok = await request(nc, subjects.actor("default", "oled-text"), b"fits", None, 5, what="actor")
+        assert ok.body.startswith(b"shown:")
+    finally:
+        await nc.close()
+
+
+async def test_invalid_utf8_gets_the_actors_own_error(start_agent, built) -> None:
+    from agent.errors import ActorReplyError
+
+    agent = await start_agent({"oled-text": built["oled-text"]})
+    nc = await connect(agent.url, name="test-client")
+    try:
+        with pytest.raises(ActorReplyError, match="not UTF-8"):
+            await request(nc, subjects.actor("default", "oled-text"), b"\xff\xfe", None, 5, what="actor")
+    finally:
+        await nc.close()

@@ -1,0 +1,60 @@
+"""The embedded nats-server: real processes, ports chosen by the server itself."""
+
+import asyncio
+
+import nats
+import pytest
+
+from agent.errors import NatsServerError
+from agent.natsserver import NatsServer, ServerConfig, hub_config, leaf_config
+
+
+def test_config_renders_leaf_remote_and_random_ports() -> None:
+    text = leaf_config("pi-01", 0, "nats-leaf://laptop:7422").render()
+    assert 'listen: "127.0.0.1:-1"' in text
+    assert '"nats-leaf://laptop:7422"' in text
+    hub = hub_config("0.0.0.0", 4222, 7422).render()
+    assert 'listen: "0.0.0.0:7422"' in hub and "remotes" not in hub
+
+
+async def test_hub_and_leaf_carry_a_message_across_the_leaf_link() -> None:
+    with NatsServer(hub_config("127.0.0.1", 0, 0)) as hub:
+        assert hub.client_port and hub.leafnode_port
+        leaf = NatsServer(leaf_config("leaf", 0, f"nats-leaf://127.0.0.1:{hub.leafnode_port}"))
+        with leaf:
+            assert await asyncio.to_thread(leaf.leaf_connected.wait, 10)
+            on_leaf = await nats.connect(leaf.url)
+            on_hub = await nats.connect(hub.url)
+            try:
+                async def pong(msg: nats.aio.msg.Msg) -> None:
+                    await msg.respond(b"pong:" + msg.data)
+
+                sub = await on_leaf.subscribe("probe", cb=pong)
+                await on_leaf.flush()
+                reply = None
+                for _ in range(100):  # interest crosses the leaf link shortly after the flush
+                    try:
+                        reply = await on_hub.request("probe", b"1", timeout=0.2)
+                        break
+                    except nats.errors.NoRespondersError:
+                        await asyncio.sleep(0.02)
+                assert reply is not None and reply.data == b"pong:1"
+                await sub.unsubscribe()
+            finally:
+                await on_leaf.close()
+                await on_hub.close()
+        assert not leaf.running()
+    assert not hub.running()
+
+
+def test_port_in_use_is_reported_with_the_servers_words() -> None:
+    with NatsServer(hub_config("127.0.0.1", 0, 0)) as first:
+        clash = NatsServer(ServerConfig(name="clash", port=first.client_port or 0))
+        with pytest.raises(NatsServerError, match="did not start"):
+            clash.start(timeout=5)
+        assert not clash.running()
+
+
+def test_missing_binary_is_a_clear_error() -> None:
+    with pytest.raises(NatsServerError, match="cannot run"):
+        NatsServer(hub_config("127.0.0.1", 0, 0), binary="/nonexistent/nats-server").start()

@@ -1,0 +1,464 @@
+"""The OLED provider drives real luma.oled code over a fake SSD1306 panel.
+
+Every assertion is about what the panel shows (decoded from the bytes luma
+sent), compared with what the provider says it drew.
+"""
+
+from __future__ import annotations
+
+import argparse
+import string
+import threading
+
+import luma.oled.device
+from luma.core.interface.serial import i2c
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from agent.provider import DisplayProvider, ProviderError, TextOptions
+from providers.oled import (
+    ALLOWED_DISPLAYS,
+    MONOCHROME_I2C_DRIVERS,
+    BitmapSizeError,
+    BusUnavailableError,
+    ClosedError,
+    ConfigError,
+    DisplayConfig,
+    DisplayIOError,
+    OledProvider,
+    UnknownDriverError,
+    ValueRangeError,
+    add_display_arguments,
+    config_from_args,
+    default_display,
+    pack_bitmap,
+    to_halfblocks,
+)
+from providers.oled.layout import MIN_FONT_SIZE, plan_text, render
+from tests.fakes.ssd1306_bus import HORIZONTAL, FakeSSD1306Bus
+
+# luma 3.16 calls Image.getdata(), which Pillow 13 deprecates; not our code.
+pytestmark = pytest.mark.filterwarnings("ignore:Image.Image.getdata is deprecated:DeprecationWarning")
+
+
+def same(a: Image.Image, b: Image.Image) -> bool:
+    # tobytes() packs any non-zero "1" pixel as set: Pillow stores lit "1"
+    # pixels as 1 or 255 depending on how they were drawn.
+    return a.size == b.size and a.convert("1").tobytes() == b.convert("1").tobytes()
+
+
+def lit(image: Image.Image) -> set[tuple[int, int]]:
+    return {(x, y) for y in range(image.height) for x in range(image.width) if image.getpixel((x, y))}
+
+
+def bitmap_with(width: int, height: int, *points: tuple[int, int]) -> bytes:
+    img = Image.new("1", (width, height))
+    for p in points:
+        img.putpixel(p, 1)
+    return pack_bitmap(img)
+
+
+def make(bus: FakeSSD1306Bus | None = None, **kw) -> tuple[OledProvider, FakeSSD1306Bus]:
+    bus = bus or FakeSSD1306Bus(width=kw.get("width", 128), height=kw.get("height", 64))
+    return OledProvider(DisplayConfig(**kw), bus=bus), bus
+
+
+@pytest.fixture
+def oled() -> tuple[OledProvider, FakeSSD1306Bus]:
+    provider, bus = make()
+    yield provider, bus
+    provider.close()
+
+
+# -- the panel shows what the provider drew ---------------------------------------
+
+
+def test_provider_satisfies_the_agent_protocol(oled):
+    provider, _ = oled
+    assert isinstance(provider, DisplayProvider)
+    assert (provider.info().width, provider.info().height, provider.info().driver) == (128, 64, "ssd1306")
+
+
+def test_open_leaves_panel_on_blank_in_horizontal_mode(oled):
+    _, bus = oled
+    assert bus.display_on and bus.addressing_mode == HORIZONTAL
+    assert bus.contrast == 0xCF  # luma's ssd1306 default
+    assert bus.image().getbbox() is None
+
+
+def test_show_text_reaches_the_panel(oled):
+    provider, bus = oled
+    layout = provider.show_text("Hello, Pi", TextOptions())
+    assert layout.lines == 1 and not layout.truncated
+    assert provider.snapshot().getbbox() is not None
+    assert same(bus.image(), provider.snapshot())
+
+
+def test_clear_turns_every_pixel_off(oled):
+    provider, bus = oled
+    provider.show_text("something", TextOptions())
+    assert bus.image().getbbox() is not None
+    provider.clear()
+    assert bus.image().getbbox() is None
+    assert provider.snapshot().getbbox() is None
+
+
+def test_show_bitmap_lights_exactly_the_given_pixels(oled):
+    provider, bus = oled
+    points = {(0, 0), (127, 0), (5, 9), (64, 32), (127, 63)}
+    provider.show_bitmap(128, 64, bitmap_with(128, 64, *points))
+    assert lit(bus.image()) == points
+    assert same(bus.image(), provider.snapshot())
+
+
+def test_bitmap_bits_are_row_major_msb_first(oled):
+    provider, bus = oled
+    bits = bytearray(1024)
+    bits[0] = 0b1000_0001  # pixels (0,0) and (7,0)
+    bits[16] = 0b0100_0000  # row 1 starts at byte 16: pixel (1,1)
+    provider.show_bitmap(128, 64, bytes(bits))
+    assert lit(bus.image()) == {(0, 0), (7, 0), (1, 1)}
+
+
+def test_rotate_2_turns_the_frame_for_an_upside_down_panel():
+    provider, bus = make(rotate=2)
+    provider.show_bitmap(128, 64, bitmap_with(128, 64, (0, 0), (10, 2)))
+    # The logical top-left is the glass's bottom-right: the panel is mounted
+    # upside down, so the viewer sees it at their top-left again.
+    assert lit(bus.image()) == {(127, 63), (117, 61)}
+    provider.show_text("Upside", TextOptions())
+    assert same(bus.image(), provider.snapshot().rotate(180))
+
+
+def test_rotate_1_is_portrait_and_turns_clockwise():
+    provider, bus = make(rotate=1)
+    assert (provider.info().width, provider.info().height) == (64, 128)
+    provider.show_bitmap(64, 128, bitmap_with(64, 128, (0, 0), (0, 127)))
+    assert lit(bus.image()) == {(127, 0), (0, 0)}
+    provider.show_text("Tall", TextOptions())
+    assert same(bus.image(), provider.snapshot().rotate(-90, expand=True))
+
+
+def test_128x32_panel():
+    provider, bus = make(width=128, height=32)
+    assert bus.multiplex == 0x1F and bus.com_pins == 0x02
+    layout = provider.show_text("Short panel", TextOptions())
+    assert not layout.truncated
+    assert provider.snapshot().size == (128, 32)
+    assert provider.snapshot().getbbox() is not None
+    assert same(bus.image(), provider.snapshot())
+
+
+def test_sh1106_driver_on_an_sh1106_panel():
+    bus = FakeSSD1306Bus(controller="sh1106")
+    provider, _ = make(bus, display="sh1106")
+    provider.show_bitmap(128, 64, bitmap_with(128, 64, (0, 0), (127, 63)))
+    assert lit(bus.image()) == {(0, 0), (127, 63)}
+    provider.show_text("SH1106", TextOptions())
+    assert same(bus.image(), provider.snapshot())
+
+
+def test_set_contrast_reaches_the_register(oled):
+    provider, bus = oled
+    provider.set_contrast(0x20)
+    assert bus.contrast == 0x20
+    with pytest.raises(ValueRangeError, match="256"):
+        provider.set_contrast(256)
+    assert bus.contrast == 0x20
+
+
+def test_set_power_switches_the_panel(oled):
+    provider, bus = oled
+    provider.show_text("on", TextOptions())
+    provider.set_power(False)
+    assert not bus.display_on
+    assert bus.image().getbbox() is None
+    assert provider.snapshot().getbbox() is None
+    provider.set_power(True)
+    assert bus.display_on and bus.image().getbbox() is not None
+    assert same(bus.image(), provider.snapshot())
+
+
+def test_close_keeps_the_last_frame_on_the_glass(oled):
+    provider, bus = oled
+    provider.show_text("bye", TextOptions())
+    shown = bus.image()
+    provider.close()
+    assert bus.display_on and same(bus.image(), shown)
+    with pytest.raises(ClosedError):
+        provider.show_text("again", TextOptions())
+    provider.close()  # idempotent
+
+
+def test_concurrent_callers_never_interleave_frames(oled):
+    provider, bus = oled
+
+    def worker(n: int) -> None:
+        for i in range(4):
+            provider.show_text(f"thread {n} frame {i}", TextOptions())
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert same(bus.image(), provider.snapshot())
+
+
+# -- errors say what to do ----------------------------------------------------
+
+
+def test_wrong_bitmap_length_names_the_sizes(oled):
+    provider, _ = oled
+    with pytest.raises(BitmapSizeError) as err:
+        provider.show_bitmap(128, 64, bytes(1000))
+    assert "128x64" in str(err.value) and "1024" in str(err.value) and "1000" in str(err.value)
+
+
+def test_wrong_bitmap_dimensions_name_the_panel(oled):
+    provider, _ = oled
+    with pytest.raises(BitmapSizeError, match="64x32.*128x64"):
+        provider.show_bitmap(64, 32, bytes(256))
+
+
+def test_unknown_driver_lists_the_allowed_ones():
+    with pytest.raises(UnknownDriverError) as err:
+        DisplayConfig(display="ssd9999")
+    for name in ("ssd1306", "sh1106", "emulator"):
+        assert name in str(err.value)
+    assert isinstance(err.value, ProviderError)
+
+
+@pytest.mark.parametrize("name", MONOCHROME_I2C_DRIVERS)
+def test_every_allowed_driver_is_a_monochrome_luma_oled_class(name):
+    assert name in luma.oled.device.__all__
+    if name in ("sh1107", "ch1115"):
+        return  # command sets beyond the fake's two controllers
+    bus = FakeSSD1306Bus(controller="sh1106" if name == "sh1106" else "ssd1306")
+    device = getattr(luma.oled.device, name)(i2c(bus=bus, address=0x3C), width=128, height=64)
+    assert device.mode == "1"
+    assert bus.display_on
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"rotate": 4}, "0, 1, 2 or 3"),
+        ({"i2c_address": 0x78}, "0x03..0x77"),
+        ({"width": 0}, "positive"),
+    ],
+)
+def test_config_rejects_out_of_range_values(kwargs, fragment):
+    with pytest.raises(ConfigError, match=fragment.replace(".", r"\.")):
+        DisplayConfig(**kwargs)
+
+
+def test_missing_i2c_bus_says_how_to_enable_it():
+    with pytest.raises(BusUnavailableError) as err:
+        OledProvider(DisplayConfig(display="ssd1306", i2c_port=99))
+    assert "/dev/i2c-99" in str(err.value)
+    assert "raspi-config" in str(err.value) and "--display emulator" in str(err.value)
+
+
+def test_panel_at_another_address_fails_to_open_with_the_address():
+    bus = FakeSSD1306Bus(address=0x3D)
+    with pytest.raises(DisplayIOError, match="0x3C"):
+        OledProvider(DisplayConfig(i2c_address=0x3C), bus=bus)
+
+
+def test_unsupported_panel_size_is_a_config_error():
+    with pytest.raises(ConfigError, match="100x50"):
+        OledProvider(DisplayConfig(width=100, height=48 + 2), bus=FakeSSD1306Bus())
+
+
+def test_bus_fault_is_reported_and_the_provider_recovers(oled):
+    provider, bus = oled
+    provider.show_text("before", TextOptions())
+    before = provider.snapshot()
+    bus.disconnect()
+    with pytest.raises(DisplayIOError, match="0x3C"):
+        provider.show_text("lost", TextOptions())
+    with pytest.raises(DisplayIOError):
+        provider.set_contrast(10)
+    assert same(provider.snapshot(), before)  # the failed frame is not claimed as shown
+    bus.reconnect()
+    provider.show_text("after", TextOptions())
+    assert same(bus.image(), provider.snapshot())
+
+
+class GlitchyBus(FakeSSD1306Bus):
+    """NACKs the next data block only: luma's data() lets the raw OSError through."""
+
+    glitch = False
+
+    def write_i2c_block_data(self, addr, register, data):
+        if self.glitch and register == 0x40:
+            self.glitch = False
+            raise OSError(121, "Remote I/O error")
+        super().write_i2c_block_data(addr, register, data)
+
+
+def test_raw_oserror_from_a_data_block_is_translated():
+    provider, bus = make(GlitchyBus())
+    bus.glitch = True
+    with pytest.raises(DisplayIOError, match="Errno 121"):
+        provider.show_text("glitch", TextOptions())
+    provider.show_text("fine", TextOptions())
+    assert same(bus.image(), provider.snapshot())
+
+
+# -- command line ----------------------------------------------------------------
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_display_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_luma_flag_names_and_hex_or_decimal_address():
+    cfg = config_from_args(parse("--display", "sh1106", "--i2c-address", "0x3D", "--rotate", "2",
+                                 "--width", "128", "--height", "32", "--i2c-port", "3"))
+    assert cfg == DisplayConfig(display="sh1106", i2c_address=0x3D, rotate=2, height=32, i2c_port=3)
+    assert config_from_args(parse("--i2c-address", "60")).i2c_address == 60
+
+
+def test_default_display_depends_on_the_bus_node():
+    assert config_from_args(parse("--i2c-port", "99")).display == "emulator"
+    assert default_display(99) == "emulator"
+    assert "emulator" in ALLOWED_DISPLAYS
+
+
+@pytest.mark.parametrize("argv", [["--display", "nope"], ["--i2c-address", "0x99"], ["--rotate", "5"]])
+def test_bad_flags_are_refused(argv, capsys):
+    with pytest.raises(SystemExit):
+        parse(*argv)
+    assert argv[1] in capsys.readouterr().err
+
+
+# -- emulator -----------------------------------------------------------------------
+
+
+def test_emulator_writes_png_and_terminal_text(tmp_path):
+    png = tmp_path / "screen.png"
+    provider = OledProvider(DisplayConfig(display="emulator", png_path=str(png)))
+    provider.show_text("Emulated", TextOptions())
+    with Image.open(png) as saved:
+        assert same(saved, provider.snapshot())
+    big = provider.write_png(tmp_path / "big.png", scale=4)
+    with Image.open(big) as saved:
+        assert saved.size == (512, 256)
+    text = provider.render_terminal().split("\n")
+    assert len(text) == 32 and all(len(line) == 128 for line in text)
+    assert set("".join(text)) <= set(" \u2580\u2584\u2588") and set("".join(text)) != {" "}
+
+
+def test_halfblocks_map_two_rows_per_line():
+    img = Image.new("1", (3, 3))
+    img.putpixel((0, 0), 1)
+    img.putpixel((1, 1), 1)
+    img.putpixel((2, 0), 1)
+    img.putpixel((2, 1), 1)
+    img.putpixel((0, 2), 1)
+    assert to_halfblocks(img) == "\u2580\u2584\u2588\n\u2580  "
+
+
+# -- layout -------------------------------------------------------------------------
+
+
+def ink(image: Image.Image) -> tuple[int, int, int, int]:
+    box = image.getbbox()
+    assert box is not None, "nothing was drawn"
+    return box
+
+
+@pytest.mark.parametrize("text", ["Hi", "Hello world", "centre\nme"])
+def test_centred_text_is_centred_within_a_pixel(text):
+    plan = plan_text(text, 128, 64, TextOptions(align="center"))
+    left, top, right, bottom = ink(render(plan))
+    assert abs(left - (128 - right)) <= 1
+    assert abs(top - (64 - bottom)) <= 1
+
+
+def test_left_and_right_alignment_touch_the_edges():
+    assert ink(render(plan_text("edge", 128, 64, TextOptions(align="left", font_size=16))))[0] == 0
+    assert ink(render(plan_text("edge", 128, 64, TextOptions(align="right", font_size=16))))[2] == 128
+
+
+def test_long_text_wraps_inside_the_panel():
+    text = "The quick brown fox jumps over the lazy dog"
+    plan = plan_text(text, 128, 64, TextOptions(font_size=16))
+    assert len(plan.lines) > 1 and not plan.truncated
+    margin = 40
+    left, top, right, bottom = ink(render(plan, margin=margin))
+    assert margin <= left and right <= margin + 128 and margin <= top and bottom <= margin + 64
+
+
+def test_explicit_newline_gives_two_lines():
+    assert plan_text("one\ntwo", 128, 64, TextOptions(font_size=12)).layout().lines == 2
+    assert plan_text("one two", 128, 64, TextOptions(font_size=12)).layout().lines == 1
+
+
+def test_fit_to_screen_prefers_bigger_type_for_short_text():
+    short = plan_text("Hi", 128, 64, TextOptions()).font_size
+    long = plan_text("A considerably longer sentence that needs several lines", 128, 64, TextOptions()).font_size
+    assert short > long >= MIN_FONT_SIZE
+
+
+def test_unbreakable_word_is_broken():
+    plan = plan_text("Supercalifragilisticexpialidocious", 128, 64, TextOptions(font_size=14))
+    assert len(plan.lines) >= 2 and not plan.truncated
+    assert "".join(line.text for line in plan.lines) == "Supercalifragilisticexpialidocious"
+    margin = 40
+    left, _, right, _ = ink(render(plan, margin=margin))
+    assert margin <= left and right <= margin + 128
+
+
+def test_too_much_text_is_truncated_at_the_smallest_size():
+    layout = plan_text("word " * 200, 128, 64, TextOptions()).layout()
+    assert layout.truncated and layout.font_size == MIN_FONT_SIZE and layout.lines >= 1
+
+
+def test_no_wrap_clips_and_says_so():
+    plan = plan_text("a line far too long for this panel", 128, 64, TextOptions(wrap=False, font_size=16))
+    assert plan.truncated and len(plan.lines) == 1
+
+
+def test_font_size_out_of_range_is_refused():
+    with pytest.raises(ValueRangeError, match="500"):
+        plan_text("x", 128, 64, TextOptions(font_size=500))
+
+
+def test_layout_is_deterministic():
+    a = render(plan_text("same input", 128, 64, TextOptions()))
+    b = render(plan_text("same input", 128, 64, TextOptions()))
+    assert a.tobytes() == b.tobytes()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    text=st.text(alphabet=string.printable, max_size=200),
+    align=st.sampled_from(["left", "center", "right"]),
+    size=st.one_of(st.none(), st.integers(min_value=8, max_value=40)),
+)
+def test_any_text_lays_out_with_every_lit_pixel_inside_the_panel(text, align, size):
+    margin = 48
+    plan = plan_text(text, 128, 64, TextOptions(align=align, font_size=size))
+    box = render(plan, margin=margin).getbbox()
+    if box is not None:
+        left, top, right, bottom = box
+        assert margin <= left and right <= margin + 128, (plan, box)
+        assert margin <= top and bottom <= margin + 64, (plan, box)
+    if not text.strip():
+        assert box is None
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(bits=st.binary(min_size=1024, max_size=1024), rotate=st.sampled_from([0, 2]))
+def test_random_bitmaps_round_trip_to_the_panel(bits, rotate):
+    provider, bus = make(rotate=rotate)
+    provider.show_bitmap(128, 64, bits)
+    assert pack_bitmap(provider.snapshot()) == bits
+    assert same(bus.image(), provider.snapshot().rotate(180 * (rotate // 2)))

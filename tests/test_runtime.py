@@ -1,0 +1,101 @@
+"""Loading components: the world check, the compile cache, and the agent surviving bad actors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.errors import ActorLoadError, WorldMismatchError
+from agent.runtime import Runtime
+from agent.wit import WORLD, wit_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# A well-formed component that exports nothing: valid Wasm, wrong world.
+EMPTY_COMPONENT = "(component)"
+
+
+@pytest.fixture
+def runtime(cache_dir: Path):
+    rt = Runtime(cache_dir=cache_dir)
+    yield rt
+    rt.close()
+
+
+def test_component_without_the_handler_export_is_named(runtime: Runtime) -> None:
+    import wasmtime
+
+    with pytest.raises(WorldMismatchError) as info:
+        runtime.load("empty", wasmtime.wat2wasm(EMPTY_COMPONENT))
+    assert "lacks the export 'pi-edge:actor/handler@0.1.0'" in str(info.value)
+
+
+def test_not_wasm_at_all(runtime: Runtime) -> None:
+    with pytest.raises(ActorLoadError, match="not a WebAssembly binary"):
+        runtime.load("junk", b"#!/bin/sh\necho hi\n")
+
+
+def test_truncated_component(runtime: Runtime, built: dict[str, Path]) -> None:
+    wasm = built["oled-text"].read_bytes()
+    with pytest.raises(ActorLoadError, match="not a valid component"):
+        runtime.load("cut", wasm[: len(wasm) // 3])
+
+
+@pytest.fixture(scope="session")
+def wasi_actor(cache_dir: Path) -> Path:
+    """oled_text built the way people forget: without --stub-wasi, so it imports WASI."""
+    out = cache_dir / "oled-text-with-wasi.wasm"
+    if not out.exists():
+        subprocess.run(
+            [sys.executable, "-c", "import sys, componentize_py; sys.exit(componentize_py.script())",
+             "-q", "-d", str(wit_dir()), "-w", WORLD, "componentize", "app",
+             "-p", str(ROOT / "actors" / "oled_text"), "-o", str(out)],
+            check=True, cwd=cache_dir, env={k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"},
+        )
+    return out
+
+
+def test_component_importing_wasi_is_refused_by_name(runtime: Runtime, wasi_actor: Path) -> None:
+    with pytest.raises(WorldMismatchError) as info:
+        runtime.load_file("wasi-actor", wasi_actor)
+    message = str(info.value)
+    assert "'wasi:" in message and "which this host does not provide" in message
+    assert "pi-edge build" in message
+
+
+def test_compiled_code_is_cached_and_a_corrupt_entry_recompiled(tmp_path: Path, built: dict[str, Path]) -> None:
+    wasm = built["oled-text"].read_bytes()
+    rt = Runtime(cache_dir=tmp_path)
+    try:
+        first = rt.load("a", wasm)
+        second = rt.load("a", wasm)
+        assert not first.from_cache and second.from_cache
+        [entry] = list((tmp_path / "compiled").glob("*.cwasm"))
+        assert first.digest in entry.name and "wasmtime" in entry.name
+        entry.write_bytes(b"garbage")
+        third = rt.load("a", wasm)
+        assert not third.from_cache
+    finally:
+        rt.close()
+
+
+async def test_bad_actor_at_start_leaves_the_others_serving(start_agent, built, tmp_path: Path) -> None:
+    from agent import subjects
+    from agent.lattice import connect, request
+
+    agent = await start_agent({"oled-text": built["oled-text"]})
+    bad = tmp_path / "bad.wasm"
+    bad.write_bytes(__import__("wasmtime").wat2wasm(EMPTY_COMPONENT))
+    with pytest.raises(WorldMismatchError):
+        await agent.service.host.start_actor("bad", bad)
+    assert sorted(agent.service.host.actors) == ["oled-text"]
+    nc = await connect(agent.url, name="test")
+    try:
+        reply = await request(nc, subjects.actor("default", "oled-text"), b"fine", None, 5, what="actor")
+        assert reply.body.startswith(b"shown:")
+    finally:
+        await nc.close()
