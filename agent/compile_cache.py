@@ -35,7 +35,12 @@ def digest(wasm: bytes) -> str:
 
 
 class CompileCache:
-    """Serialized components in ``DIR/compiled/``; writes are atomic renames."""
+    """Serialized components in ``DIR/compiled/``; writes are atomic renames.
+
+    Entries are memory-mapped when loaded (code pages stay file-backed, which
+    keeps a Pi's RSS low), so an entry is never rewritten in place: a new
+    version always arrives by rename.
+    """
 
     def __init__(self, directory: Path, engine_fingerprint: str) -> None:
         self.directory = Path(directory) / "compiled"

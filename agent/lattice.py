@@ -41,16 +41,19 @@ async def connect(url: str, name: str, timeout: float = 3.0, reconnect: bool = F
     async def quiet(exc: Exception) -> None:
         log.debug("nats client %s: %s", name, exc)
 
+    # nats-py treats max_reconnect_attempts=0 as "unlimited" while picking the first
+    # server, so a one-shot client allows one retry and is bounded by wait_for too.
+    attempt = nats.connect(
+        url,
+        name=name,
+        connect_timeout=timeout,
+        allow_reconnect=reconnect,
+        max_reconnect_attempts=-1 if reconnect else 1,
+        reconnect_time_wait=0.5,
+        error_cb=quiet,
+    )
     try:
-        return await nats.connect(
-            url,
-            name=name,
-            connect_timeout=timeout,
-            allow_reconnect=reconnect,
-            max_reconnect_attempts=-1 if reconnect else 0,
-            reconnect_time_wait=0.5,
-            error_cb=quiet,
-        )
+        return await asyncio.wait_for(attempt, timeout=None if reconnect else 2 * timeout + 1)
     except (OSError, asyncio.TimeoutError, nats.errors.NoServersError) as exc:
         raise LatticeUnreachableError(
             f"cannot reach the lattice at {url}: {exc or type(exc).__name__}; is 'pi-edge hub' "

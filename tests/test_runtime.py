@@ -76,7 +76,11 @@ def test_compiled_code_is_cached_and_a_corrupt_entry_recompiled(tmp_path: Path, 
         assert not first.from_cache and second.from_cache
         [entry] = list((tmp_path / "compiled").glob("*.cwasm"))
         assert first.digest in entry.name and "wasmtime" in entry.name
-        entry.write_bytes(b"garbage")
+        # Replace rather than overwrite: the loaded entries map this file, and
+        # truncating a mapped file under them would kill the process (SIGBUS).
+        garbage = entry.with_suffix(".tmp")
+        garbage.write_bytes(b"garbage")
+        garbage.replace(entry)
         third = rt.load("a", wasm)
         assert not third.from_cache
     finally:
