@@ -39,8 +39,11 @@ def ensure_venv() -> None:
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
     say("installing pi-edge with its dev tools into .venv (first time: about a minute)")
     pip = [str(BIN / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run(pip + ["install", "--upgrade", "pip"], check=True)
-    subprocess.run(pip + ["install", "-e", f"{ROOT}[dev]"], check=True)
+    # setuptools warns on every editable install of a flat layout; it is expected here.
+    quiet = {**os.environ, "PYTHONWARNINGS": "ignore:Editable installation"}
+    for step in (["install", "--upgrade", "pip"], ["install", "-e", f"{ROOT}[dev]"]):
+        if subprocess.run(pip + step, env=quiet).returncode != 0:
+            sys.exit(f"dev.py: 'pip {' '.join(step)}' failed (see above); fix that and run dev.py again")
     STAMP.write_text(wanted)
 
 

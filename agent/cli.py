@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 from pathlib import Path
 
 from . import __version__, subjects
@@ -24,6 +25,8 @@ from .provider import ProviderError
 log = logging.getLogger("pi_edge.cli")
 
 DEFAULT_ACTOR = "oled-text"
+
+T = TypeVar("T")
 
 
 def builtin_actor_dir() -> Path:
@@ -138,35 +141,55 @@ def _run(coro_fn: Callable[[], Awaitable[int]]) -> int:
     return asyncio.run(coro_fn())
 
 
-async def _until_signalled() -> None:
-    """Return on SIGINT or SIGTERM."""
-    stop = asyncio.Event()
+async def _serve(prog: str, start: Callable[[], Awaitable[T]], on_ready: Callable[[T], None],
+                 stop: Callable[[], Awaitable[None]]) -> int:
+    """Start, announce, wait for SIGINT/SIGTERM, stop; a signal during start stops too.
+
+    Signal handlers go in before anything starts, so a SIGTERM that arrives while
+    a server is starting or an actor compiling still stops every child process.
+    """
+    signalled = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+        loop.add_signal_handler(sig, signalled.set)
+    starting = asyncio.ensure_future(start())
+    waiting = asyncio.ensure_future(signalled.wait())
+    try:
+        await asyncio.wait({starting, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            log.info("signal received while starting; stopping")
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
+            return 0
+        on_ready(starting.result())
+        await waiting
+        return 0
+    finally:
+        waiting.cancel()
+        await stop()
+        if starting.done() and not starting.cancelled() and starting.exception() is None:
+            _out(f"{prog}: stopped")
 
 
 def cmd_hub(args: argparse.Namespace) -> int:
     from .natsserver import NatsServer, hub_config
 
-    async def main() -> int:
-        server = await asyncio.to_thread(NatsServer(hub_config(args.host, args.port, args.leafnode_port)).start)
-        try:
-            _out(f"pi-edge hub: clients on {args.host}:{server.client_port}, "
-                 f"leaf nodes on {args.host}:{server.leafnode_port}")
-            _out(f"  on the Pi:  pi-edge agent --hub nats-leaf://<this-machine>:{server.leafnode_port}")
-            _out("  Ctrl-C stops the hub")
-            await _until_signalled()
-        finally:
-            await asyncio.to_thread(server.stop)
-        _out("pi-edge hub: stopped")
-        return 0
+    server = NatsServer(hub_config(args.host, args.port, args.leafnode_port))
 
-    return _run(main)
+    def ready(_: object) -> None:
+        _out(f"pi-edge hub: clients on {args.host}:{server.client_port}, "
+             f"leaf nodes on {args.host}:{server.leafnode_port}")
+        _out(f"  on the Pi:  pi-edge agent --hub nats-leaf://<this-machine>:{server.leafnode_port}")
+        _out("  Ctrl-C stops the hub")
+
+    async def stop() -> None:
+        await asyncio.to_thread(server.stop)
+
+    return _run(lambda: _serve("pi-edge hub", lambda: asyncio.to_thread(server.start), ready, stop))
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
+    from .host import Host
     from .service import ActorSpec, AgentOptions, AgentService
 
     specs = [ActorSpec.parse(a) for a in args.actor] or [ActorSpec(DEFAULT_ACTOR, builtin_actor_dir())]
@@ -174,21 +197,17 @@ def cmd_agent(args: argparse.Namespace) -> int:
                            host=args.host, port=args.port, actors=specs, cache_dir=args.cache_dir,
                            limits=_limits_from(args))
     provider = args.plugin.create(args)
+    service = AgentService(options, provider)
 
-    async def main() -> int:
-        service = AgentService(options, provider)
-        try:
-            host = await service.start()
-            _out(f"pi-edge agent {host.name}: lattice {options.lattice!r} via {service.url}; "
-                 f"actors: {', '.join(sorted(host.actors))}")
-            await _until_signalled()
-        finally:
-            await service.stop()
-            provider.close()
-        _out("pi-edge agent: stopped")
-        return 0
+    def ready(host: Host) -> None:
+        _out(f"pi-edge agent {host.name}: lattice {options.lattice!r} via {service.url}; "
+             f"actors: {', '.join(sorted(host.actors))}")
 
-    return _run(main)
+    async def stop() -> None:
+        await service.stop()
+        provider.close()
+
+    return _run(lambda: _serve("pi-edge agent", service.start, ready, stop))
 
 
 async def _send(args: argparse.Namespace, body: bytes, headers: dict[str, str] | None) -> int:

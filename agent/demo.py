@@ -31,7 +31,7 @@ async def run_demo(text: str, png: Path, plugin: ProviderPlugin, cache_dir: Path
     say(f"  actor: {built.path.name} ({'from cache' if built.cached else f'built in {built.seconds:.1f} s'})")
 
     hub = await asyncio.to_thread(NatsServer(hub_config("127.0.0.1", 0, 0)).start)
-    provider = plugin.create(argparse.Namespace(**plugin_defaults(plugin), display="emulator"))
+    provider = plugin.create(argparse.Namespace(**{**plugin_defaults(plugin), "display": "emulator"}))
     service = AgentService(
         AgentOptions(name="demo-pi", hub=f"nats-leaf://127.0.0.1:{hub.leafnode_port}", port=0,
                      actors=[ActorSpec(ACTOR, built.path)], cache_dir=cache_dir),

@@ -8,6 +8,7 @@ the host from serving the next one.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -50,8 +51,9 @@ class Host:
     async def start_actor(self, name: str, wasm_path: Path) -> Actor:
         """Load, instantiate and subscribe; errors leave the host as it was."""
         subjects.check_token("actor", name)
-        loaded = self.runtime.load_file(name, wasm_path)
-        actor = Actor(ActorInstance(self.runtime, loaded, self.provider, self.limits))
+        # Compiling takes seconds on a Pi: off the loop, so actors already running keep serving.
+        loaded = await asyncio.to_thread(self.runtime.load_file, name, wasm_path)
+        actor = Actor(await asyncio.to_thread(ActorInstance, self.runtime, loaded, self.provider, self.limits))
         sub = await self.nc.subscribe(subjects.actor(self.lattice, name), queue=name,
                                       cb=functools.partial(self._serve, actor))
         self._subs.append(sub)

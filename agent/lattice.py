@@ -42,7 +42,8 @@ async def connect(url: str, name: str, timeout: float = 3.0, reconnect: bool = F
         log.debug("nats client %s: %s", name, exc)
 
     # nats-py treats max_reconnect_attempts=0 as "unlimited" while picking the first
-    # server, so a one-shot client allows one retry and is bounded by wait_for too.
+    # server, so a one-shot client allows one retry, and the first connection of any
+    # client is bounded: reconnecting forever is for links that were once up.
     attempt = nats.connect(
         url,
         name=name,
@@ -53,10 +54,10 @@ async def connect(url: str, name: str, timeout: float = 3.0, reconnect: bool = F
         error_cb=quiet,
     )
     try:
-        return await asyncio.wait_for(attempt, timeout=None if reconnect else 2 * timeout + 1)
+        return await asyncio.wait_for(attempt, timeout=2 * timeout + 1)
     except (OSError, asyncio.TimeoutError, nats.errors.NoServersError) as exc:
         raise LatticeUnreachableError(
-            f"cannot reach the lattice at {url}: {exc or type(exc).__name__}; is 'pi-edge hub' "
+            f"cannot reach the lattice at {url}: {str(exc) or 'no connection within the timeout'}; is 'pi-edge hub' "
             "(or the agent's server) running there?"
         ) from None
 

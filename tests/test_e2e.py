@@ -7,10 +7,6 @@ decoded from SSD1306 traffic.
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -18,19 +14,7 @@ from PIL import Image
 from agent import subjects
 from agent.lattice import connect, request, wait_for_actor
 from agent.natsserver import NatsServer
-
-CLI = [sys.executable, "-m", "agent.cli"]
-
-
-async def run_cli(*args: str) -> tuple[int, str, str]:
-    """The real ``pi-edge`` command in a child process, so the agent's loop keeps serving meanwhile."""
-    proc = await asyncio.create_subprocess_exec(
-        *CLI, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-    return proc.returncode or 0, out.decode(), err.decode()
-
+from tests.processes import run_cli
 
 def lit_box(image: Image.Image) -> tuple[int, int, int, int]:
     box = image.convert("1").getbbox()

@@ -1,0 +1,111 @@
+"""``pi-edge hub`` and ``pi-edge agent`` as a person runs them: separate processes,
+announced addresses, and a clean stop on SIGTERM with no nats-server left behind.
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+
+from tests.processes import CliProcess, alive, children, run_cli
+
+AGENT_READY = r"pi-edge agent (\S+): lattice 'default' via (nats://\S+); actors: (.*)"
+
+
+@pytest.fixture
+async def processes():
+    """Every CliProcess a test starts; whatever is still running at the end is killed."""
+    started: list[CliProcess] = []
+
+    async def start(*args: str) -> CliProcess:
+        proc = await CliProcess.start(*args)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        await proc.kill()
+
+
+async def stop_cleanly(proc: CliProcess, prog: str) -> None:
+    servers = children(proc.proc.pid)
+    assert servers, f"{prog} runs no nats-server child"
+    assert await proc.stop(signal.SIGTERM) == 0, proc.transcript()
+    await proc.wait_line(rf"^{prog}: stopped$")
+    assert not [pid for pid in servers if alive(pid)], f"{prog} left its nats-server running"
+
+
+async def test_hub_and_agent_processes_serve_the_laptop_and_stop_on_sigterm(processes, built, cache_dir) -> None:
+    hub = await processes("hub", "--host", "127.0.0.1", "--port", "0", "--leafnode-port", "0")
+    m = await hub.wait_line(r"pi-edge hub: clients on 127\.0\.0\.1:(\d+), leaf nodes on 127\.0\.0\.1:(\d+)")
+    hub_url, leaf_port = f"nats://127.0.0.1:{m[1]}", m[2]
+
+    agent = await processes("agent", "--hub", f"nats-leaf://127.0.0.1:{leaf_port}", "--port", "0",
+                            "--name", "pi-under-test", "--display", "emulator",
+                            "--actor", f"oled-text={built['oled-text']}", "--cache-dir", str(cache_dir))
+    ready = await agent.wait_line(AGENT_READY)
+    assert ready[1] == "pi-under-test" and ready[3] == "oled-text"
+    await agent.wait_line(r"leafnode connection up", stream="stderr")
+
+    code, out, err = await run_cli("display", "--nats-url", hub_url, "via the hub")
+    assert code == 0 and out.startswith("shown: 11 chars"), err
+    code, out, err = await run_cli("display", "--nats-url", ready[2], "on the Pi itself")
+    assert code == 0 and out.startswith("shown: 16 chars"), err
+
+    await stop_cleanly(agent, "pi-edge agent")
+    code, _, err = await run_cli("display", "--nats-url", hub_url, "--timeout", "2", "gone")
+    assert code != 0 and "no actor 'oled-text' is running" in err
+    await stop_cleanly(hub, "pi-edge hub")
+
+
+async def test_agent_on_an_existing_server_with_nats_url(processes, hub, built, cache_dir) -> None:
+    agent = await processes("agent", "--nats-url", hub.url, "--display", "emulator",
+                            "--actor", f"oled-text={built['oled-text']}", "--cache-dir", str(cache_dir))
+    ready = await agent.wait_line(AGENT_READY)
+    assert ready[2] == hub.url
+    assert children(agent.proc.pid) == [], "--nats-url must not start a server of its own"
+    code, out, err = await run_cli("clear", "--nats-url", hub.url)
+    assert code == 0 and out.startswith("cleared"), err
+    assert await agent.stop() == 0
+
+
+async def test_sigterm_while_compiling_still_stops_the_leaf_server(processes, built, tmp_path: Path) -> None:
+    # An empty cache directory: the agent has to compile, which takes seconds.
+    agent = await processes("agent", "--port", "0", "--display", "emulator",
+                            "--actor", f"oled-text={built['oled-text']}", "--cache-dir", str(tmp_path))
+    await agent.wait_line(r"nats-server \S+ ready", stream="stderr")
+    servers = children(agent.proc.pid)
+    assert servers
+    assert await agent.stop(signal.SIGTERM) == 0, agent.transcript()
+    assert not any("pi-edge agent" in line and "via" in line for line in agent.lines["stdout"])
+    assert not [pid for pid in servers if alive(pid)]
+
+
+async def test_explicit_hardware_display_without_a_bus_is_one_line(tmp_path: Path) -> None:
+    code, out, err = await run_cli("agent", "--port", "0", "--display", "ssd1306", "--i2c-port", "99")
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == [err.strip()]
+    assert "cannot open /dev/i2c-99" in err and "--display emulator" in err
+
+
+async def test_build_command_reuses_the_cached_component(built, cache_dir, tmp_path: Path) -> None:
+    from tests.conftest import ROOT
+
+    copy = tmp_path / "oled-text.wasm"
+    code, out, err = await run_cli("build", str(ROOT / "actors" / "oled_text"), "--cache-dir", str(cache_dir),
+                                   "-o", str(copy))
+    assert code == 0, err
+    digest16 = built["oled-text"].stem.rsplit("-", 1)[1]
+    assert out.startswith(f"reused {copy} (sha256 {digest16}")
+    assert copy.read_bytes() == built["oled-text"].read_bytes()
+
+
+async def test_help_explains_every_command() -> None:
+    code, out, _ = await run_cli("--help")
+    assert code == 0
+    for command in ("hub", "agent", "display", "clear", "hosts", "build", "demo"):
+        assert f"    {command}" in out
+    code, out, _ = await run_cli("agent", "--help")
+    assert code == 0 and "--hub" in out and "--display" in out and "--i2c-address" in out
