@@ -50,6 +50,10 @@ async def start_agent(hub: NatsServer, actor: Path) -> tuple[subprocess.Popen[st
          f"nats-leaf://127.0.0.1:{hub.leafnode_port}", "--actor", str(actor), "--cache-dir", str(CACHE)],
         stdout=subprocess.PIPE, text=True,
     )
+    line = await asyncio.to_thread(proc.stdout.readline)  # type: ignore[union-attr]
+    if line.strip() != "READY":
+        proc.kill()
+        raise SystemExit(f"bench agent did not start (exit {proc.wait()})")
     nc = await connect(hub.url, name="bench-wait")
     try:
         await wait_for_actor(nc, subjects.DEFAULT_LATTICE, "oled-text", timeout=120)
