@@ -12,7 +12,7 @@ from typing import Any
 
 from wasmtime import component as wc
 
-from .provider import ALIGNMENTS, DisplayProvider, ProviderError, TextOptions
+from .provider import ALIGNMENTS, DisplayProvider, FrameReport, ProviderError, TextOptions
 from .wit import WorldContract
 
 MAX_LOG_CHARS = 2000
@@ -33,6 +33,11 @@ def _record(**fields: Any) -> wc.Record:
     for name, value in fields.items():
         setattr(rec, name.replace("_", "-"), value)
     return rec
+
+
+def _frame_record(report: FrameReport) -> wc.Record:
+    latency_us = min(int(report.latency_ms * 1000), 2**32 - 1)
+    return _record(status=report.status, bus_bytes=min(report.bus_bytes, 2**32 - 1), latency_us=latency_us)
 
 
 class DisplayImports:
@@ -57,8 +62,8 @@ class DisplayImports:
         i = self.provider.info()
         return _record(width=i.width, height=i.height, driver=i.driver)
 
-    def clear(self, _store: object) -> str | None:
-        return self._guard("clear", self.provider.clear)
+    def clear(self, _store: object) -> wc.Record | str:
+        return self._guard("clear", lambda: _frame_record(self.provider.clear()))
 
     def show_text(self, _store: object, text: str, options: wc.Record) -> wc.Record | str:
         def run() -> wc.Record:
@@ -67,18 +72,24 @@ class DisplayImports:
                 raise ProviderError(f"unknown alignment {align!r}; use one of {', '.join(ALIGNMENTS)}")
             opts = TextOptions(align=align, wrap=options.wrap, font_size=getattr(options, "font-size"))
             layout = self.provider.show_text(text, opts)
-            return _record(lines=layout.lines, font_size=layout.font_size, truncated=layout.truncated)
+            if layout.frame is None:
+                raise ProviderError("the display provider did not report what became of the frame")
+            return _record(lines=layout.lines, font_size=layout.font_size, truncated=layout.truncated,
+                           frame=_frame_record(layout.frame))
 
         return self._guard("show-text", run)
 
-    def show_bitmap(self, _store: object, width: int, height: int, bits: bytes) -> str | None:
-        return self._guard("show-bitmap", lambda: self.provider.show_bitmap(width, height, bytes(bits)))
+    def show_bitmap(self, _store: object, width: int, height: int, bits: bytes) -> wc.Record | str:
+        return self._guard("show-bitmap", lambda: _frame_record(self.provider.show_bitmap(width, height, bytes(bits))))
 
     def set_contrast(self, _store: object, level: int) -> str | None:
         return self._guard("set-contrast", lambda: self.provider.set_contrast(level))
 
     def set_power(self, _store: object, on: bool) -> str | None:
         return self._guard("set-power", lambda: self.provider.set_power(on))
+
+    def set_invert(self, _store: object, on: bool) -> str | None:
+        return self._guard("set-invert", lambda: self.provider.set_invert(on))
 
 
 class LoggingImports:

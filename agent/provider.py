@@ -8,8 +8,11 @@ never imports luma or smbus2.  Values here mirror the records of the WIT
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
+
+from .screen import Screen
 
 Align = Literal["left", "center", "right"]
 ALIGNMENTS: tuple[Align, ...] = ("left", "center", "right")
@@ -35,6 +38,18 @@ class TextOptions:
     font_size: int | None = None
 
 
+FrameStatus = Literal["shown", "superseded"]
+
+
+@dataclass(frozen=True)
+class FrameReport:
+    """What became of one frame: on the glass, or replaced by a newer one before it was sent."""
+
+    status: FrameStatus
+    bus_bytes: int  # bytes that crossed the bus for it (0 when superseded or emulated)
+    latency_ms: float  # from hand-over to the provider until the panel acknowledged it
+
+
 @dataclass(frozen=True)
 class TextLayout:
     """What the provider did with the text, so the actor can tell its caller."""
@@ -42,6 +57,17 @@ class TextLayout:
     lines: int
     font_size: int
     truncated: bool
+    frame: FrameReport | None = None  # filled in once the frame has been handed to the panel
+
+
+@dataclass(frozen=True)
+class Health:
+    healthy: bool
+    reason: str = ""
+
+
+HealthListener = Callable[[bool, str], None]
+FrameListener = Callable[[], None]
 
 
 @runtime_checkable
@@ -55,14 +81,26 @@ class DisplayProvider(Protocol):
 
     def info(self) -> DisplayInfo: ...
 
-    def clear(self) -> None: ...
+    def clear(self) -> FrameReport: ...
 
     def show_text(self, text: str, options: TextOptions) -> TextLayout: ...
 
-    def show_bitmap(self, width: int, height: int, bits: bytes) -> None: ...
+    def show_bitmap(self, width: int, height: int, bits: bytes) -> FrameReport: ...
 
     def set_contrast(self, level: int) -> None: ...
 
     def set_power(self, on: bool) -> None: ...
+
+    def set_invert(self, on: bool) -> None: ...
+
+    def snapshot(self) -> "Screen":
+        """What the panel shows now, from the provider's copy of panel memory."""
+        ...
+
+    def health(self) -> Health: ...
+
+    def listen(self, on_health: HealthListener | None = None, on_frame: FrameListener | None = None) -> None:
+        """Callbacks from the provider's own thread: health changes, and each frame that reached the panel."""
+        ...
 
     def close(self) -> None: ...

@@ -45,7 +45,7 @@ async def test_display_from_the_laptop_reaches_the_panel(hub, start_agent, built
     assert out.startswith("shown:") and " ms)" in out
 
     panel = agent.bus.image()
-    assert same_pixels(panel, agent.provider.snapshot()), "panel differs from the frame the provider rendered"
+    assert same_pixels(panel, agent.provider.snapshot_image()), "panel differs from the frame the provider rendered"
     left, top, right, bottom = lit_box(panel)
     assert abs(left - (128 - right)) <= 1, f"not centred horizontally: lit columns {left}..{right}"
     assert abs(top - (64 - bottom)) <= 1, f"not centred vertically: lit rows {top}..{bottom}"
@@ -61,7 +61,7 @@ async def test_long_text_wraps_inside_the_panel(hub, start_agent, built) -> None
     assert lines >= 2, out
     left, _, right, _ = lit_box(agent.bus.image())
     assert left >= 0 and right <= 128
-    assert same_pixels(agent.bus.image(), agent.provider.snapshot())
+    assert same_pixels(agent.bus.image(), agent.provider.snapshot_image())
 
 
 async def test_clear_leaves_every_pixel_off(hub, start_agent, built) -> None:
@@ -119,7 +119,7 @@ async def test_trap_and_deadline_errors_leave_the_agent_serving(start_agent, bui
             await send("misbehave", b"err")
 
         assert (await send("oled-text", b"healthy")).startswith(b"shown:")
-        assert same_pixels(agent.bus.image(), agent.provider.snapshot())
+        assert same_pixels(agent.bus.image(), agent.provider.snapshot_image())
     finally:
         await nc.close()
 

@@ -27,6 +27,7 @@ from providers.oled import (
     ConfigError,
     DisplayConfig,
     DisplayIOError,
+    DisplayUnavailableError,
     OledProvider,
     UnknownDriverError,
     ValueRangeError,
@@ -36,7 +37,7 @@ from providers.oled import (
     pack_bitmap,
     to_halfblocks,
 )
-from providers.oled.layout import MIN_FONT_SIZE, plan_text, render
+from providers.oled.layout import MIN_FONT_SIZE, layout_text, plan_text, render
 from tests.fakes.ssd1306_bus import HORIZONTAL, FakeSSD1306Bus
 
 # luma 3.16 calls Image.getdata(), which Pillow 13 deprecates; not our code.
@@ -92,8 +93,8 @@ def test_show_text_reaches_the_panel(oled):
     provider, bus = oled
     layout = provider.show_text("Hello, Pi", TextOptions())
     assert layout.lines == 1 and not layout.truncated
-    assert provider.snapshot().getbbox() is not None
-    assert same(bus.image(), provider.snapshot())
+    assert provider.snapshot_image().getbbox() is not None
+    assert same(bus.image(), provider.snapshot_image())
 
 
 def test_clear_turns_every_pixel_off(oled):
@@ -102,7 +103,7 @@ def test_clear_turns_every_pixel_off(oled):
     assert bus.image().getbbox() is not None
     provider.clear()
     assert bus.image().getbbox() is None
-    assert provider.snapshot().getbbox() is None
+    assert provider.snapshot_image().getbbox() is None
 
 
 def test_show_bitmap_lights_exactly_the_given_pixels(oled):
@@ -110,7 +111,7 @@ def test_show_bitmap_lights_exactly_the_given_pixels(oled):
     points = {(0, 0), (127, 0), (5, 9), (64, 32), (127, 63)}
     provider.show_bitmap(128, 64, bitmap_with(128, 64, *points))
     assert lit(bus.image()) == points
-    assert same(bus.image(), provider.snapshot())
+    assert same(bus.image(), provider.snapshot_image())
 
 
 def test_bitmap_bits_are_row_major_msb_first(oled):
@@ -129,7 +130,7 @@ def test_rotate_2_turns_the_frame_for_an_upside_down_panel():
     # upside down, so the viewer sees it at their top-left again.
     assert lit(bus.image()) == {(127, 63), (117, 61)}
     provider.show_text("Upside", TextOptions())
-    assert same(bus.image(), provider.snapshot().rotate(180))
+    assert same(bus.image(), provider.snapshot_image().rotate(180))
 
 
 def test_rotate_1_is_portrait_and_turns_clockwise():
@@ -138,7 +139,7 @@ def test_rotate_1_is_portrait_and_turns_clockwise():
     provider.show_bitmap(64, 128, bitmap_with(64, 128, (0, 0), (0, 127)))
     assert lit(bus.image()) == {(127, 0), (0, 0)}
     provider.show_text("Tall", TextOptions())
-    assert same(bus.image(), provider.snapshot().rotate(-90, expand=True))
+    assert same(bus.image(), provider.snapshot_image().rotate(-90, expand=True))
 
 
 def test_128x32_panel():
@@ -146,9 +147,9 @@ def test_128x32_panel():
     assert bus.multiplex == 0x1F and bus.com_pins == 0x02
     layout = provider.show_text("Short panel", TextOptions())
     assert not layout.truncated
-    assert provider.snapshot().size == (128, 32)
-    assert provider.snapshot().getbbox() is not None
-    assert same(bus.image(), provider.snapshot())
+    assert provider.snapshot_image().size == (128, 32)
+    assert provider.snapshot_image().getbbox() is not None
+    assert same(bus.image(), provider.snapshot_image())
 
 
 def test_sh1106_driver_on_an_sh1106_panel():
@@ -157,7 +158,7 @@ def test_sh1106_driver_on_an_sh1106_panel():
     provider.show_bitmap(128, 64, bitmap_with(128, 64, (0, 0), (127, 63)))
     assert lit(bus.image()) == {(0, 0), (127, 63)}
     provider.show_text("SH1106", TextOptions())
-    assert same(bus.image(), provider.snapshot())
+    assert same(bus.image(), provider.snapshot_image())
 
 
 def test_set_contrast_reaches_the_register(oled):
@@ -175,10 +176,10 @@ def test_set_power_switches_the_panel(oled):
     provider.set_power(False)
     assert not bus.display_on
     assert bus.image().getbbox() is None
-    assert provider.snapshot().getbbox() is None
+    assert provider.snapshot_image().getbbox() is None
     provider.set_power(True)
     assert bus.display_on and bus.image().getbbox() is not None
-    assert same(bus.image(), provider.snapshot())
+    assert same(bus.image(), provider.snapshot_image())
 
 
 def test_close_keeps_the_last_frame_on_the_glass(oled):
@@ -204,7 +205,7 @@ def test_concurrent_callers_never_interleave_frames(oled):
         t.start()
     for t in threads:
         t.join()
-    assert same(bus.image(), provider.snapshot())
+    assert same(bus.image(), provider.snapshot_image())
 
 
 # -- errors say what to do ----------------------------------------------------
@@ -262,10 +263,29 @@ def test_missing_i2c_bus_says_how_to_enable_it():
     assert "raspi-config" in str(err.value) and "--display emulator" in str(err.value)
 
 
-def test_panel_at_another_address_fails_to_open_with_the_address():
-    bus = FakeSSD1306Bus(address=0x3D)
-    with pytest.raises(DisplayIOError, match="0x3C"):
-        OledProvider(DisplayConfig(i2c_address=0x3C), bus=bus)
+def test_panel_missing_at_start_leaves_the_provider_unhealthy_until_it_answers():
+    bus = FakeSSD1306Bus()
+    bus.disconnect()
+    provider = OledProvider(DisplayConfig(), bus=bus)
+    try:
+        health = provider.health()
+        assert not health.healthy and "0x3C" in health.reason
+        with pytest.raises(DisplayUnavailableError, match="0x3C.*kept and shown when the display answers"):
+            provider.show_text("waiting", TextOptions())
+        bus.reconnect()
+        assert provider.wait_healthy(10)
+        provider.show_text("here", TextOptions())  # the kept frame went first; this one replaces it
+        assert same(bus.image(), provider.snapshot_image()) and bus.image().getbbox() is not None
+    finally:
+        provider.close()
+
+
+def test_panel_at_another_address_is_named_in_the_health_reason():
+    provider = OledProvider(DisplayConfig(i2c_address=0x3C), bus=FakeSSD1306Bus(address=0x3D))
+    try:
+        assert "0x3C" in provider.health().reason
+    finally:
+        provider.close()
 
 
 def test_unsupported_panel_size_is_a_config_error():
@@ -273,40 +293,51 @@ def test_unsupported_panel_size_is_a_config_error():
         OledProvider(DisplayConfig(width=100, height=48 + 2), bus=FakeSSD1306Bus())
 
 
-def test_bus_fault_is_reported_and_the_provider_recovers(oled):
+def test_unplugged_panel_gets_the_kept_frame_when_it_comes_back(oled):
     provider, bus = oled
     provider.show_text("before", TextOptions())
-    before = provider.snapshot()
     bus.disconnect()
-    with pytest.raises(DisplayIOError, match="0x3C"):
-        provider.show_text("lost", TextOptions())
-    with pytest.raises(DisplayIOError):
+    with pytest.raises(DisplayUnavailableError, match="0x3C"):
+        provider.show_text("while away", TextOptions())
+    with pytest.raises(DisplayUnavailableError):
         provider.set_contrast(10)
-    assert same(provider.snapshot(), before)  # the failed frame is not claimed as shown
+    with pytest.raises(DisplayUnavailableError, match="unknown"):
+        provider.snapshot_image()  # not claimed as shown: the panel's memory is unknown now
+    expected, _ = layout_text("while away", 128, 64, TextOptions())
     bus.reconnect()
+    assert provider.wait_healthy(10)
+    assert same(bus.image(), expected), "the frame sent while the panel was away is shown on its return"
+    assert bus.contrast == 10, "settings made while away are applied on return"
     provider.show_text("after", TextOptions())
-    assert same(bus.image(), provider.snapshot())
+    assert same(bus.image(), provider.snapshot_image())
 
 
 class GlitchyBus(FakeSSD1306Bus):
-    """NACKs the next data block only: luma's data() lets the raw OSError through."""
+    """NACKs the next data transfer only, by whichever path data travels."""
 
     glitch = False
 
-    def write_i2c_block_data(self, addr, register, data):
-        if self.glitch and register == 0x40:
+    def _nack_once(self) -> None:
+        if self.glitch:
             self.glitch = False
             raise OSError(121, "Remote I/O error")
+
+    def write_i2c_block_data(self, addr, register, data):
+        if register == 0x40:
+            self._nack_once()
         super().write_i2c_block_data(addr, register, data)
 
+    def i2c_rdwr(self, *messages):
+        self._nack_once()
+        super().i2c_rdwr(*messages)
 
-def test_raw_oserror_from_a_data_block_is_translated():
+
+def test_a_single_nack_is_retried_without_the_caller_noticing():
     provider, bus = make(GlitchyBus())
     bus.glitch = True
-    with pytest.raises(DisplayIOError, match="Errno 121"):
-        provider.show_text("glitch", TextOptions())
-    provider.show_text("fine", TextOptions())
-    assert same(bus.image(), provider.snapshot())
+    provider.show_text("glitch", TextOptions())
+    assert not bus.glitch, "the glitch was not hit"
+    assert same(bus.image(), provider.snapshot_image()) and bus.image().getbbox() is not None
 
 
 # -- command line ----------------------------------------------------------------
@@ -346,7 +377,7 @@ def test_emulator_writes_png_and_terminal_text(tmp_path):
     provider = OledProvider(DisplayConfig(display="emulator", png_path=str(png)))
     provider.show_text("Emulated", TextOptions())
     with Image.open(png) as saved:
-        assert same(saved, provider.snapshot())
+        assert same(saved, provider.snapshot_image())
     big = provider.write_png(tmp_path / "big.png", scale=4)
     with Image.open(big) as saved:
         assert saved.size == (512, 256)
@@ -460,5 +491,5 @@ def test_any_text_lays_out_with_every_lit_pixel_inside_the_panel(text, align, si
 def test_random_bitmaps_round_trip_to_the_panel(bits, rotate):
     provider, bus = make(rotate=rotate)
     provider.show_bitmap(128, 64, bits)
-    assert pack_bitmap(provider.snapshot()) == bits
-    assert same(bus.image(), provider.snapshot().rotate(180 * (rotate // 2)))
+    assert pack_bitmap(provider.snapshot_image()) == bits
+    assert same(bus.image(), provider.snapshot_image().rotate(180 * (rotate // 2)))

@@ -14,7 +14,8 @@ def test_contract_reads_the_shipped_wit() -> None:
     assert c.package == "pi-edge:actor"
     assert c.imports == ("display", "logging")
     assert c.exports == ("handler",)
-    assert set(c.functions["display"]) == {"info", "clear", "show-text", "show-bitmap", "set-contrast", "set-power"}
+    assert set(c.functions["display"]) == {"info", "clear", "show-text", "show-bitmap", "set-contrast", "set-power",
+                                             "set-invert"}
     assert c.qualified("display") == f"pi-edge:actor/display@{c.version}"
 
 

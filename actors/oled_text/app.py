@@ -25,13 +25,19 @@ def _log(level: logging.Level, message: str) -> None:
     logging.log(level, CONTEXT, message)
 
 
+def _delivery(frame: display.FrameReport) -> str:
+    if frame.status == display.FrameStatus.SUPERSEDED:
+        return " (superseded by a newer frame)"
+    return f"; {frame.bus_bytes} bytes on the bus"
+
+
 class Handler(exports.Handler):
     def handle(self, msg: handler.Message) -> bytes:
         op = (_header(msg, "op") or "show").strip().lower()
         if op == "clear" or (op == "show" and not msg.body):
-            display.clear()
+            frame = display.clear()
             _log(logging.Level.INFO, "cleared the display")
-            return b"cleared"
+            return f"cleared{_delivery(frame)}".encode()
         if op != "show":
             raise Err(f"unknown op {op!r}: use 'show' or 'clear'")
         try:
@@ -41,5 +47,9 @@ class Handler(exports.Handler):
         options = display.TextOptions(align=display.Align.CENTER, wrap=True, font_size=None)
         layout = display.show_text(text, options)
         note = " (cut to fit)" if layout.truncated else ""
-        _log(logging.Level.INFO, f"showing {len(text)} chars in {layout.lines} line(s) at {layout.font_size}px{note}")
-        return f"shown: {len(text)} chars, {layout.lines} line(s), {layout.font_size}px{note}".encode()
+        what = f"{len(text)} chars, {layout.lines} line(s), {layout.font_size}px{note}"
+        if layout.frame.status == display.FrameStatus.SUPERSEDED:
+            _log(logging.Level.INFO, f"frame of {what} replaced by a newer one before it was sent")
+            return f"superseded: {what} replaced by a newer frame before it reached the panel".encode()
+        _log(logging.Level.INFO, f"showing {what}")
+        return f"shown: {what}{_delivery(layout.frame)}".encode()

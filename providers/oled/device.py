@@ -7,6 +7,7 @@ luma's in-memory ``dummy`` device, which keeps the last image it was given.
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,8 +26,12 @@ log = logging.getLogger(__name__)
 
 
 def bus_label(config: DisplayConfig, bus: object | None) -> str:
-    """How messages name the bus: the device node, or the injected object's class."""
-    return config.bus_path if bus is None else f"{type(bus).__name__} (port {config.i2c_port})"
+    """How messages name the bus: the device node, or an injected object's class."""
+    import smbus2
+
+    if bus is None or isinstance(bus, smbus2.SMBus):
+        return config.bus_path
+    return f"{type(bus).__name__} (port {config.i2c_port})"
 
 
 @contextmanager
@@ -44,22 +49,23 @@ def bus_errors(config: DisplayConfig, bus: object | None = None) -> Iterator[Non
         raise DisplayIOError(config.i2c_address, bus_label(config, bus), str(exc)) from exc
 
 
-def _open_serial(config: DisplayConfig, bus: object | None) -> i2c:
-    path = config.bus_path
+def open_bus(config: DisplayConfig) -> object:
+    """Open ``/dev/i2c-N`` with smbus2; a missing node or no permission says what to do."""
+    import smbus2
+
     try:
-        if bus is not None:
-            return i2c(bus=bus, address=config.i2c_address)
-        return i2c(port=config.i2c_port, address=config.i2c_address)
-    except luma.core.error.DeviceNotFoundError as exc:
-        raise BusUnavailableError(path, "no such device") from exc
-    except luma.core.error.DevicePermissionError as exc:
-        raise BusUnavailableError(path, "permission denied") from exc
+        return smbus2.SMBus(config.i2c_port)
     except OSError as exc:
-        raise BusUnavailableError(path, exc.strerror or str(exc)) from exc
+        reason = {errno.ENOENT: "no such device", errno.EACCES: "permission denied",
+                  errno.EPERM: "permission denied"}.get(exc.errno or 0, exc.strerror or str(exc))
+        raise BusUnavailableError(config.bus_path, reason) from None
 
 
-def open_device(config: DisplayConfig, bus: object | None = None) -> LumaDevice:
-    """Create the luma device; the panel is initialised (cleared, on) on return.
+def open_device(config: DisplayConfig, bus: object) -> LumaDevice:
+    """Create the luma device on an open bus; the panel is initialised (cleared, on) on return.
+
+    The bus is opened by us, not by luma, so it outlives a panel that drops
+    off and comes back: re-initialising is just creating the device again.
 
     Devices are marked ``persist=True``: luma registers an atexit hook that
     would otherwise switch the panel off and blank it when the process exits.
@@ -71,19 +77,15 @@ def open_device(config: DisplayConfig, bus: object | None = None) -> LumaDevice:
         device.persist = True
         return device
 
-    serial = _open_serial(config, bus)
+    serial = i2c(bus=bus, address=config.i2c_address)
     driver = getattr(luma.oled.device, config.display)
     try:
         with bus_errors(config, bus):
             device = driver(serial, width=config.width, height=config.height, rotate=config.rotate)
     except luma.core.error.DeviceDisplayModeError as exc:
-        serial.cleanup()
         raise DisplayModeError(
             f"{config.display} does not support a {config.width}x{config.height} panel ({exc}); "
             "set --width/--height to the panel's size"
         ) from exc
-    except Exception:
-        serial.cleanup()
-        raise
     device.persist = True
     return device

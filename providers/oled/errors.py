@@ -66,3 +66,7 @@ class ValueRangeError(OledError):
 
 class ClosedError(OledError):
     """The provider was closed; a new one must be opened to draw again."""
+
+
+class DisplayUnavailableError(OledError):
+    """The panel stopped answering and has not come back yet; the provider keeps trying."""

@@ -1,148 +1,170 @@
 """``OledProvider``: the ``DisplayProvider`` an actor's ``display`` import is bound to.
 
-One lock serialises device access because actors call from worker threads
-and a frame is many bus transfers that must not interleave.
+Drawing happens on the caller's thread (layout is pure); getting the frame
+onto the glass is the frame scheduler's job, which owns the bus, keeps only
+the newest frame and rides out a panel that drops off the bus.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, ImageChops
 
-from agent.provider import DisplayInfo, TextLayout, TextOptions
+from agent.provider import DisplayInfo, FrameListener, FrameReport, Health, HealthListener, TextLayout, TextOptions
+from agent.screen import Screen
 
 from .bitmap import unpack_bitmap
 from .config import DisplayConfig
-from .device import bus_errors, bus_label, open_device
-from .errors import BitmapSizeError, ClosedError, ValueRangeError
-from .layout import layout_text
+from .device import bus_label
+from .errors import BitmapSizeError, DisplayUnavailableError, ValueRangeError
+from .panel import INVERT_DISPLAY, NORMAL_DISPLAY
+from .scheduler import FrameScheduler
+from .sinks import MemorySink, PanelSink
 from .terminal import to_halfblocks
 
 log = logging.getLogger(__name__)
 
-MAX_PNG_SCALE = 16
+#: How long a caller waits for its frame to reach the panel (retries included).
+FRAME_TIMEOUT = 5.0
+DISPLAY_ON, DISPLAY_OFF, SET_CONTRAST = 0xAF, 0xAE, 0x81
 
 
 class OledProvider:
-    """Drives one monochrome OLED (or the in-memory emulator) through luma."""
+    """Drives one monochrome OLED (or the in-memory emulator)."""
 
-    def __init__(self, config: DisplayConfig, bus: object | None = None) -> None:
+    def __init__(self, config: DisplayConfig, bus: object | None = None, frame_timeout: float = FRAME_TIMEOUT) -> None:
         self.config = config
-        self._bus = bus
-        self._lock = threading.RLock()
-        self._closed = False
-        self._device = open_device(config, bus)
-        # luma swaps width and height for rotate 1 and 3: callers draw in
-        # the logical orientation and luma turns the frame for the glass.
-        self.width: int = self._device.width
-        self.height: int = self._device.height
-        self.frame: Image.Image = Image.new("1", (self.width, self.height))
+        self.frame_timeout = frame_timeout
         self.powered = True
         self.contrast: int | None = None
+        self.inverted = False
+        self._on_health: HealthListener | None = None
+        self._on_frame: FrameListener | None = None
+        self._sink: MemorySink | PanelSink
+        if config.is_emulator:
+            self._sink = MemorySink(config)
+        else:
+            self._sink = PanelSink(config, bus, after_init=self._restore_settings)
+        self.width, self.height = self._sink.width, self._sink.height
+        error = self._sink.error
+        self._frames = FrameScheduler(self._sink, config.display, healthy=error is None,
+                                      reason=str(error or ""), on_health=self._health_changed,
+                                      on_sent=self._frame_sent)
         where = "in memory" if config.is_emulator else (
-            f"on {bus_label(config, bus)} addr 0x{config.i2c_address:02X}"
-        )
-        log.info(
-            "oled: opened %s %dx%d %s rotate %d",
-            config.display, self.width, self.height, where, config.rotate,
-        )
+            f"on {bus_label(config, bus)} addr 0x{config.i2c_address:02X}")
+        log.info("oled: opened %s %dx%d %s rotate %d%s", config.display, self.width, self.height, where,
+                 config.rotate, "" if error is None else " (not answering yet; retrying)")
 
     # -- DisplayProvider -------------------------------------------------
 
     def info(self) -> DisplayInfo:
         return DisplayInfo(width=self.width, height=self.height, driver=self.config.display)
 
-    def clear(self) -> None:
-        self._send(Image.new("1", (self.width, self.height)))
+    def clear(self) -> FrameReport:
+        return self._show(Image.new("1", (self.width, self.height)))
 
     def show_text(self, text: str, options: TextOptions | None = None) -> TextLayout:
-        image, layout = layout_text(text, self.width, self.height, options or TextOptions())
-        self._send(image)
-        return layout
+        from .layout import layout_text
 
-    def show_bitmap(self, width: int, height: int, bits: bytes) -> None:
+        image, layout = layout_text(text, self.width, self.height, options or TextOptions())
+        return dataclasses.replace(layout, frame=self._show(image))
+
+    def show_bitmap(self, width: int, height: int, bits: bytes) -> FrameReport:
         if (width, height) != (self.width, self.height):
             raise BitmapSizeError(
                 f"bitmap is {width}x{height} but the panel is {self.width}x{self.height}; "
                 f"send a {self.width}x{self.height} bitmap"
             )
-        self._send(unpack_bitmap(width, height, bits))
+        return self._show(unpack_bitmap(width, height, bits))
 
     def set_contrast(self, level: int) -> None:
-        if not isinstance(level, int) or not 0 <= level <= 255:
+        if not isinstance(level, int) or isinstance(level, bool) or not 0 <= level <= 255:
             raise ValueRangeError(f"contrast level {level!r} is outside 0..255")
-        with self._device_access():
-            self._device.contrast(level)
-            self.contrast = level
-        log.debug("oled: contrast %d", level)
+        self.contrast = level  # kept even if the panel is away: applied when it returns
+        self._frames.run_command(lambda: self._sink.command(SET_CONTRAST, level))
 
     def set_power(self, on: bool) -> None:
-        with self._device_access():
-            if on:
-                self._device.show()
-            else:
-                self._device.hide()
-            self.powered = bool(on)
-        log.debug("oled: power %s", "on" if on else "off")
+        self.powered = bool(on)
+        self._frames.run_command(lambda: self._sink.command(DISPLAY_ON if on else DISPLAY_OFF))
+
+    def set_invert(self, on: bool) -> None:
+        self.inverted = bool(on)
+        self._frames.run_command(lambda: self._sink.command(INVERT_DISPLAY if on else NORMAL_DISPLAY))
+
+    def snapshot(self) -> Screen:
+        return Screen.of(self.snapshot_image())
+
+    def health(self) -> Health:
+        return Health(self._frames.healthy, self._frames.reason)
+
+    def wait_healthy(self, timeout: float) -> bool:
+        """True once the panel answers (at once if it does now)."""
+        return self._frames.wait_healthy(timeout)
+
+    def listen(self, on_health: HealthListener | None = None, on_frame: FrameListener | None = None) -> None:
+        self._on_health, self._on_frame = on_health, on_frame
 
     def close(self) -> None:
-        """Release the bus; the panel keeps showing its last frame (persist)."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            with bus_errors(self.config, self._bus):
-                self._device.cleanup()
+        """Stop the frame thread and release the bus; the panel keeps its last frame (persist)."""
+        self._frames.close()
+        self._sink.close()
         log.info("oled: closed %s", self.config.display)
 
     # -- what the panel shows ------------------------------------------------
 
-    def snapshot(self) -> Image.Image:
-        """What a viewer sees, in logical orientation: the frame, or dark when off."""
-        with self._lock:
-            if not self.powered:
-                return Image.new("1", (self.width, self.height))
-            return self.frame.copy()
+    def snapshot_image(self) -> Image.Image:
+        """What a viewer sees, in logical orientation: panel memory, dark when off, inverted when set."""
+        shown = self._sink.shown()
+        if shown is None:
+            raise DisplayUnavailableError(f"what the panel holds is unknown: {self._frames.reason or 'not written yet'}")
+        if not self.powered:
+            return Image.new("1", (self.width, self.height))
+        return ImageChops.invert(shown.convert("L")).convert("1") if self.inverted else shown
 
     def write_png(self, path: str | os.PathLike[str], scale: int = 1) -> Path:
-        """Save ``snapshot()`` as a PNG, each pixel ``scale`` x ``scale``; atomically."""
-        if not isinstance(scale, int) or not 1 <= scale <= MAX_PNG_SCALE:
-            raise ValueRangeError(f"png scale {scale!r} is outside 1..{MAX_PNG_SCALE}")
-        image = self.snapshot()
-        if scale > 1:
-            image = image.resize((self.width * scale, self.height * scale), Image.Resampling.NEAREST)
-        target = Path(path)
-        tmp = target.with_name(f".{target.name}.tmp")
-        # Write then rename, so a viewer polling the file never reads half a PNG.
-        image.save(tmp, format="PNG")
-        os.replace(tmp, target)
-        return target
+        """Save the snapshot as a PNG, each pixel ``scale`` x ``scale``; atomically."""
+        try:
+            return self.snapshot().write_png(path, scale)
+        except ValueError as exc:
+            raise ValueRangeError(str(exc)) from None
 
     def render_terminal(self) -> str:
-        """``snapshot()`` as Unicode half blocks, two pixel rows per line."""
-        return to_halfblocks(self.snapshot())
+        """The snapshot as Unicode half blocks, two pixel rows per line."""
+        return to_halfblocks(self.snapshot_image())
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counters for benchmarks and the inventory."""
+        transport = getattr(self._sink, "transport", None)
+        return {
+            "frames_sent": self._frames.frames_sent,
+            "frames_superseded": self._frames.frames_superseded,
+            "bus_bytes": transport.bytes_sent if transport else 0,
+            "bus_transactions": transport.transactions if transport else 0,
+        }
 
     # -- internals -----------------------------------------------------------
 
-    @contextmanager
-    def _device_access(self) -> Iterator[None]:
-        """Hold the lock, refuse a closed provider, translate bus errors."""
-        with self._lock:
-            if self._closed:
-                raise ClosedError(f"the {self.config.display} display provider is closed")
-            with bus_errors(self.config, self._bus):
-                yield
+    def _show(self, image: Image.Image) -> FrameReport:
+        return self._frames.submit(image).wait(self.frame_timeout)
 
-    def _send(self, image: Image.Image) -> None:
-        with self._device_access():
-            self._device.display(image)
-            self.frame = image.copy()
-        log.debug("oled: frame %dx%d sent to %s", self.width, self.height, self.config.display)
-        if self.config.is_emulator and self.config.png_path:
-            self.write_png(self.config.png_path)
+    def _restore_settings(self, sink: PanelSink) -> None:
+        """After the controller was (re-)initialised: put back what actors set."""
+        if self.contrast is not None:
+            sink.command(SET_CONTRAST, self.contrast)
+        if self.inverted:
+            sink.command(INVERT_DISPLAY)
+        if not self.powered:
+            sink.command(DISPLAY_OFF)
+
+    def _health_changed(self, healthy: bool, reason: str) -> None:
+        if self._on_health is not None:
+            self._on_health(healthy, reason)
+
+    def _frame_sent(self) -> None:
+        if self._on_frame is not None:
+            self._on_frame()

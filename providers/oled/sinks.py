@@ -1,0 +1,119 @@
+"""Where the frame scheduler's frames go: a real panel on I2C, or memory.
+
+Both take frames in the logical orientation (what the actor drew) and keep
+what they hold, so a snapshot is a read of our own copy, never of the bus.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from PIL import Image
+
+from agent.screen import Screen
+
+from .config import DisplayConfig
+from .device import bus_errors, open_bus, open_device
+from .errors import DisplayIOError
+from .panel import PanelWriter, addressing_for
+from .transport import I2CTransport
+
+log = logging.getLogger(__name__)
+
+
+def logical_size(config: DisplayConfig) -> tuple[int, int]:
+    """Quarter turns swap width and height, as luma does."""
+    if config.rotate % 2:
+        return config.height, config.width
+    return config.width, config.height
+
+
+def _unrotate(image: Image.Image, rotate: int) -> Image.Image:
+    """Undo luma's ``preprocess`` (which turns the frame ``rotate`` quarter turns clockwise)."""
+    return image if rotate == 0 else image.rotate(rotate * 90, expand=True)
+
+
+class MemorySink:
+    """The emulator: the frame is kept as it is; nothing can fail."""
+
+    def __init__(self, config: DisplayConfig) -> None:
+        self.config = config
+        self.width, self.height = logical_size(config)
+        self.frame = Image.new("1", (self.width, self.height))
+        self.error: DisplayIOError | None = None
+
+    def write(self, frame: Image.Image) -> int:
+        self.frame = frame.copy()
+        if self.config.png_path:  # before the caller hears "shown", so the file is there when it looks
+            Screen.of(self.frame).write_png(self.config.png_path)
+        return 0
+
+    def recover(self) -> None:
+        """Nothing to recover."""
+
+    def shown(self) -> Image.Image | None:
+        return self.frame.copy()
+
+    def command(self, *cmd: int) -> None:
+        """Controller commands have no effect on memory."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class PanelSink:
+    """A luma-initialised panel, written by ``PanelWriter``.
+
+    A panel that does not answer at start leaves ``error`` set instead of
+    raising: the scheduler starts unhealthy and keeps calling ``recover()``.
+    ``after_init`` re-applies settings (contrast, invert, power) each time the
+    controller has been initialised.
+    """
+
+    def __init__(self, config: DisplayConfig, bus: object | None = None,
+                 after_init: Callable[["PanelSink"], None] | None = None) -> None:
+        self.config = config
+        self.width, self.height = logical_size(config)
+        self.owns_bus = bus is None
+        self.bus = open_bus(config) if bus is None else bus
+        self.transport = I2CTransport(self.bus, config.i2c_address)
+        self.after_init = after_init
+        self.device: object | None = None
+        self.writer: PanelWriter | None = None
+        self.error: DisplayIOError | None = None
+        try:
+            self.recover()
+        except DisplayIOError as exc:
+            self.error = exc
+            log.warning("oled: %s", exc)
+
+    def recover(self) -> None:
+        """(Re-)initialise the controller; its memory is unknown, so the next frame goes in full."""
+        device = open_device(self.config, self.bus)
+        physical = (device._w, device._h)  # type: ignore[attr-defined]
+        writer = PanelWriter(self.transport, addressing_for(device), *physical)
+        self.device, self.writer, self.error = device, writer, None
+        if self.after_init is not None:
+            self.after_init(self)
+
+    def write(self, frame: Image.Image) -> int:
+        if self.device is None or self.writer is None:
+            raise self.error or DisplayIOError(self.config.i2c_address, self.config.bus_path, "not initialised")
+        with bus_errors(self.config, self.bus):
+            return self.writer.write(self.device.preprocess(frame))  # type: ignore[attr-defined]
+
+    def command(self, *cmd: int) -> None:
+        with bus_errors(self.config, self.bus):
+            self.transport.command(*cmd)
+
+    def shown(self) -> Image.Image | None:
+        """What panel memory holds, in the logical orientation; None while unknown."""
+        physical = self.writer.image() if self.writer is not None else None
+        return None if physical is None else _unrotate(physical, self.config.rotate)
+
+    def close(self) -> None:
+        if self.owns_bus:
+            close = getattr(self.bus, "close", None)
+            if close is not None:
+                close()

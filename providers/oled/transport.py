@@ -1,0 +1,65 @@
+"""Bytes to the panel over I2C, counted, with the Pi's fast path and its fallback.
+
+luma sends frame data in 32-byte SMBus blocks unless it opened the bus
+itself; a frame is then 32+ transactions.  Here data goes out as one
+``i2c_rdwr`` write of up to 4 KiB, and on adapters that only speak SMBus
+(``i2c_rdwr`` fails with EOPNOTSUPP) the transport falls back to blocks,
+once, and remembers.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+
+log = logging.getLogger(__name__)
+
+CONTROL_COMMAND = 0x00
+CONTROL_DATA = 0x40
+SMBUS_BLOCK = 32
+RDWR_BLOCK = 4096
+_NO_RDWR = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EINVAL}
+
+
+class I2CTransport:
+    """Command and data writes to one I2C address; ``bytes_sent`` counts address and control bytes too."""
+
+    def __init__(self, bus: object, address: int) -> None:
+        self.bus = bus
+        self.address = address
+        self.rdwr = hasattr(bus, "i2c_rdwr")
+        self.bytes_sent = 0
+        self.transactions = 0
+
+    def command(self, *cmd: int) -> None:
+        for start in range(0, len(cmd), SMBUS_BLOCK):
+            block = list(cmd[start:start + SMBUS_BLOCK])
+            self.bus.write_i2c_block_data(self.address, CONTROL_COMMAND, block)  # type: ignore[attr-defined]
+            self._count(len(block))
+
+    def data(self, payload: bytes) -> None:
+        if self.rdwr:
+            try:
+                self._data_rdwr(payload)
+                return
+            except OSError as exc:
+                if exc.errno not in _NO_RDWR:
+                    raise
+                log.info("oled: i2c adapter refuses combined writes (%s); using 32-byte SMBus blocks", exc)
+                self.rdwr = False
+        for start in range(0, len(payload), SMBUS_BLOCK):
+            block = list(payload[start:start + SMBUS_BLOCK])
+            self.bus.write_i2c_block_data(self.address, CONTROL_DATA, block)  # type: ignore[attr-defined]
+            self._count(len(block))
+
+    def _data_rdwr(self, payload: bytes) -> None:
+        from smbus2 import i2c_msg
+
+        for start in range(0, len(payload), RDWR_BLOCK):
+            block = payload[start:start + RDWR_BLOCK]
+            self.bus.i2c_rdwr(i2c_msg.write(self.address, bytes((CONTROL_DATA,)) + block))  # type: ignore[attr-defined]
+            self._count(len(block))
+
+    def _count(self, payload: int) -> None:
+        self.transactions += 1
+        self.bytes_sent += payload + 2  # address byte and control byte
