@@ -13,14 +13,18 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
 from pathlib import Path
 
 from . import __version__, subjects
-from .errors import PiEdgeError
+from .errors import ActorReplyError, ConfigError, NoResponderError, PiEdgeError
 from .lattice import DEFAULT_URL, connect, ping, request
 from .limits import Limits
 from .provider import ProviderError
+from .screen import MAX_SCALE, Screen
 
 log = logging.getLogger("pi_edge.cli")
 
@@ -116,6 +120,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("hosts", help="list the hosts in the lattice")
     _lattice_args(p)
     p.set_defaults(func=cmd_hosts)
+
+    p = sub.add_parser("snapshot", help="what the Pi's display shows now, as PNG or in the terminal",
+                       description="Fetch the display's current picture (from the provider's copy of panel "
+                                   "memory) and save it as a PNG, or draw it in the terminal without -o.")
+    p.add_argument("-o", "--output", type=Path, help="PNG file to write (default: draw in the terminal)")
+    p.add_argument("--scale", type=int, default=1, help="pixel size in the PNG, 1..16 (default %(default)s)")
+    p.add_argument("--host", help="host to ask (default: the only host in the lattice)")
+    _lattice_args(p)
+    p.set_defaults(func=cmd_snapshot)
+
+    p = sub.add_parser("watch", help="draw the Pi's display live in this terminal",
+                       description="Draw the display in the terminal and redraw it whenever a new frame "
+                                   "reaches the panel; also shows when the display drops off the bus. Ctrl-C stops.")
+    p.add_argument("--host", help="host to watch (default: the only host in the lattice)")
+    p.add_argument("--frames", type=int, help="stop after this many frame updates (default: run until Ctrl-C)")
+    _lattice_args(p)
+    p.set_defaults(func=cmd_watch)
 
     p = sub.add_parser("build", help="build an actor's Python sources into a Wasm component",
                        description="Build ACTOR_DIR (which holds app.py) with componentize-py against the "
@@ -249,6 +270,88 @@ def cmd_hosts(args: argparse.Namespace) -> int:
     return _run(main)
 
 
+async def _pick_host(nc: Client, args: argparse.Namespace) -> str:
+    """``--host``, or the lattice's only host; several hosts without --host is an error that names them."""
+    if args.host:
+        return str(subjects.check_token("host", args.host))
+    names = sorted(str(h.get("name")) for h in await ping(nc, args.lattice, window=min(args.timeout, 1.0)))
+    if not names:
+        raise NoResponderError(f"no host answered in lattice {args.lattice!r}")
+    if len(names) > 1:
+        raise PiEdgeError(f"{len(names)} hosts in lattice {args.lattice!r} ({', '.join(names)}); pick one with --host")
+    return names[0]
+
+
+async def _fetch_screen(nc: Client, args: argparse.Namespace, host: str) -> Screen:
+    reply = await request(nc, subjects.ctl(args.lattice, host, "snapshot"), b"", None, args.timeout,
+                          what=f"host {host!r}")
+    return Screen.from_json(json.loads(reply.body)["screen"])
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    if not 1 <= args.scale <= MAX_SCALE:
+        raise ConfigError(f"--scale {args.scale} is outside 1..{MAX_SCALE}")
+
+    async def main() -> int:
+        nc = await connect(args.nats_url, name="pi-edge-cli", timeout=min(args.timeout, 3.0))
+        try:
+            host = await _pick_host(nc, args)
+            screen = await _fetch_screen(nc, args, host)
+        finally:
+            await nc.close()
+        if args.output is None:
+            _out(screen.halfblocks())
+        else:
+            screen.write_png(args.output, args.scale)
+            _out(f"saved {args.output} ({screen.width}x{screen.height} from host {host}, scale {args.scale})")
+        return 0
+
+    return _run(main)
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    redraw = "\x1b[H\x1b[2J" if sys.stdout.isatty() else ""
+
+    async def main() -> int:
+        nc = await connect(args.nats_url, name="pi-edge-watch", timeout=min(args.timeout, 3.0), reconnect=True)
+        try:
+            host = await _pick_host(nc, args)
+            events: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+
+            async def on_event(msg: Msg) -> None:
+                try:
+                    await events.put((msg.subject.rsplit(".", 1)[-1], json.loads(msg.data)))
+                except ValueError:
+                    log.debug("watch: ignoring a malformed event on %s", msg.subject)
+
+            await nc.subscribe(subjects.event(args.lattice, host, "frame"), cb=on_event)
+            await nc.subscribe(subjects.event(args.lattice, host, "provider-health"), cb=on_event)
+            await nc.flush()
+            # Subscribed first, then fetched: a frame in between is drawn twice, never missed.
+            _out(f"{redraw}{host}: display (Ctrl-C stops)")
+            try:
+                _out((await _fetch_screen(nc, args, host)).halfblocks())
+            except ActorReplyError as exc:
+                _out(f"{host}: {exc}")
+            frames = 0
+            while args.frames is None or frames < args.frames:
+                kind, data = await events.get()
+                if kind == "frame":
+                    frames += 1
+                    _out(f"{redraw}{host}: frame {frames}\n{Screen.from_json(data['screen']).halfblocks()}")
+                else:
+                    state = "healthy" if data.get("healthy") else f"UNHEALTHY: {data.get('reason')}"
+                    _out(f"{host}: display {state}")
+        finally:
+            await nc.close()
+        return 0
+
+    try:
+        return _run(main)
+    except KeyboardInterrupt:
+        return 0
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from .build import build_actor
 
@@ -266,7 +369,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _setup_logging(verbose: bool, command: str) -> None:
-    quiet = command in ("display", "clear", "hosts", "build", "demo")
+    quiet = command in ("display", "clear", "hosts", "build", "demo", "snapshot", "watch")
     level = logging.DEBUG if verbose else (logging.WARNING if quiet else logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 

@@ -16,6 +16,7 @@ import platform
 import secrets
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from nats.aio.client import Client
@@ -28,7 +29,7 @@ from .errors import ActorCallError, PiEdgeError
 from .instance import ActorInstance, Message
 from .lattice import error_headers
 from .limits import Limits
-from .provider import DisplayProvider
+from .provider import DisplayProvider, ProviderError
 from .runtime import Runtime
 
 log = logging.getLogger("pi_edge.host")
@@ -47,6 +48,9 @@ class Host:
         self.started = time.monotonic()
         self.actors: dict[str, Actor] = {}
         self._subs: list[Subscription] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._frame_event_due = False
+        self._tasks: set[asyncio.Future[None]] = set()
 
     async def start_actor(self, name: str, wasm_path: Path) -> Actor:
         """Load, instantiate and subscribe; errors leave the host as it was."""
@@ -62,9 +66,70 @@ class Host:
         return actor
 
     async def start_control(self) -> None:
-        """Answer pings; called after the actors so a ping reply means they are reachable."""
+        """Answer pings and control requests, publish display events.
+
+        Called after the actors start, so a ping reply means they are reachable.
+        """
+        self._loop = asyncio.get_running_loop()
         self._subs.append(await self.nc.subscribe(subjects.ctl_ping(self.lattice), cb=self._ping))
+        self._subs.append(await self.nc.subscribe(subjects.ctl(self.lattice, self.name, "snapshot"),
+                                                  cb=self._snapshot))
+        self.provider.listen(on_health=self._health_changed, on_frame=self._frame_shown)
         await self.nc.flush()
+
+    # -- the display, seen from the lattice ------------------------------------------
+
+    async def _snapshot(self, msg: Msg) -> None:
+        try:
+            screen = await asyncio.to_thread(self.provider.snapshot)
+        except ProviderError as exc:
+            await self._reply(msg, str(exc).encode(), error_headers(str(exc)))
+            return
+        await self._reply(msg, json.dumps({"host": self.name, "screen": screen.to_json()}).encode(), None)
+
+    def _health_changed(self, healthy: bool, reason: str) -> None:
+        """From the provider's thread: publish ``evt.HOST.provider-health``."""
+        body = json.dumps({"host": self.name, "provider": "display", "healthy": healthy, "reason": reason,
+                           "at": time.time()}).encode()
+        self._publish_soon(subjects.event(self.lattice, self.name, "provider-health"), body)
+
+    def _frame_shown(self) -> None:
+        """From the provider's thread: a frame reached the panel; announce the newest one, once."""
+        if self._frame_event_due:
+            return
+        self._frame_event_due = True
+        self._from_thread(self._publish_frame)
+
+    async def _publish_frame(self) -> None:
+        self._frame_event_due = False  # frames after this point get an event of their own
+        try:
+            screen = await asyncio.to_thread(self.provider.snapshot)
+        except ProviderError:
+            return  # unknown panel memory: the health event says why
+        body = json.dumps({"host": self.name, "screen": screen.to_json()}).encode()
+        await self._publish(subjects.event(self.lattice, self.name, "frame"), body)
+
+    def _publish_soon(self, subject: str, body: bytes) -> None:
+        self._from_thread(functools.partial(self._publish, subject, body))
+
+    def _from_thread(self, job: Callable[[], Awaitable[None]]) -> None:
+        """Run ``job`` on the host's loop; the task is kept until done so it is not collected."""
+        def spawn() -> None:
+            task = asyncio.ensure_future(job())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        if self._loop is not None:
+            try:
+                self._loop.call_soon_threadsafe(spawn)
+            except RuntimeError:  # the loop closed while the provider was still finishing a frame
+                pass
+
+    async def _publish(self, subject: str, body: bytes) -> None:
+        try:
+            await self.nc.publish(subject, body)
+        except Exception as exc:
+            log.debug("host=%s could not publish %s: %s", self.name, subject, exc)
 
     async def _serve(self, actor: Actor, msg: Msg) -> None:
         if not msg.reply:
@@ -96,6 +161,7 @@ class Host:
 
     def describe(self) -> dict[str, object]:
         info = self.provider.info()
+        health = self.provider.health()
         return {
             "id": self.id,
             "name": self.name,
@@ -104,6 +170,7 @@ class Host:
             "labels": {"arch": platform.machine(), "os": platform.system().lower(),
                        "display": info.driver},
             "actors": sorted(self.actors),
+            "display": {"healthy": health.healthy, "reason": health.reason},
         }
 
     async def _ping(self, msg: Msg) -> None:
@@ -117,6 +184,7 @@ class Host:
             except Exception as exc:
                 log.debug("unsubscribe failed: %s", exc)
         self._subs.clear()
+        self.provider.listen()
         for actor in self.actors.values():
             actor.close()
         self.actors.clear()

@@ -106,12 +106,16 @@ class CliProcess:
         """Signal the process and wait for its exit code; kills it if it hangs."""
         if self.proc.returncode is None:
             self.proc.send_signal(sig)
+        return await self.wait(timeout, f"after {sig!r}")
+
+    async def wait(self, timeout: float = 30, why: str = "") -> int:
+        """The exit code of a process that ends by itself; kills it if it does not."""
         try:
             code = await asyncio.wait_for(self.proc.wait(), timeout)
         except asyncio.TimeoutError:
             self.proc.kill()
             await self.proc.wait()
-            raise AssertionError(f"did not stop within {timeout} s after {sig!r}:\n{self.transcript()}") from None
+            raise AssertionError(f"did not stop within {timeout} s {why}:\n{self.transcript()}") from None
         await asyncio.gather(*self._readers)
         return code
 

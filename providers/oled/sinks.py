@@ -84,6 +84,8 @@ class PanelSink:
         self.error: DisplayIOError | None = None
         try:
             self.recover()
+            assert self.writer is not None
+            self.writer.assume_blank()  # luma's init just cleared it; after a fault we assume nothing
         except DisplayIOError as exc:
             self.error = exc
             log.warning("oled: %s", exc)

@@ -1,0 +1,97 @@
+"""The display seen from the laptop: snapshots, live watching, and a panel that drops off the bus."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from PIL import Image
+
+from agent import subjects
+from agent.errors import ActorReplyError
+from agent.lattice import connect, request
+from agent.provider import TextOptions
+from agent.screen import Screen
+from providers.oled.layout import layout_text
+from tests.processes import CliProcess, run_cli
+
+
+def same_pixels(a: Image.Image, b: Image.Image) -> bool:
+    return a.size == b.size and a.convert("1").tobytes() == b.convert("1").tobytes()
+
+
+async def show(url: str, text: str) -> bytes:
+    nc = await connect(url, name="test-laptop")
+    try:
+        return (await request(nc, subjects.actor("default", "oled-text"), text.encode(), None, 10,
+                              what="actor 'oled-text'")).body
+    finally:
+        await nc.close()
+
+
+async def test_snapshot_saves_what_the_panel_shows(start_agent, built, tmp_path) -> None:
+    agent = await start_agent({"oled-text": built["oled-text"]})
+    await show(agent.url, "Snap shot")
+    png = tmp_path / "screen.png"
+    code, out, err = await run_cli("snapshot", "--nats-url", agent.url, "-o", str(png), "--scale", "3")
+    assert code == 0, err
+    assert out.startswith(f"saved {png} (128x64 from host test-pi, scale 3)")
+    with Image.open(png) as saved:
+        assert saved.size == (384, 192)
+        assert same_pixels(saved.resize((128, 64), Image.Resampling.NEAREST), agent.bus.image())
+
+    code, out, err = await run_cli("snapshot", "--nats-url", agent.url)
+    assert code == 0, err
+    assert out.rstrip("\n") == Screen.of(agent.bus.image()).halfblocks()
+
+
+async def test_snapshot_among_several_hosts_asks_which(hub, start_agent, built) -> None:
+    await start_agent({"oled-text": built["oled-text"]}, hub=hub, name="pi-a")
+    await start_agent({"oled-text": built["oled-text"]}, hub=hub, name="pi-b")
+    code, out, err = await run_cli("snapshot", "--nats-url", hub.url, "--timeout", "3")
+    assert code != 0 and out == ""
+    assert "2 hosts in lattice 'default' (pi-a, pi-b); pick one with --host" in err
+    code, _, err = await run_cli("snapshot", "--nats-url", hub.url, "--host", "pi-c", "--timeout", "2")
+    assert code != 0 and "no host 'pi-c' is running" in err
+
+
+async def test_watch_redraws_when_a_frame_reaches_the_panel(start_agent, built) -> None:
+    agent = await start_agent({"oled-text": built["oled-text"]})
+    watch = await CliProcess.start("watch", "--nats-url", agent.url, "--frames", "1")
+    try:
+        await watch.wait_line(r"^test-pi: display \(Ctrl-C stops\)$")
+        await show(agent.url, "Live")
+        assert await watch.wait(timeout=30) == 0, watch.transcript()
+    finally:
+        await watch.kill()
+    out = watch.lines["stdout"]
+    start = out.index("test-pi: frame 1") + 1
+    assert "\n".join(out[start:start + 32]) == Screen.of(agent.bus.image()).halfblocks()
+
+
+async def test_unplugged_panel_errors_reach_the_sender_and_events_the_lattice(start_agent, built) -> None:
+    agent = await start_agent({"oled-text": built["oled-text"]})
+    nc = await connect(agent.url, name="test-events")
+    events: asyncio.Queue[dict[str, object]] = asyncio.Queue()
+
+    async def on_event(msg) -> None:  # type: ignore[no-untyped-def]
+        await events.put(json.loads(msg.data))
+
+    await nc.subscribe(subjects.event("default", "test-pi", "provider-health"), cb=on_event)
+    await nc.flush()
+    try:
+        agent.bus.disconnect()
+        with pytest.raises(ActorReplyError, match="0x3C.*kept and shown when the display answers again"):
+            await show(agent.url, "While away")
+        down = await asyncio.wait_for(events.get(), 10)
+        assert down["healthy"] is False and "0x3C" in str(down["reason"])
+
+        agent.bus.reconnect()
+        up = await asyncio.wait_for(events.get(), 10)
+        assert up["healthy"] is True
+        expected, _ = layout_text("While away", 128, 64, TextOptions())
+        assert same_pixels(agent.bus.image(), expected), "the frame sent while away was not shown on return"
+        assert (await show(agent.url, "Back")).startswith(b"shown:")
+    finally:
+        await nc.close()
