@@ -28,6 +28,20 @@ MONOCHROME_I2C_DRIVERS: tuple[str, ...] = (
 )
 ALLOWED_DISPLAYS: tuple[str, ...] = MONOCHROME_I2C_DRIVERS + (EMULATOR,)
 
+_SSD1306_SIZES = ((128, 64), (128, 32), (96, 16), (64, 48), (64, 32))
+#: Panel sizes (width, height) each driver's luma class accepts; a test keeps this in step with luma.
+PANEL_SIZES: dict[str, tuple[tuple[int, int], ...]] = {
+    "ssd1306": _SSD1306_SIZES,
+    "ssd1309": _SSD1306_SIZES,
+    "ssd1315": _SSD1306_SIZES,
+    "ssd1316": _SSD1306_SIZES,
+    "ssd1305": ((128, 64), (128, 32)),
+    "sh1106": ((128, 128), (128, 64), (128, 32)),
+    "sh1107": ((64, 128), (80, 128), (128, 128)),
+    "ch1115": ((128, 64),),
+}
+EMULATOR_MAX_SIDE = 512
+
 I2C_ADDRESS_MIN = 0x03
 I2C_ADDRESS_MAX = 0x77
 
@@ -61,6 +75,7 @@ class DisplayConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ConfigError(f"display {name} must be a positive number of pixels, got {value!r}")
+        self._check_size()
         if self.rotate not in (0, 1, 2, 3):
             raise ConfigError(
                 f"rotate must be 0, 1, 2 or 3 (quarter turns clockwise), got {self.rotate!r}"
@@ -73,6 +88,22 @@ class DisplayConfig:
             raise ConfigError(
                 f"i2c address {self.i2c_address!r} is outside 0x{I2C_ADDRESS_MIN:02X}..0x{I2C_ADDRESS_MAX:02X}; "
                 "most SSD1306 boards use 0x3C or 0x3D"
+            )
+
+    def _check_size(self) -> None:
+        size = (self.width, self.height)
+        if self.is_emulator:
+            if max(size) > EMULATOR_MAX_SIDE or self.height % 8:
+                raise ConfigError(
+                    f"an emulated panel of {self.width}x{self.height} is not possible: sides up to "
+                    f"{EMULATOR_MAX_SIDE} pixels, height a multiple of 8"
+                )
+            return
+        sizes = PANEL_SIZES[self.display]
+        if size not in sizes:
+            raise ConfigError(
+                f"{self.display} does not drive a {self.width}x{self.height} panel; its sizes are "
+                f"{', '.join(f'{w}x{h}' for w, h in sizes)} (set --width and --height)"
             )
 
     @property

@@ -1,0 +1,228 @@
+"""The frame path below the provider: packing, window planning, the latest-wins scheduler,
+and what actually crosses the (fake) bus."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+import luma.core.error
+import luma.oled.device
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from luma.core.interface.serial import i2c
+from PIL import Image, ImageDraw, ImageFont
+
+from providers.oled import ConfigError, DisplayConfig, DisplayUnavailableError, OledProvider
+from providers.oled.config import PANEL_SIZES
+from providers.oled.errors import DisplayIOError
+from providers.oled.packing import pack_pages, unpack_pages
+from providers.oled.scheduler import FrameScheduler
+from providers.oled.windows import Window, changed_runs, plan_windows
+from tests.fakes.ssd1306_bus import FakeSSD1306Bus
+
+
+def frame_of(seed: int, size: tuple[int, int] = (128, 64)) -> Image.Image:
+    rng = random.Random(seed)
+    return Image.frombytes("1", size, bytes(rng.randrange(256) for _ in range(size[0] * size[1] // 8)))
+
+
+def text_frame(lines: list[str]) -> Image.Image:
+    image = Image.new("1", (128, 64))
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=12)
+    for i, line in enumerate(lines):
+        draw.text((0, i * 16), line, fill=1, font=font)
+    return image
+
+
+# -- packing -----------------------------------------------------------------------
+
+
+@given(st.sampled_from([(128, 64), (128, 32), (64, 128), (96, 16)]), st.integers(0, 2**32))
+@settings(max_examples=40, deadline=None)
+def test_pages_hold_eight_rows_per_byte_lsb_on_top(size, seed):
+    image = frame_of(seed, size)
+    pages = pack_pages(image)
+    px = image.load()
+    for page, data in enumerate(pages):
+        for x in (0, size[0] // 2, size[0] - 1):
+            expected = sum(1 << bit for bit in range(8) if px[x, page * 8 + bit])
+            assert data[x] == expected
+    assert unpack_pages(pages, size[0]).tobytes() == image.tobytes()
+
+
+# -- planning windows -----------------------------------------------------------------
+
+
+def test_runs_join_small_gaps_and_split_large_ones():
+    old = bytes(32)
+    new = bytearray(old)
+    new[2] = new[5] = 1  # gap of 2: cheaper to resend
+    new[20] = 1  # gap of 14: a window of its own
+    assert changed_runs(old, bytes(new), gap=7) == [(2, 5), (20, 20)]
+    assert changed_runs(old, old, gap=7) == []
+
+
+def test_unknown_memory_is_written_whole():
+    pages = pack_pages(frame_of(1))
+    assert plan_windows(None, pages, 10, rectangles=True) == [Window(0, 7, 0, 127)]
+    assert plan_windows(None, pages, 7, rectangles=False) == [Window(p, p, 0, 127) for p in range(8)]
+
+
+def test_a_full_change_is_one_rectangle_and_a_digit_is_a_small_window():
+    a, b = pack_pages(frame_of(1)), pack_pages(frame_of(2))
+    assert plan_windows(a, b, 10, rectangles=True) == [Window(0, 7, 0, 127)]
+    clock_a, clock_b = pack_pages(text_frame(["", "12:34:56"])), pack_pages(text_frame(["", "12:34:57"]))
+    [window] = plan_windows(clock_a, clock_b, 10, rectangles=True)
+    assert window.size < 64, f"a ticking digit rewrote {window}"
+
+
+@given(st.integers(0, 2**32), st.integers(0, 2**32), st.booleans())
+@settings(max_examples=60, deadline=None)
+def test_planned_windows_cover_every_change_and_apply_cleanly(seed_a, seed_b, rectangles):
+    rng = random.Random(seed_b)
+    old = pack_pages(frame_of(seed_a))
+    new = [bytearray(page) for page in old]
+    for _ in range(rng.randrange(0, 40)):  # sparse edits: the interesting case
+        new[rng.randrange(8)][rng.randrange(128)] ^= 1 << rng.randrange(8)
+    new_pages = [bytes(p) for p in new]
+    ram = [bytearray(p) for p in old]
+    for w in plan_windows(old, new_pages, 10, rectangles):
+        for p in range(w.first_page, w.last_page + 1):
+            ram[p][w.first_col:w.last_col + 1] = new_pages[p][w.first_col:w.last_col + 1]
+    assert [bytes(p) for p in ram] == new_pages
+
+
+# -- on the bus ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def panel():
+    bus = FakeSSD1306Bus()
+    provider = OledProvider(DisplayConfig(), bus=bus)
+    yield provider, bus
+    provider.close()
+
+
+def test_one_changed_line_sends_only_its_pages(panel):
+    provider, bus = panel
+    before = text_frame(["first line", "second line", "third line", "fourth"])
+    after = text_frame(["first line", "second LINE", "third line", "fourth"])
+    provider.show_bitmap(128, 64, before.tobytes())
+    sent_before = bus.bytes_written
+    report = provider.show_bitmap(128, 64, after.tobytes())
+    changed_pages = {y // 8 for y in range(64) for x in range(128) if before.getpixel((x, y)) != after.getpixel((x, y))}
+    assert changed_pages and changed_pages <= {2, 3}
+    assert report.status == "shown" and 0 < report.bus_bytes < 0.2 * 1024
+    assert bus.bytes_written - sent_before < 0.2 * 1024
+    assert bus.image().tobytes() == after.tobytes()
+
+
+def test_same_frame_again_costs_nothing_on_the_bus(panel):
+    provider, bus = panel
+    frame = text_frame(["steady"])
+    provider.show_bitmap(128, 64, frame.tobytes())
+    assert provider.show_bitmap(128, 64, frame.tobytes()).bus_bytes == 0
+
+
+def test_invert_is_a_controller_command_and_the_snapshot_follows(panel):
+    provider, bus = panel
+    provider.show_text("inverse")
+    provider.set_invert(True)
+    assert bus.inverted
+    assert bus.image().tobytes() == provider.snapshot_image().tobytes()
+    assert provider.snapshot_image().getpixel((0, 0)) == 255
+    provider.set_invert(False)
+    assert not bus.inverted and provider.snapshot_image().getpixel((0, 0)) == 0
+
+
+# -- the scheduler ---------------------------------------------------------------------------
+
+
+class GatedSink:
+    """Holds the first frame "on the wire" until the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.on_wire = threading.Event()
+        self.gate = threading.Event()
+        self.written: list[Image.Image] = []
+        self.present = threading.Event()  # cleared: the panel is unplugged
+        self.present.set()
+
+    def write(self, frame: Image.Image) -> int:
+        self.on_wire.set()
+        self.gate.wait(10)
+        if not self.present.is_set():
+            raise DisplayIOError(0x3C, "test bus", "no acknowledge")
+        self.written.append(frame)
+        return 7
+
+    def recover(self) -> None:
+        if not self.present.is_set():
+            raise DisplayIOError(0x3C, "test bus", "still gone")
+
+
+def test_newer_frames_replace_the_waiting_one_and_each_caller_hears_its_fate():
+    sink = GatedSink()
+    frames = FrameScheduler(sink, "test", retry_delays=(0.001,))
+    try:
+        a, b, c = frame_of(1), frame_of(2), frame_of(3)
+        first = frames.submit(a)
+        assert sink.on_wire.wait(10)
+        second = frames.submit(b)
+        third = frames.submit(c)
+        assert second.wait(1).status == "superseded"  # answered while the bus is still busy
+        sink.gate.set()
+        assert first.wait(10).status == "shown" and first.wait(0).bus_bytes == 7
+        assert third.wait(10).status == "shown"
+        assert sink.written == [a, c]
+        assert (frames.frames_sent, frames.frames_superseded) == (2, 1)
+    finally:
+        frames.close()
+
+
+def test_a_silent_panel_turns_unhealthy_then_gets_the_newest_frame_on_return():
+    sink = GatedSink()
+    sink.gate.set()
+    sink.present.clear()
+    changes: list[bool] = []
+    frames = FrameScheduler(sink, "test", retry_delays=(0.001, 0.001, 0.001), recover_backoff=(0.001, 0.01),
+                            on_health=lambda healthy, _why: changes.append(healthy))
+    try:
+        with pytest.raises(DisplayUnavailableError, match="kept and shown when the display answers again"):
+            frames.submit(frame_of(1)).wait(10)
+        newest = frame_of(2)
+        with pytest.raises(DisplayUnavailableError):
+            frames.submit(newest).wait(10)
+        assert sink.written == []
+        sink.present.set()
+        assert frames.wait_healthy(10)
+        assert sink.written == [newest] and changes == [False, True]
+    finally:
+        frames.close()
+
+
+# -- configuration ----------------------------------------------------------------------------
+
+
+class AcceptingBus:
+    """Acknowledges everything: only luma's own size checks are exercised."""
+
+    def write_i2c_block_data(self, *_args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("driver", sorted(PANEL_SIZES))
+def test_panel_size_table_matches_luma(driver):
+    cls = getattr(luma.oled.device, driver)
+    for width, height in PANEL_SIZES[driver]:
+        cls(i2c(bus=AcceptingBus()), width=width, height=height)
+    with pytest.raises(luma.core.error.DeviceDisplayModeError):
+        cls(i2c(bus=AcceptingBus()), width=100, height=48)
+
+
+def test_impossible_size_lists_what_the_driver_takes():
+    with pytest.raises(ConfigError, match="sh1107 does not drive a 128x64 panel; its sizes are 64x128, 80x128, 128x128"):
+        DisplayConfig(display="sh1107", width=128, height=64)
