@@ -1,14 +1,22 @@
-"""The fake SSD1306 bus decodes traffic like the panel would.
+"""The fake OLED bus decodes traffic like the panel would.
 
-These tests drive the fake with raw bytes (no luma), so a bug in the fake
-cannot hide behind a matching bug in how luma is used.
+Decoding is tested with raw bytes (no luma), so a bug in the fake cannot
+hide behind a matching bug in how luma is used.  Then each luma.oled
+monochrome driver draws a random frame through the fake: the glass must
+show exactly that frame.  Faults and the wire counters come last.
 """
 
 from __future__ import annotations
 
 import errno
+import os
+import random
 
+import luma.core.error
+import luma.oled.device
 import pytest
+from luma.core.interface.serial import i2c
+from PIL import Image
 from smbus2 import i2c_msg
 
 from tests.fakes.ssd1306_bus import HORIZONTAL, PAGE, VERTICAL, FakeSSD1306Bus
@@ -191,3 +199,292 @@ def test_128x32_panel_shows_four_pages():
     assert b.image().size == (128, 32)
     assert len(lit(b)) == 128 * 32
     assert not any(b.gddram[4])
+
+
+# -- other controllers, raw bytes ------------------------------------------------
+
+
+def panel(controller: str, width: int = 128, height: int = 64, *setup: int) -> FakeSSD1306Bus:
+    b = FakeSSD1306Bus(width=width, height=height, controller=controller)
+    cmd(b, *setup, 0xAF)
+    return b
+
+
+def test_unknown_controller_names_the_known_ones():
+    with pytest.raises(ValueError, match="ch1115.*sh1106.*sh1107.*ssd1305.*ssd1306"):
+        FakeSSD1306Bus(controller="ssd9999")
+
+
+@pytest.mark.parametrize("controller, opcode, why", [
+    ("ssd1306", 0xB8, "8 pages only"),
+    ("ssd1306", 0x18, "128 columns: high nibble 0x10..0x17"),
+    ("sh1106", 0x3A, "not a command"),
+    ("sh1107", 0x40, "start line is 0xDC + byte"),
+    ("sh1107", 0x18, "high nibble 0x10..0x17"),
+    ("sh1107", 0x2E, "no scrolling"),
+    ("ch1115", 0x20, "no addressing modes"),
+    ("ssd1305", 0xAC, "dim-mode display on: not modelled, so refused"),
+])
+def test_each_controller_refuses_what_it_does_not_understand(controller, opcode, why):
+    b = FakeSSD1306Bus(controller=controller, width=128, height=128 if controller == "sh1107" else 64)
+    with pytest.raises(AssertionError, match=f"{controller.upper()} command 0x{opcode:02X}"):
+        cmd(b, opcode)
+
+
+def test_sh1107_has_sixteen_pages_and_a_two_byte_start_line():
+    b = panel("sh1107", 128, 128)
+    cmd(b, 0xBF, 0x05, 0x10)  # page 15, column 5
+    data(b, 0x80)
+    assert b.gddram[15][5] == 0x80
+    assert lit(b) == {(5, 127)}  # columns run across, page bits down
+    cmd(b, 0xDC, 5)
+    assert b.start_line == 5 and lit(b) == {(0, 127)}
+
+
+def test_sh1107_narrow_glass_sits_on_the_middle_com_lines():
+    b = panel("sh1107", 64, 128)
+    data(b, 0x01)  # RAM column 0 drives COM 0, which this glass does not have
+    assert b.column_offset == 32 and lit(b) == set()
+    cmd(b, 0xD3, 0x60)  # luma's offset for 64x128 brings column 0 to the left edge
+    assert lit(b) == {(0, 0)}
+
+
+def test_sh1107_multiplex_darkens_lines_it_does_not_scan():
+    b = panel("sh1107", 80, 128, 0xD3, 0x68, 0xA8, 0x4F, 0xA5)
+    assert len(lit(b)) == 80 * 128
+    cmd(b, 0xA8, 0x3F)
+    assert lit(b) == {(x, y) for x in range(64) for y in range(128)}
+
+
+def test_sh1107_remap_and_scan_mirror_the_image():
+    b = panel("sh1107", 128, 128)
+    data(b, 0x01)
+    assert lit(b) == {(0, 0)}
+    cmd(b, 0xA1)
+    assert lit(b) == {(0, 127)}
+    cmd(b, 0xC8)
+    assert lit(b) == {(127, 127)}
+
+
+def test_sh1107_vertical_mode_walks_pages_then_columns():
+    b = panel("sh1107", 128, 128, 0x21)
+    data(b, *range(1, 18))
+    assert [b.gddram[p][0] for p in range(16)] == list(range(1, 17)) and b.gddram[0][1] == 17
+
+
+def test_ssd1305_has_132_columns_and_shows_four_of_them_less_on_128x32():
+    b = panel("ssd1305", 128, 32, 0xA1, 0xC8, 0x20, HORIZONTAL, 0x21, 4, 131, 0x22, 0, 3)
+    assert b.column_offset == 4
+    data(b, 0x01)
+    assert b.gddram[0][4] == 0x01 and lit(b) == {(0, 0)}
+    with pytest.raises(AssertionError, match="bad column window"):
+        cmd(FakeSSD1306Bus(), 0x21, 4, 131)
+
+
+def test_segment_remap_mirrors_about_the_chip_not_the_window():
+    b = panel("ssd1305", 128, 32, 0xA1, 0xC8, 0x04, 0x10)  # column 4 is x=0
+    data(b, 0x01)
+    cmd(b, 0xA0)  # now SEG n shows column n: column 4 is 4 segments in from the far edge
+    assert lit(b) == {(123, 0)}
+
+
+def test_ch1115_takes_its_own_commands_and_luma_column_offset():
+    b = panel("ch1115", 128, 64, 0xAD, 0x8B, 0x82, 0x00, 0x31, 0xA2, 0x23, 0x81, 0xA1, 0xC8)
+    cmd(b, 0xB0, 0x02, 0x10)
+    data(b, 0x01)
+    assert b.column_offset == 2 and lit(b) == {(0, 0)}
+
+
+# -- luma's drivers on their controllers ------------------------------------------
+
+
+def luma_device(bus: FakeSSD1306Bus, driver: str, width: int, height: int):
+    device = getattr(luma.oled.device, driver)(i2c(bus=bus, address=ADDR), width=width, height=height)
+    device.persist = True  # no atexit clean-up traffic
+    return device
+
+
+def random_frame(width: int, height: int, seed: int) -> Image.Image:
+    return Image.frombytes("1", (width, height), random.Random(seed).randbytes(width * height // 8))
+
+
+ROUND_TRIPS = [
+    ("ssd1306", "ssd1306", 128, 64), ("ssd1306", "ssd1306", 128, 32),
+    ("ssd1306", "ssd1306", 64, 48), ("ssd1306", "ssd1306", 96, 16),
+    ("ssd1305", "ssd1305", 128, 64), ("ssd1305", "ssd1305", 128, 32),
+    ("ssd1309", "ssd1309", 128, 64), ("ssd1315", "ssd1315", 128, 64), ("ssd1316", "ssd1316", 128, 64),
+    ("sh1106", "sh1106", 128, 64),
+    ("sh1107", "sh1107", 64, 128), ("sh1107", "sh1107", 80, 128), ("sh1107", "sh1107", 128, 128),
+    ("ch1115", "ch1115", 128, 64),
+]
+
+
+@pytest.mark.parametrize("driver, controller, width, height", ROUND_TRIPS,
+                         ids=[f"{d}-{w}x{h}" for d, _, w, h in ROUND_TRIPS])
+def test_a_frame_luma_draws_is_what_the_glass_shows(driver, controller, width, height):
+    bus = FakeSSD1306Bus(width=width, height=height, controller=controller)
+    device = luma_device(bus, driver, width, height)
+    assert bus.display_on and bus.image().getbbox() is None  # initialised and cleared
+    for seed in (1, 2):  # the second frame must fully replace the first
+        frame = random_frame(width, height, seed)
+        device.display(frame)
+        assert bus.image().tobytes() == frame.tobytes()
+
+
+def test_luma_sh1107_leaves_remap_and_scan_at_reset():
+    bus = FakeSSD1306Bus(width=64, height=128, controller="sh1107")
+    luma_device(bus, "sh1107", 64, 128)
+    assert (bus.display_offset, bus.multiplex) == (0x60, 0x7F)
+    assert not bus.segment_remap and not bus.com_scan_reversed
+
+
+# -- faults ---------------------------------------------------------------------------
+
+
+def test_fail_next_fails_the_next_calls_and_leaves_the_panel_alone(bus):
+    data(bus, 0x01)
+    before = (bytes(bus.gddram[0]), len(bus.commands), bus.transactions, bus.bytes_written)
+    bus.fail_next(2)
+    for _ in range(2):
+        with pytest.raises(OSError) as err:
+            cmd(bus, 0xA7)
+        assert err.value.errno == errno.EREMOTEIO and err.value.strerror == os.strerror(errno.EREMOTEIO)
+    assert (bytes(bus.gddram[0]), len(bus.commands), bus.transactions, bus.bytes_written) == before
+    assert not bus.inverted and bus.failed_transfers == 2
+    cmd(bus, 0xA7)
+    assert bus.inverted
+
+
+@pytest.mark.parametrize("send", [
+    lambda b: b.write_i2c_block_data(ADDR, DATA, [0xFF]),
+    lambda b: b.write_byte_data(ADDR, DATA, 0xFF),
+    lambda b: b.write_byte(ADDR, DATA),
+    lambda b: b.i2c_rdwr(i2c_msg.write(ADDR, [DATA, 0xFF])),
+], ids=["block", "byte_data", "byte", "rdwr"])
+def test_every_kind_of_transfer_can_be_failed(bus, send):
+    bus.fail_next(1, errno.EIO)
+    with pytest.raises(OSError) as err:
+        send(bus)
+    assert err.value.errno == errno.EIO and bus.failed_transfers == 1 and not any(bus.gddram[0])
+    send(bus)
+    assert bus.transactions == 2  # the fixture's command block, then this one
+
+
+def test_write_byte_data_sends_one_command(bus):
+    bus.write_byte_data(ADDR, CMD, 0xAE)
+    assert not bus.display_on and bus.bytes_written == 4 + 2
+
+
+def test_a_glitch_during_a_luma_frame_leaves_the_last_frame_shown(bus):
+    device = luma_device(bus, "ssd1306", 128, 64)
+    first, second = random_frame(128, 64, 1), random_frame(128, 64, 2)
+    device.display(first)
+    bus.fail_next(1)
+    with pytest.raises(luma.core.error.DeviceNotFoundError):  # luma's command() translates EREMOTEIO
+        device.display(second)
+    assert bus.image().tobytes() == first.tobytes()
+    device.display(second)
+    assert bus.image().tobytes() == second.tobytes()
+
+
+def test_disconnected_transfers_are_counted_as_failed(bus):
+    t, n = bus.transactions, bus.bytes_written
+    bus.disconnect()
+    for _ in range(3):
+        with pytest.raises(OSError):
+            data(bus, 0xFF)
+    assert (bus.failed_transfers, bus.transactions, bus.bytes_written) == (3, t, n)
+
+
+def test_reconnect_without_power_cycle_keeps_the_picture(bus):
+    data(bus, 0x01)
+    bus.disconnect()
+    bus.reconnect(power_cycled=False)
+    assert bus.display_on and lit(bus) == {(0, 0)}
+
+
+def test_a_power_cycled_panel_needs_a_driver_init_again():
+    bus = FakeSSD1306Bus()
+    device = luma_device(bus, "ssd1306", 128, 64)
+    frame = random_frame(128, 64, 3)
+    device.display(frame)
+    bus.disconnect()
+    bus.reconnect()  # power-cycled by default: back at reset
+    assert not bus.display_on and not any(map(any, bus.gddram))
+    assert (bus.addressing_mode, bus.contrast) == (PAGE, 0x7F)
+    device.display(frame)  # without init: dark, and the data piled into one page
+    assert bus.image().getbbox() is None and not any(map(any, bus.gddram[1:]))
+    device = luma_device(bus, "ssd1306", 128, 64)
+    device.display(frame)
+    assert bus.image().tobytes() == frame.tobytes()
+
+
+# -- counters and bus time --------------------------------------------------------
+
+
+def test_wire_bits_count_start_address_bytes_acks_and_stop(bus):
+    bus.reset_counters()
+    data(bus, 1, 2, 3)
+    assert (bus.transactions, bus.bytes_written) == (1, 4)
+    assert bus.wire_bits == 1 + 9 * (1 + 4) + 1
+
+
+def test_rdwr_messages_share_one_stop(bus):
+    bus.reset_counters()
+    bus.i2c_rdwr(i2c_msg.write(ADDR, [DATA, 1, 2]), i2c_msg.write(ADDR, [DATA, 3]))
+    assert (bus.transactions, bus.bytes_written) == (2, 5)
+    assert bus.wire_bits == 2 * (1 + 9) + 9 * 5 + 1
+
+
+def test_a_nacked_call_costs_start_address_and_stop(bus):
+    bus.reset_counters()
+    with pytest.raises(OSError):
+        bus.write_i2c_block_data(0x3D, DATA, [1, 2, 3])
+    assert (bus.failed_transfers, bus.transactions, bus.bytes_written, bus.wire_bits) == (1, 0, 0, 11)
+
+
+def test_full_ssd1306_frame_from_luma_costs_99ms_at_100khz():
+    bus = FakeSSD1306Bus()
+    device = luma_device(bus, "ssd1306", 128, 64)
+    bus.reset_counters()
+    device.display(random_frame(128, 64, 4))
+    # luma was handed a bus object, so it is "unmanaged": one command block
+    # (control + 0x21 0 127 0x22 0 7) then 1024 data bytes in 32-byte SMBus
+    # blocks, each with its own START, address, control byte and STOP.
+    command = 1 + 9 * (1 + 7) + 1
+    block = 1 + 9 * (1 + 1 + 32) + 1
+    assert (bus.transactions, bus.bytes_written) == (1 + 32, 7 + 32 * 33)
+    assert bus.wire_bits == command + 32 * block == 9930
+    assert bus.bus_seconds(100_000) == pytest.approx(0.0993)
+    assert bus.bus_seconds(400_000) == pytest.approx(0.024825)
+
+
+def test_one_message_frame_costs_92ms_at_100khz(bus):
+    # The i2c_rdwr path (luma's own when it opens the bus; the provider's
+    # transport): the whole frame after one control byte in one message.
+    cmd(bus, 0x20, HORIZONTAL, 0x21, 0, 127, 0x22, 0, 7)
+    frame = random_frame(128, 64, 5)
+    px = frame.load()
+    payload = bytes(sum(1 << bit for bit in range(8) if px[x, 8 * page + bit])
+                    for page in range(8) for x in range(128))  # page by page, LSB on top
+    bus.reset_counters()
+    bus.i2c_rdwr(i2c_msg.write(ADDR, bytes([DATA]) + payload))
+    assert bus.wire_bits == 1 + 9 * (1 + 1 + 1024) + 1 == 9236
+    assert bus.bus_seconds(100_000) == pytest.approx(0.09236)
+    assert bus.bus_seconds(400_000) == pytest.approx(0.02309)
+    assert bus.image().tobytes() == frame.tobytes()
+
+
+def test_reset_counters_zeroes_counters_not_the_panel(bus):
+    data(bus, 0x01)
+    bus.fail_next(1)
+    with pytest.raises(OSError):
+        data(bus, 0x02)
+    bus.reset_counters()
+    assert (bus.bytes_written, bus.transactions, bus.failed_transfers, bus.wire_bits) == (0, 0, 0, 0)
+    assert bus.display_on and lit(bus) == {(0, 0)} and bus.bus_seconds(100_000) == 0.0
+
+
+def test_bus_seconds_needs_a_positive_clock(bus):
+    with pytest.raises(ValueError, match="positive"):
+        bus.bus_seconds(0)

@@ -1,61 +1,68 @@
-"""A fake I2C bus with an SSD1306 panel on it.
+"""A fake I2C bus with one monochrome OLED controller on it.
 
 It behaves like the panel, not like a call recorder (gpiozero's mock pins are
 the model): command bytes are decoded into controller state, data bytes land
 in GDDRAM following the addressing mode and windows, and ``image()`` answers
-"what does a person looking at the glass see?".
+"what does a person looking at the glass see?".  The command sets (SSD1306
+and its siblings, SSD1305, SH1106, SH1107, CH1115) are in ``oled_controllers``.
 
 Pass it where smbus2 would go::
 
     serial = luma.core.interface.serial.i2c(bus=FakeSSD1306Bus(), address=0x3C)
 
-Orientation model: the glass is mounted like the common 0.96" modules, so
-with segment remap on (0xA1) and COM scan reversed (0xC8) -- luma's defaults --
-RAM column 0 is at the viewer's left and RAM row 0 at the top.  Clearing
-either flag mirrors the image the way the real panel does.
+luma then sends commands as one ``write_i2c_block_data(addr, 0x00, cmds)``
+and data in 32-byte ``write_i2c_block_data(addr, 0x40, block)`` calls: it
+only uses ``i2c_rdwr`` on buses it opened itself.
+
+Orientation model, SSD1306 family, SH1106, CH1115: the glass is mounted like
+the common 0.96"/1.3" modules, so with segment remap on (0xA1) and COM scan
+reversed (0xC8) -- luma's defaults -- RAM column ``column_offset`` is at the
+viewer's left and RAM row 0 at the top.  Clearing the COM scan flag flips
+rows top to bottom; clearing segment remap mirrors about the chip's full row
+of segments, as the chip does, so a glass not centred in RAM (SSD1305 at
+column 4) then sees other columns.  Multiplex and COM pin configuration are
+stored, not rendered: the glass is as tall as the multiplex luma sets.
+
+Orientation model, SH1107: its RAM columns run along the COM lines and the
+bits of a page along the segments, so it is modelled in luma's frame
+orientation (``width`` across = COM lines, ``height`` down = segments).
+With luma's settings (segment remap and COM scan left at reset, 0xA0/0xC0)
+RAM column 0 is at the left and RAM row 0 (page 0, bit 0) at the top.  The
+glass's ``width`` lines are wired to the middle COM lines (from
+``column_offset``, default ``(128 - width) // 2``).  COM line ``c``, counted
+from the far end when the scan is reversed, shows RAM column
+``(c + display_offset + start_line) % 128`` and is dark when
+``(c + display_offset) % 128`` exceeds the multiplex ratio.  That is why
+luma's display offsets 0x60 (64 wide) and 0x68 (80 wide) put RAM column 0
+at the left edge.
+
+Wire accounting: ``bytes_written`` counts what follows the address byte
+(the control byte and the command or data bytes) of every ACKed message;
+``wire_bits`` counts the clocks a master spends: per message 1 bit-time for
+START (or repeated START) and 9 per byte including the address (8 data + ACK),
+plus 1 bit-time for the STOP that ends each call.  A failed call costs
+START + address + STOP (the address is NACKed or the transfer dies there).
 """
 
 from __future__ import annotations
 
 import errno
+import os
 from collections.abc import Sequence
 
 from PIL import Image
 
+from tests.fakes.oled_controllers import CONTROLLERS, Controller
+
 HORIZONTAL, VERTICAL, PAGE = 0, 1, 2
-RAM_ROWS = 64
+RAM_ROWS = 64  # the SSD1306's; each controller has its own, see ``FakeSSD1306Bus.ram_rows``
 SMBUS_BLOCK_MAX = 32
-
-# Commands with argument bytes: opcode -> number of arguments.  Scroll setup
-# commands are included so their arguments are never misread as commands.
-_SSD1306_ARGS = {
-    0x20: 1,  # memory addressing mode
-    0x21: 2,  # column address window
-    0x22: 2,  # page address window
-    0x26: 6, 0x27: 6,  # horizontal scroll setup
-    0x29: 5, 0x2A: 5,  # vertical + horizontal scroll setup
-    0x81: 1,  # contrast
-    0x8D: 1,  # charge pump
-    0xA3: 2,  # vertical scroll area
-    0xA8: 1,  # multiplex ratio
-    0xD3: 1,  # display offset
-    0xD5: 1,  # clock divide / oscillator
-    0xD9: 1,  # pre-charge period
-    0xDA: 1,  # COM pins configuration
-    0xDB: 1,  # VCOMH deselect level
-}
-
-# The SH1106 has no addressing modes, windows or charge-pump command, but
-# luma's sh1106 init sends 0x20 and 0x8D anyway.  The model treats them as
-# one-byte no-ops, so their "argument" bytes (0x10, 0x14) are decoded as the
-# column-address commands they are; luma re-sets the column before each page.
-_SH1106_ARGS = {
-    0x81: 1, 0xA8: 1, 0xAD: 1, 0xD3: 1, 0xD5: 1, 0xD9: 1, 0xDA: 1, 0xDB: 1,
-}
+START_BITS = STOP_BITS = 1  # bit-times for a START/repeated START and a STOP
+BYTE_BITS = 9  # 8 data clocks and the ACK clock
 
 
 class FakeSSD1306Bus:
-    """An smbus2-compatible bus object holding one SSD1306 (or SH1106) panel."""
+    """An smbus2-compatible bus object holding one monochrome OLED panel."""
 
     def __init__(
         self,
@@ -65,44 +72,45 @@ class FakeSSD1306Bus:
         controller: str = "ssd1306",
         column_offset: int | None = None,
     ) -> None:
-        if controller not in ("ssd1306", "sh1106"):
-            raise ValueError(f"controller must be 'ssd1306' or 'sh1106', got {controller!r}")
-        if height % 8 or not 0 < height <= RAM_ROWS:
-            raise ValueError(f"height must be a multiple of 8 up to {RAM_ROWS}, got {height}")
+        if controller not in CONTROLLERS:
+            raise ValueError(f"controller must be one of {', '.join(sorted(CONTROLLERS))}; got {controller!r}")
+        self.spec: Controller = CONTROLLERS[controller]
         self.controller = controller
-        self.ram_columns = 132 if controller == "sh1106" else 128
-        # An SH1106 drives 132 segments but 128-pixel glass shows columns 2..129.
-        default_offset = 2 if controller == "sh1106" else 0
+        self.ram_columns = self.spec.ram_columns
+        self.ram_rows = self.spec.ram_rows
+        if height % 8 or not 0 < height <= self.ram_rows:
+            raise ValueError(f"height must be a multiple of 8 up to {self.ram_rows}, got {height}")
+        default_offset = self.spec.column_offset(width, height)
         self.column_offset = default_offset if column_offset is None else column_offset
-        if width <= 0 or self.column_offset + width > self.ram_columns:
+        if width <= 0 or self.column_offset < 0 or self.column_offset + width > self.ram_columns:
             raise ValueError(f"width {width} at column offset {self.column_offset} exceeds RAM")
         self.width = width
         self.height = height
         self.address = address
-        self._args = _SH1106_ARGS if controller == "sh1106" else _SSD1306_ARGS
         self.connected = True
-        self.bytes_written = 0
-        self.transactions = 0
         self.commands: list[tuple[int, ...]] = []
+        self._fail_budget = 0
+        self._fail_errno = errno.EREMOTEIO
+        self.reset_counters()
         self.reset()
 
     # -- panel state --------------------------------------------------------
 
     def reset(self) -> None:
         """Power-on reset values from the datasheet; GDDRAM content is random there, zero here."""
-        self.gddram = [bytearray(self.ram_columns) for _ in range(RAM_ROWS // 8)]
+        self.gddram = [bytearray(self.ram_columns) for _ in range(self.spec.pages)]
         self.display_on = False
-        self.contrast = 0x7F
+        self.contrast = self.spec.reset_contrast
         self.addressing_mode = PAGE
         self.column_window = (0, self.ram_columns - 1)
-        self.page_window = (0, 7)
+        self.page_window = (0, self.spec.pages - 1)
         self.column = 0
         self.page = 0
         self._page_column_start = 0
         self.start_line = 0
         self.segment_remap = False
         self.com_scan_reversed = False
-        self.multiplex = 63
+        self.multiplex = self.ram_rows - 1
         self.display_offset = 0
         self.clock_div = 0x80
         self.precharge = 0x22
@@ -116,46 +124,84 @@ class FakeSSD1306Bus:
 
     # -- smbus2 surface -------------------------------------------------------
 
-    def write_i2c_block_data(self, i2c_addr: int, register: int, data: Sequence[int]) -> None:
-        """SMBus block write: ``register`` is the SSD1306 control byte."""
+    def write_i2c_block_data(self, i2c_addr: int, register: int, data: Sequence[int],
+                             force: bool | None = None) -> None:
+        """SMBus I2C-block write: ``register`` is the control byte, then up to 32 bytes."""
         if len(data) > SMBUS_BLOCK_MAX:
-            # smbus2 refuses this too: an SMBus block carries at most 32 bytes.
+            # smbus2 refuses this before touching the bus: no transfer happens.
             raise ValueError(f"Data length cannot exceed {SMBUS_BLOCK_MAX} bytes")
-        self._transfer(i2c_addr, [register, *data])
+        self._call([(i2c_addr, [register, *data])])
+
+    def write_byte_data(self, i2c_addr: int, register: int, value: int, force: bool | None = None) -> None:
+        """Control byte + one byte: how some drivers send a single command."""
+        self._call([(i2c_addr, [register, value])])
+
+    def write_byte(self, i2c_addr: int, value: int, force: bool | None = None) -> None:
+        """A lone byte is a control byte with nothing after it; it changes nothing."""
+        self._call([(i2c_addr, [value])])
 
     def i2c_rdwr(self, *messages: object) -> None:
-        """Combined transfer of smbus2 ``i2c_msg`` objects (or anything with addr/flags and bytes)."""
+        """Combined transfer of smbus2 ``i2c_msg`` writes: repeated STARTs, one STOP."""
         for msg in messages:
             if getattr(msg, "flags", 0) & 0x0001:  # I2C_M_RD
-                raise AssertionError("the SSD1306 model does not support reads")
-            self._transfer(getattr(msg, "addr"), list(bytes(msg)))
+                raise AssertionError(f"the {self.controller.upper()} model does not support reads")
+        self._call([(getattr(msg, "addr"), list(bytes(msg))) for msg in messages])
 
     def close(self) -> None:
         """Nothing to release; present because luma calls it on managed buses."""
 
-    # -- test helpers -----------------------------------------------------------
+    # -- faults -------------------------------------------------------------------
+
+    def fail_next(self, n: int, err: int = errno.EREMOTEIO) -> None:
+        """The next ``n`` calls raise ``OSError(err)`` and leave the panel untouched: a glitch."""
+        if n < 0 or err <= 0:
+            raise ValueError(f"fail_next needs n >= 0 and a positive errno, got n={n}, err={err}")
+        self._fail_budget, self._fail_errno = n, err
 
     def disconnect(self) -> None:
-        """Like pulling the cable: every transfer is NACKed until ``reconnect()``."""
+        """Like pulling the cable: every transfer is NACKed (EREMOTEIO) until ``reconnect()``."""
         self.connected = False
 
-    def reconnect(self) -> None:
+    def reconnect(self, power_cycled: bool = True) -> None:
+        """Plug back in; a power-cycled controller is at reset (off, RAM cleared) and needs init."""
         self.connected = True
+        if power_cycled:
+            self.reset()
+
+    # -- counters -------------------------------------------------------------------
+
+    def reset_counters(self) -> None:
+        """Zero the traffic counters (not the panel, not ``commands``) to measure one operation."""
+        self.bytes_written = 0
+        self.transactions = 0
+        self.failed_transfers = 0
+        self.wire_bits = 0
+
+    def bus_seconds(self, hz: int) -> float:
+        """Time the counted traffic holds a bus clocked at ``hz`` (no clock stretching, no gaps)."""
+        if hz <= 0:
+            raise ValueError(f"bus clock must be positive, got {hz}")
+        return self.wire_bits / hz
+
+    # -- what the glass shows ---------------------------------------------------------
 
     def image(self) -> Image.Image:
-        """What a viewer sees: dark when off, honouring invert, remap, scan and start line."""
+        """What a viewer sees: dark when off, honouring invert, remap, scan, offsets and start line."""
         img = Image.new("1", (self.width, self.height))
         if not self.display_on:
             return img
         px = img.load()
+        portrait = self.spec.portrait
+        com_len, seg_len = (self.width, self.height) if portrait else (self.height, self.width)
+        lines = [self._ram_line(g) for g in range(com_len)]
+        segments = [self._ram_segment(s) for s in range(seg_len)]
         for y in range(self.height):
-            row = y if self.com_scan_reversed else self.height - 1 - y
-            row = (row + self.start_line + self.display_offset) % RAM_ROWS
-            page, bit = divmod(row, 8)
-            ram = self.gddram[page]
             for x in range(self.width):
-                col = self.column_offset + (x if self.segment_remap else self.width - 1 - x)
-                on = self.entire_display_on or bool((ram[col] >> bit) & 1)
+                line, seg = (lines[x], segments[y]) if portrait else (lines[y], segments[x])
+                if line is None:
+                    continue  # this COM line is not scanned: dark whatever the RAM says
+                row, col = (seg, line) if portrait else (line, seg)
+                on = self.entire_display_on or bool(self.gddram[row // 8][col] >> (row % 8) & 1)
                 px[x, y] = 255 if on != self.inverted else 0
         return img
 
@@ -166,7 +212,7 @@ class FakeSSD1306Bus:
 
     def ram_image(self) -> Image.Image:
         """Raw GDDRAM, RAM column 0 left and row 0 top, ignoring display state."""
-        img = Image.new("1", (self.ram_columns, RAM_ROWS))
+        img = Image.new("1", (self.ram_columns, self.ram_rows))
         px = img.load()
         for page, ram in enumerate(self.gddram):
             for col, byte in enumerate(ram):
@@ -175,19 +221,58 @@ class FakeSSD1306Bus:
                         px[col, page * 8 + bit] = 255
         return img
 
+    def _ram_line(self, g: int) -> int | None:
+        """The RAM line along the COM direction shown on glass line ``g``; None if not scanned."""
+        if not self.spec.portrait:
+            line = g if self.com_scan_reversed else self.height - 1 - g
+            return (line + self.start_line + self.display_offset) % self.ram_rows
+        coms = self.ram_columns
+        com = self.column_offset + g
+        if self.com_scan_reversed:
+            com = coms - 1 - com
+        scanned = (com + self.display_offset) % coms
+        if scanned > self.multiplex:
+            return None
+        return (scanned + self.start_line) % coms
+
+    def _ram_segment(self, s: int) -> int:
+        """The RAM index along the segment direction shown at glass position ``s``."""
+        if self.spec.portrait:
+            return self.ram_rows - 1 - s if self.segment_remap else s
+        if self.segment_remap:
+            return self.column_offset + s
+        return self.ram_columns - 1 - self.column_offset - s
+
+    # -- the wire ---------------------------------------------------------------------
+
+    def _call(self, messages: list[tuple[int, list[int]]]) -> None:
+        """One bus call: each message is (repeated) START + address + bytes; one STOP ends it."""
+        if self._fail_budget:
+            self._fail_budget -= 1
+            self._fail(self._fail_errno, os.strerror(self._fail_errno))
+        for addr, payload in messages:
+            if addr != self.address or not self.connected:
+                # A missing device does not ACK its address; Linux reports EREMOTEIO.
+                self._fail(errno.EREMOTEIO, f"Remote I/O error (no ACK from 0x{addr:02X})")
+            self.transactions += 1
+            self.bytes_written += len(payload)
+            self.wire_bits += START_BITS + BYTE_BITS * (1 + len(payload))
+            self._decode(payload)
+        self.wire_bits += STOP_BITS
+
+    def _fail(self, err: int, message: str) -> None:
+        self.failed_transfers += 1
+        self.wire_bits += START_BITS + BYTE_BITS + STOP_BITS
+        raise OSError(err, message)
+
     # -- decoding ---------------------------------------------------------------
 
-    def _transfer(self, addr: int, payload: list[int]) -> None:
-        if addr != self.address or not self.connected:
-            # A missing device does not ACK its address; Linux reports EREMOTEIO.
-            raise OSError(errno.EREMOTEIO, f"Remote I/O error (no ACK from 0x{addr:02X})")
-        self.transactions += 1
-        self.bytes_written += len(payload)
+    def _decode(self, payload: list[int]) -> None:
         i = 0
         while i < len(payload):
             control = payload[i]
             if control & 0x3F:
-                raise AssertionError(f"invalid SSD1306 control byte 0x{control:02X}")
+                raise AssertionError(f"invalid {self.controller.upper()} control byte 0x{control:02X}")
             continuation, is_data = bool(control & 0x80), bool(control & 0x40)
             # Co=1: exactly one byte follows, then another control byte.
             body = payload[i + 1:i + 2] if continuation else payload[i + 1:]
@@ -202,27 +287,31 @@ class FakeSSD1306Bus:
         if not 0 <= byte <= 0xFF:
             raise AssertionError(f"command byte out of range: {byte!r}")
         self._pending.append(byte)
-        if len(self._pending) - 1 < self._args.get(self._pending[0], 0):
+        if len(self._pending) - 1 < self.spec.args.get(self._pending[0], 0):
             return
         cmd, self._pending = tuple(self._pending), []
         self.commands.append(cmd)
         self._execute(cmd[0], cmd[1:])
 
     def _execute(self, op: int, args: tuple[int, ...]) -> None:
-        sh1106 = self.controller == "sh1106"
-        if op in (0xAE, 0xAF):
+        spec = self.spec
+        if op in spec.no_ops or op in spec.foreign:
+            pass  # see oled_controllers: accepted, not rendered
+        elif op in (0xAE, 0xAF):
             self.display_on = op == 0xAF
         elif op == 0x81:
             self.contrast = args[0]
         elif op <= 0x0F:
             self._set_page_column((self.column & 0xF0) | op)
-        elif op <= 0x1F:
+        elif op <= spec.high_column_max:
             self._set_page_column((self.column & 0x0F) | ((op & 0x0F) << 4))
-        elif 0x40 <= op <= 0x7F:
+        elif 0x40 <= op <= 0x7F and not spec.start_line_dc:
             self.start_line = op & 0x3F
-        elif 0xB0 <= op <= 0xB7:
-            if self.addressing_mode == PAGE:
-                self.page = op & 0x07
+        elif op == 0xDC and spec.start_line_dc:
+            self.start_line = args[0] & (self.ram_rows - 1)
+        elif 0xB0 <= op < 0xB0 + spec.pages:
+            if self.addressing_mode == PAGE or not spec.windows:
+                self.page = op & 0x0F
         elif op in (0xA0, 0xA1):
             self.segment_remap = op == 0xA1
         elif op in (0xC0, 0xC8):
@@ -232,22 +321,32 @@ class FakeSSD1306Bus:
         elif op in (0xA6, 0xA7):
             self.inverted = op == 0xA7
         elif op == 0xA8:
-            self.multiplex = args[0] & 0x3F
+            self.multiplex = args[0] & (self.ram_rows - 1)
         elif op == 0xD3:
-            self.display_offset = args[0] & 0x3F
+            self.display_offset = args[0] & (self.ram_rows - 1)
         elif op == 0xD5:
             self.clock_div = args[0]
         elif op == 0xD9:
             self.precharge = args[0]
-        elif op == 0xDA:
+        elif op == 0xDA and op in spec.args:
             self.com_pins = args[0]
         elif op == 0xDB:
             self.vcomh = args[0]
         elif op == 0xE3:
             pass  # NOP
-        elif sh1106 and (op in (0x20, 0x8D, 0xAD, 0xE0, 0xEE) or 0x30 <= op <= 0x33):
-            pass  # see _SH1106_ARGS: modes, pump voltage, DC-DC, read-modify-write
-        elif op == 0x20:
+        elif op in (0x2E, 0x2F) and spec.scroll:
+            self.scrolling = op == 0x2F
+        elif spec.windows and op in (0x20, 0x21, 0x22, 0x8D):
+            self._execute_ssd130x(op, args)
+        elif spec.portrait and op in (0x20, 0x21):
+            # SH1107: one-byte mode commands; "vertical" walks pages, then columns.
+            self.addressing_mode = PAGE if op == 0x20 else VERTICAL
+        else:
+            raise AssertionError(f"unknown {self.controller.upper()} command 0x{op:02X}")
+
+    def _execute_ssd130x(self, op: int, args: tuple[int, ...]) -> None:
+        """Addressing modes, windows and the charge pump: SSD1306-family only."""
+        if op == 0x20:
             if args[0] & 0x03 == 0x03:
                 raise AssertionError(f"invalid memory addressing mode 0x{args[0]:02X}")
             self.addressing_mode = args[0] & 0x03
@@ -255,18 +354,10 @@ class FakeSSD1306Bus:
             self.column_window = self._window(args, self.ram_columns - 1, "column")
             self.column = self.column_window[0]
         elif op == 0x22:
-            self.page_window = self._window(args, 7, "page")
+            self.page_window = self._window(args, self.spec.pages - 1, "page")
             self.page = self.page_window[0]
-        elif op == 0x8D:
-            self.charge_pump = bool(args[0] & 0x04)
-        elif op == 0x2E:
-            self.scrolling = False
-        elif op == 0x2F:
-            self.scrolling = True
-        elif op in (0x26, 0x27, 0x29, 0x2A, 0xA3):
-            pass  # scroll geometry: stored nowhere, scrolling is not rendered
         else:
-            raise AssertionError(f"unknown {self.controller.upper()} command 0x{op:02X}")
+            self.charge_pump = bool(args[0] & 0x04)
 
     @staticmethod
     def _window(args: tuple[int, ...], limit: int, what: str) -> tuple[int, int]:
@@ -276,8 +367,8 @@ class FakeSSD1306Bus:
         return start, end
 
     def _set_page_column(self, column: int) -> None:
-        # Column nibble commands only steer the pointer in page addressing mode.
-        if self.addressing_mode == PAGE:
+        # On the SSD130x column nibbles only steer the pointer in page addressing mode.
+        if self.addressing_mode == PAGE or not self.spec.windows:
             self.column = column
             self._page_column_start = column
 
@@ -304,4 +395,3 @@ class FakeSSD1306Bus:
             if self.page > p1:
                 self.page = p0
                 self.column = c0 if self.column >= c1 else self.column + 1
-
