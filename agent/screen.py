@@ -27,6 +27,8 @@ def bitmap_length(width: int, height: int) -> int:
 
 def bits_from_image(image: Image.Image) -> bytes:
     width, height = image.size
+    if width % 8 == 0:  # rows are whole bytes: Pillow's own packing is the format
+        return image.convert("1").tobytes()
     levels = image.convert("1").convert("L").tobytes()
     value = int(levels.translate(_FROM_LEVELS), 2) if levels else 0
     expected = bitmap_length(width, height)
@@ -39,6 +41,8 @@ def image_from_bits(width: int, height: int, bits: bytes) -> Image.Image:
     if total == 0:
         return Image.new("1", (width, height))
     expected = bitmap_length(width, height)
+    if width % 8 == 0:  # rows are whole bytes: Pillow reads the format as it is
+        return Image.frombytes("1", (width, height), bytes(bits[:expected]))
     value = int.from_bytes(bytes(bits[:expected]), "big") >> (expected * 8 - total)
     levels = format(value, f"0{total}b").translate(_TO_LEVELS).encode("latin-1")
     return Image.frombytes("L", (width, height), levels).convert("1", dither=Image.Dither.NONE)

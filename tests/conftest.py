@@ -69,8 +69,9 @@ async def start_agent(cache_dir: Path) -> AsyncIterator:
     running: list[RunningAgent] = []
 
     async def start(actors: dict[str, Path], hub: NatsServer | None = None, name: str = "test-pi",
-                    limits: Limits | None = None, **display: object) -> RunningAgent:
-        bus = FakeSSD1306Bus(width=int(display.get("width", 128)), height=int(display.get("height", 64)))
+                    limits: Limits | None = None, bus: FakeSSD1306Bus | None = None,
+                    **display: object) -> RunningAgent:
+        bus = bus or FakeSSD1306Bus(width=int(display.get("width", 128)), height=int(display.get("height", 64)))
         provider = OledProvider(DisplayConfig(display="ssd1306", **display), bus=bus)
         options = AgentOptions(
             name=name, port=0, cache_dir=cache_dir, limits=limits or Limits(),

@@ -95,3 +95,33 @@ async def test_unplugged_panel_errors_reach_the_sender_and_events_the_lattice(st
         assert (await show(agent.url, "Back")).startswith(b"shown:")
     finally:
         await nc.close()
+
+
+async def test_panel_missing_at_start_leaves_the_agent_serving_and_unhealthy(start_agent, built) -> None:
+    from agent.lattice import ping
+    from tests.fakes.ssd1306_bus import FakeSSD1306Bus
+
+    bus = FakeSSD1306Bus()
+    bus.disconnect()
+    agent = await start_agent({"oled-text": built["oled-text"]}, bus=bus)
+    nc = await connect(agent.url, name="test-events")
+    healthy = asyncio.Event()
+
+    async def on_event(msg) -> None:  # type: ignore[no-untyped-def]
+        if json.loads(msg.data)["healthy"]:
+            healthy.set()
+
+    await nc.subscribe(subjects.event("default", "test-pi", "provider-health"), cb=on_event)
+    await nc.flush()
+    try:
+        [host] = await ping(nc, "default")
+        assert host["display"]["healthy"] is False and "0x3C" in host["display"]["reason"]
+        with pytest.raises(ActorReplyError, match="kept and shown when the display answers again"):
+            await show(agent.url, "Early")
+        bus.reconnect()
+        await asyncio.wait_for(healthy.wait(), 10)
+        [host] = await ping(nc, "default")
+        assert host["display"] == {"healthy": True, "reason": ""}
+        assert (await show(agent.url, "On time")).startswith(b"shown:")
+    finally:
+        await nc.close()

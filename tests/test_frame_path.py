@@ -3,6 +3,7 @@ and what actually crosses the (fake) bus."""
 
 from __future__ import annotations
 
+import errno
 import random
 import threading
 
@@ -169,13 +170,18 @@ def test_newer_frames_replace_the_waiting_one_and_each_caller_hears_its_fate():
     frames = FrameScheduler(sink, "test", retry_delays=(0.001,))
     try:
         a, b, c = frame_of(1), frame_of(2), frame_of(3)
-        first = frames.submit(a)
+        firsts: list = []
+        # The bus is idle, so the first caller sends its frame itself: from a thread of its own.
+        sender = threading.Thread(target=lambda: firsts.append(frames.submit(a)))
+        sender.start()
         assert sink.on_wire.wait(10)
         second = frames.submit(b)
         third = frames.submit(c)
         assert second.wait(1).status == "superseded"  # answered while the bus is still busy
         sink.gate.set()
-        assert first.wait(10).status == "shown" and first.wait(0).bus_bytes == 7
+        sender.join(10)
+        [first] = firsts
+        assert first.wait(0).status == "shown" and first.wait(0).bus_bytes == 7
         assert third.wait(10).status == "shown"
         assert sink.written == [a, c]
         assert (frames.frames_sent, frames.frames_superseded) == (2, 1)
@@ -294,3 +300,13 @@ def test_unplug_and_replug_mid_stream_ends_with_the_right_picture(panel):
     assert bus.failed_transfers > 2
     assert bus.image().tobytes() == frames[-1].tobytes()
     assert provider.health().healthy
+
+
+@pytest.mark.parametrize("err", [errno.EREMOTEIO, errno.EIO])
+def test_brief_bus_faults_are_retried_until_the_frame_lands(panel, err):
+    provider, bus = panel
+    frame = text_frame(["brown-out", "survived"])
+    bus.fail_next(3, err)  # one attempt plus three retries: the fourth try gets through
+    report = provider.show_bitmap(128, 64, frame.tobytes())
+    assert report.status == "shown" and bus.failed_transfers == 3
+    assert bus.image().tobytes() == frame.tobytes() and provider.health().healthy

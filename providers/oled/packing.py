@@ -2,8 +2,8 @@
 
 SSD1306-family controllers store 8 vertical pixels per byte (a "page" row),
 least significant bit on top.  Pillow packs 8 *horizontal* pixels per byte,
-most significant bit first, so the frame is turned once (transpose, then a
-mirror) and its packed bytes are read out with strided slices: all in C.
+most significant bit first, so the frame is transposed once, each byte's bits
+reversed by a lookup table, and the pages read out with strided slices: all in C.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 from PIL import Image
 
 Pages = list[bytes]
+
+_REVERSED_BITS = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
 
 
 def pack_pages(frame: Image.Image) -> Pages:
@@ -21,10 +23,11 @@ def pack_pages(frame: Image.Image) -> Pages:
     if frame.mode != "1":
         frame = frame.convert("1")
     pages = height // 8
-    # After the turn, row c holds column c bottom-to-top, so each packed byte
-    # has the page's bottom pixel in its MSB and its top pixel in its LSB.
-    raw = frame.transpose(Image.Transpose.TRANSPOSE).transpose(Image.Transpose.FLIP_LEFT_RIGHT).tobytes()
-    return [raw[pages - 1 - p::pages] for p in range(pages)]
+    # After the transpose, row c holds column c top to bottom, eight pixels a
+    # byte with the top one in the MSB; reversing each byte's bits puts it in
+    # the LSB, where the controller wants it.
+    raw = frame.transpose(Image.Transpose.TRANSPOSE).tobytes().translate(_REVERSED_BITS)
+    return [raw[p::pages] for p in range(pages)]
 
 
 def unpack_pages(pages: Pages, width: int) -> Image.Image:
@@ -32,6 +35,6 @@ def unpack_pages(pages: Pages, width: int) -> Image.Image:
     count = len(pages)
     raw = bytearray(width * count)
     for p, page in enumerate(pages):
-        raw[count - 1 - p::count] = page
-    turned = Image.frombytes("1", (count * 8, width), bytes(raw))
-    return turned.transpose(Image.Transpose.FLIP_LEFT_RIGHT).transpose(Image.Transpose.TRANSPOSE)
+        raw[p::count] = page
+    turned = Image.frombytes("1", (count * 8, width), bytes(raw).translate(_REVERSED_BITS))
+    return turned.transpose(Image.Transpose.TRANSPOSE)

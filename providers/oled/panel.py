@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PIL import Image
+from PIL import Image, ImageChops
 
 from .packing import Pages, pack_pages, unpack_pages
 from .transport import I2CTransport
@@ -66,39 +66,63 @@ class PanelWriter:
         self.addressing = addressing
         self.width = width
         self.height = height
+        self.pages = height // 8
         #: What panel memory holds, or None when unknown (a transfer failed half-way).
         self.ram: Pages | None = None
+        self._frame: Image.Image | None = None  # the same, as the frame it came from
 
     def forget(self) -> None:
         """Panel memory is unknown now: the next frame goes out in full."""
-        self.ram = None
+        self.ram = self._frame = None
 
     def assume_blank(self) -> None:
         """The controller was just initialised and cleared."""
-        self.ram = [bytes(self.width)] * (self.height // 8)
+        self.ram = [bytes(self.width)] * self.pages
+        self._frame = Image.new("1", (self.width, self.height))
 
-    def plan(self, frame: Image.Image) -> tuple[Pages, list[Window]]:
-        pages = pack_pages(frame)
-        return pages, plan_windows(self.ram, pages, self.addressing.overhead, self.addressing.rectangles)
+    def changed_pages(self, frame: Image.Image) -> range:
+        """Pages whose pixels differ from what the panel holds: one XOR and a bounding box, in C."""
+        if self.ram is None or self._frame is None:
+            return range(self.pages)
+        box = ImageChops.logical_xor(self._frame, frame).getbbox()
+        return range(0) if box is None else range(box[1] // 8, (box[3] - 1) // 8 + 1)
+
+    def plan(self, frame: Image.Image) -> tuple[range, Pages, list[Window]]:
+        """The changed band of pages, their new bytes, and the windows to send (band-relative)."""
+        band = self.changed_pages(frame)
+        if not band:
+            return band, [], []
+        rows = frame if len(band) == self.pages else frame.crop((0, band.start * 8, self.width, band.stop * 8))
+        new = pack_pages(rows)
+        old = None if self.ram is None else self.ram[band.start:band.stop]
+        return band, new, plan_windows(old, new, self.addressing.overhead, self.addressing.rectangles)
 
     def write(self, frame: Image.Image) -> int:
         """Send what differs from panel memory; returns the bytes that crossed the bus."""
-        pages, windows = self.plan(frame)
+        band, new, windows = self.plan(frame)
         before = self.transport.bytes_sent
-        self.ram = None  # unknown until every window is acknowledged
-        for window in windows:
-            self._send(window, pages)
-        self.ram = pages
+        try:
+            for window in windows:
+                self._send(window, new, band.start)
+        except BaseException:
+            self.forget()  # some windows may have landed: panel memory is unknown now
+            raise
+        if band:
+            ram = self.ram if self.ram is not None else [b""] * self.pages
+            self.ram = ram[:band.start] + new + ram[band.stop:]
+            self._frame = frame.copy()
         return self.transport.bytes_sent - before
 
-    def _send(self, w: Window, pages: Pages) -> None:
+    def _send(self, w: Window, pages: Pages, first_page: int) -> None:
+        """``w`` and ``pages`` are relative to ``first_page``."""
         t, first = self.transport, w.first_col + self.addressing.column_offset
         if self.addressing.rectangles:
-            t.command(SET_COLUMN_WINDOW, first, first + w.columns - 1, SET_PAGE_WINDOW, w.first_page, w.last_page)
+            t.command(SET_COLUMN_WINDOW, first, first + w.columns - 1,
+                      SET_PAGE_WINDOW, first_page + w.first_page, first_page + w.last_page)
             t.data(b"".join(pages[p][w.first_col:w.last_col + 1] for p in range(w.first_page, w.last_page + 1)))
             return
         for p in range(w.first_page, w.last_page + 1):
-            t.command(SET_PAGE | p, SET_COLUMN_LOW | (first & 0x0F), SET_COLUMN_HIGH | (first >> 4))
+            t.command(SET_PAGE | (first_page + p), SET_COLUMN_LOW | (first & 0x0F), SET_COLUMN_HIGH | (first >> 4))
             t.data(pages[p][w.first_col:w.last_col + 1])
 
     def image(self) -> Image.Image | None:

@@ -99,7 +99,12 @@ class FrameScheduler:
     # -- callers ------------------------------------------------------------
 
     def submit(self, frame: Image.Image) -> FrameTicket:
-        """Queue ``frame`` in place of any unsent one; never blocks on the bus."""
+        """Hand over ``frame``; it replaces any unsent one and never waits behind a busy bus.
+
+        When the bus is idle the caller sends the frame itself (no thread hand-off:
+        that is most of the cost of a small update); otherwise the frame waits for
+        the sender thread, and the ticket says what became of it.
+        """
         ticket = FrameTicket()
         with self._cond:
             if self._closed:
@@ -109,12 +114,21 @@ class FrameScheduler:
                 ticket.fail(DisplayUnavailableError(
                     f"{self.reason}; the frame is kept and shown when the display answers again"))
                 return ticket
-            if self._pending is not None:
-                for older in self._pending[1]:
-                    older.resolve("superseded")
-                self.frames_superseded += len(self._pending[1])
-            self._pending = (frame, [ticket])
-            self._cond.notify_all()
+            # Claiming the bus under the lock keeps frames in order: anything
+            # submitted after this waits for the bus, so it lands after this frame.
+            inline = self._pending is None and self._bus.acquire(blocking=False)
+            if not inline:
+                if self._pending is not None:
+                    for older in self._pending[1]:
+                        older.resolve("superseded")
+                    self.frames_superseded += len(self._pending[1])
+                self._pending = (frame, [ticket])
+                self._cond.notify_all()
+                return ticket
+        try:
+            self._send(frame, [ticket])
+        finally:
+            self._bus.release()
         return ticket
 
     def run_command(self, action: Callable[[], None]) -> None:
@@ -164,13 +178,15 @@ class FrameScheduler:
                     if self._closed:
                         return
             if job is not None:
-                self._send(*job)
+                with self._bus:
+                    self._send(*job)
             elif self._recover():
                 backoff = self.recover_backoff[0]
             else:
                 backoff = min(backoff * 2, self.recover_backoff[1])
 
     def _send(self, frame: Image.Image, tickets: list[FrameTicket]) -> None:
+        """Send with retries; the caller holds the bus."""
         error: OledError | None = None
         for delay in (0.0, *self.retry_delays):
             if delay:
@@ -185,8 +201,7 @@ class FrameScheduler:
                             ticket.resolve("superseded")
                         return
             try:
-                with self._bus:
-                    sent = self.sink.write(frame)
+                sent = self.sink.write(frame)
             except OledError as exc:
                 error = exc
                 log.warning("oled %s: frame not acknowledged: %s", self.name, exc)

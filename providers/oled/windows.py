@@ -11,7 +11,9 @@ costs fewer bytes than writing them one by one.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .packing import Pages
 
@@ -35,24 +37,21 @@ class Window:
         return self.columns * (self.last_page - self.first_page + 1)
 
 
+@lru_cache(maxsize=16)
+def _runs_pattern(gap: int) -> re.Pattern[bytes]:
+    """Non-zero bytes joined across zero gaps of at most ``gap``: one regex, run in C."""
+    return re.compile(rb"[^\x00](?:\x00{0,%d}[^\x00])*" % gap)
+
+
 def changed_runs(old: bytes, new: bytes, gap: int) -> list[tuple[int, int]]:
     """Inclusive column ranges where ``new`` differs from ``old``, joining gaps up to ``gap`` bytes."""
     if old == new:
         return []
-    runs: list[tuple[int, int]] = []
-    start = end = -1
-    for col, (a, b) in enumerate(zip(old, new)):
-        if a == b:
-            continue
-        if start < 0:
-            start = end = col
-        elif col - end - 1 <= gap:
-            end = col
-        else:
-            runs.append((start, end))
-            start = end = col
-    runs.append((start, end))
-    return runs
+    diff = (int.from_bytes(old, "big") ^ int.from_bytes(new, "big")).to_bytes(len(new), "big")
+    first, end = len(diff) - len(diff.lstrip(b"\0")), len(diff.rstrip(b"\0"))
+    if diff.count(0, first, end) <= gap:  # no gap inside can be worth a window of its own
+        return [(first, end - 1)]
+    return [(m.start(), m.end() - 1) for m in _runs_pattern(gap).finditer(diff)]
 
 
 def plan_windows(old: Pages | None, new: Pages, overhead: int, rectangles: bool) -> list[Window]:
@@ -73,22 +72,35 @@ def plan_windows(old: Pages | None, new: Pages, overhead: int, rectangles: bool)
     if not rectangles:
         return [Window(p, p, a, b) for p in range(pages) for a, b in runs[p]]
 
-    # best[i]: cheapest cost for pages < i, with the windows that achieve it.
-    best: list[tuple[int, list[Window]]] = [(0, [])]
+    # Shortest path over page boundaries: best[i] is the cheapest cover of pages < i;
+    # step[i] says how it was reached: (start page, columns) for a rectangle, or None
+    # for page i-1 covered by its own runs.
+    best = [0] * (pages + 1)
+    step: list[tuple[int, int, int] | None] = [None] * (pages + 1)
     for end in range(1, pages + 1):
         page = end - 1
-        own = sum(overhead + b - a + 1 for a, b in runs[page])
-        cost, plan = best[page]
-        choice = (cost + own, plan + [Window(page, page, a, b) for a, b in runs[page]])
+        best[end] = best[page] + sum(overhead + b - a + 1 for a, b in runs[page])
+        if not runs[page]:
+            continue  # a rectangle ending on an unchanged page costs more than one ending before it
         lo, hi = width, -1
         for start in range(page, -1, -1):  # one rectangle over pages start..page
-            if runs[start]:
-                lo, hi = min(lo, runs[start][0][0]), max(hi, runs[start][-1][1])
-            if start == page or hi < 0:
+            if not runs[start]:
+                continue  # likewise for one starting on an unchanged page
+            lo, hi = min(lo, runs[start][0][0]), max(hi, runs[start][-1][1])
+            if start == page:
                 continue
-            rect = Window(start, page, lo, hi)
-            cost = best[start][0] + overhead + rect.size
-            if cost < choice[0]:
-                choice = (cost, best[start][1] + [rect])
-        best.append(choice)
-    return best[pages][1]
+            cost = best[start] + overhead + (hi - lo + 1) * (end - start)
+            if cost < best[end]:
+                best[end], step[end] = cost, (start, lo, hi)
+    plan: list[Window] = []
+    end = pages
+    while end > 0:
+        how = step[end]
+        if how is None:
+            plan[:0] = [Window(end - 1, end - 1, a, b) for a, b in runs[end - 1]]
+            end -= 1
+        else:
+            start, lo, hi = how
+            plan.insert(0, Window(start, end - 1, lo, hi))
+            end = start
+    return plan
