@@ -77,18 +77,19 @@ def plan_windows(old: Pages | None, new: Pages, overhead: int, rectangles: bool)
     # for page i-1 covered by its own runs.
     best = [0] * (pages + 1)
     step: list[tuple[int, int, int] | None] = [None] * (pages + 1)
+    own = [sum(overhead + b - a + 1 for a, b in r) for r in runs]
+    lows = [r[0][0] if r else width for r in runs]
+    highs = [r[-1][1] if r else -1 for r in runs]
+    changed = [p for p in range(pages) if runs[p]]
     for end in range(1, pages + 1):
         page = end - 1
-        best[end] = best[page] + sum(overhead + b - a + 1 for a, b in runs[page])
+        best[end] = best[page] + own[page]
         if not runs[page]:
             continue  # a rectangle ending on an unchanged page costs more than one ending before it
-        lo, hi = width, -1
-        for start in range(page, -1, -1):  # one rectangle over pages start..page
-            if not runs[start]:
-                continue  # likewise for one starting on an unchanged page
-            lo, hi = min(lo, runs[start][0][0]), max(hi, runs[start][-1][1])
-            if start == page:
-                continue
+        lo, hi = lows[page], highs[page]
+        # One rectangle over pages start..page; starting on an unchanged page never pays.
+        for start in reversed(changed[:changed.index(page)]):
+            lo, hi = min(lo, lows[start]), max(hi, highs[start])
             cost = best[start] + overhead + (hi - lo + 1) * (end - start)
             if cost < best[end]:
                 best[end], step[end] = cost, (start, lo, hi)
