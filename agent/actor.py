@@ -37,3 +37,28 @@ class Actor:
     def close(self) -> None:
         """Let an in-flight call finish, then release the worker."""
         self._worker.shutdown(wait=True)
+
+
+class ActorGroup:
+    """All running instances of one actor on this host: same component, same subject and queue group.
+
+    NATS spreads messages over the instances' subscriptions, so ``scale`` is
+    just how many instances (each with its own store and worker) listen.
+    """
+
+    def __init__(self, name: str, digest: str) -> None:
+        self.name = name
+        self.digest = digest
+        self.instances: list[tuple[Actor, object]] = []  # (actor, its subscription)
+
+    @property
+    def scale(self) -> int:
+        return len(self.instances)
+
+    @property
+    def handled(self) -> int:
+        return sum(actor.handled for actor, _ in self.instances)
+
+    @property
+    def failed(self) -> int:
+        return sum(actor.failed for actor, _ in self.instances)

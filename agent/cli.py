@@ -20,8 +20,11 @@ from nats.aio.msg import Msg
 from pathlib import Path
 
 from . import __version__, subjects
+from .fleet import add_commands as add_fleet_commands
+from .fleet import lattice_args, out
 from .errors import ActorReplyError, ConfigError, NoResponderError, PiEdgeError
 from .lattice import DEFAULT_URL, connect, ping, request
+from .identity import parse_labels
 from .limits import Limits
 from .provider import ProviderError
 from .screen import MAX_SCALE, Screen
@@ -40,15 +43,8 @@ def builtin_actor_dir() -> Path:
     return Path(str(resources.files("actors") / "oled_text"))
 
 
-def _out(text: str) -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
-
-
-def _lattice_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--nats-url", default=DEFAULT_URL, help=f"the lattice's NATS server (default {DEFAULT_URL})")
-    p.add_argument("--lattice", default=subjects.DEFAULT_LATTICE, help="lattice id (default %(default)s)")
-    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a reply (default %(default)s)")
+_out = out
+_lattice_args = lattice_args
 
 
 def _limit_args(p: argparse.ArgumentParser) -> None:
@@ -85,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=4222, help="client port; 0 picks a free one (default %(default)s)")
     p.add_argument("--leafnode-port", type=int, default=7422,
                    help="port Pis connect to as leaf nodes; 0 picks a free one (default %(default)s)")
+    p.add_argument("--http", type=int, metavar="PORT",
+                   help="also serve an HTTP gateway to the display actor on PORT (curl -d 'Hello' "
+                        "http://127.0.0.1:PORT/); 0 picks a free one (default: off)")
+    p.add_argument("--http-host", default="127.0.0.1",
+                   help="address the HTTP gateway listens on; 0.0.0.0 lets other machines in "
+                        "(default %(default)s)")
     p.set_defaults(func=cmd_hub)
 
     p = sub.add_parser("agent", help="Pi: run the host (leaf server, actors, display)",
@@ -101,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="actor to run: a built .wasm or an actor source directory; repeatable "
                         f"(default: the built-in {DEFAULT_ACTOR} actor)")
     p.add_argument("--cache-dir", type=Path, help="build and compile cache (default ~/.cache/pi-edge)")
+    p.add_argument("--state-dir", type=Path,
+                   help="host key, deployed actors and what to restore at boot (default $PI_EDGE_STATE_DIR "
+                        "or ~/.local/state/pi-edge)")
+    p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
+                   help="label for picking this host (deploy --label); repeatable; arch, os and display are added")
+    p.add_argument("--heartbeat", type=float, default=30.0, metavar="SECONDS",
+                   help="seconds between heartbeat events; 0 turns them off (default %(default)s)")
     _limit_args(p)
     display_plugin.add_arguments(p)
     p.set_defaults(func=cmd_agent, plugin=display_plugin)
@@ -117,9 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     _lattice_args(p)
     p.set_defaults(func=cmd_clear)
 
-    p = sub.add_parser("hosts", help="list the hosts in the lattice")
-    _lattice_args(p)
-    p.set_defaults(func=cmd_hosts)
+    add_fleet_commands(sub)
 
     p = sub.add_parser("snapshot", help="what the Pi's display shows now, as PNG or in the terminal",
                        description="Fetch the display's current picture (from the provider's copy of panel "
@@ -193,20 +200,33 @@ async def _serve(prog: str, start: Callable[[], Awaitable[T]], on_ready: Callabl
 
 
 def cmd_hub(args: argparse.Namespace) -> int:
+    from .gateway import HttpGateway
     from .natsserver import NatsServer, hub_config
 
     server = NatsServer(hub_config(args.host, args.port, args.leafnode_port))
+    gateway: HttpGateway | None = None
+
+    async def start() -> None:
+        nonlocal gateway
+        await asyncio.to_thread(server.start)
+        if args.http is not None:
+            gateway = HttpGateway(server.url, host=args.http_host, port=args.http)
+            await gateway.start()
 
     def ready(_: object) -> None:
         _out(f"pi-edge hub: clients on {args.host}:{server.client_port}, "
              f"leaf nodes on {args.host}:{server.leafnode_port}")
         _out(f"  on the Pi:  pi-edge agent --hub nats-leaf://<this-machine>:{server.leafnode_port}")
+        if gateway is not None:
+            _out(f"  HTTP gateway: {gateway.url}  (curl -d 'Hello' {gateway.url})")
         _out("  Ctrl-C stops the hub")
 
     async def stop() -> None:
+        if gateway is not None:  # first: its NATS client closes while the server is still up
+            await gateway.stop()
         await asyncio.to_thread(server.stop)
 
-    return _run(lambda: _serve("pi-edge hub", lambda: asyncio.to_thread(server.start), ready, stop))
+    return _run(lambda: _serve("pi-edge hub", start, ready, stop))
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
@@ -216,7 +236,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
     specs = [ActorSpec.parse(a) for a in args.actor] or [ActorSpec(DEFAULT_ACTOR, builtin_actor_dir())]
     options = AgentOptions(lattice=args.lattice, name=args.name, hub=args.hub, nats_url=args.nats_url,
                            host=args.host, port=args.port, actors=specs, cache_dir=args.cache_dir,
-                           limits=_limits_from(args))
+                           limits=_limits_from(args), state_dir=args.state_dir, labels=parse_labels(args.label),
+                           heartbeat_s=args.heartbeat)
     provider = args.plugin.create(args)
     service = AgentService(options, provider)
 
@@ -248,26 +269,6 @@ def cmd_display(args: argparse.Namespace) -> int:
 
 def cmd_clear(args: argparse.Namespace) -> int:
     return _run(lambda: _send(args, b"", {"op": "clear"}))
-
-
-def cmd_hosts(args: argparse.Namespace) -> int:
-    async def main() -> int:
-        nc = await connect(args.nats_url, name="pi-edge-cli", timeout=min(args.timeout, 3.0))
-        try:
-            hosts = await ping(nc, args.lattice, window=min(args.timeout, 1.0))
-        finally:
-            await nc.close()
-        if not hosts:
-            _out(f"no hosts answered in lattice {args.lattice!r}")
-            return 1
-        _out(f"{'NAME':<16} {'UPTIME':>9}  {'ACTORS':<24} LABELS")
-        for h in sorted(hosts, key=lambda h: str(h.get("name"))):
-            labels = ",".join(f"{k}={v}" for k, v in dict(h.get("labels", {})).items())
-            _out(f"{h.get('name', '?'):<16} {float(h.get('uptime_s', 0)):>8.0f}s  "
-                 f"{','.join(h.get('actors', [])) or '-':<24} {labels}")
-        return 0
-
-    return _run(main)
 
 
 async def _pick_host(nc: Client, args: argparse.Namespace) -> str:
@@ -335,7 +336,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
                 _out(f"{host}: {exc}")
             frames = 0
             while args.frames is None or frames < args.frames:
-                kind, data = await events.get()
+                kind, event = await events.get()
+                data = event.get("data", {})
                 if kind == "frame":
                     frames += 1
                     _out(f"{redraw}{host}: frame {frames}\n{Screen.from_json(data['screen']).halfblocks()}")
@@ -369,7 +371,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _setup_logging(verbose: bool, command: str) -> None:
-    quiet = command in ("display", "clear", "hosts", "build", "demo", "snapshot", "watch")
+    quiet = command in ("display", "clear", "hosts", "build", "demo", "snapshot", "watch", "inventory", "events",
+                        "deploy", "stop", "scale")
     level = logging.DEBUG if verbose else (logging.WARNING if quiet else logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 

@@ -65,3 +65,7 @@ class RequestTimeoutError(LatticeError):
 
 class ActorReplyError(LatticeError):
     """The actor (or the host on its behalf) answered with an error."""
+
+
+class ControlError(PiEdgeError):
+    """A control request (deploy, stop, scale...) cannot be carried out as asked."""

@@ -12,93 +12,202 @@ import asyncio
 import functools
 import json
 import logging
-import platform
 import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from . import __version__, subjects
-from .actor import Actor
-from .errors import ActorCallError, PiEdgeError
+from .actor import Actor, ActorGroup
+from .errors import ActorCallError, ConfigError, ControlError, PiEdgeError
+from .events import (
+    ACTOR_STARTED,
+    ACTOR_STOPPED,
+    FRAME,
+    HEARTBEAT,
+    HOST_STARTED,
+    HOST_STOPPED,
+    PROVIDER_HEALTH,
+    EventPublisher,
+)
 from .instance import ActorInstance, Message
 from .lattice import error_headers
 from .limits import Limits
 from .provider import DisplayProvider, ProviderError
-from .runtime import Runtime
+from .runtime import LoadedComponent, Runtime
 
 log = logging.getLogger("pi_edge.host")
+
+MAX_SCALE = 16
+ControlHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 class Host:
     def __init__(self, nc: Client, runtime: Runtime, provider: DisplayProvider, *, lattice: str,
-                 name: str | None = None, limits: Limits | None = None) -> None:
+                 name: str | None = None, limits: Limits | None = None, host_id: str | None = None,
+                 labels: dict[str, str] | None = None) -> None:
         self.nc = nc
         self.runtime = runtime
         self.provider = provider
         self.lattice = subjects.check_token("lattice", lattice)
         self.name = subjects.check_token("host", name or default_host_name())
-        self.id = f"{self.name}-{secrets.token_hex(4)}"
+        self.id = host_id or f"{self.name}-{secrets.token_hex(4)}"
+        self.labels = dict(labels or {})
         self.limits = limits or Limits()
         self.started = time.monotonic()
-        self.actors: dict[str, Actor] = {}
+        self.actors: dict[str, ActorGroup] = {}
+        self.events = EventPublisher(nc, self.lattice, self.name, self.id)
         self._subs: list[Subscription] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._frame_event_due = False
-        self._tasks: set[asyncio.Future[None]] = set()
+        self._heartbeat: asyncio.Task[None] | None = None
 
-    async def start_actor(self, name: str, wasm_path: Path) -> Actor:
-        """Load, instantiate and subscribe; errors leave the host as it was."""
+    async def start_actor(self, name: str, wasm_path: Path, scale: int = 1) -> ActorGroup:
+        """Load, instantiate ``scale`` instances and subscribe them; errors leave the host as it was.
+
+        If the actor already runs, the new instances start first and the old
+        ones stop after, so a redeploy never leaves the subject unserved.
+        """
         subjects.check_token("actor", name)
+        if not 1 <= scale <= MAX_SCALE:
+            raise ConfigError(f"scale {scale} for actor {name!r} is outside 1..{MAX_SCALE}")
         # Compiling takes seconds on a Pi: off the loop, so actors already running keep serving.
         loaded = await asyncio.to_thread(self.runtime.load_file, name, wasm_path)
-        actor = Actor(await asyncio.to_thread(ActorInstance, self.runtime, loaded, self.provider, self.limits))
-        sub = await self.nc.subscribe(subjects.actor(self.lattice, name), queue=name,
-                                      cb=functools.partial(self._serve, actor))
-        self._subs.append(sub)
-        self.actors[name] = actor
-        log.info("host=%s actor=%s started digest=%s", self.name, name, loaded.digest[:12])
-        return actor
+        group = ActorGroup(name, loaded.digest)
+        try:
+            for _ in range(scale):
+                await self._add_instance(group, loaded)
+        except BaseException:
+            await self._stop_group(group)
+            raise
+        old = self.actors.get(name)
+        self.actors[name] = group
+        if old is not None:
+            await self._stop_group(old)
+        log.info("host=%s actor=%s started digest=%s scale=%d", self.name, name, loaded.digest[:12], scale)
+        await self.events.publish(ACTOR_STARTED, {"actor": name, "digest": loaded.digest, "scale": scale})
+        return group
 
-    async def start_control(self) -> None:
-        """Answer pings and control requests, publish display events.
+    async def scale_actor(self, name: str, scale: int) -> ActorGroup:
+        group = self._group(name)
+        if not 1 <= scale <= MAX_SCALE:
+            raise ConfigError(f"scale {scale} for actor {name!r} is outside 1..{MAX_SCALE}")
+        while group.scale < scale:
+            loaded = group.instances[0][0].instance.loaded
+            await self._add_instance(group, loaded)
+        while group.scale > scale:
+            actor, sub = group.instances.pop()
+            await self._retire(actor, sub)
+        log.info("host=%s actor=%s scaled to %d", self.name, name, scale)
+        await self.events.publish(ACTOR_STARTED, {"actor": name, "digest": group.digest, "scale": scale})
+        return group
+
+    async def stop_actor(self, name: str) -> None:
+        group = self._group(name)
+        del self.actors[name]
+        await self._stop_group(group)
+        log.info("host=%s actor=%s stopped", self.name, name)
+        await self.events.publish(ACTOR_STOPPED, {"actor": name, "digest": group.digest})
+
+    def _group(self, name: str) -> ActorGroup:
+        try:
+            return self.actors[name]
+        except KeyError:
+            running = ", ".join(sorted(self.actors)) or "none"
+            raise ActorCallError(f"actor {name!r} is not running on host {self.name} (running: {running})") from None
+
+    async def _add_instance(self, group: ActorGroup, loaded: LoadedComponent) -> None:
+        actor = Actor(await asyncio.to_thread(ActorInstance, self.runtime, loaded, self.provider, self.limits))
+        try:
+            sub = await self.nc.subscribe(subjects.actor(self.lattice, group.name), queue=group.name,
+                                          cb=functools.partial(self._serve, actor))
+        except BaseException:
+            await asyncio.to_thread(actor.close)
+            raise
+        group.instances.append((actor, sub))
+
+    async def _retire(self, actor: Actor, sub: Subscription) -> None:
+        """Stop taking messages first, then let the in-flight one finish."""
+        try:
+            await sub.unsubscribe()
+        except Exception as exc:
+            log.debug("unsubscribe failed: %s", exc)
+        await asyncio.to_thread(actor.close)
+
+    async def _stop_group(self, group: ActorGroup) -> None:
+        while group.instances:
+            await self._retire(*group.instances.pop())
+
+    async def start_control(self, handlers: dict[str, ControlHandler] | None = None) -> None:
+        """Answer pings and control requests, publish events and heartbeats.
 
         Called after the actors start, so a ping reply means they are reachable.
+        ``handlers`` adds operations on ``ctl.<host>.<op>`` (the agent adds deploy, stop, scale).
         """
-        self._loop = asyncio.get_running_loop()
+        self.events.bind_loop()
+        ops: dict[str, ControlHandler] = {"inventory": self._inventory, "snapshot": self._snapshot,
+                                          **(handlers or {})}
         self._subs.append(await self.nc.subscribe(subjects.ctl_ping(self.lattice), cb=self._ping))
-        self._subs.append(await self.nc.subscribe(subjects.ctl(self.lattice, self.name, "snapshot"),
-                                                  cb=self._snapshot))
+        for op, handler in ops.items():
+            self._subs.append(await self.nc.subscribe(subjects.ctl(self.lattice, self.name, op),
+                                                      cb=functools.partial(self._control, op, handler)))
         self.provider.listen(on_health=self._health_changed, on_frame=self._frame_shown)
         await self.nc.flush()
+        await self.events.publish(HOST_STARTED, self.describe())
+
+    def start_heartbeat(self, every: float) -> None:
+        async def beat() -> None:
+            while True:
+                await asyncio.sleep(every)  # a period, not synchronisation
+                await self.events.publish(HEARTBEAT, self.describe())
+
+        self._heartbeat = asyncio.ensure_future(beat())
+
+    async def _control(self, op: str, handler: ControlHandler, msg: Msg) -> None:
+        """One control request: JSON in, JSON out, any failure a one-line error reply."""
+        try:
+            request = json.loads(msg.data) if msg.data.strip() else {}
+            if not isinstance(request, dict):
+                raise ControlError(f"{op}: the request must be a JSON object")
+            answer = await handler(request)
+        except ValueError as exc:  # also json.JSONDecodeError
+            text = f"{op}: malformed request: {exc}"
+            await self._reply(msg, text.encode(), error_headers(text))
+        except (PiEdgeError, ProviderError) as exc:
+            log.info("host=%s ctl %s refused: %s", self.name, op, exc)
+            await self._reply(msg, str(exc).encode(), error_headers(str(exc)))
+        except Exception as exc:  # the host must survive anything a request provokes
+            log.exception("host=%s ctl %s failed", self.name, op)
+            text = f"host {self.name} failed on {op}: {type(exc).__name__}: {exc}"
+            await self._reply(msg, text.encode(), error_headers(text))
+        else:
+            await self._reply(msg, json.dumps(answer).encode(), None)
+
+    async def _inventory(self, _request: dict[str, Any]) -> dict[str, Any]:
+        return self.inventory()
 
     # -- the display, seen from the lattice ------------------------------------------
 
-    async def _snapshot(self, msg: Msg) -> None:
-        try:
-            screen = await asyncio.to_thread(self.provider.snapshot)
-        except ProviderError as exc:
-            await self._reply(msg, str(exc).encode(), error_headers(str(exc)))
-            return
-        await self._reply(msg, json.dumps({"host": self.name, "screen": screen.to_json()}).encode(), None)
+    async def _snapshot(self, _request: dict[str, Any]) -> dict[str, Any]:
+        screen = await asyncio.to_thread(self.provider.snapshot)
+        return {"host": self.name, "screen": screen.to_json()}
 
     def _health_changed(self, healthy: bool, reason: str) -> None:
         """From the provider's thread: publish ``evt.HOST.provider-health``."""
-        body = json.dumps({"host": self.name, "provider": "display", "healthy": healthy, "reason": reason,
-                           "at": time.time()}).encode()
-        self._publish_soon(subjects.event(self.lattice, self.name, "provider-health"), body)
+        self.events.publish_from_thread(PROVIDER_HEALTH, {"provider": "display", "healthy": healthy,
+                                                          "reason": reason})
 
     def _frame_shown(self) -> None:
         """From the provider's thread: a frame reached the panel; announce the newest one, once."""
         if self._frame_event_due:
             return
         self._frame_event_due = True
-        self._from_thread(self._publish_frame)
+        self.events.from_thread(self._publish_frame)
 
     async def _publish_frame(self) -> None:
         self._frame_event_due = False  # frames after this point get an event of their own
@@ -106,30 +215,7 @@ class Host:
             screen = await asyncio.to_thread(self.provider.snapshot)
         except ProviderError:
             return  # unknown panel memory: the health event says why
-        body = json.dumps({"host": self.name, "screen": screen.to_json()}).encode()
-        await self._publish(subjects.event(self.lattice, self.name, "frame"), body)
-
-    def _publish_soon(self, subject: str, body: bytes) -> None:
-        self._from_thread(functools.partial(self._publish, subject, body))
-
-    def _from_thread(self, job: Callable[[], Awaitable[None]]) -> None:
-        """Run ``job`` on the host's loop; the task is kept until done so it is not collected."""
-        def spawn() -> None:
-            task = asyncio.ensure_future(job())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-        if self._loop is not None:
-            try:
-                self._loop.call_soon_threadsafe(spawn)
-            except RuntimeError:  # the loop closed while the provider was still finishing a frame
-                pass
-
-    async def _publish(self, subject: str, body: bytes) -> None:
-        try:
-            await self.nc.publish(subject, body)
-        except Exception as exc:
-            log.debug("host=%s could not publish %s: %s", self.name, subject, exc)
+        await self.events.publish(FRAME, {"screen": screen.to_json()})
 
     async def _serve(self, actor: Actor, msg: Msg) -> None:
         if not msg.reply:
@@ -160,17 +246,29 @@ class Host:
             log.warning("host=%s could not send reply to %s: %s", self.name, msg.reply, exc)
 
     def describe(self) -> dict[str, object]:
-        info = self.provider.info()
+        """What ``hosts`` shows: enough to pick a host by name or label."""
         health = self.provider.health()
         return {
             "id": self.id,
             "name": self.name,
             "version": __version__,
             "uptime_s": round(time.monotonic() - self.started, 3),
-            "labels": {"arch": platform.machine(), "os": platform.system().lower(),
-                       "display": info.driver},
-            "actors": sorted(self.actors),
+            "labels": self.labels,
+            "actors": {name: group.scale for name, group in sorted(self.actors.items())},
             "display": {"healthy": health.healthy, "reason": health.reason},
+        }
+
+    def inventory(self) -> dict[str, Any]:
+        """What ``inventory HOST`` shows: everything above, in detail."""
+        info = self.provider.info()
+        return {
+            **self.describe(),
+            "actors": {name: {"digest": g.digest, "scale": g.scale, "handled": g.handled, "failed": g.failed}
+                       for name, g in sorted(self.actors.items())},
+            "display": {"driver": info.driver, "width": info.width, "height": info.height,
+                        **self.describe()["display"]},  # type: ignore[dict-item]
+            "limits": {"deadline_ms": self.limits.deadline_ms, "memory_bytes": self.limits.memory_bytes,
+                       "max_message_bytes": self.limits.max_message_bytes},
         }
 
     async def _ping(self, msg: Msg) -> None:
@@ -178,6 +276,9 @@ class Host:
 
     async def stop(self) -> None:
         """Stop taking messages, let in-flight calls finish, then release the actors."""
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            self._heartbeat = None
         for sub in self._subs:
             try:
                 await sub.unsubscribe()
@@ -185,9 +286,10 @@ class Host:
                 log.debug("unsubscribe failed: %s", exc)
         self._subs.clear()
         self.provider.listen()
-        for actor in self.actors.values():
-            actor.close()
+        for group in list(self.actors.values()):
+            await self._stop_group(group)
         self.actors.clear()
+        await self.events.publish(HOST_STOPPED, {"name": self.name})
 
 
 def default_host_name() -> str:

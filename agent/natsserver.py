@@ -53,6 +53,8 @@ class ServerConfig:
     leafnode_host: str = "0.0.0.0"
     leafnode_port: int | None = None  # hub: accept leaf connections here
     remotes: list[str] = field(default_factory=list)  # leaf: hub URLs
+    jetstream_dir: str | None = None  # hub: JetStream on, storing here (deployed components)
+    jetstream_domain: str = "hub"
 
     def render(self) -> str:
         def port(p: int) -> int:
@@ -62,6 +64,9 @@ class ServerConfig:
             f"server_name: {json.dumps(self.name)}",
             f"listen: {json.dumps(f'{self.host}:{port(self.port)}')}",
         ]
+        if self.jetstream_dir is not None:
+            lines.append(f"jetstream {{ store_dir: {json.dumps(self.jetstream_dir)}, "
+                         f"domain: {json.dumps(self.jetstream_domain)} }}")
         if self.leafnode_port is not None or self.remotes:
             lines.append("leafnodes {")
             if self.leafnode_port is not None:
@@ -175,8 +180,18 @@ class NatsServer:
         self.stop()
 
 
-def hub_config(host: str, port: int, leafnode_port: int, name: str = "pi-edge-hub") -> ServerConfig:
-    return ServerConfig(name=name, host=host, port=port, leafnode_host=host, leafnode_port=leafnode_port)
+JETSTREAM_DOMAIN = "hub"
+
+
+def hub_config(host: str, port: int, leafnode_port: int, name: str = "pi-edge-hub",
+               store_dir: str | None = None) -> ServerConfig:
+    """The laptop's hub; with ``store_dir`` it runs JetStream (domain ``hub``) for deployments.
+
+    Leaf servers run without JetStream: their clients reach the hub's by
+    asking for its domain, across the leaf connection.
+    """
+    return ServerConfig(name=name, host=host, port=port, leafnode_host=host, leafnode_port=leafnode_port,
+                        jetstream_dir=store_dir, jetstream_domain=JETSTREAM_DOMAIN)
 
 
 def leaf_config(name: str, port: int, hub: str | None, host: str = "127.0.0.1") -> ServerConfig:

@@ -8,20 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from nats.aio.client import Client
 
 from . import subjects
 from .build import build_actor
-from .errors import ConfigError, NatsServerError
-from .host import Host, default_host_name
+from .desired import DesiredActor, DesiredState
+from .errors import ConfigError, ControlError, NatsServerError, PiEdgeError
+from .host import MAX_SCALE, Host, default_host_name
+from .identity import HostIdentity, default_state_dir
 from .lattice import connect
 from .limits import Limits
 from .natsserver import NatsServer, leaf_config
 from .provider import DisplayProvider
 from .runtime import Runtime
+from .store import ComponentStore
 
 log = logging.getLogger("pi_edge.agent")
 
@@ -56,6 +61,9 @@ class AgentOptions:
     actors: list[ActorSpec] = field(default_factory=list)
     cache_dir: Path | None = None
     limits: Limits = field(default_factory=Limits)
+    state_dir: Path | None = None  # host key, desired state, fetched components
+    labels: dict[str, str] = field(default_factory=dict)
+    heartbeat_s: float = 30.0
 
 
 class AgentService:
@@ -66,6 +74,8 @@ class AgentService:
         self.nc: Client | None = None
         self.runtime: Runtime | None = None
         self.host: Host | None = None
+        self.desired: DesiredState | None = None
+        self.running: dict[str, DesiredActor] = {}  # deployed actors, as saved in the state directory
 
     @property
     def url(self) -> str:
@@ -85,6 +95,10 @@ class AgentService:
     async def _start(self) -> Host:
         opts = self.options
         name = opts.name or default_host_name()
+        state_dir = opts.state_dir or default_state_dir()
+        identity = HostIdentity.create(state_dir, name, opts.labels, self.provider.info().driver)
+        self.desired = DesiredState(state_dir)
+        wanted = self.desired.load()
         if not opts.nats_url:
             config = leaf_config(name, opts.port, opts.hub, host=opts.host)
             self.server = await asyncio.to_thread(NatsServer(config).start)
@@ -93,14 +107,71 @@ class AgentService:
         self.nc = await connect(self.url, name=f"pi-edge-agent-{name}", timeout=5.0, reconnect=True)
         self.runtime = Runtime(cache_dir=opts.cache_dir)
         self.host = Host(self.nc, self.runtime, self.provider, lattice=opts.lattice, name=name,
-                         limits=opts.limits)
+                         limits=opts.limits, host_id=identity.id, labels=identity.labels)
         for spec in opts.actors:
             path = spec.path
             if path.is_dir():
                 path = (await asyncio.to_thread(build_actor, path, opts.cache_dir)).path
             await self.host.start_actor(spec.name, path)
-        await self.host.start_control()
+        await self._restore(wanted)
+        await self.host.start_control({"deploy": self._deploy, "stop": self._stop_actor, "scale": self._scale})
+        if opts.heartbeat_s > 0:
+            self.host.start_heartbeat(opts.heartbeat_s)
         return self.host
+
+    async def _restore(self, wanted: dict[str, DesiredActor]) -> None:
+        """Start what this host was told to run, from its own cache: the hub may be far away."""
+        assert self.host is not None and self.desired is not None
+        self.running = dict(wanted)
+        for actor in wanted.values():
+            path = self.desired.component_path(actor.digest)
+            try:
+                await self.host.start_actor(actor.name, path, actor.scale)
+                log.info("agent: restored actor=%s scale=%d from %s", actor.name, actor.scale, path.name)
+            except (PiEdgeError, OSError) as exc:  # one bad entry must not keep the others down
+                log.error("agent: cannot restore actor=%s: %s", actor.name, exc)
+
+    # -- control operations from the lattice -------------------------------------------------
+
+    async def _deploy(self, request: dict[str, Any]) -> dict[str, Any]:
+        assert self.host is not None and self.desired is not None and self.nc is not None
+        name, digest, scale = _field(request, "name", str), _field(request, "digest", str), _scale(request)
+        subjects.check_token("actor", name)
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise ControlError(f"digest {digest!r} is not a sha256 hex digest")
+        started = time.perf_counter()
+        path = self.desired.component_path(digest)
+        cached = path.exists()
+        await ComponentStore(self.nc).fetch(digest, path)
+        group = await self.host.start_actor(name, path, scale)
+        self._remember(DesiredActor(name, digest, scale))
+        return {"host": self.host.name, "actor": name, "digest": group.digest, "scale": group.scale,
+                "fetched": not cached, "seconds": round(time.perf_counter() - started, 3)}
+
+    async def _stop_actor(self, request: dict[str, Any]) -> dict[str, Any]:
+        assert self.host is not None
+        name = _field(request, "name", str)
+        await self.host.stop_actor(name)
+        self._forget(name)
+        return {"host": self.host.name, "actor": name, "stopped": True}
+
+    async def _scale(self, request: dict[str, Any]) -> dict[str, Any]:
+        assert self.host is not None
+        name, scale = _field(request, "name", str), _scale(request)
+        group = await self.host.scale_actor(name, scale)
+        if name in self.running:
+            self._remember(DesiredActor(name, self.running[name].digest, scale))
+        return {"host": self.host.name, "actor": name, "scale": group.scale}
+
+    def _remember(self, actor: DesiredActor) -> None:
+        assert self.desired is not None
+        self.running[actor.name] = actor
+        self.desired.save(self.running)
+
+    def _forget(self, name: str) -> None:
+        assert self.desired is not None
+        if self.running.pop(name, None) is not None:
+            self.desired.save(self.running)
 
     async def wait_for_hub(self, timeout: float) -> bool:
         """True once the leaf server holds a connection to the hub."""
@@ -125,3 +196,20 @@ class AgentService:
         if self.server is not None:
             await asyncio.to_thread(self.server.stop)
             self.server = None
+
+
+T = TypeVar("T")
+
+
+def _field(request: dict[str, Any], key: str, kind: type[T]) -> T:
+    value = request.get(key)
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise ControlError(f"request field {key!r} must be a {kind.__name__}, got {value!r}")
+    return value
+
+
+def _scale(request: dict[str, Any]) -> int:
+    scale = request.get("scale", 1)
+    if not isinstance(scale, int) or isinstance(scale, bool) or not 1 <= scale <= MAX_SCALE:
+        raise ControlError(f"scale must be a whole number 1..{MAX_SCALE}, got {scale!r}")
+    return scale

@@ -44,8 +44,10 @@ def built(cache_dir: Path) -> dict[str, Path]:
 
 
 @pytest.fixture
-def hub() -> Iterator[NatsServer]:
-    server = NatsServer(hub_config("127.0.0.1", 0, 0, name="test-hub")).start()
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    """A hub with JetStream (the component store), on free loopback ports."""
+    store = tmp_path_factory.mktemp("hub-jetstream")
+    server = NatsServer(hub_config("127.0.0.1", 0, 0, name="test-hub", store_dir=str(store))).start()
     try:
         yield server
     finally:
@@ -64,12 +66,13 @@ class RunningAgent:
 
 
 @pytest.fixture
-async def start_agent(cache_dir: Path) -> AsyncIterator:
+async def start_agent(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator:
     """Factory: an in-process agent with its own leaf server and a panel on a fake bus."""
     running: list[RunningAgent] = []
 
     async def start(actors: dict[str, Path], hub: NatsServer | None = None, name: str = "test-pi",
                     limits: Limits | None = None, bus: FakeSSD1306Bus | None = None,
+                    state_dir: Path | None = None, labels: dict[str, str] | None = None,
                     **display: object) -> RunningAgent:
         bus = bus or FakeSSD1306Bus(width=int(display.get("width", 128)), height=int(display.get("height", 64)))
         provider = OledProvider(DisplayConfig(display="ssd1306", **display), bus=bus)
@@ -77,6 +80,7 @@ async def start_agent(cache_dir: Path) -> AsyncIterator:
             name=name, port=0, cache_dir=cache_dir, limits=limits or Limits(),
             hub=f"nats-leaf://127.0.0.1:{hub.leafnode_port}" if hub else None,
             actors=[ActorSpec(n, p) for n, p in actors.items()],
+            state_dir=state_dir or tmp_path_factory.mktemp(f"state-{name}"), labels=labels or {},
         )
         service = AgentService(options, provider)
         agent = RunningAgent(service, provider, bus)

@@ -76,7 +76,7 @@ async def test_unplugged_panel_errors_reach_the_sender_and_events_the_lattice(st
     events: asyncio.Queue[dict[str, object]] = asyncio.Queue()
 
     async def on_event(msg) -> None:  # type: ignore[no-untyped-def]
-        await events.put(json.loads(msg.data))
+        await events.put(json.loads(msg.data)["data"])
 
     await nc.subscribe(subjects.event("default", "test-pi", "provider-health"), cb=on_event)
     await nc.flush()
@@ -108,7 +108,7 @@ async def test_panel_missing_at_start_leaves_the_agent_serving_and_unhealthy(sta
     healthy = asyncio.Event()
 
     async def on_event(msg) -> None:  # type: ignore[no-untyped-def]
-        if json.loads(msg.data)["healthy"]:
+        if json.loads(msg.data)["data"]["healthy"]:
             healthy.set()
 
     await nc.subscribe(subjects.event("default", "test-pi", "provider-health"), cb=on_event)

@@ -1,0 +1,309 @@
+"""Laptop commands that look at and steer the lattice's hosts: hosts, inventory, events,
+deploy, stop, scale.
+
+Hosts are found by ping first, so a host that is offline is reported as such
+at once instead of being waited on; a request to a host that vanished in
+between still ends in one clear line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from . import subjects
+from .errors import ConfigError, NoResponderError, PiEdgeError
+from .host import MAX_SCALE
+from .identity import parse_labels
+from .lattice import DEFAULT_URL, connect, ping, request
+from .store import ComponentStore
+
+#: A deploy may compile an 18 MB component on a Pi: give it time.
+DEPLOY_TIMEOUT = 180.0
+
+
+def out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def lattice_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--nats-url", default=DEFAULT_URL, help=f"the lattice's NATS server (default {DEFAULT_URL})")
+    p.add_argument("--lattice", default=subjects.DEFAULT_LATTICE, help="lattice id (default %(default)s)")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a reply (default %(default)s)")
+
+
+def target_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", help="only this host (by name)")
+    p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
+                   help="only hosts with this label; repeatable (all must match)")
+
+
+@asynccontextmanager
+async def lattice(args: argparse.Namespace, name: str = "pi-edge-cli") -> AsyncIterator[Client]:
+    nc = await connect(args.nats_url, name=name, timeout=min(args.timeout, 3.0))
+    try:
+        yield nc
+    finally:
+        await nc.close()
+
+
+async def select_hosts(nc: Client, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Hosts answering the ping that match ``--host`` and every ``--label``; none is an error that says why."""
+    labels = parse_labels(args.label)
+    hosts = await ping(nc, args.lattice, window=min(args.timeout, 1.0))
+    if not hosts:
+        raise NoResponderError(f"no host answered in lattice {args.lattice!r}")
+    names = ", ".join(sorted(str(h.get("name")) for h in hosts))
+    if args.host:
+        hosts = [h for h in hosts if h.get("name") == args.host]
+        if not hosts:
+            raise NoResponderError(f"host {args.host!r} is offline or unknown (answering: {names})")
+    chosen = [h for h in hosts if all(dict(h.get("labels", {})).get(k) == v for k, v in labels.items())]
+    if not chosen:
+        wanted = ", ".join(f"{k}={v}" for k, v in labels.items())
+        raise NoResponderError(f"no host has label(s) {wanted} (answering: {names})")
+    return sorted(chosen, key=lambda h: str(h.get("name")))
+
+
+async def control(nc: Client, args: argparse.Namespace, host: str, op: str, body: dict[str, Any],
+                  timeout: float | None = None) -> dict[str, Any]:
+    reply = await request(nc, subjects.ctl(args.lattice, host, op), json.dumps(body).encode(), None,
+                          timeout or args.timeout, what=f"host {host!r}")
+    return dict(json.loads(reply.body))
+
+
+def _labels(h: dict[str, Any]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(dict(h.get("labels", {})).items()))
+
+
+def _actors(h: dict[str, Any]) -> str:
+    actors = dict(h.get("actors", {}))
+    return ",".join(f"{n}x{c}" if c != 1 else n for n, c in sorted(actors.items())) or "-"
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+def cmd_hosts(args: argparse.Namespace) -> int:
+    async def main() -> int:
+        async with lattice(args) as nc:
+            hosts = await ping(nc, args.lattice, window=min(args.timeout, 1.0))
+        if not hosts:
+            out(f"no hosts answered in lattice {args.lattice!r}")
+            return 1
+        out(f"{'NAME':<16} {'ID':<12} {'UPTIME':>9}  {'DISPLAY':<9} {'ACTORS':<24} LABELS")
+        for h in sorted(hosts, key=lambda h: str(h.get("name"))):
+            display = "ok" if dict(h.get("display", {})).get("healthy") else "UNHEALTHY"
+            out(f"{h.get('name', '?'):<16} {str(h.get('id', '?'))[:10] + '…':<12} "
+                f"{float(h.get('uptime_s', 0)):>8.0f}s  {display:<9} {_actors(h):<24} {_labels(h)}")
+        return 0
+
+    return asyncio.run(main())
+
+
+def cmd_inventory(args: argparse.Namespace) -> int:
+    async def main() -> int:
+        async with lattice(args) as nc:
+            inv = await control(nc, args, subjects.check_token("host", args.name), "inventory", {})
+        if args.json:
+            out(json.dumps(inv, indent=2))
+            return 0
+        out(f"host      {inv['name']}  ({inv['id']})")
+        out(f"version   {inv['version']}, up {float(inv['uptime_s']):.0f} s")
+        out(f"labels    {_labels(inv) or '-'}")
+        d = inv["display"]
+        state = "healthy" if d["healthy"] else f"UNHEALTHY: {d['reason']}"
+        out(f"display   {d['driver']} {d['width']}x{d['height']}, {state}")
+        lim = inv["limits"]
+        out(f"limits    {lim['deadline_ms']} ms per message, {lim['memory_bytes'] // 2**20} MiB memory, "
+            f"{lim['max_message_bytes'] // 1024} KiB messages")
+        out("actors" + ("    -" if not inv["actors"] else ""))
+        for name, a in inv["actors"].items():
+            out(f"  {name:<20} x{a['scale']}  digest {a['digest'][:12]}…  handled {a['handled']}, failed {a['failed']}")
+        return 0
+
+    return asyncio.run(main())
+
+
+def _summary(event: dict[str, Any]) -> str:
+    data = dict(event.get("data", {}))
+    kind = event.get("kind")
+    if kind in ("actor-started", "actor-stopped", "actor-failed"):
+        extra = f" x{data['scale']}" if "scale" in data else ""
+        return f"{data.get('actor')}{extra} {str(data.get('digest', ''))[:12]}"
+    if kind == "provider-health":
+        return "display healthy" if data.get("healthy") else f"display UNHEALTHY: {data.get('reason')}"
+    if kind in ("heartbeat", "host-started"):
+        return f"up {float(data.get('uptime_s', 0)):.0f}s, actors {_actors(data)}"
+    if kind == "frame":
+        screen = dict(data.get("screen", {}))
+        return f"{screen.get('width')}x{screen.get('height')} frame on the panel"
+    return ""
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    subject = (subjects.event(args.lattice, args.host, "*") if args.host
+               else f"{subjects.PREFIX}.{subjects.check_token('lattice', args.lattice)}.evt.>")
+
+    async def main() -> int:
+        nc = await connect(args.nats_url, name="pi-edge-events", timeout=min(args.timeout, 3.0), reconnect=True)
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+        async def on_event(msg: Msg) -> None:
+            try:
+                event = json.loads(msg.data)
+            except ValueError:
+                event = {"kind": "malformed", "host": msg.subject, "data": {}}
+            if not args.kind or event.get("kind") in args.kind:
+                await queue.put(event)
+
+        try:
+            await nc.subscribe(subject, cb=on_event)
+            await nc.flush()
+            out(f"following events on {subject} (Ctrl-C stops)")
+            seen = 0
+            while args.count is None or seen < args.count:
+                event = await queue.get()
+                seen += 1
+                if args.json:
+                    out(json.dumps(event))
+                else:
+                    at = time.strftime("%H:%M:%S", time.localtime(float(event.get("at", time.time()))))
+                    out(f"{at} {event.get('host', '?'):<16} {event.get('kind', '?'):<16} {_summary(event)}")
+        finally:
+            await nc.close()
+        return 0
+
+    try:
+        return asyncio.run(main())
+    except KeyboardInterrupt:
+        return 0
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    path: Path = args.component
+    if not path.is_file():
+        raise ConfigError(f"{path} is not a file; build one with 'pi-edge build ACTOR_DIR -o {path}'")
+    subjects.check_token("actor", args.name)
+    data = path.read_bytes()
+
+    async def main() -> int:
+        async with lattice(args) as nc:
+            hosts = await select_hosts(nc, args)  # before uploading: a typo costs nothing
+            digest, uploaded = await ComponentStore(nc).put(data)
+            out(f"{'uploaded' if uploaded else 'already in the store:'} {path.name} "
+                f"({len(data) / 2**20:.1f} MiB, sha256 {digest[:12]}…)")
+            return await _each_host(hosts, lambda host: control(
+                nc, args, host, "deploy", {"name": args.name, "digest": digest, "scale": args.scale},
+                timeout=max(args.timeout, DEPLOY_TIMEOUT)), lambda r: (
+                f"{r['actor']} x{r['scale']} running ({'fetched and ' if r['fetched'] else ''}"
+                f"started in {r['seconds']:.1f} s)"))
+
+    return asyncio.run(main())
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    async def main() -> int:
+        async with lattice(args) as nc:
+            hosts = await select_hosts(nc, args)
+            hosts = [h for h in hosts if args.name in dict(h.get("actors", {}))] or hosts
+            return await _each_host(hosts, lambda host: control(nc, args, host, "stop", {"name": args.name}),
+                                    lambda r: f"{r['actor']} stopped")
+
+    return asyncio.run(main())
+
+
+def cmd_scale(args: argparse.Namespace) -> int:
+    async def main() -> int:
+        async with lattice(args) as nc:
+            hosts = await select_hosts(nc, args)
+            hosts = [h for h in hosts if args.name in dict(h.get("actors", {}))] or hosts
+            return await _each_host(
+                hosts, lambda host: control(nc, args, host, "scale", {"name": args.name, "scale": args.scale}),
+                lambda r: f"{r['actor']} now x{r['scale']}")
+
+    return asyncio.run(main())
+
+
+async def _each_host(hosts: list[dict[str, Any]], call: Callable[[str], Awaitable[dict[str, Any]]],
+                     describe: Callable[[dict[str, Any]], str]) -> int:
+    """Run ``call`` on every host at once; one line each; non-zero exit if any failed."""
+    names = [str(h["name"]) for h in hosts]
+    results = await asyncio.gather(*(call(n) for n in names), return_exceptions=True)
+    failed = 0
+    for name, result in zip(names, results):
+        if isinstance(result, PiEdgeError):
+            failed += 1
+            out(f"  {name}: error: {result}")
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            out(f"  {name}: {describe(result)}")
+    if failed:
+        raise PiEdgeError(f"{failed} of {len(names)} host(s) failed (see above)")
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("hosts", help="list the hosts in the lattice",
+                       description="Every host answering in the lattice: name, id, uptime, display health, "
+                                   "actors (with their scale) and labels.")
+    lattice_args(p)
+    p.set_defaults(func=cmd_hosts)
+
+    p = sub.add_parser("inventory", help="one host in detail", description="One host in detail: identity, "
+                       "labels, display, limits, and each actor's digest, scale and message counts.")
+    p.add_argument("name", metavar="HOST", help="the host's name (see 'pi-edge hosts')")
+    p.add_argument("--json", action="store_true", help="print the raw JSON")
+    lattice_args(p)
+    p.set_defaults(func=cmd_inventory)
+
+    p = sub.add_parser("events", help="follow hosts' events live",
+                       description="Print host and actor lifecycle events, heartbeats, display health and "
+                                   "frames as they happen. Ctrl-C stops.")
+    p.add_argument("--host", help="only this host's events")
+    p.add_argument("--kind", action="append", default=[], help="only these kinds, e.g. actor-started; repeatable")
+    p.add_argument("--count", type=int, help="stop after this many events")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    lattice_args(p)
+    p.set_defaults(func=cmd_events)
+
+    p = sub.add_parser("deploy", help="put a built actor on hosts in the lattice",
+                       description="Upload COMPONENT to the hub's store (content-addressed: the same build "
+                                   "uploads once) and start it on the chosen hosts (default: every host). Each "
+                                   "host fetches it over its leaf connection, checks its digest, compiles it "
+                                   "once and remembers it across restarts.")
+    p.add_argument("component", type=Path, help="a built component (.wasm), e.g. from 'pi-edge build'")
+    p.add_argument("--name", required=True, help="actor name: its subject is pe.<lattice>.actor.<name>")
+    p.add_argument("--scale", type=int, default=1, choices=range(1, MAX_SCALE + 1), metavar=f"1..{MAX_SCALE}",
+                   help="instances per host (default %(default)s)")
+    target_args(p)
+    lattice_args(p)
+    p.set_defaults(func=cmd_deploy)
+
+    p = sub.add_parser("stop", help="stop an actor on hosts", description="Stop actor NAME on the chosen hosts "
+                       "(default: every host running it); it is not restored at their next start.")
+    p.add_argument("name", metavar="NAME")
+    target_args(p)
+    lattice_args(p)
+    p.set_defaults(func=cmd_stop)
+
+    p = sub.add_parser("scale", help="change how many instances of an actor run",
+                       description="Run N instances of actor NAME on the chosen hosts (default: every host "
+                                   "running it).")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("scale", type=int, metavar="N")
+    target_args(p)
+    lattice_args(p)
+    p.set_defaults(func=cmd_scale)

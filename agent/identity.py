@@ -1,0 +1,81 @@
+"""Who a host is: a stable nkey kept in its state directory, a name, and labels.
+
+The id survives restarts and renames, so the laptop can tell a rebooted Pi
+from a new one.  Like a NATS server's identity it is an Ed25519 nkey (public
+keys start with ``N``); the seed never leaves the state directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nkeys
+
+from .errors import ConfigError
+
+log = logging.getLogger("pi_edge.identity")
+
+SEED_FILE = "host.nk"
+
+
+def default_state_dir() -> Path:
+    """``$PI_EDGE_STATE_DIR``, else ``$XDG_STATE_HOME/pi-edge``, else ``~/.local/state/pi-edge``."""
+    if env := os.environ.get("PI_EDGE_STATE_DIR"):
+        return Path(env)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "pi-edge"
+
+
+def load_or_create_host_key(state_dir: Path) -> nkeys.KeyPair:
+    """The host's key pair; created (mode 0600) on first start."""
+    path = state_dir / SEED_FILE
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            seed = nkeys.encode_seed(secrets.token_bytes(32), nkeys.PREFIX_BYTE_SERVER)
+            tmp = path.with_suffix(".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(seed + b"\n")
+            os.replace(tmp, path)
+            log.info("identity: created host key in %s", path)
+        seed = path.read_bytes().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot use state directory {state_dir}: {exc.strerror or exc}; "
+                          "pick another with --state-dir or PI_EDGE_STATE_DIR") from None
+    try:
+        return nkeys.from_seed(bytearray(seed))
+    except nkeys.NkeysError as exc:
+        raise ConfigError(f"{path} does not hold a host seed ({type(exc).__name__}); "
+                          "move it away to make a new identity") from None
+
+
+def parse_labels(items: list[str]) -> dict[str, str]:
+    """``KEY=VALUE`` flags into a dict; keys are checked so they can be matched on."""
+    labels: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key or not all(c.isalnum() or c in "-_./" for c in key):
+            raise ConfigError(f"label {item!r} is not KEY=VALUE (letters, digits, '-', '_', '.', '/' in the key)")
+        labels[key] = value.strip()
+    return labels
+
+
+@dataclass(frozen=True)
+class HostIdentity:
+    id: str
+    name: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, state_dir: Path, name: str, labels: dict[str, str], driver: str) -> "HostIdentity":
+        """Labels the host knows about itself, overridable by the user's."""
+        key = load_or_create_host_key(state_dir)
+        found = {"arch": platform.machine(), "os": platform.system().lower(), "display": driver, "name": name}
+        return cls(id=key.public_key.decode(), name=name, labels={**found, **labels})

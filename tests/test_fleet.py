@@ -1,0 +1,167 @@
+"""Hosts in the lattice: identity, presence, deploying across the leaf link, scaling, and
+desired state that survives a restart with the hub gone."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from agent import subjects
+from agent.errors import NoResponderError
+from agent.lattice import connect, ping, request, wait_for_actor
+from tests.processes import CliProcess, run_cli
+
+
+async def ask(url: str, actor: str, text: str) -> bytes:
+    nc = await connect(url, name="test-laptop")
+    try:
+        return (await request(nc, subjects.actor("default", actor), text.encode(), None, 20,
+                              what=f"actor {actor!r}")).body
+    finally:
+        await nc.close()
+
+
+async def hosts_via(url: str) -> dict[str, dict]:
+    nc = await connect(url, name="test-ping")
+    try:
+        return {str(h["name"]): h for h in await ping(nc, "default", window=1.0)}
+    finally:
+        await nc.close()
+
+
+async def until_hub_sees(hub_url: str, *names: str) -> None:
+    """Leaf links come up on their own schedule: wait for the hosts' pings, bounded."""
+    nc = await connect(hub_url, name="test-wait")
+    try:
+        async def seen() -> None:
+            while not set(names) <= {str(h["name"]) for h in await ping(nc, "default", window=0.3)}:
+                pass
+
+        await asyncio.wait_for(seen(), 20)
+    finally:
+        await nc.close()
+
+
+async def until_routed(url: str, actor: str) -> None:
+    nc = await connect(url, name="test-wait")
+    try:
+        await wait_for_actor(nc, "default", actor, timeout=15)
+    finally:
+        await nc.close()
+
+
+async def test_host_id_is_an_nkey_that_survives_a_restart(start_agent, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    first = await start_agent({}, name="pi-x", state_dir=state, labels={"node": "pi-01"})
+    described = (await hosts_via(first.url))["pi-x"]
+    await first.service.stop()
+    second = await start_agent({}, name="pi-x", state_dir=state)
+    again = (await hosts_via(second.url))["pi-x"]
+    assert described["id"] == again["id"] and str(described["id"]).startswith("N") and len(described["id"]) == 56
+    assert described["labels"]["node"] == "pi-01" and described["labels"]["display"] == "ssd1306"
+    assert {"arch", "os"} <= set(described["labels"])
+    assert (state / "host.nk").stat().st_mode & 0o077 == 0, "the host seed must be private"
+
+
+async def test_deploy_by_label_scale_and_stop_across_leaf_links(hub, start_agent, built) -> None:
+    a = await start_agent({}, hub=hub, name="pi-a", labels={"node": "pi-01"})
+    b = await start_agent({}, hub=hub, name="pi-b", labels={"node": "pi-02"})
+    await until_hub_sees(hub.url, "pi-a", "pi-b")
+
+    code, out, err = await run_cli("deploy", str(built["oled-text"]), "--name", "sign", "--label", "node=pi-02",
+                                   "--nats-url", hub.url)
+    assert code == 0, err
+    assert "uploaded" in out and "pi-b: sign x1 running (fetched and started" in out and "pi-a" not in out
+    await until_routed(hub.url, "sign")
+    assert (await ask(hub.url, "sign", "Deployed")).startswith(b"shown:")
+    assert b.bus.image().getbbox() is not None and a.bus.image().getbbox() is None
+
+    code, out, err = await run_cli("deploy", str(built["oled-text"]), "--name", "sign", "--host", "pi-b",
+                                   "--nats-url", hub.url)
+    assert code == 0 and "already in the store" in out, err
+
+    code, out, err = await run_cli("scale", "sign", "3", "--nats-url", hub.url)
+    assert code == 0 and "pi-b: sign now x3" in out, err
+    code, out, err = await run_cli("inventory", "pi-b", "--json", "--nats-url", hub.url)
+    inventory = json.loads(out)
+    assert inventory["actors"]["sign"]["scale"] == 3 and inventory["labels"]["node"] == "pi-02"
+
+    code, out, err = await run_cli("hosts", "--nats-url", hub.url)
+    assert code == 0
+    [line_a] = [line for line in out.splitlines() if line.startswith("pi-a ")]
+    [line_b] = [line for line in out.splitlines() if line.startswith("pi-b ")]
+    assert "node=pi-01" in line_a and "signx3" in line_b and "node=pi-02" in line_b
+
+    code, out, err = await run_cli("stop", "sign", "--nats-url", hub.url)
+    assert code == 0 and "pi-b: sign stopped" in out, err
+    with pytest.raises(NoResponderError):
+        await ask(hub.url, "sign", "gone")
+
+
+async def test_offline_host_and_unmatched_label_are_reported_not_waited_on(hub, start_agent, built) -> None:
+    await start_agent({}, hub=hub, name="pi-a")
+    await until_hub_sees(hub.url, "pi-a")
+    code, out, err = await run_cli("deploy", str(built["oled-text"]), "--name", "sign", "--host", "pi-ghost",
+                                   "--nats-url", hub.url)
+    assert code != 0 and "host 'pi-ghost' is offline or unknown (answering: pi-a)" in err
+    code, out, err = await run_cli("deploy", str(built["oled-text"]), "--name", "sign", "--label", "node=nowhere",
+                                   "--nats-url", hub.url)
+    assert code != 0 and "no host has label(s) node=nowhere" in err
+    code, _, err = await run_cli("inventory", "pi-ghost", "--nats-url", hub.url, "--timeout", "2")
+    assert code != 0 and "no host 'pi-ghost' is running" in err
+
+
+async def test_deployed_actor_is_restored_at_boot_without_the_hub(hub, start_agent, built, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    first = await start_agent({}, hub=hub, name="pi-a", state_dir=state)
+    await until_hub_sees(hub.url, "pi-a")
+    code, _, err = await run_cli("deploy", str(built["oled-text"]), "--name", "sign", "--scale", "2",
+                                 "--nats-url", hub.url)
+    assert code == 0, err
+    await first.service.stop()
+    hub.stop()  # the laptop is gone
+
+    again = await start_agent({}, name="pi-a", state_dir=state)  # standalone: no hub at all
+    assert again.service.host is not None and again.service.host.actors["sign"].scale == 2
+    assert (await ask(again.url, "sign", "Offline")).startswith(b"shown:")
+
+
+async def test_events_follow_deploys_live(hub, start_agent, built) -> None:
+    await start_agent({}, hub=hub, name="pi-a")
+    await until_hub_sees(hub.url, "pi-a")
+    events = await CliProcess.start("events", "--nats-url", hub.url, "--kind", "actor-started",
+                                    "--kind", "actor-stopped", "--count", "2")
+    try:
+        await events.wait_line(r"^following events on pe\.default\.evt\.>")
+        for command in (["deploy", str(built["oled-text"]), "--name", "sign"], ["stop", "sign"]):
+            code, _, err = await run_cli(*command, "--nats-url", hub.url)
+            assert code == 0, err
+        assert await events.wait(timeout=30) == 0, events.transcript()
+    finally:
+        await events.kill()
+    lines = events.lines["stdout"]
+    assert any("pi-a" in line and "actor-started" in line and "sign" in line for line in lines)
+    assert any("pi-a" in line and "actor-stopped" in line and "sign" in line for line in lines)
+
+
+async def test_malformed_control_requests_get_specific_errors(start_agent) -> None:
+    agent = await start_agent({}, name="pi-a")
+    nc = await connect(agent.url, name="test")
+    try:
+        for body, expected in [
+            (b"{not json", "deploy: malformed request"),
+            (b"[1, 2]", "deploy: the request must be a JSON object"),
+            (json.dumps({"name": "x", "digest": "abc"}).encode(), "is not a sha256 hex digest"),
+            (json.dumps({"name": "x", "digest": "0" * 64, "scale": 99}).encode(), "scale must be a whole number"),
+            (json.dumps({"name": 5}).encode(), "request field 'name' must be a str"),
+        ]:
+            msg = await nc.request(subjects.ctl("default", "pi-a", "deploy"), body, timeout=5)
+            assert msg.headers and expected in msg.data.decode(), (body, msg.data)
+        msg = await nc.request(subjects.ctl("default", "pi-a", "stop"), json.dumps({"name": "nope"}).encode(),
+                               timeout=5)
+        assert "actor 'nope' is not running on host pi-a" in msg.data.decode()
+    finally:
+        await nc.close()
