@@ -108,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "or ~/.local/state/pi-edge)")
     p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
                    help="label for picking this host (deploy --label); repeatable; arch, os and display are added")
+    p.add_argument("--hub-credentials", type=Path, metavar="FILE",
+                   help="leaf credentials the hub wrote (see 'pi-edge hub' output); needed unless the hub "
+                        "runs with --no-auth")
+    p.add_argument("--hub-ca", type=Path, metavar="FILE", help="CA certificate to verify a TLS hub with")
     p.add_argument("--heartbeat", type=float, default=30.0, metavar="SECONDS",
                    help="seconds between heartbeat events; 0 turns them off (default %(default)s)")
     _limit_args(p)
@@ -237,7 +241,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
     options = AgentOptions(lattice=args.lattice, name=args.name, hub=args.hub, nats_url=args.nats_url,
                            host=args.host, port=args.port, actors=specs, cache_dir=args.cache_dir,
                            limits=_limits_from(args), state_dir=args.state_dir, labels=parse_labels(args.label),
-                           heartbeat_s=args.heartbeat)
+                           heartbeat_s=args.heartbeat, hub_credentials=args.hub_credentials,
+                           hub_ca=args.hub_ca)
     provider = args.plugin.create(args)
     service = AgentService(options, provider)
 

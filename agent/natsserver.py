@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -18,8 +20,9 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
-from .errors import NatsServerError
+from .errors import ConfigError, NatsServerError
 
 log = logging.getLogger("pi_edge.nats_server")
 
@@ -27,6 +30,7 @@ _LISTEN = re.compile(r"Listening for (client|leafnode) connections on (\S+):(\d+
 _READY = "Server is ready"
 _LEAF_UP = "Leafnode connection created"
 _LEAF_DOWN = "Leafnode connection closed"
+_LEAF_REFUSED = "Leafnode Error 'Authorization Violation'"
 
 
 def find_binary() -> str:
@@ -43,6 +47,56 @@ def find_binary() -> str:
     )
 
 
+@dataclass(frozen=True)
+class LeafCredentials:
+    """What a Pi presents to the hub's leaf port: a user and a generated secret.
+
+    Kept in a file (``user:secret``, mode 0600) that the hub writes and the Pi
+    is given, so the secret is never on a command line where ``ps`` shows it.
+    """
+
+    user: str
+    password: str
+
+    @classmethod
+    def generate(cls) -> "LeafCredentials":
+        return cls("pi-edge", secrets.token_urlsafe(24))
+
+    @classmethod
+    def read(cls, path: Path) -> "LeafCredentials":
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read leaf credentials {path}: {exc.strerror or exc}") from None
+        user, sep, password = text.partition(":")
+        if not sep or not user or not password or any(c in text for c in "@/ \n"):
+            raise ConfigError(f"{path} does not hold leaf credentials (one line 'user:secret', as "
+                              "'pi-edge hub' writes them)")
+        return cls(user, password)
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(f"{self.user}:{self.password}\n")
+        os.replace(tmp, path)
+
+    def into(self, url: str) -> str:
+        """``url`` with these credentials as its user info (replacing any it had)."""
+        scheme, sep, rest = url.partition("://")
+        if not sep:
+            scheme, rest = "nats-leaf", url
+        host = rest.rsplit("@", 1)[-1]
+        return f"{scheme}://{quote(self.user, safe='')}:{quote(self.password, safe='')}@{host}"
+
+
+def redact(url: str) -> str:
+    """A URL fit for logs: user info replaced."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}***@{rest.rsplit('@', 1)[1]}" if "@" in rest else url
+
+
 @dataclass
 class ServerConfig:
     """What goes into the server's config file; ``port=0`` picks a free port."""
@@ -55,6 +109,10 @@ class ServerConfig:
     remotes: list[str] = field(default_factory=list)  # leaf: hub URLs
     jetstream_dir: str | None = None  # hub: JetStream on, storing here (deployed components)
     jetstream_domain: str = "hub"
+    leaf_credentials: LeafCredentials | None = None  # hub: required of leaf nodes; leaf: presented to the hub
+    tls_cert: str | None = None  # hub: leaf port speaks TLS with this certificate...
+    tls_key: str | None = None  # ...and key
+    tls_ca: str | None = None  # leaf: verify the hub's certificate against this CA
 
     def render(self) -> str:
         def port(p: int) -> int:
@@ -67,13 +125,21 @@ class ServerConfig:
         if self.jetstream_dir is not None:
             lines.append(f"jetstream {{ store_dir: {json.dumps(self.jetstream_dir)}, "
                          f"domain: {json.dumps(self.jetstream_domain)} }}")
+        creds = self.leaf_credentials
         if self.leafnode_port is not None or self.remotes:
             lines.append("leafnodes {")
             if self.leafnode_port is not None:
                 lines.append(f"  listen: {json.dumps(f'{self.leafnode_host}:{port(self.leafnode_port)}')}")
+                if creds is not None:
+                    lines.append(f"  authorization {{ user: {json.dumps(creds.user)}, "
+                                 f"password: {json.dumps(creds.password)} }}")
+                if self.tls_cert and self.tls_key:
+                    lines.append(f"  tls {{ cert_file: {json.dumps(self.tls_cert)}, "
+                                 f"key_file: {json.dumps(self.tls_key)} }}")
             if self.remotes:
-                urls = ", ".join(json.dumps(u) for u in self.remotes)
-                lines.append(f"  remotes: [ {{ urls: [ {urls} ] }} ]")
+                urls = ", ".join(json.dumps(creds.into(u) if creds else u) for u in self.remotes)
+                tls = f", tls: {{ ca_file: {json.dumps(self.tls_ca)} }}" if self.tls_ca else ""
+                lines.append(f"  remotes: [ {{ urls: [ {urls} ]{tls} }} ]")
                 # Retry the hub often: a Pi should rejoin soon after the laptop wakes.
                 lines.append('  reconnect: "1s"')
             lines.append("}")
@@ -90,6 +156,7 @@ class NatsServer:
         self.leafnode_port: int | None = None
         self.ready = threading.Event()
         self.leaf_connected = threading.Event()
+        self.leaf_refused = threading.Event()  # the hub said our leaf credentials are wrong
         self._settled = threading.Event()  # ready, or the process ended
         self._tail: deque[str] = deque(maxlen=20)
         self._proc: subprocess.Popen[str] | None = None
@@ -142,10 +209,19 @@ class NatsServer:
                 self._settled.set()
             elif _LEAF_UP in line:
                 self.leaf_connected.set()
-                log.info("nats-server %s: leafnode connection up", self.config.name)
+                log.log(logging.DEBUG if self.leaf_refused.is_set() else logging.INFO,
+                        "nats-server %s: leafnode connection up", self.config.name)
+            elif _LEAF_REFUSED in line:
+                self.leaf_connected.clear()
+                if not self.leaf_refused.is_set():
+                    log.error("nats-server %s: the hub refused this host's leaf credentials (Authorization "
+                              "Violation): give the agent the file 'pi-edge hub' wrote with --hub-credentials; "
+                              "retrying every second, local actors keep serving", self.config.name)
+                self.leaf_refused.set()
             elif _LEAF_DOWN in line:
                 self.leaf_connected.clear()
-                log.info("nats-server %s: leafnode connection closed", self.config.name)
+                log.log(logging.DEBUG if self.leaf_refused.is_set() else logging.INFO,
+                        "nats-server %s: leafnode connection closed", self.config.name)
             elif "[ERR]" in line or "[FTL]" in line:
                 log.warning("nats-server %s: %s", self.config.name, self._tail[-1])
         self._settled.set()
@@ -184,17 +260,21 @@ JETSTREAM_DOMAIN = "hub"
 
 
 def hub_config(host: str, port: int, leafnode_port: int, name: str = "pi-edge-hub",
-               store_dir: str | None = None) -> ServerConfig:
+               store_dir: str | None = None, credentials: LeafCredentials | None = None,
+               tls_cert: str | None = None, tls_key: str | None = None) -> ServerConfig:
     """The laptop's hub; with ``store_dir`` it runs JetStream (domain ``hub``) for deployments.
 
     Leaf servers run without JetStream: their clients reach the hub's by
     asking for its domain, across the leaf connection.
     """
     return ServerConfig(name=name, host=host, port=port, leafnode_host=host, leafnode_port=leafnode_port,
-                        jetstream_dir=store_dir, jetstream_domain=JETSTREAM_DOMAIN)
+                        jetstream_dir=store_dir, jetstream_domain=JETSTREAM_DOMAIN,
+                        leaf_credentials=credentials, tls_cert=tls_cert, tls_key=tls_key)
 
 
-def leaf_config(name: str, port: int, hub: str | None, host: str = "127.0.0.1") -> ServerConfig:
-    return ServerConfig(name=name, host=host, port=port, remotes=[hub] if hub else [])
+def leaf_config(name: str, port: int, hub: str | None, host: str = "127.0.0.1",
+                credentials: LeafCredentials | None = None, tls_ca: str | None = None) -> ServerConfig:
+    return ServerConfig(name=name, host=host, port=port, remotes=[hub] if hub else [],
+                        leaf_credentials=credentials if hub else None, tls_ca=tls_ca)
 
 

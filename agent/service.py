@@ -23,7 +23,7 @@ from .host import MAX_SCALE, Host, default_host_name
 from .identity import HostIdentity, default_state_dir
 from .lattice import connect
 from .limits import Limits
-from .natsserver import NatsServer, leaf_config
+from .natsserver import LeafCredentials, NatsServer, leaf_config, redact
 from .provider import DisplayProvider
 from .runtime import Runtime
 from .store import ComponentStore
@@ -64,6 +64,8 @@ class AgentOptions:
     state_dir: Path | None = None  # host key, desired state, fetched components
     labels: dict[str, str] = field(default_factory=dict)
     heartbeat_s: float = 30.0
+    hub_credentials: Path | None = None  # the file 'pi-edge hub' wrote
+    hub_ca: Path | None = None  # verify the hub's TLS certificate with this CA
 
 
 class AgentService:
@@ -100,10 +102,13 @@ class AgentService:
         self.desired = DesiredState(state_dir)
         wanted = self.desired.load()
         if not opts.nats_url:
-            config = leaf_config(name, opts.port, opts.hub, host=opts.host)
+            creds = LeafCredentials.read(opts.hub_credentials) if opts.hub_credentials else None
+            config = leaf_config(name, opts.port, opts.hub, host=opts.host, credentials=creds,
+                                 tls_ca=str(opts.hub_ca) if opts.hub_ca else None)
             self.server = await asyncio.to_thread(NatsServer(config).start)
             if opts.hub:
-                log.info("agent: leaf server joins hub %s", opts.hub)
+                log.info("agent: leaf server joins hub %s%s", redact(opts.hub),
+                         " with credentials" if creds or "@" in opts.hub else "")
         self.nc = await connect(self.url, name=f"pi-edge-agent-{name}", timeout=5.0, reconnect=True)
         self.runtime = Runtime(cache_dir=opts.cache_dir)
         self.host = Host(self.nc, self.runtime, self.provider, lattice=opts.lattice, name=name,
