@@ -26,7 +26,7 @@ from .errors import ConfigError, NoResponderError, PiEdgeError
 from .host import MAX_SCALE
 from .identity import parse_labels
 from .lattice import DEFAULT_URL, connect, ping, request
-from .store import ComponentStore
+from .store import ComponentStore, read_links, write_link
 
 #: A deploy may compile an 18 MB component on a Pi: give it time.
 DEPLOY_TIMEOUT = 180.0
@@ -255,6 +255,43 @@ async def _each_host(hosts: list[dict[str, Any]], call: Callable[[str], Awaitabl
     return 0
 
 
+def cmd_link(args: argparse.Namespace) -> int:
+    actor = subjects.check_token("actor", args.actor)
+    provider = subjects.check_token("provider", args.provider) if args.action == "put" else None
+
+    async def main() -> int:
+        async with lattice(args) as nc:
+            hosts = await ping(nc, args.lattice, window=min(args.timeout, 1.0))
+            offered = sorted(str(h.get("provider")) for h in hosts)
+            if provider is not None and provider not in offered:
+                out(f"warning: no host offers display provider {provider!r} right now "
+                    f"(offered: {', '.join(offered) or 'none'}); calls fail until it appears")
+            await write_link(nc, actor, provider)
+            out(f"link {actor} -> {provider}" if provider else f"link of {actor} removed: it draws on its own host")
+            if not hosts:
+                return 0
+            return await _each_host(
+                sorted(hosts, key=lambda h: str(h.get("name"))),
+                lambda host: control(nc, args, host, "link", {"actor": actor, "provider": provider}),
+                lambda r: f"{r['actor']} draws on {r['provider']}")
+
+    return asyncio.run(main())
+
+
+def cmd_links(args: argparse.Namespace) -> int:
+    async def main() -> int:
+        async with lattice(args) as nc:
+            links = await read_links(nc)
+        if not links:
+            out("no links: every actor draws on its own host's display")
+            return 0
+        for actor, provider in sorted(links.items()):
+            out(f"{actor:<24} -> {provider}")
+        return 0
+
+    return asyncio.run(main())
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("hosts", help="list the hosts in the lattice",
                        description="Every host answering in the lattice: name, id, uptime, display health, "
@@ -298,6 +335,25 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     target_args(p)
     lattice_args(p)
     p.set_defaults(func=cmd_stop)
+
+    p = sub.add_parser("link", help="bind an actor's display to a provider, maybe on another host",
+                       description="link put ACTOR PROVIDER: ACTOR's display calls go to PROVIDER (a host's "
+                                   "display provider is called '<host>-display'; see 'pi-edge hosts' or "
+                                   "'inventory'), wherever ACTOR runs. link del ACTOR: back to its own host's "
+                                   "display. Kept on the hub and by every host, so it survives restarts.")
+    link = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    put = link.add_parser("put", help="bind ACTOR to PROVIDER")
+    put.add_argument("actor", metavar="ACTOR")
+    put.add_argument("provider", metavar="PROVIDER")
+    lattice_args(put)
+    delete = link.add_parser("del", help="remove ACTOR's link")
+    delete.add_argument("actor", metavar="ACTOR")
+    lattice_args(delete)
+    p.set_defaults(func=cmd_link)
+
+    p = sub.add_parser("links", help="list the lattice's links")
+    lattice_args(p)
+    p.set_defaults(func=cmd_links)
 
     p = sub.add_parser("scale", help="change how many instances of an actor run",
                        description="Run N instances of actor NAME on the chosen hosts (default: every host "

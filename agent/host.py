@@ -39,7 +39,9 @@ from .events import (
 from .instance import ActorInstance, Message
 from .lattice import error_headers
 from .limits import Limits
+from .links import ProviderSlot, provider_instance
 from .provider import DisplayProvider, ProviderError
+from .remote_provider import RemoteProvider, serve_provider
 from .runtime import LoadedComponent, Runtime
 
 log = logging.getLogger("pi_edge.host")
@@ -51,7 +53,7 @@ ControlHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 class Host:
     def __init__(self, nc: Client, runtime: Runtime, provider: DisplayProvider, *, lattice: str,
                  name: str | None = None, limits: Limits | None = None, host_id: str | None = None,
-                 labels: dict[str, str] | None = None) -> None:
+                 labels: dict[str, str] | None = None, links: dict[str, str] | None = None) -> None:
         self.nc = nc
         self.runtime = runtime
         self.provider = provider
@@ -62,6 +64,9 @@ class Host:
         self.limits = limits or Limits()
         self.started = time.monotonic()
         self.actors: dict[str, ActorGroup] = {}
+        self.provider_name = provider_instance(self.name)
+        self.links: dict[str, str] = dict(links or {})  # actor -> provider instance it draws on
+        self._slots: dict[str, ProviderSlot] = {}
         self.events = EventPublisher(nc, self.lattice, self.name, self.id)
         self._subs: list[Subscription] = []
         self._frame_event_due = False
@@ -121,8 +126,34 @@ class Host:
             running = ", ".join(sorted(self.actors)) or "none"
             raise ActorCallError(f"actor {name!r} is not running on host {self.name} (running: {running})") from None
 
+    def link(self, actor: str, provider: str | None) -> None:
+        """Bind ``actor``'s display import to ``provider`` (None: this host's own display), live."""
+        subjects.check_token("actor", actor)
+        if provider is None:
+            self.links.pop(actor, None)
+        else:
+            self.links[actor] = subjects.check_token("provider", provider)
+        if actor in self._slots:
+            self._retarget(actor)
+        log.info("host=%s actor=%s draws on %s", self.name, actor, self.links.get(actor, self.provider_name))
+
+    def _slot(self, actor: str) -> ProviderSlot:
+        if actor not in self._slots:
+            self._slots[actor] = ProviderSlot(self.provider, self.provider_name)
+            self._retarget(actor)
+        return self._slots[actor]
+
+    def _retarget(self, actor: str) -> None:
+        slot, wanted = self._slots[actor], self.links.get(actor, self.provider_name)
+        if wanted == self.provider_name:
+            slot.target = self.provider
+        else:
+            slot.target = RemoteProvider(self.nc, asyncio.get_running_loop(), self.lattice, wanted)
+        slot.name = wanted
+
     async def _add_instance(self, group: ActorGroup, loaded: LoadedComponent) -> None:
-        actor = Actor(await asyncio.to_thread(ActorInstance, self.runtime, loaded, self.provider, self.limits))
+        slot = self._slot(group.name)
+        actor = Actor(await asyncio.to_thread(ActorInstance, self.runtime, loaded, slot, self.limits))
         try:
             sub = await self.nc.subscribe(subjects.actor(self.lattice, group.name), queue=group.name,
                                           cb=functools.partial(self._serve, actor))
@@ -153,6 +184,7 @@ class Host:
         ops: dict[str, ControlHandler] = {"inventory": self._inventory, "snapshot": self._snapshot,
                                           **(handlers or {})}
         self._subs.append(await self.nc.subscribe(subjects.ctl_ping(self.lattice), cb=self._ping))
+        self._subs += await serve_provider(self.nc, self.lattice, self.provider_name, self.provider)
         for op, handler in ops.items():
             self._subs.append(await self.nc.subscribe(subjects.ctl(self.lattice, self.name, op),
                                                       cb=functools.partial(self._control, op, handler)))
@@ -254,6 +286,7 @@ class Host:
             "version": __version__,
             "uptime_s": round(time.monotonic() - self.started, 3),
             "labels": self.labels,
+            "provider": self.provider_name,
             "actors": {name: group.scale for name, group in sorted(self.actors.items())},
             "display": {"healthy": health.healthy, "reason": health.reason},
         }
@@ -263,8 +296,10 @@ class Host:
         info = self.provider.info()
         return {
             **self.describe(),
-            "actors": {name: {"digest": g.digest, "scale": g.scale, "handled": g.handled, "failed": g.failed}
+            "actors": {name: {"digest": g.digest, "scale": g.scale, "handled": g.handled, "failed": g.failed,
+                              "display": self.links.get(name, self.provider_name)}
                        for name, g in sorted(self.actors.items())},
+            "links": dict(sorted(self.links.items())),
             "display": {"driver": info.driver, "width": info.width, "height": info.height,
                         **self.describe()["display"]},  # type: ignore[dict-item]
             "limits": {"deadline_ms": self.limits.deadline_ms, "memory_bytes": self.limits.memory_bytes,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import nats.errors
 from nats.aio.client import Client
 
 from . import subjects
@@ -23,10 +24,11 @@ from .host import MAX_SCALE, Host, default_host_name
 from .identity import HostIdentity, default_state_dir
 from .lattice import connect
 from .limits import Limits
+from .links import LinkTable
 from .natsserver import LeafCredentials, NatsServer, leaf_config, redact
 from .provider import DisplayProvider
 from .runtime import Runtime
-from .store import ComponentStore
+from .store import ComponentStore, read_links
 
 log = logging.getLogger("pi_edge.agent")
 
@@ -77,6 +79,7 @@ class AgentService:
         self.runtime: Runtime | None = None
         self.host: Host | None = None
         self.desired: DesiredState | None = None
+        self.link_table: LinkTable | None = None
         self.running: dict[str, DesiredActor] = {}  # deployed actors, as saved in the state directory
 
     @property
@@ -111,15 +114,20 @@ class AgentService:
                          " with credentials" if creds or "@" in opts.hub else "")
         self.nc = await connect(self.url, name=f"pi-edge-agent-{name}", timeout=5.0, reconnect=True)
         self.runtime = Runtime(cache_dir=opts.cache_dir)
+        self.link_table = LinkTable(state_dir)
         self.host = Host(self.nc, self.runtime, self.provider, lattice=opts.lattice, name=name,
-                         limits=opts.limits, host_id=identity.id, labels=identity.labels)
+                         limits=opts.limits, host_id=identity.id, labels=identity.labels,
+                         links=self.link_table.load())
+        if opts.hub or opts.nats_url:
+            await self._refresh_links()
         for spec in opts.actors:
             path = spec.path
             if path.is_dir():
                 path = (await asyncio.to_thread(build_actor, path, opts.cache_dir)).path
             await self.host.start_actor(spec.name, path)
         await self._restore(wanted)
-        await self.host.start_control({"deploy": self._deploy, "stop": self._stop_actor, "scale": self._scale})
+        await self.host.start_control({"deploy": self._deploy, "stop": self._stop_actor, "scale": self._scale,
+                                       "link": self._link})
         if opts.heartbeat_s > 0:
             self.host.start_heartbeat(opts.heartbeat_s)
         return self.host
@@ -167,6 +175,30 @@ class AgentService:
         if name in self.running:
             self._remember(DesiredActor(name, self.running[name].digest, scale))
         return {"host": self.host.name, "actor": name, "scale": group.scale}
+
+    async def _link(self, request: dict[str, Any]) -> dict[str, Any]:
+        assert self.host is not None and self.link_table is not None
+        actor = _field(request, "actor", str)
+        provider = request.get("provider")
+        if provider is not None and not isinstance(provider, str):
+            raise ControlError(f"request field 'provider' must be a provider name or null, got {provider!r}")
+        self.host.link(actor, provider)
+        self.link_table.set(actor, provider)
+        return {"host": self.host.name, "actor": actor,
+                "provider": self.host.links.get(actor, self.host.provider_name)}
+
+    async def _refresh_links(self) -> None:
+        """The lattice's links from the hub, if it answers soon; else the saved copy stands."""
+        assert self.host is not None and self.nc is not None and self.link_table is not None
+        try:
+            links = await asyncio.wait_for(read_links(self.nc), 3)
+        except (asyncio.TimeoutError, PiEdgeError, nats.errors.Error) as exc:
+            log.info("agent: using saved links (%s)", str(exc) or "the hub did not answer")
+            return
+        for actor, provider in links.items():
+            if self.host.links.get(actor) != provider:
+                self.host.link(actor, provider)
+                self.link_table.set(actor, provider)
 
     def _remember(self, actor: DesiredActor) -> None:
         assert self.desired is not None

@@ -43,7 +43,7 @@ class ComponentStore:
             if create:
                 return await self.js.create_object_store(BUCKET)
             return await self.js.object_store(BUCKET)
-        except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+        except (nats.errors.NoRespondersError, nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError):
             raise StoreError("the hub's component store does not answer: is the hub running with JetStream "
                              "('pi-edge hub' enables it) and reachable from here?") from None
         except nats.js.errors.NotFoundError:
@@ -79,3 +79,51 @@ class ComponentStore:
             f.write(data)
         os.replace(tmp, into)
         return into
+
+
+LINKS_BUCKET = "pi-edge-links"
+
+
+async def _links_bucket(nc: Client, create: bool):  # type: ignore[no-untyped-def]
+    js = nc.jetstream(domain=JETSTREAM_DOMAIN, timeout=5)
+    try:
+        return await (js.create_key_value(bucket=LINKS_BUCKET) if create else js.key_value(LINKS_BUCKET))
+    except (nats.errors.NoRespondersError, nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError):
+        raise StoreError("the hub's link store does not answer: is the hub running with JetStream "
+                         "('pi-edge hub' enables it) and reachable from here?") from None
+    except nats.js.errors.NotFoundError:
+        raise StoreError("no links were ever made") from None
+
+
+async def read_links(nc: Client) -> dict[str, str]:
+    """Every link in the lattice: actor -> provider instance."""
+    try:
+        kv = await _links_bucket(nc, create=False)
+    except StoreError as exc:
+        if "never made" in str(exc):
+            return {}
+        raise
+    try:
+        keys = await kv.keys()
+    except nats.js.errors.NoKeysError:
+        return {}
+    links = {}
+    for key in keys:
+        try:
+            entry = await kv.get(key)
+        except nats.js.errors.KeyNotFoundError:  # deleted since keys() was read
+            continue
+        if entry.value:
+            links[key] = entry.value.decode()
+    return links
+
+
+async def write_link(nc: Client, actor: str, provider: str | None) -> None:
+    kv = await _links_bucket(nc, create=True)
+    if provider is None:
+        try:
+            await kv.delete(actor)
+        except nats.js.errors.KeyNotFoundError:
+            pass
+    else:
+        await kv.put(actor, provider.encode())

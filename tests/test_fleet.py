@@ -165,3 +165,40 @@ async def test_malformed_control_requests_get_specific_errors(start_agent) -> No
         assert "actor 'nope' is not running on host pi-a" in msg.data.decode()
     finally:
         await nc.close()
+
+
+async def test_actor_on_one_host_draws_on_anothers_display_through_a_link(hub, start_agent, built) -> None:
+    a = await start_agent({}, hub=hub, name="pi-a")
+    b = await start_agent({"oled-text": built["oled-text"]}, hub=hub, name="pi-b")
+    await until_hub_sees(hub.url, "pi-a", "pi-b")
+    await until_routed(hub.url, "oled-text")
+
+    code, out, err = await run_cli("link", "put", "oled-text", "pi-a-display", "--nats-url", hub.url)
+    assert code == 0, err
+    assert "pi-a: oled-text draws on pi-a-display" in out and "pi-b: oled-text draws on pi-a-display" in out
+    assert (await ask(hub.url, "oled-text", "Far away")).startswith(b"shown:")
+    assert a.bus.image().getbbox() is not None, "the linked host's panel shows nothing"
+    assert b.bus.image().getbbox() is None, "the actor's own panel was drawn on"
+    code, out, _ = await run_cli("links", "--nats-url", hub.url)
+    assert "oled-text" in out and "pi-a-display" in out
+
+    await a.service.stop()  # the provider's host goes away: the actor hears it as an error
+    with pytest.raises(Exception, match="display provider 'pi-a-display' is not running in the lattice"):
+        await ask(hub.url, "oled-text", "Nobody home")
+
+    code, out, err = await run_cli("link", "del", "oled-text", "--nats-url", hub.url)
+    assert code == 0 and "pi-b: oled-text draws on pi-b-display" in out, err
+    assert (await ask(hub.url, "oled-text", "Home again")).startswith(b"shown:")
+    assert b.bus.image().getbbox() is not None
+
+
+async def test_links_survive_a_restart_with_the_hub_gone(hub, start_agent, built, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    b = await start_agent({"oled-text": built["oled-text"]}, hub=hub, name="pi-b", state_dir=state)
+    await until_hub_sees(hub.url, "pi-b")
+    code, _, err = await run_cli("link", "put", "oled-text", "pi-z-display", "--nats-url", hub.url)
+    assert code == 0, err
+    await b.service.stop()
+    hub.stop()
+    again = await start_agent({"oled-text": built["oled-text"]}, name="pi-b", state_dir=state)
+    assert again.service.host is not None and again.service.host.links == {"oled-text": "pi-z-display"}
