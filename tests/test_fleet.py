@@ -202,3 +202,23 @@ async def test_links_survive_a_restart_with_the_hub_gone(hub, start_agent, built
     hub.stop()
     again = await start_agent({"oled-text": built["oled-text"]}, name="pi-b", state_dir=state)
     assert again.service.host is not None and again.service.host.links == {"oled-text": "pi-z-display"}
+
+
+async def test_hub_outage_leaves_local_messages_working_and_the_host_returns(start_agent, built, tmp_path) -> None:
+    from agent.natsserver import NatsServer, hub_config
+
+    hub = NatsServer(hub_config("127.0.0.1", 0, 0, name="test-hub", store_dir=str(tmp_path / "js"))).start()
+    ports = (hub.client_port, hub.leafnode_port)
+    try:
+        agent = await start_agent({"oled-text": built["oled-text"]}, hub=hub, name="pi-a")
+        await until_hub_sees(hub.url, "pi-a")
+        hub.stop()  # the laptop goes to sleep
+        assert (await ask(agent.url, "oled-text", "Still here")).startswith(b"shown:")
+        assert agent.bus.image().getbbox() is not None
+
+        hub = NatsServer(hub_config("127.0.0.1", ports[0], ports[1], name="test-hub",
+                                    store_dir=str(tmp_path / "js"))).start()  # and wakes up
+        await until_hub_sees(hub.url, "pi-a")  # the leaf rejoined by itself
+        assert (await ask(hub.url, "oled-text", "Welcome back")).startswith(b"shown:")
+    finally:
+        hub.stop()
