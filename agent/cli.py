@@ -81,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=4222, help="client port; 0 picks a free one (default %(default)s)")
     p.add_argument("--leafnode-port", type=int, default=7422,
                    help="port Pis connect to as leaf nodes; 0 picks a free one (default %(default)s)")
+    p.add_argument("--state-dir", type=Path,
+                   help="deployed components (JetStream) and the leaf credentials (default "
+                        "$PI_EDGE_STATE_DIR/hub or ~/.local/state/pi-edge/hub)")
+    p.add_argument("--no-auth", action="store_true",
+                   help="let any leaf node join without credentials (a trusted network only)")
+    p.add_argument("--tls-cert", help="certificate for TLS on the leaf port (with --tls-key)")
+    p.add_argument("--tls-key", help="private key for --tls-cert")
     p.add_argument("--http", type=int, metavar="PORT",
                    help="also serve an HTTP gateway to the display actor on PORT (curl -d 'Hello' "
                         "http://127.0.0.1:PORT/); 0 picks a free one (default: off)")
@@ -205,9 +212,22 @@ async def _serve(prog: str, start: Callable[[], Awaitable[T]], on_ready: Callabl
 
 def cmd_hub(args: argparse.Namespace) -> int:
     from .gateway import HttpGateway
-    from .natsserver import NatsServer, hub_config
+    from .identity import default_state_dir
+    from .natsserver import LeafCredentials, NatsServer, hub_config
 
-    server = NatsServer(hub_config(args.host, args.port, args.leafnode_port))
+    state: Path = args.state_dir or default_state_dir() / "hub"
+    creds_path = state / "leaf.creds"
+    creds = None
+    if not args.no_auth:
+        if creds_path.exists():
+            creds = LeafCredentials.read(creds_path)
+        else:
+            creds = LeafCredentials.generate()
+            creds.write(creds_path)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise ConfigError("--tls-cert and --tls-key go together")
+    server = NatsServer(hub_config(args.host, args.port, args.leafnode_port, store_dir=str(state / "jetstream"),
+                                   credentials=creds, tls_cert=args.tls_cert, tls_key=args.tls_key))
     gateway: HttpGateway | None = None
 
     async def start() -> None:
@@ -219,8 +239,13 @@ def cmd_hub(args: argparse.Namespace) -> int:
 
     def ready(_: object) -> None:
         _out(f"pi-edge hub: clients on {args.host}:{server.client_port}, "
-             f"leaf nodes on {args.host}:{server.leafnode_port}")
-        _out(f"  on the Pi:  pi-edge agent --hub nats-leaf://<this-machine>:{server.leafnode_port}")
+             f"leaf nodes on {args.host}:{server.leafnode_port}{' (TLS)' if args.tls_cert else ''}")
+        how = f" --hub-credentials {creds_path}" if creds else ""
+        _out(f"  on the Pi:  pi-edge agent --hub nats-leaf://<this-machine>:{server.leafnode_port}{how}")
+        if creds:
+            _out(f"  leaf credentials: {creds_path} (copy it to each Pi; a leaf without it is refused)")
+        else:
+            _out("  leaf port open to anyone who can reach it (--no-auth)")
         if gateway is not None:
             _out(f"  HTTP gateway: {gateway.url}  (curl -d 'Hello' {gateway.url})")
         _out("  Ctrl-C stops the hub")

@@ -7,21 +7,27 @@ the line that says a thing happened instead of sleeping and hoping.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import re
 import signal
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "agent.cli"]
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+# Child processes keep their state (host keys, hub store, credentials) out of the user's home.
+STATE = Path(tempfile.mkdtemp(prefix="pi-edge-test-state-"))
+atexit.register(shutil.rmtree, STATE, True)
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "PI_EDGE_STATE_DIR": str(STATE)}
 
 
-async def run_cli(*args: str, timeout: float = 60) -> tuple[int, str, str]:
-    """Run a short command to completion: (exit code, stdout, stderr)."""
+async def run_cli(*args: str, timeout: float = 60, prefix: tuple[str, ...] = ()) -> tuple[int, str, str]:
+    """Run a short command to completion: (exit code, stdout, stderr); ``prefix`` wraps it (``ip netns exec``)."""
     proc = await asyncio.create_subprocess_exec(
-        *CLI, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=ENV,
+        *prefix, *CLI, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=ENV,
     )
     out, err = await asyncio.wait_for(proc.communicate(), timeout=timeout)
     return proc.returncode or 0, out.decode(), err.decode()
@@ -58,9 +64,9 @@ class CliProcess:
         self._readers = [asyncio.ensure_future(self._read(name)) for name in self.lines]
 
     @classmethod
-    async def start(cls, *args: str) -> "CliProcess":
+    async def start(cls, *args: str, prefix: tuple[str, ...] = ()) -> "CliProcess":
         proc = await asyncio.create_subprocess_exec(
-            *CLI, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            *prefix, *CLI, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             stdin=asyncio.subprocess.DEVNULL, env=ENV,
         )
         return cls(proc)

@@ -37,12 +37,17 @@ async def stop_cleanly(proc: CliProcess, prog: str) -> None:
     assert not [pid for pid in servers if alive(pid)], f"{prog} left its nats-server running"
 
 
-async def test_hub_and_agent_processes_serve_the_laptop_and_stop_on_sigterm(processes, built, cache_dir) -> None:
-    hub = await processes("hub", "--host", "127.0.0.1", "--port", "0", "--leafnode-port", "0")
+async def test_hub_and_agent_processes_serve_the_laptop_and_stop_on_sigterm(processes, built, cache_dir,
+                                                                         tmp_path) -> None:
+    hub = await processes("hub", "--host", "127.0.0.1", "--port", "0", "--leafnode-port", "0",
+                          "--state-dir", str(tmp_path / "hub"))
     m = await hub.wait_line(r"pi-edge hub: clients on 127\.0\.0\.1:(\d+), leaf nodes on 127\.0\.0\.1:(\d+)")
     hub_url, leaf_port = f"nats://127.0.0.1:{m[1]}", m[2]
+    creds = (await hub.wait_line(r"leaf credentials: (\S+) \(copy it to each Pi"))[1]
+    assert creds == str(tmp_path / "hub" / "leaf.creds")
 
     agent = await processes("agent", "--hub", f"nats-leaf://127.0.0.1:{leaf_port}", "--port", "0",
+                            "--hub-credentials", creds, "--state-dir", str(tmp_path / "pi"),
                             "--name", "pi-under-test", "--display", "emulator",
                             "--actor", f"oled-text={built['oled-text']}", "--cache-dir", str(cache_dir))
     ready = await agent.wait_line(AGENT_READY)
