@@ -1,0 +1,143 @@
+"""The lattice's numbers: deploy to first message (cold compile vs warm cache), a linked
+round trip (actor on host B drawing on host A's display) against the unlinked one, and how
+long a restarted agent takes to serve again through the hub.
+
+Real nats-servers (a hub with JetStream, one leaf per agent), real wasmtime, the built
+oled-text component, panels on the fake SSD1306 bus; the agents run in this process.
+
+    .venv/bin/python bench/lattice.py [--messages 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from agent import subjects  # noqa: E402
+from agent.build import build_actor  # noqa: E402
+from agent.lattice import connect, ping, request, wait_for_actor  # noqa: E402
+from agent.natsserver import NatsServer, hub_config  # noqa: E402
+from agent.service import AgentOptions, AgentService  # noqa: E402
+from agent.store import ComponentStore  # noqa: E402
+from providers.oled import DisplayConfig, OledProvider  # noqa: E402
+from tests.fakes.ssd1306_bus import FakeSSD1306Bus  # noqa: E402
+
+CACHE = ROOT / ".build" / "bench-cache"
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def start_agent(hub: NatsServer, name: str, state: Path, cache: Path) -> AgentService:
+    provider = OledProvider(DisplayConfig(display="ssd1306"), bus=FakeSSD1306Bus())
+    service = AgentService(AgentOptions(name=name, hub=f"nats-leaf://127.0.0.1:{hub.leafnode_port}", port=0,
+                                        state_dir=state, cache_dir=cache, heartbeat_s=0), provider)
+    await service.start()
+    return service
+
+
+async def until_seen(nc, name: str) -> None:  # type: ignore[no-untyped-def]
+    while name not in {h["name"] for h in await ping(nc, "default", window=0.2)}:
+        pass
+
+
+async def deploy(nc, host: str, digest: str) -> float:  # type: ignore[no-untyped-def]
+    """Seconds from the deploy request to the first message answered through the hub."""
+    t0 = time.perf_counter()
+    await request(nc, subjects.ctl("default", host, "deploy"),
+                  json.dumps({"name": "sign", "digest": digest, "scale": 1}).encode(), None, 180, what=host)
+    await wait_for_actor(nc, "default", "sign", timeout=30)
+    await request(nc, subjects.actor("default", "sign"), b"first", None, 10, what="sign")
+    return time.perf_counter() - t0
+
+
+async def measure(messages: int) -> dict[str, object]:
+    wasm = build_actor(ROOT / "actors" / "oled_text", CACHE).path
+    with tempfile.TemporaryDirectory(prefix="pi-edge-bench-") as tmp:
+        work = Path(tmp)
+        hub = NatsServer(hub_config("127.0.0.1", 0, 0, name="bench-hub", store_dir=str(work / "js"))).start()
+        agents: list[AgentService] = []
+        try:
+            a = await start_agent(hub, "pi-a", work / "a", work / "cache-a")
+            b = await start_agent(hub, "pi-b", work / "b", work / "cache-b")  # empty compile cache: cold
+            agents += [a, b]
+            nc = await connect(hub.url, name="bench-laptop")
+            await until_seen(nc, "pi-a")
+            await until_seen(nc, "pi-b")
+            digest, _ = await ComponentStore(nc).put(wasm.read_bytes())
+            cold = await deploy(nc, "pi-b", digest)
+            await request(nc, subjects.ctl("default", "pi-b", "stop"), b'{"name": "sign"}', None, 10, what="pi-b")
+            warm = await deploy(nc, "pi-b", digest)
+
+            subject = subjects.actor("default", "sign")
+            local: list[float] = []
+            linked: list[float] = []
+            for linked_to in (None, "pi-a-display"):
+                await request(nc, subjects.ctl("default", "pi-b", "link"),
+                              json.dumps({"actor": "sign", "provider": linked_to}).encode(), None, 10, what="pi-b")
+                samples = linked if linked_to else local
+                for i in range(messages):
+                    t0 = time.perf_counter()
+                    await request(nc, subject, f"Message {i}".encode(), None, 10, what="sign")
+                    samples.append((time.perf_counter() - t0) * 1000)
+
+            await b.stop()
+            agents.remove(b)
+            t0 = time.perf_counter()
+            b = await start_agent(hub, "pi-b", work / "b", work / "cache-b")
+            agents.append(b)
+            await wait_for_actor(nc, "default", "sign", timeout=60)
+            await request(nc, subject, b"back", None, 10, what="sign")
+            restart = time.perf_counter() - t0
+            await nc.close()
+        finally:
+            for agent in agents:
+                await agent.stop()
+                agent.provider.close()
+            hub.stop()
+    return {
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "python": platform.python_version(),
+        "component_mib": round(wasm.stat().st_size / 2**20, 1),
+        "deploy_to_first_message_s": {"cold_compile": round(cold, 3), "warm_cache": round(warm, 3)},
+        "round_trip_ms": {
+            "actor_on_b_own_display": {"p50": pct(local, 0.5), "p99": pct(local, 0.99), "mean": statistics.fmean(local)},
+            "actor_on_b_display_on_a": {"p50": pct(linked, 0.5), "p99": pct(linked, 0.99),
+                                        "mean": statistics.fmean(linked)},
+        },
+        "restarted_agent_serving_again_s": round(restart, 3),
+        "messages": messages,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=300)
+    result = asyncio.run(measure(parser.parse_args().messages))
+    d, r = result["deploy_to_first_message_s"], result["round_trip_ms"]
+    print(f"lattice on {result['machine']}, component {result['component_mib']} MiB")
+    print(f"deploy to first message: cold compile {d['cold_compile']:.2f} s, warm cache {d['warm_cache']:.2f} s")  # type: ignore[index]
+    print(f"{'round trip laptop -> hub -> B':<40}{'p50 ms':>9}{'p99 ms':>9}")
+    for key, label in (("actor_on_b_own_display", "actor on B, B's display"),
+                       ("actor_on_b_display_on_a", "actor on B, A's display (linked)")):
+        print(f"{label:<40}{r[key]['p50']:>9.2f}{r[key]['p99']:>9.2f}")  # type: ignore[index]
+    print(f"restarted agent serving again through the hub: {result['restarted_agent_serving_again_s']:.2f} s")
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "lattice.json").write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
