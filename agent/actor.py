@@ -50,6 +50,8 @@ class ActorGroup:
         self.name = name
         self.digest = digest
         self.instances: list[tuple[Actor, object]] = []  # (actor, its subscription)
+        self.granted: frozenset[str] | None = None  # interfaces its claims grant; None: unsigned, all
+        self.signer: str | None = None
 
     @property
     def scale(self) -> int:

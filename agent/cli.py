@@ -20,6 +20,7 @@ from nats.aio.msg import Msg
 from pathlib import Path
 
 from . import __version__, subjects
+from .claims_cli import add_commands as add_claims_commands
 from .fleet import add_commands as add_fleet_commands
 from .fleet import lattice_args, out
 from .errors import ActorReplyError, ConfigError, NoResponderError, PiEdgeError
@@ -115,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "or ~/.local/state/pi-edge)")
     p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
                    help="label for picking this host (deploy --label); repeatable; arch, os and display are added")
+    p.add_argument("--trust", action="append", default=[], metavar="ISSUER",
+                   help="account public key (A...) whose signed actors may run here; repeatable "
+                        "(also $PI_EDGE_TRUST, comma-separated)")
+    p.add_argument("--allow-unsigned", action="store_true",
+                   help="run unsigned actors too: for development only, warned about at every start")
     p.add_argument("--hub-credentials", type=Path, metavar="FILE",
                    help="leaf credentials the hub wrote (see 'pi-edge hub' output); needed unless the hub "
                         "runs with --no-auth")
@@ -138,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_clear)
 
     add_fleet_commands(sub)
+    add_claims_commands(sub)
 
     p = sub.add_parser("snapshot", help="what the Pi's display shows now, as PNG or in the terminal",
                        description="Fetch the display's current picture (from the provider's copy of panel "
@@ -258,6 +265,17 @@ def cmd_hub(args: argparse.Namespace) -> int:
     return _run(lambda: _serve("pi-edge hub", start, ready, stop))
 
 
+def _trusted(flags: list[str]) -> list[str]:
+    import os
+
+    keys = [*flags, *filter(None, os.environ.get("PI_EDGE_TRUST", "").split(","))]
+    for key in keys:
+        if not (key.startswith("A") and len(key) == 56):
+            raise ConfigError(f"--trust {key[:16]}…: not an account public key (56 characters starting with 'A', "
+                              "from 'pi-edge keys gen account')")
+    return keys
+
+
 def cmd_agent(args: argparse.Namespace) -> int:
     from .host import Host
     from .service import ActorSpec, AgentOptions, AgentService
@@ -267,7 +285,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
                            host=args.host, port=args.port, actors=specs, cache_dir=args.cache_dir,
                            limits=_limits_from(args), state_dir=args.state_dir, labels=parse_labels(args.label),
                            heartbeat_s=args.heartbeat, hub_credentials=args.hub_credentials,
-                           hub_ca=args.hub_ca)
+                           hub_ca=args.hub_ca, trusted=_trusted(args.trust), allow_unsigned=args.allow_unsigned)
     provider = args.plugin.create(args)
     service = AgentService(options, provider)
 
@@ -402,7 +420,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _setup_logging(verbose: bool, command: str) -> None:
     quiet = command in ("display", "clear", "hosts", "build", "demo", "snapshot", "watch", "inventory", "events",
-                        "deploy", "stop", "scale")
+                        "deploy", "stop", "scale", "link", "links", "keys", "sign", "inspect")
     level = logging.DEBUG if verbose else (logging.WARNING if quiet else logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 

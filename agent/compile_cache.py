@@ -31,7 +31,17 @@ def default_cache_dir() -> Path:
 
 
 def digest(wasm: bytes) -> str:
-    return hashlib.sha256(wasm).hexdigest()
+    """The component's identity: sha256 of its bytes without the claims section.
+
+    Signing (or re-signing) a component changes only that custom section, not
+    one instruction, so its compiled code is the same and so is this digest.
+    """
+    from .claims import ClaimsError, component_digest
+
+    try:
+        return component_digest(wasm)
+    except ClaimsError:  # not a well-formed component: wasmtime will say what is wrong with it
+        return hashlib.sha256(wasm).hexdigest()
 
 
 class CompileCache:
@@ -49,9 +59,9 @@ class CompileCache:
     def path_for(self, wasm_digest: str) -> Path:
         return self.directory / f"{wasm_digest}-wasmtime{WASMTIME_VERSION}-{self.fingerprint}.cwasm"
 
-    def load(self, engine: wasmtime.Engine, wasm: bytes) -> tuple[wc.Component, bool]:
+    def load(self, engine: wasmtime.Engine, wasm: bytes, wasm_digest: str | None = None) -> tuple[wc.Component, bool]:
         """The compiled component, and whether it came from the cache."""
-        path = self.path_for(digest(wasm))
+        path = self.path_for(wasm_digest or digest(wasm))
         if path.exists():
             try:
                 return wc.Component.deserialize_file(engine, str(path)), True

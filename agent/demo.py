@@ -7,6 +7,8 @@ travels laptop client -> hub -> leaf -> agent -> Wasm actor -> provider.
 from __future__ import annotations
 
 import argparse
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,10 +33,12 @@ async def run_demo(text: str, png: Path, plugin: ProviderPlugin, cache_dir: Path
     say(f"  actor: {built.path.name} ({'from cache' if built.cached else f'built in {built.seconds:.1f} s'})")
 
     hub = await asyncio.to_thread(NatsServer(hub_config("127.0.0.1", 0, 0)).start)
+    state = tempfile.mkdtemp(prefix="pi-edge-demo-")  # the demo host's key and the actor it signs
     provider = plugin.create(argparse.Namespace(**{**plugin_defaults(plugin), "display": "emulator"}))
     service = AgentService(
         AgentOptions(name="demo-pi", hub=f"nats-leaf://127.0.0.1:{hub.leafnode_port}", port=0,
-                     actors=[ActorSpec(ACTOR, built.path)], cache_dir=cache_dir),
+                     actors=[ActorSpec(ACTOR, builtin_actor_dir())], cache_dir=cache_dir,
+                     state_dir=Path(state)),
         provider,
     )
     try:
@@ -57,6 +61,7 @@ async def run_demo(text: str, png: Path, plugin: ProviderPlugin, cache_dir: Path
         await service.stop()
         provider.close()
         await asyncio.to_thread(hub.stop)
+        shutil.rmtree(state, ignore_errors=True)
     return 0
 
 

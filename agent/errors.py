@@ -69,3 +69,7 @@ class ActorReplyError(LatticeError):
 
 class ControlError(PiEdgeError):
     """A control request (deploy, stop, scale...) cannot be carried out as asked."""
+
+
+class CapabilityError(ActorLoadError):
+    """An actor imports an interface its signed claims do not grant."""

@@ -25,6 +25,7 @@ HEARTBEAT = "heartbeat"
 ACTOR_STARTED = "actor-started"
 ACTOR_STOPPED = "actor-stopped"
 ACTOR_FAILED = "actor-failed"
+ACTOR_REFUSED = "actor-refused"
 PROVIDER_HEALTH = "provider-health"
 FRAME = "frame"
 

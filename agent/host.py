@@ -25,8 +25,10 @@ from nats.aio.subscription import Subscription
 
 from . import __version__, subjects
 from .actor import Actor, ActorGroup
-from .errors import ActorCallError, ConfigError, ControlError, PiEdgeError
+from .claims import ClaimsError, TrustPolicy
+from .errors import ActorCallError, ActorLoadError, CapabilityError, ConfigError, ControlError, PiEdgeError
 from .events import (
+    ACTOR_REFUSED,
     ACTOR_STARTED,
     ACTOR_STOPPED,
     FRAME,
@@ -53,7 +55,8 @@ ControlHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 class Host:
     def __init__(self, nc: Client, runtime: Runtime, provider: DisplayProvider, *, lattice: str,
                  name: str | None = None, limits: Limits | None = None, host_id: str | None = None,
-                 labels: dict[str, str] | None = None, links: dict[str, str] | None = None) -> None:
+                 labels: dict[str, str] | None = None, links: dict[str, str] | None = None,
+                 policy: TrustPolicy | None = None) -> None:
         self.nc = nc
         self.runtime = runtime
         self.provider = provider
@@ -62,6 +65,7 @@ class Host:
         self.id = host_id or f"{self.name}-{secrets.token_hex(4)}"
         self.labels = dict(labels or {})
         self.limits = limits or Limits()
+        self.policy = policy or TrustPolicy()
         self.started = time.monotonic()
         self.actors: dict[str, ActorGroup] = {}
         self.provider_name = provider_instance(self.name)
@@ -81,12 +85,27 @@ class Host:
         subjects.check_token("actor", name)
         if not 1 <= scale <= MAX_SCALE:
             raise ConfigError(f"scale {scale} for actor {name!r} is outside 1..{MAX_SCALE}")
+        try:
+            wasm = await asyncio.to_thread(Path(wasm_path).read_bytes)
+        except OSError as exc:
+            raise ActorLoadError(f"actor {name!r}: cannot read {wasm_path}: {exc.strerror}") from None
+        try:
+            claims = await asyncio.to_thread(self.policy.check, wasm)
+        except ClaimsError as exc:
+            await self.events.publish(ACTOR_REFUSED, {"actor": name, "reason": str(exc)})
+            raise ClaimsError(f"actor {name!r} refused: {exc}") from None
         # Compiling takes seconds on a Pi: off the loop, so actors already running keep serving.
-        loaded = await asyncio.to_thread(self.runtime.load_file, name, wasm_path)
+        loaded = await asyncio.to_thread(self.runtime.load, name, wasm)
         group = ActorGroup(name, loaded.digest)
+        group.granted = frozenset(claims.capabilities) if claims else None
+        group.signer = claims.issuer if claims else None
         try:
             for _ in range(scale):
                 await self._add_instance(group, loaded)
+        except CapabilityError as exc:
+            await self._stop_group(group)
+            await self.events.publish(ACTOR_REFUSED, {"actor": name, "reason": str(exc)})
+            raise
         except BaseException:
             await self._stop_group(group)
             raise
@@ -153,7 +172,7 @@ class Host:
 
     async def _add_instance(self, group: ActorGroup, loaded: LoadedComponent) -> None:
         slot = self._slot(group.name)
-        actor = Actor(await asyncio.to_thread(ActorInstance, self.runtime, loaded, slot, self.limits))
+        actor = Actor(await asyncio.to_thread(ActorInstance, self.runtime, loaded, slot, self.limits, group.granted))
         try:
             sub = await self.nc.subscribe(subjects.actor(self.lattice, group.name), queue=group.name,
                                           cb=functools.partial(self._serve, actor))
@@ -297,6 +316,7 @@ class Host:
         return {
             **self.describe(),
             "actors": {name: {"digest": g.digest, "scale": g.scale, "handled": g.handled, "failed": g.failed,
+                              "signer": g.signer, "capabilities": sorted(g.granted) if g.granted is not None else "all",
                               "display": self.links.get(name, self.provider_name)}
                        for name, g in sorted(self.actors.items())},
             "links": dict(sorted(self.links.items())),

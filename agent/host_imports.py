@@ -112,11 +112,18 @@ def _method_for(implementation: object, function: str) -> Callable[..., Any]:
     return method
 
 
-def define_imports(linker: wc.Linker, contract: WorldContract, actor: str, provider: DisplayProvider) -> None:
-    """Bind every function the WIT declares for the world's imports, and nothing else."""
+def define_imports(linker: wc.Linker, contract: WorldContract, actor: str, provider: DisplayProvider,
+                   granted: frozenset[str] | None = None) -> None:
+    """Bind every function the WIT declares for the world's imports, and nothing else.
+
+    ``granted`` (from the actor's signed claims) limits which interfaces are
+    bound at all; None binds every one (an unsigned actor on a development host).
+    """
     implementations = {"display": DisplayImports(actor, provider), "logging": LoggingImports(actor)}
     with linker.root() as root:
         for interface in contract.imports:
+            if granted is not None and interface not in granted:
+                continue
             impl = implementations[interface]
             with root.add_instance(contract.qualified(interface)) as inst:
                 for function in contract.functions[interface]:

@@ -72,10 +72,11 @@ class HostIdentity:
     id: str
     name: str
     labels: dict[str, str] = field(default_factory=dict)
+    key: nkeys.KeyPair | None = field(default=None, repr=False, compare=False)  # signs what the host builds
 
     @classmethod
     def create(cls, state_dir: Path, name: str, labels: dict[str, str], driver: str) -> "HostIdentity":
         """Labels the host knows about itself, overridable by the user's."""
         key = load_or_create_host_key(state_dir)
         found = {"arch": platform.machine(), "os": platform.system().lower(), "display": driver, "name": name}
-        return cls(id=key.public_key.decode(), name=name, labels={**found, **labels})
+        return cls(id=key.public_key.decode(), name=name, labels={**found, **labels}, key=key)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import wasmtime
 from wasmtime import component as wc
 
-from .errors import ActorCallError, ActorLoadError, ActorTrapError
+from .errors import ActorCallError, ActorLoadError, ActorTrapError, CapabilityError
 from .host_imports import define_imports
 from .limits import Limits
 from .provider import DisplayProvider
@@ -32,13 +32,20 @@ class Message:
 
 
 class ActorInstance:
-    def __init__(self, runtime: Runtime, loaded: LoadedComponent, provider: DisplayProvider, limits: Limits) -> None:
+    def __init__(self, runtime: Runtime, loaded: LoadedComponent, provider: DisplayProvider, limits: Limits,
+                 granted: frozenset[str] | None = None) -> None:
         self.runtime = runtime
         self.loaded = loaded
         self.name = loaded.name
         self.limits = limits
+        if granted is not None and loaded.imports - granted:
+            missing = ", ".join(sorted(loaded.imports - granted))
+            raise CapabilityError(
+                f"actor {self.name!r} imports {missing} but its claims do not grant it "
+                f"(granted: {', '.join(sorted(granted)) or 'nothing'}); nothing was bound, not started"
+            )
         self.linker = wc.Linker(runtime.engine)
-        define_imports(self.linker, runtime.world, self.name, provider)
+        define_imports(self.linker, runtime.world, self.name, provider, granted)
         self.restarts = 0
         self._instantiate()
 

@@ -35,6 +35,7 @@ class LoadedComponent:
     component: wc.Component
     from_cache: bool
     load_seconds: float
+    imports: frozenset[str] = frozenset()  # the world's interfaces it imports, e.g. {"display", "logging"}
 
 
 class Runtime:
@@ -70,15 +71,18 @@ class Runtime:
         started = time.perf_counter()
         if wasm[:4] != b"\0asm":
             raise ActorLoadError(f"actor {name!r}: not a WebAssembly binary (first bytes {wasm[:4]!r})")
+        wasm_digest = digest(wasm)
         try:
-            component, cached = self.cache.load(self.engine, wasm)
+            component, cached = self.cache.load(self.engine, wasm, wasm_digest)
         except wasmtime.WasmtimeError as exc:
             raise ActorLoadError(f"actor {name!r}: not a valid component: {first_line(exc)}") from None
         self.check_world(name, component)
+        qualified = set(component.type.imports(self.engine))
+        imports = frozenset(i for i in self.world.imports if self.world.qualified(i) in qualified)
         elapsed = time.perf_counter() - started
-        log.info("runtime: loaded actor=%s digest=%s %s in %.3fs", name, digest(wasm)[:12],
+        log.info("runtime: loaded actor=%s digest=%s %s in %.3fs", name, wasm_digest[:12],
                  "from cache" if cached else "compiled", elapsed)
-        return LoadedComponent(name, digest(wasm), component, cached, elapsed)
+        return LoadedComponent(name, wasm_digest, component, cached, elapsed, imports)
 
     def load_file(self, name: str, path: Path) -> LoadedComponent:
         try:

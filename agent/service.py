@@ -16,8 +16,9 @@ from typing import Any, TypeVar
 import nats.errors
 from nats.aio.client import Client
 
-from . import subjects
+from . import claims, subjects
 from .build import build_actor
+from .claims import TrustPolicy
 from .desired import DesiredActor, DesiredState
 from .errors import ConfigError, ControlError, NatsServerError, PiEdgeError
 from .host import MAX_SCALE, Host, default_host_name
@@ -66,6 +67,8 @@ class AgentOptions:
     state_dir: Path | None = None  # host key, desired state, fetched components
     labels: dict[str, str] = field(default_factory=dict)
     heartbeat_s: float = 30.0
+    trusted: list[str] = field(default_factory=list)  # issuer public keys whose signed actors run here
+    allow_unsigned: bool = False  # development only
     hub_credentials: Path | None = None  # the file 'pi-edge hub' wrote
     hub_ca: Path | None = None  # verify the hub's TLS certificate with this CA
 
@@ -115,15 +118,19 @@ class AgentService:
         self.nc = await connect(self.url, name=f"pi-edge-agent-{name}", timeout=5.0, reconnect=True)
         self.runtime = Runtime(cache_dir=opts.cache_dir)
         self.link_table = LinkTable(state_dir)
+        if opts.allow_unsigned:
+            log.warning("agent: --allow-unsigned: unsigned actors will run; for development only")
+        # What this host builds from source it signs itself, so its own key is trusted too.
+        policy = TrustPolicy(frozenset(opts.trusted) | {identity.id}, opts.allow_unsigned)
         self.host = Host(self.nc, self.runtime, self.provider, lattice=opts.lattice, name=name,
                          limits=opts.limits, host_id=identity.id, labels=identity.labels,
-                         links=self.link_table.load())
+                         links=self.link_table.load(), policy=policy)
         if opts.hub or opts.nats_url:
             await self._refresh_links()
         for spec in opts.actors:
             path = spec.path
             if path.is_dir():
-                path = (await asyncio.to_thread(build_actor, path, opts.cache_dir)).path
+                path = await asyncio.to_thread(self._build_and_sign, spec, identity, state_dir)
             await self.host.start_actor(spec.name, path)
         await self._restore(wanted)
         await self.host.start_control({"deploy": self._deploy, "stop": self._stop_actor, "scale": self._scale,
@@ -131,6 +138,22 @@ class AgentService:
         if opts.heartbeat_s > 0:
             self.host.start_heartbeat(opts.heartbeat_s)
         return self.host
+
+    def _build_and_sign(self, spec: ActorSpec, identity: HostIdentity, state_dir: Path) -> Path:
+        """Build an actor from source and sign it with the host's key, granting the whole world."""
+        built = build_actor(spec.path, self.options.cache_dir)
+        target = state_dir / "local" / f"{spec.name}.wasm"
+        if target.exists() and claims.component_digest(target.read_bytes()) == claims.component_digest(
+                built.path.read_bytes()):
+            return target  # signed before, same build
+        assert identity.key is not None
+        signed = claims.sign(built.path.read_bytes(), identity.key, claims.generate_key("actor"),
+                             list(claims.CAPABILITIES), name=spec.name, version="local build")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".tmp")
+        tmp.write_bytes(signed)
+        tmp.replace(target)
+        return target
 
     async def _restore(self, wanted: dict[str, DesiredActor]) -> None:
         """Start what this host was told to run, from its own cache: the hub may be far away."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import tempfile
 import sys
 from pathlib import Path
 
@@ -29,6 +30,7 @@ async def main() -> None:
     args = p.parse_args()
     provider = OledProvider(DisplayConfig(display="ssd1306"), bus=FakeSSD1306Bus())
     service = AgentService(AgentOptions(name="bench-pi", hub=args.hub, port=0, cache_dir=args.cache_dir,
+                                        allow_unsigned=True, state_dir=Path(tempfile.mkdtemp()),
                                         actors=[ActorSpec("oled-text", args.actor)]), provider)
     await service.start()
     assert service.nc is not None

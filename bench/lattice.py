@@ -43,7 +43,8 @@ def pct(values: list[float], q: float) -> float:
 async def start_agent(hub: NatsServer, name: str, state: Path, cache: Path) -> AgentService:
     provider = OledProvider(DisplayConfig(display="ssd1306"), bus=FakeSSD1306Bus())
     service = AgentService(AgentOptions(name=name, hub=f"nats-leaf://127.0.0.1:{hub.leafnode_port}", port=0,
-                                        state_dir=state, cache_dir=cache, heartbeat_s=0), provider)
+                                        state_dir=state, cache_dir=cache, heartbeat_s=0, allow_unsigned=True),
+                             provider)
     await service.start()
     return service
 

@@ -74,6 +74,7 @@ async def start_agent(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory)
                     limits: Limits | None = None, bus: FakeSSD1306Bus | None = None,
                     state_dir: Path | None = None, labels: dict[str, str] | None = None,
                     hub_credentials: Path | None = None, hub_ca: Path | None = None,
+                    trusted: list[str] | None = None, allow_unsigned: bool = True,
                     **display: object) -> RunningAgent:
         bus = bus or FakeSSD1306Bus(width=int(display.get("width", 128)), height=int(display.get("height", 64)))
         provider = OledProvider(DisplayConfig(display="ssd1306", **display), bus=bus)
@@ -82,7 +83,7 @@ async def start_agent(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory)
             hub=f"nats-leaf://127.0.0.1:{hub.leafnode_port}" if hub else None,
             actors=[ActorSpec(n, p) for n, p in actors.items()],
             state_dir=state_dir or tmp_path_factory.mktemp(f"state-{name}"), labels=labels or {},
-            hub_credentials=hub_credentials, hub_ca=hub_ca,
+            hub_credentials=hub_credentials, hub_ca=hub_ca, trusted=trusted or [], allow_unsigned=allow_unsigned,
         )
         service = AgentService(options, provider)
         agent = RunningAgent(service, provider, bus)

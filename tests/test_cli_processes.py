@@ -49,7 +49,7 @@ async def test_hub_and_agent_processes_serve_the_laptop_and_stop_on_sigterm(proc
     agent = await processes("agent", "--hub", f"nats-leaf://127.0.0.1:{leaf_port}", "--port", "0",
                             "--hub-credentials", creds, "--state-dir", str(tmp_path / "pi"),
                             "--name", "pi-under-test", "--display", "emulator",
-                            "--actor", f"oled-text={built['oled-text']}", "--cache-dir", str(cache_dir))
+                            "--actor", f"oled-text={built['oled-text']}", "--allow-unsigned", "--cache-dir", str(cache_dir))
     ready = await agent.wait_line(AGENT_READY)
     assert ready[1] == "pi-under-test" and ready[3] == "oled-text"
     await agent.wait_line(r"leafnode connection up", stream="stderr")
@@ -67,7 +67,7 @@ async def test_hub_and_agent_processes_serve_the_laptop_and_stop_on_sigterm(proc
 
 async def test_agent_on_an_existing_server_with_nats_url(processes, hub, built, cache_dir) -> None:
     agent = await processes("agent", "--nats-url", hub.url, "--display", "emulator",
-                            "--actor", f"oled-text={built['oled-text']}", "--cache-dir", str(cache_dir))
+                            "--actor", f"oled-text={built['oled-text']}", "--allow-unsigned", "--cache-dir", str(cache_dir))
     ready = await agent.wait_line(AGENT_READY)
     assert ready[2] == hub.url
     assert children(agent.proc.pid) == [], "--nats-url must not start a server of its own"
@@ -79,7 +79,7 @@ async def test_agent_on_an_existing_server_with_nats_url(processes, hub, built, 
 async def test_sigterm_while_compiling_still_stops_the_leaf_server(processes, built, tmp_path: Path) -> None:
     # An empty cache directory: the agent has to compile, which takes seconds.
     agent = await processes("agent", "--port", "0", "--display", "emulator",
-                            "--actor", f"oled-text={built['oled-text']}", "--cache-dir", str(tmp_path))
+                            "--actor", f"oled-text={built['oled-text']}", "--allow-unsigned", "--cache-dir", str(tmp_path))
     await agent.wait_line(r"nats-server \S+ ready", stream="stderr")
     servers = children(agent.proc.pid)
     assert servers

@@ -60,7 +60,7 @@ async def test_cut_wire_keeps_the_pi_working_and_it_rejoins(namespaces, built, t
         agent = await CliProcess.start(
             "agent", "--hub", f"nats-leaf://{HUB_IP}:{m[2]}", "--hub-credentials", creds, "--port", "0",
             "--name", "pi-far", "--state-dir", str(tmp_path / "pi"), "--display", "emulator",
-            "--actor", f"oled-text={built['oled-text']}", "--cache-dir", str(built["oled-text"].parent.parent),
+            "--actor", f"oled-text={built['oled-text']}", "--allow-unsigned", "--cache-dir", str(built["oled-text"].parent.parent),
             prefix=in_pi)
         ready = await agent.wait_line(r"pi-edge agent pi-far: lattice 'default' via (nats://\S+);")
         pi_url = ready[1]

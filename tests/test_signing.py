@@ -1,0 +1,160 @@
+"""Signed actors: the host runs what a trusted issuer signed, exactly as signed, with only the
+capabilities granted; every refusal has its own reason and an event."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from agent import claims, subjects
+from agent.claims import ClaimsError, TrustPolicy
+from agent.errors import CapabilityError
+from agent.lattice import connect, request
+from tests.conftest import ROOT
+from tests.processes import run_cli
+
+ACCOUNT = claims.generate_key("account")
+ISSUER = ACCOUNT.public_key.decode()
+
+
+def signed(built: dict[str, Path], tmp_path: Path, name: str = "signed.wasm", **kw: object) -> Path:
+    options = {"capabilities": ["display", "logging"], "expires_in": 3600, **kw}
+    data = claims.sign(built["oled-text"].read_bytes(), options.pop("issuer", ACCOUNT), claims.generate_key("actor"),
+                       **options)  # type: ignore[arg-type]
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+async def refusals(agent) -> asyncio.Queue:  # type: ignore[no-untyped-def]
+    nc = await connect(agent.url, name="test-events")
+    queue: asyncio.Queue = asyncio.Queue()
+
+    async def on_event(msg) -> None:  # type: ignore[no-untyped-def]
+        await queue.put(json.loads(msg.data)["data"])
+
+    await nc.subscribe(subjects.event("default", "test-pi", "actor-refused"), cb=on_event)
+    await nc.flush()
+    queue.nc = nc  # type: ignore[attr-defined]
+    return queue
+
+
+async def test_trusted_signed_actor_runs_and_shows_its_signer(start_agent, built, tmp_path) -> None:
+    agent = await start_agent({"oled-text": signed(built, tmp_path)}, trusted=[ISSUER], allow_unsigned=False)
+    group = agent.service.host.actors["oled-text"]
+    assert group.signer == ISSUER and group.granted == frozenset({"display", "logging"})
+    nc = await connect(agent.url, name="test")
+    try:
+        reply = await request(nc, subjects.actor("default", "oled-text"), b"Signed", None, 10, what="actor")
+        assert reply.body.startswith(b"shown:")
+    finally:
+        await nc.close()
+
+
+@pytest.mark.parametrize("case,reason", [
+    ("tampered", "does not match its claims' digest: it was changed after signing"),
+    ("expired", "the claims expired at"),
+    ("untrusted", "is not trusted by this host; add it with --trust"),
+    ("unsigned", "the component is not signed"),
+    ("forged", "signature does not match their issuer"),
+    ("garbage", "not a well-formed JWT"),
+])
+async def test_each_refusal_has_its_own_reason_and_an_event(start_agent, built, tmp_path, case, reason) -> None:
+    agent = await start_agent({}, trusted=[ISSUER], allow_unsigned=False)
+    if case == "tampered":
+        data = bytearray(signed(built, tmp_path).read_bytes())
+        data[len(data) // 2] ^= 0x01  # one bit, in the middle of the code
+        path = tmp_path / "tampered.wasm"
+        path.write_bytes(bytes(data))
+    elif case == "expired":
+        path = signed(built, tmp_path, expires_in=-60)
+    elif case == "untrusted":
+        path = signed(built, tmp_path, issuer=claims.generate_key("account"))
+    elif case == "unsigned":
+        path = built["oled-text"]
+    elif case == "forged":  # claims edited to widen them, signature left as it was
+        data = signed(built, tmp_path, capabilities=["logging"]).read_bytes()
+        token = claims.extract_token(data) or ""
+        head, body, sig = token.split(".")
+        payload = json.loads(claims._unb64(body))
+        payload["pi-edge"]["caps"] = ["display", "logging"]
+        forged = f"{head}.{claims._b64(json.dumps(payload).encode())}.{sig}"
+        path = tmp_path / "forged.wasm"
+        path.write_bytes(_with_token(data, forged))
+    else:
+        path = tmp_path / "garbage.wasm"
+        path.write_bytes(_with_token(built["oled-text"].read_bytes(), "not-a-jwt"))
+    events = await refusals(agent)
+    try:
+        with pytest.raises(ClaimsError, match=reason):
+            await agent.service.host.start_actor("suspect", path)
+        event = await asyncio.wait_for(events.get(), 10)
+        assert event["actor"] == "suspect" and reason.split(":")[0] in event["reason"]
+        assert "suspect" not in agent.service.host.actors
+    finally:
+        await events.nc.close()  # type: ignore[attr-defined]
+
+
+def _with_token(wasm: bytes, token: str) -> bytes:
+    name = claims.SECTION.encode()
+    payload = claims._leb(len(name)) + name + token.encode()
+    return claims.strip_claims(wasm) + b"\x00" + claims._leb(len(payload)) + payload
+
+
+async def test_missing_capability_binds_nothing_and_starts_nothing(start_agent, built, tmp_path) -> None:
+    agent = await start_agent({}, trusted=[ISSUER], allow_unsigned=False)
+    events = await refusals(agent)
+    try:
+        with pytest.raises(CapabilityError, match="imports display but its claims do not grant it"):
+            await agent.service.host.start_actor("no-display", signed(built, tmp_path, capabilities=["logging"]))
+        assert "display" in (await asyncio.wait_for(events.get(), 10))["reason"]
+        assert "no-display" not in agent.service.host.actors
+    finally:
+        await events.nc.close()  # type: ignore[attr-defined]
+
+
+async def test_actor_built_from_source_is_signed_by_its_host(start_agent, built) -> None:
+    agent = await start_agent({"oled-text": ROOT / "actors" / "oled_text"}, allow_unsigned=False)
+    host = agent.service.host
+    assert host.actors["oled-text"].signer == host.id
+
+
+def test_expiry_and_not_before_are_checked_against_the_clock(built, tmp_path) -> None:
+    data = signed(built, tmp_path, expires_in=100).read_bytes()
+    policy = TrustPolicy(frozenset({ISSUER}))
+    assert policy.check(data, now=time.time()) is not None
+    with pytest.raises(ClaimsError, match="expired"):
+        policy.check(data, now=time.time() + 101)
+    assert TrustPolicy(allow_unsigned=True).check(built["oled-text"].read_bytes()) is None
+
+
+def test_signing_keeps_the_digest_and_resigning_replaces_the_claims(built, tmp_path) -> None:
+    original = built["oled-text"].read_bytes()
+    once = signed(built, tmp_path).read_bytes()
+    twice = claims.sign(once, ACCOUNT, claims.generate_key("actor"), ["logging"])
+    assert claims.component_digest(once) == claims.component_digest(twice) == claims.component_digest(original)
+    assert claims.read_claims(claims.extract_token(twice) or "").capabilities == ("logging",)
+    assert twice.count(claims.SECTION.encode()) == 1
+
+
+async def test_keys_sign_inspect_from_the_command_line(built, tmp_path) -> None:
+    seed = tmp_path / "account.nk"
+    code, out, err = await run_cli("keys", "gen", "account", "-o", str(seed))
+    assert code == 0 and out.startswith("account public key: A"), err
+    assert seed.stat().st_mode & 0o077 == 0
+    component = tmp_path / "sign.wasm"
+    component.write_bytes(built["oled-text"].read_bytes())
+    code, out, err = await run_cli("sign", str(component), "--issuer", str(seed), "--cap", "display",
+                                   "--cap", "logging", "--expires", "30d", "--name", "sign", "--version", "1.2")
+    assert code == 0 and "capabilities display, logging" in out, err
+    code, out, err = await run_cli("inspect", str(component))
+    assert code == 0 and "name         sign" in out and "(matches)" in out, err
+    data = bytearray(component.read_bytes())
+    data[1000] ^= 0xFF
+    component.write_bytes(bytes(data))
+    code, out, _ = await run_cli("inspect", str(component))
+    assert code == 1 and "DOES NOT MATCH" in out
