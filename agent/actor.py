@@ -11,26 +11,40 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
+from collections.abc import Callable
+
+from .errors import ActorTrapError
 from .instance import ActorInstance, Message
+from .supervision import Supervisor
 
 log = logging.getLogger("pi_edge.actor_host")
 
 
 class Actor:
-    def __init__(self, instance: ActorInstance) -> None:
+    def __init__(self, instance: ActorInstance, supervisor: Supervisor | None = None,
+                 on_failed: Callable[[str], None] | None = None) -> None:
         self.instance = instance
         self.name = instance.name
+        self.supervisor = supervisor or Supervisor(self.name)
+        self.on_failed = on_failed
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"actor-{self.name}")
         self.handled = 0
         self.failed = 0
 
     async def handle(self, message: Message) -> bytes:
+        self.supervisor.admit()
         loop = asyncio.get_running_loop()
         try:
             result = await loop.run_in_executor(self._worker, self.instance.call, message)
+        except ActorTrapError:
+            self.failed += 1
+            if self.supervisor.trapped() and self.on_failed is not None:
+                self.on_failed(self.supervisor.failed_reason or "")
+            raise
         except Exception:
             self.failed += 1
             raise
+        self.supervisor.succeeded()
         self.handled += 1
         return result
 
@@ -52,6 +66,11 @@ class ActorGroup:
         self.instances: list[tuple[Actor, object]] = []  # (actor, its subscription)
         self.granted: frozenset[str] | None = None  # interfaces its claims grant; None: unsigned, all
         self.signer: str | None = None
+
+    @property
+    def failed_reason(self) -> str | None:
+        reasons = [actor.supervisor.failed_reason for actor, _ in self.instances if actor.supervisor.failed_reason]
+        return reasons[0] if reasons else None
 
     @property
     def scale(self) -> int:

@@ -28,6 +28,7 @@ from .actor import Actor, ActorGroup
 from .claims import ClaimsError, TrustPolicy
 from .errors import ActorCallError, ActorLoadError, CapabilityError, ConfigError, ControlError, PiEdgeError
 from .events import (
+    ACTOR_FAILED,
     ACTOR_REFUSED,
     ACTOR_STARTED,
     ACTOR_STOPPED,
@@ -45,6 +46,7 @@ from .links import ProviderSlot, provider_instance
 from .provider import DisplayProvider, ProviderError
 from .remote_provider import RemoteProvider, serve_provider
 from .runtime import LoadedComponent, Runtime
+from .supervision import SupervisionPolicy, Supervisor
 
 log = logging.getLogger("pi_edge.host")
 
@@ -56,7 +58,7 @@ class Host:
     def __init__(self, nc: Client, runtime: Runtime, provider: DisplayProvider, *, lattice: str,
                  name: str | None = None, limits: Limits | None = None, host_id: str | None = None,
                  labels: dict[str, str] | None = None, links: dict[str, str] | None = None,
-                 policy: TrustPolicy | None = None) -> None:
+                 policy: TrustPolicy | None = None, supervision: SupervisionPolicy | None = None) -> None:
         self.nc = nc
         self.runtime = runtime
         self.provider = provider
@@ -66,6 +68,7 @@ class Host:
         self.labels = dict(labels or {})
         self.limits = limits or Limits()
         self.policy = policy or TrustPolicy()
+        self.supervision = supervision or SupervisionPolicy()
         self.started = time.monotonic()
         self.actors: dict[str, ActorGroup] = {}
         self.provider_name = provider_instance(self.name)
@@ -156,6 +159,10 @@ class Host:
             self._retarget(actor)
         log.info("host=%s actor=%s draws on %s", self.name, actor, self.links.get(actor, self.provider_name))
 
+    def _actor_failed(self, actor: str, reason: str) -> None:
+        log.error("host=%s actor=%s failed: %s", self.name, actor, reason)
+        self.events.from_thread(lambda: self.events.publish(ACTOR_FAILED, {"actor": actor, "reason": reason}))
+
     def _slot(self, actor: str) -> ProviderSlot:
         if actor not in self._slots:
             self._slots[actor] = ProviderSlot(self.provider, self.provider_name)
@@ -172,7 +179,9 @@ class Host:
 
     async def _add_instance(self, group: ActorGroup, loaded: LoadedComponent) -> None:
         slot = self._slot(group.name)
-        actor = Actor(await asyncio.to_thread(ActorInstance, self.runtime, loaded, slot, self.limits, group.granted))
+        instance = await asyncio.to_thread(ActorInstance, self.runtime, loaded, slot, self.limits, group.granted)
+        actor = Actor(instance, Supervisor(group.name, self.supervision),
+                      on_failed=functools.partial(self._actor_failed, group.name))
         try:
             sub = await self.nc.subscribe(subjects.actor(self.lattice, group.name), queue=group.name,
                                           cb=functools.partial(self._serve, actor))
@@ -316,6 +325,7 @@ class Host:
         return {
             **self.describe(),
             "actors": {name: {"digest": g.digest, "scale": g.scale, "handled": g.handled, "failed": g.failed,
+                              "failed_reason": g.failed_reason,
                               "signer": g.signer, "capabilities": sorted(g.granted) if g.granted is not None else "all",
                               "display": self.links.get(name, self.provider_name)}
                        for name, g in sorted(self.actors.items())},

@@ -30,6 +30,7 @@ from .natsserver import LeafCredentials, NatsServer, leaf_config, redact
 from .provider import DisplayProvider
 from .runtime import Runtime
 from .store import ComponentStore, read_links
+from .supervision import SupervisionPolicy
 
 log = logging.getLogger("pi_edge.agent")
 
@@ -67,6 +68,7 @@ class AgentOptions:
     state_dir: Path | None = None  # host key, desired state, fetched components
     labels: dict[str, str] = field(default_factory=dict)
     heartbeat_s: float = 30.0
+    supervision: SupervisionPolicy = field(default_factory=SupervisionPolicy)
     trusted: list[str] = field(default_factory=list)  # issuer public keys whose signed actors run here
     allow_unsigned: bool = False  # development only
     hub_credentials: Path | None = None  # the file 'pi-edge hub' wrote
@@ -124,7 +126,7 @@ class AgentService:
         policy = TrustPolicy(frozenset(opts.trusted) | {identity.id}, opts.allow_unsigned)
         self.host = Host(self.nc, self.runtime, self.provider, lattice=opts.lattice, name=name,
                          limits=opts.limits, host_id=identity.id, labels=identity.labels,
-                         links=self.link_table.load(), policy=policy)
+                         links=self.link_table.load(), policy=policy, supervision=opts.supervision)
         if opts.hub or opts.nats_url:
             await self._refresh_links()
         for spec in opts.actors:

@@ -20,6 +20,7 @@ from agent.build import build_actor
 from agent.limits import Limits
 from agent.natsserver import NatsServer, hub_config
 from agent.service import ActorSpec, AgentOptions, AgentService
+from agent.supervision import SupervisionPolicy
 from providers.oled import DisplayConfig, OledProvider
 from tests.fakes.ssd1306_bus import FakeSSD1306Bus
 
@@ -75,7 +76,7 @@ async def start_agent(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory)
                     state_dir: Path | None = None, labels: dict[str, str] | None = None,
                     hub_credentials: Path | None = None, hub_ca: Path | None = None,
                     trusted: list[str] | None = None, allow_unsigned: bool = True,
-                    **display: object) -> RunningAgent:
+                    supervision: SupervisionPolicy | None = None, **display: object) -> RunningAgent:
         bus = bus or FakeSSD1306Bus(width=int(display.get("width", 128)), height=int(display.get("height", 64)))
         provider = OledProvider(DisplayConfig(display="ssd1306", **display), bus=bus)
         options = AgentOptions(
@@ -84,6 +85,7 @@ async def start_agent(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory)
             actors=[ActorSpec(n, p) for n, p in actors.items()],
             state_dir=state_dir or tmp_path_factory.mktemp(f"state-{name}"), labels=labels or {},
             hub_credentials=hub_credentials, hub_ca=hub_ca, trusted=trusted or [], allow_unsigned=allow_unsigned,
+            supervision=supervision or SupervisionPolicy(),
         )
         service = AgentService(options, provider)
         agent = RunningAgent(service, provider, bus)

@@ -1,0 +1,62 @@
+"""An actor that keeps trapping: restarted, then paused, then marked failed, and never in the
+way of the other actors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from agent import subjects
+from agent.errors import ActorReplyError
+from agent.lattice import connect, request
+from agent.supervision import SupervisionPolicy
+
+
+async def sender(url: str):  # type: ignore[no-untyped-def]
+    nc = await connect(url, name="test")
+
+    async def send(actor: str, body: bytes) -> bytes:
+        return (await request(nc, subjects.actor("default", actor), body, None, 10, what=f"actor {actor!r}")).body
+
+    return nc, send
+
+
+async def test_traps_in_a_row_pause_the_actor_and_the_others_keep_serving(start_agent, built) -> None:
+    agent = await start_agent({"misbehave": built["misbehave"], "oled-text": built["oled-text"]},
+                              supervision=SupervisionPolicy(max_traps=10, first_backoff_s=60))
+    nc, send = await sender(agent.url)
+    try:
+        for _ in range(2):
+            with pytest.raises(ActorReplyError, match="trapped"):
+                await send("misbehave", b"trap")
+        with pytest.raises(ActorReplyError, match="restarting after 2 traps in a row; retry in"):
+            await send("misbehave", b"fine")
+        assert (await send("oled-text", b"unaffected")).startswith(b"shown:")
+    finally:
+        await nc.close()
+
+
+async def test_too_many_traps_mark_the_actor_failed_with_an_event(start_agent, built) -> None:
+    agent = await start_agent({"misbehave": built["misbehave"], "oled-text": built["oled-text"]},
+                              supervision=SupervisionPolicy(max_traps=3, window_s=600, first_backoff_s=0))
+    nc, send = await sender(agent.url)
+    failed: asyncio.Queue = asyncio.Queue()
+
+    async def on_event(msg) -> None:  # type: ignore[no-untyped-def]
+        await failed.put(json.loads(msg.data)["data"])
+
+    await nc.subscribe(subjects.event("default", "test-pi", "actor-failed"), cb=on_event)
+    await nc.flush()
+    try:
+        for body in (b"trap", b"loop", b"trap"):  # a deadline overrun is a trap too
+            with pytest.raises(ActorReplyError, match="trapped"):
+                await send("misbehave", body)
+        event = await asyncio.wait_for(failed.get(), 10)
+        assert event["actor"] == "misbehave" and "trapped 3 times" in event["reason"]
+        with pytest.raises(ActorReplyError, match="marked failed: it trapped 3 times within 600 s"):
+            await send("misbehave", b"anything")
+        assert (await send("oled-text", b"unaffected")).startswith(b"shown:")
+    finally:
+        await nc.close()
