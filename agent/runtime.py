@@ -41,13 +41,15 @@ class LoadedComponent:
 class Runtime:
     """One wasmtime engine shared by every actor of the agent."""
 
-    def __init__(self, cache_dir: Path | None = None, world: WorldContract | None = None) -> None:
+    def __init__(self, cache_dir: Path | None = None, world: WorldContract | None = None,
+                 epoch_interruption: bool = True) -> None:
+        """``epoch_interruption=False`` exists only to measure what deadlines cost; never run actors so."""
         config = wasmtime.Config()
-        config.epoch_interruption = True
+        config.epoch_interruption = epoch_interruption
         self.engine = wasmtime.Engine(config)
         self.world = world or contract()
         # The fingerprint covers every setting above that changes generated code.
-        fingerprint = hashlib.sha256(b"epoch_interruption=1").hexdigest()[:12]
+        fingerprint = hashlib.sha256(f"epoch_interruption={int(epoch_interruption)}".encode()).hexdigest()[:12]
         self.cache = CompileCache(cache_dir or default_cache_dir(), fingerprint)
         self._stop = threading.Event()
         self._ticker = threading.Thread(target=self._tick, name="pi-edge-epoch", daemon=True)
