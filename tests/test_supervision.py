@@ -60,3 +60,32 @@ async def test_too_many_traps_mark_the_actor_failed_with_an_event(start_agent, b
         assert (await send("oled-text", b"unaffected")).startswith(b"shown:")
     finally:
         await nc.close()
+
+
+def rss_mib() -> float:
+    from pathlib import Path
+
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def test_a_memory_bomb_hits_its_cap_and_the_host_stays_small(start_agent, built) -> None:
+    from agent.limits import Limits
+
+    agent = await start_agent({"misbehave": built["misbehave"], "oled-text": built["oled-text"]},
+                              limits=Limits(memory_bytes=48 * 2**20, deadline_ms=10_000),
+                              supervision=SupervisionPolicy(first_backoff_s=0))
+    nc, send = await sender(agent.url)
+    try:
+        before = rss_mib()
+        for _ in range(2):
+            with pytest.raises(ActorReplyError, match="trapped"):
+                await send("misbehave", b"grow")
+        grown = rss_mib() - before
+        assert grown < 3 * 48, f"the host grew by {grown:.0f} MiB for an actor capped at 48 MiB"
+        assert (await send("misbehave", b"calm again")) == b"ok:calm again"
+        assert (await send("oled-text", b"unaffected")).startswith(b"shown:")
+    finally:
+        await nc.close()
