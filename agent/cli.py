@@ -24,24 +24,17 @@ from .claims_cli import add_commands as add_claims_commands
 from .fleet import add_commands as add_fleet_commands
 from .fleet import lattice_args, out
 from .errors import ActorReplyError, ConfigError, NoResponderError, PiEdgeError
-from .lattice import DEFAULT_URL, connect, ping, request
-from .identity import parse_labels
+from .lattice import connect, ping, request
+from .config import DEFAULT_PATH as DEFAULT_CONFIG
+from .daemon import DEFAULT_ACTOR
 from .limits import Limits
 from .provider import ProviderError
 from .screen import MAX_SCALE, Screen
 
 log = logging.getLogger("pi_edge.cli")
 
-DEFAULT_ACTOR = "oled-text"
 
 T = TypeVar("T")
-
-
-def builtin_actor_dir() -> Path:
-    """The oled_text actor's sources, shipped inside the ``actors`` package."""
-    from importlib import resources
-
-    return Path(str(resources.files("actors") / "oled_text"))
 
 
 _out = out
@@ -50,17 +43,12 @@ _lattice_args = lattice_args
 
 def _limit_args(p: argparse.ArgumentParser) -> None:
     d = Limits()
-    p.add_argument("--deadline-ms", type=int, default=d.deadline_ms,
-                   help="how long one message may run inside an actor (default %(default)s)")
-    p.add_argument("--memory-mb", type=int, default=d.memory_bytes // 2**20,
-                   help="linear-memory cap per actor instance, MiB (default %(default)s)")
-    p.add_argument("--max-message-kb", type=int, default=d.max_message_bytes // 1024,
-                   help="largest message an actor accepts, KiB (default %(default)s)")
-
-
-def _limits_from(args: argparse.Namespace) -> Limits:
-    return Limits(deadline_ms=args.deadline_ms, memory_bytes=args.memory_mb * 2**20,
-                  max_message_bytes=args.max_message_kb * 1024)
+    p.add_argument("--deadline-ms", type=int,
+                   help=f"how long one message may run inside an actor (default {d.deadline_ms})")
+    p.add_argument("--memory-mb", type=int,
+                   help=f"linear-memory cap per actor instance, MiB (default {d.memory_bytes // 2**20})")
+    p.add_argument("--max-message-kb", type=int,
+                   help=f"largest message an actor accepts, KiB (default {d.max_message_bytes // 1024})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,36 +87,45 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("agent", help="Pi: run the host (leaf server, actors, display)",
                        description="Start the agent: its own leaf nats-server (joined to --hub if given), "
-                                   "the display provider, and the actors. Runs until Ctrl-C or SIGTERM.")
+                                   "the display provider, and the actors. Runs until Ctrl-C or SIGTERM; SIGHUP "
+                                   "re-reads the config. Every setting can also come from $PI_EDGE_<KEY> or the "
+                                   "config file; a flag beats the environment, which beats the file.")
+    p.add_argument("--config", type=Path, metavar="FILE",
+                   help=f"TOML config (default $PI_EDGE_CONFIG, else {DEFAULT_CONFIG} if it exists)")
     p.add_argument("--hub", help="hub's leafnode URL, e.g. nats-leaf://laptop.local:7422 (default: run standalone)")
     p.add_argument("--nats-url", help="use this existing NATS server instead of starting a leaf server")
-    p.add_argument("--host", default="127.0.0.1", help="leaf server's client address (default %(default)s)")
-    p.add_argument("--port", type=int, default=4222,
-                   help="leaf server's client port; 0 picks a free one (default %(default)s)")
-    p.add_argument("--lattice", default=subjects.DEFAULT_LATTICE, help="lattice id (default %(default)s)")
+    p.add_argument("--host", help="leaf server's client address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="leaf server's client port; 0 picks a free one (default 4222)")
+    p.add_argument("--lattice", help=f"lattice id (default {subjects.DEFAULT_LATTICE})")
     p.add_argument("--name", help="host name in the lattice (default: this machine's hostname)")
-    p.add_argument("--actor", action="append", default=[], metavar="NAME=PATH",
+    p.add_argument("--actor", action="append", metavar="NAME=PATH",
                    help="actor to run: a built .wasm or an actor source directory; repeatable "
                         f"(default: the built-in {DEFAULT_ACTOR} actor)")
     p.add_argument("--cache-dir", type=Path, help="build and compile cache (default ~/.cache/pi-edge)")
     p.add_argument("--state-dir", type=Path,
                    help="host key, deployed actors and what to restore at boot (default $PI_EDGE_STATE_DIR "
                         "or ~/.local/state/pi-edge)")
-    p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("--label", action="append", metavar="KEY=VALUE",
                    help="label for picking this host (deploy --label); repeatable; arch, os and display are added")
-    p.add_argument("--trust", action="append", default=[], metavar="ISSUER",
+    p.add_argument("--trust", action="append", metavar="ISSUER",
                    help="account public key (A...) whose signed actors may run here; repeatable "
-                        "(also $PI_EDGE_TRUST, comma-separated)")
-    p.add_argument("--allow-unsigned", action="store_true",
+                        "($PI_EDGE_TRUST: comma-separated)")
+    p.add_argument("--allow-unsigned", action="store_const", const=True,
                    help="run unsigned actors too: for development only, warned about at every start")
     p.add_argument("--hub-credentials", type=Path, metavar="FILE",
                    help="leaf credentials the hub wrote (see 'pi-edge hub' output); needed unless the hub "
                         "runs with --no-auth")
     p.add_argument("--hub-ca", type=Path, metavar="FILE", help="CA certificate to verify a TLS hub with")
-    p.add_argument("--heartbeat", type=float, default=30.0, metavar="SECONDS",
-                   help="seconds between heartbeat events; 0 turns them off (default %(default)s)")
+    p.add_argument("--heartbeat", type=float, metavar="SECONDS",
+                   help="seconds between heartbeat events; 0 turns them off (default 30)")
+    p.add_argument("--grace", dest="grace_s", type=float, metavar="SECONDS",
+                   help="on SIGTERM, how long in-flight messages may finish (default 10)")
+    p.add_argument("--blank-display", action="store_const", const=True,
+                   help="blank the panel when the agent stops (default: keep the last picture)")
     _limit_args(p)
     display_plugin.add_arguments(p)
+    # None means "not given": the config resolver fills in environment, file, then default.
+    p.set_defaults(width=None, height=None, rotate=None, i2c_port=None, i2c_address=None)
     p.set_defaults(func=cmd_agent, plugin=display_plugin)
 
     p = sub.add_parser("display", help="laptop: show text on the Pi's display",
@@ -265,39 +262,10 @@ def cmd_hub(args: argparse.Namespace) -> int:
     return _run(lambda: _serve("pi-edge hub", start, ready, stop))
 
 
-def _trusted(flags: list[str]) -> list[str]:
-    import os
-
-    keys = [*flags, *filter(None, os.environ.get("PI_EDGE_TRUST", "").split(","))]
-    for key in keys:
-        if not (key.startswith("A") and len(key) == 56):
-            raise ConfigError(f"--trust {key[:16]}…: not an account public key (56 characters starting with 'A', "
-                              "from 'pi-edge keys gen account')")
-    return keys
-
-
 def cmd_agent(args: argparse.Namespace) -> int:
-    from .host import Host
-    from .service import ActorSpec, AgentOptions, AgentService
+    from .daemon import run_agent
 
-    specs = [ActorSpec.parse(a) for a in args.actor] or [ActorSpec(DEFAULT_ACTOR, builtin_actor_dir())]
-    options = AgentOptions(lattice=args.lattice, name=args.name, hub=args.hub, nats_url=args.nats_url,
-                           host=args.host, port=args.port, actors=specs, cache_dir=args.cache_dir,
-                           limits=_limits_from(args), state_dir=args.state_dir, labels=parse_labels(args.label),
-                           heartbeat_s=args.heartbeat, hub_credentials=args.hub_credentials,
-                           hub_ca=args.hub_ca, trusted=_trusted(args.trust), allow_unsigned=args.allow_unsigned)
-    provider = args.plugin.create(args)
-    service = AgentService(options, provider)
-
-    def ready(host: Host) -> None:
-        _out(f"pi-edge agent {host.name}: lattice {options.lattice!r} via {service.url}; "
-             f"actors: {', '.join(sorted(host.actors))}")
-
-    async def stop() -> None:
-        await service.stop()
-        provider.close()
-
-    return _run(lambda: _serve("pi-edge agent", service.start, ready, stop))
+    return run_agent(args, _out)
 
 
 async def _send(args: argparse.Namespace, body: bytes, headers: dict[str, str] | None) -> int:

@@ -26,7 +26,7 @@ async def run_demo(text: str, png: Path, plugin: ProviderPlugin, cache_dir: Path
                    say: Callable[[str], None]) -> int:
     import asyncio
 
-    from .cli import builtin_actor_dir
+    from .daemon import builtin_actor_dir
 
     say("pi-edge demo: building the oled-text actor (cached after the first time)...")
     built = await asyncio.to_thread(build_actor, builtin_actor_dir(), cache_dir)

@@ -78,6 +78,7 @@ class Host:
         self._subs: list[Subscription] = []
         self._frame_event_due = False
         self._heartbeat: asyncio.Task[None] | None = None
+        self._inflight: set[asyncio.Task[Any]] = set()
 
     async def start_actor(self, name: str, wasm_path: Path, scale: int = 1) -> ActorGroup:
         """Load, instantiate ``scale`` instances and subscribe them; errors leave the host as it was.
@@ -220,6 +221,11 @@ class Host:
         await self.nc.flush()
         await self.events.publish(HOST_STARTED, self.describe())
 
+    def stop_heartbeat(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            self._heartbeat = None
+
     def start_heartbeat(self, every: float) -> None:
         async def beat() -> None:
             while True:
@@ -278,6 +284,10 @@ class Host:
         await self.events.publish(FRAME, {"screen": screen.to_json()})
 
     async def _serve(self, actor: Actor, msg: Msg) -> None:
+        task = asyncio.current_task()
+        if task is not None:  # counted, so a graceful stop can let it finish
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
         if not msg.reply:
             log.debug("actor=%s dropping a message with no reply subject", actor.name)
         try:
@@ -339,17 +349,23 @@ class Host:
     async def _ping(self, msg: Msg) -> None:
         await self._reply(msg, json.dumps(self.describe()).encode(), None)
 
-    async def stop(self) -> None:
-        """Stop taking messages, let in-flight calls finish, then release the actors."""
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            self._heartbeat = None
-        for sub in self._subs:
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop taking messages, give in-flight ones ``grace`` seconds to finish, then release the actors."""
+        self.stop_heartbeat()
+        actor_subs = [sub for group in self.actors.values() for _, sub in group.instances]
+        for sub in [*self._subs, *actor_subs]:
             try:
                 await sub.unsubscribe()
             except Exception as exc:
                 log.debug("unsubscribe failed: %s", exc)
         self._subs.clear()
+        if self._inflight:
+            log.info("host=%s letting %d in-flight message(s) finish (up to %g s)", self.name,
+                     len(self._inflight), grace)
+            _done, late = await asyncio.wait(set(self._inflight), timeout=grace)
+            if late:
+                log.warning("host=%s %d message(s) still running after %g s; stopping anyway",
+                            self.name, len(late), grace)
         self.provider.listen()
         for group in list(self.actors.values()):
             await self._stop_group(group)

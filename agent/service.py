@@ -27,7 +27,7 @@ from .lattice import connect
 from .limits import Limits
 from .links import LinkTable
 from .natsserver import LeafCredentials, NatsServer, leaf_config, redact
-from .provider import DisplayProvider
+from .provider import DisplayProvider, ProviderError
 from .runtime import Runtime
 from .store import ComponentStore, read_links
 from .supervision import SupervisionPolicy
@@ -85,6 +85,8 @@ class AgentService:
         self.host: Host | None = None
         self.desired: DesiredState | None = None
         self.link_table: LinkTable | None = None
+        self.identity: HostIdentity | None = None
+        self.state_dir: Path | None = None
         self.running: dict[str, DesiredActor] = {}  # deployed actors, as saved in the state directory
 
     @property
@@ -129,17 +131,53 @@ class AgentService:
                          links=self.link_table.load(), policy=policy, supervision=opts.supervision)
         if opts.hub or opts.nats_url:
             await self._refresh_links()
+        self.identity, self.state_dir = identity, state_dir
         for spec in opts.actors:
-            path = spec.path
-            if path.is_dir():
-                path = await asyncio.to_thread(self._build_and_sign, spec, identity, state_dir)
-            await self.host.start_actor(spec.name, path)
+            await self._start_spec(spec)
         await self._restore(wanted)
         await self.host.start_control({"deploy": self._deploy, "stop": self._stop_actor, "scale": self._scale,
                                        "link": self._link})
         if opts.heartbeat_s > 0:
             self.host.start_heartbeat(opts.heartbeat_s)
         return self.host
+
+    async def reconfigure(self, new: AgentOptions) -> None:
+        """Apply a re-read configuration without dropping the lattice connection.
+
+        Labels, trust, limits (for instances started from now on), heartbeat and
+        the actors listed in the configuration change live; the rest needs a restart.
+        """
+        host, old = self.host, self.options
+        if host is None:
+            return
+        found = {k: v for k, v in host.labels.items() if k in ("arch", "os", "display", "name")}
+        host.labels = {**found, **new.labels}
+        host.policy = TrustPolicy(frozenset(new.trusted) | {host.id}, new.allow_unsigned)
+        host.limits = new.limits
+        if new.heartbeat_s != old.heartbeat_s:
+            host.stop_heartbeat()
+            if new.heartbeat_s > 0:
+                host.start_heartbeat(new.heartbeat_s)
+        before = {spec.name: spec.path for spec in old.actors}
+        after = {spec.name: spec for spec in new.actors}
+        for name in before.keys() - after.keys():
+            if name in host.actors and name not in self.running:
+                await host.stop_actor(name)
+        for name, spec in after.items():
+            if before.get(name) != spec.path or name not in host.actors:
+                try:
+                    await self._start_spec(spec)
+                except PiEdgeError as exc:  # a bad new entry must not take the others down
+                    log.error("reload: actor=%s not started: %s", name, exc)
+        old.labels, old.trusted, old.allow_unsigned = new.labels, new.trusted, new.allow_unsigned
+        old.limits, old.heartbeat_s, old.actors = new.limits, new.heartbeat_s, new.actors
+
+    async def _start_spec(self, spec: ActorSpec) -> None:
+        assert self.host is not None and self.identity is not None and self.state_dir is not None
+        path = spec.path
+        if path.is_dir():
+            path = await asyncio.to_thread(self._build_and_sign, spec, self.identity, self.state_dir)
+        await self.host.start_actor(spec.name, path)
 
     def _build_and_sign(self, spec: ActorSpec, identity: HostIdentity, state_dir: Path) -> Path:
         """Build an actor from source and sign it with the host's key, granting the whole world."""
@@ -241,11 +279,16 @@ class AgentService:
             raise NatsServerError("this agent uses --nats-url; it has no leaf server of its own")
         return await asyncio.to_thread(self.server.leaf_connected.wait, timeout)
 
-    async def stop(self) -> None:
-        """Stop serving, close NATS, stop the leaf server; safe to call twice."""
+    async def stop(self, grace: float = 10.0, blank_display: bool = False) -> None:
+        """Stop serving (in-flight messages get ``grace`` s), close NATS, stop the leaf server; safe twice."""
         if self.host is not None:
-            await self.host.stop()
+            await self.host.stop(grace)
             self.host = None
+            if blank_display:
+                try:
+                    await asyncio.to_thread(self.provider.clear)
+                except ProviderError as exc:
+                    log.warning("agent: could not blank the display: %s", exc)
         if self.nc is not None:
             try:
                 await self.nc.drain()

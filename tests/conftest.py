@@ -7,7 +7,6 @@ processes pick their own free ports, and the only stand-in is the I2C bus.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor

@@ -26,7 +26,6 @@ from providers.oled import (
     ClosedError,
     ConfigError,
     DisplayConfig,
-    DisplayIOError,
     DisplayUnavailableError,
     OledProvider,
     UnknownDriverError,

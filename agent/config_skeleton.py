@@ -1,0 +1,42 @@
+"""The commented configuration file ``pi-edge install-service`` writes to /etc/pi-edge/agent.toml.
+
+Every key is optional; a flag beats an environment variable (``PI_EDGE_<KEY>``),
+which beats this file, which beats the built-in default.
+"""
+
+SKELETON = """\
+# pi-edge agent configuration (TOML). Every key is optional.
+# Precedence: command-line flag > environment variable PI_EDGE_<KEY> > this file > default.
+
+[agent]
+# name = "pi-01"                                   # default: the hostname
+# lattice = "default"
+# hub = "nats-leaf://laptop.local:7422"            # default: standalone
+# hub_credentials = "/etc/pi-edge/leaf.creds"      # the file 'pi-edge hub' wrote
+# hub_ca = "/etc/pi-edge/hub-ca.pem"               # when the hub's leaf port uses TLS
+# port = 4222                                      # the local leaf server's client port
+# state_dir = "/var/lib/pi-edge"
+# cache_dir = "/var/cache/pi-edge"
+# heartbeat = 30                                   # seconds; 0 turns heartbeats off
+# labels = { node = "pi-01", room = "hall" }
+# trust = ["A..."]                                 # account keys whose signed actors run here
+# allow_unsigned = false                           # development only
+# actors = { "oled-text" = "builtin" }             # name = "builtin", a .wasm, or an actor source directory
+
+[display]
+# display = "ssd1306"                              # or sh1106, ssd1309, ..., emulator
+# width = 128
+# height = 64
+# rotate = 0
+# i2c_port = 1
+# i2c_address = "0x3C"
+
+[limits]
+# deadline_ms = 2000
+# memory_mb = 256
+# max_message_kb = 64
+
+[shutdown]
+# grace_s = 10                                     # in-flight messages get this long on SIGTERM
+# blank_display = false                            # blank the panel when the agent stops
+"""

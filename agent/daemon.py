@@ -1,0 +1,167 @@
+"""``pi-edge agent`` as a long-running service: settings resolved, systemd told the truth,
+signals handled (TERM/INT stop gracefully, HUP re-reads the configuration).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import logging
+import signal
+from pathlib import Path
+from typing import Any
+
+from . import subjects
+from .config import ConfigFileError, resolve
+from .errors import ConfigError, PiEdgeError
+from .identity import parse_labels
+from .limits import Limits
+from .provider import DisplayProvider, ProviderError
+from .sdnotify import Notifier
+from .service import ActorSpec, AgentOptions, AgentService
+
+log = logging.getLogger("pi_edge.daemon")
+
+DEFAULT_ACTOR = "oled-text"
+BUILTIN = "builtin"
+
+
+def builtin_actor_dir() -> Path:
+    """The oled_text actor's sources, shipped inside the ``actors`` package."""
+    from importlib import resources
+
+    return Path(str(resources.files("actors") / "oled_text"))
+
+
+def _trusted(keys: list[str]) -> list[str]:
+    for key in keys:
+        if not (key.startswith("A") and len(key) == 56):
+            raise ConfigError(f"trust {key[:16]}…: not an account public key (56 characters starting with 'A', "
+                              "from 'pi-edge keys gen account')")
+    return keys
+
+
+def options_from(args: argparse.Namespace) -> AgentOptions:
+    """Resolved settings (flags, environment, file, defaults) as the service's options."""
+    actors = dict(args.actor) or {DEFAULT_ACTOR: BUILTIN}
+    specs = [ActorSpec.parse(f"{name}={builtin_actor_dir() if path == BUILTIN else path}")
+             for name, path in actors.items()]
+    return AgentOptions(
+        lattice=subjects.check_token("lattice", args.lattice), name=args.name, hub=args.hub,
+        nats_url=args.nats_url, host=args.host, port=args.port, actors=specs, cache_dir=args.cache_dir,
+        limits=Limits(deadline_ms=args.deadline_ms, memory_bytes=args.memory_mb * 2**20,
+                      max_message_bytes=args.max_message_kb * 1024),
+        state_dir=args.state_dir, labels=parse_labels([f"{k}={v}" for k, v in args.label.items()]),
+        heartbeat_s=args.heartbeat, hub_credentials=args.hub_credentials, hub_ca=args.hub_ca,
+        trusted=_trusted(args.trust), allow_unsigned=args.allow_unsigned,
+    )
+
+
+def _status(service: AgentService) -> str:
+    host = service.host
+    if host is None:
+        return "not running"
+    count = sum(group.scale for group in host.actors.values())
+    hub = ""
+    if service.options.hub and service.server is not None:
+        hub = "; hub connected" if service.server.leaf_connected.is_set() else "; hub not connected"
+    health = service.provider.health()
+    display = "display ok" if health.healthy else f"display UNHEALTHY: {health.reason}"
+    return f"{count} actor instance(s) running{hub}; {display}"
+
+
+class Agent:
+    """One agent process: the service plus everything the operating system talks to."""
+
+    def __init__(self, flags: argparse.Namespace, out: Any) -> None:
+        self.flags = copy.copy(flags)  # as given on the command line: re-resolved on SIGHUP
+        self.out = out
+        self.args, _ = resolve(copy.copy(flags))
+        self.options = options_from(self.args)
+        self.notifier = Notifier()
+        self.provider: DisplayProvider = self._provider()
+        self.service = AgentService(self.options, self.provider)
+
+    def _provider(self) -> DisplayProvider:
+        try:
+            return self.args.plugin.create(self.args)  # type: ignore[no-any-return]
+        except ProviderError as exc:
+            if self.args.config_file and "i2c" not in str(exc).lower():  # a bad value from the file
+                raise ConfigFileError(f"{self.args.config_file}: {exc}") from None
+            raise
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        stopping = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        self.notifier.status("starting: leaf server, actors")
+        starting = asyncio.ensure_future(self.service.start())
+        waiting = asyncio.ensure_future(stopping.wait())
+        watchdog: asyncio.Task[None] | None = None
+        started = False
+        try:
+            await asyncio.wait({starting, waiting}, return_when=asyncio.FIRST_COMPLETED)
+            if not starting.done():
+                log.info("signal received while starting; stopping")
+                starting.cancel()
+                await asyncio.gather(starting, return_exceptions=True)
+                return 0
+            host = starting.result()
+            started = True
+            self.out(f"pi-edge agent {host.name}: lattice {self.options.lattice!r} via {self.service.url}; "
+                     f"actors: {', '.join(sorted(host.actors))}")
+            self.notifier.ready(_status(self.service))
+            if self.notifier.watchdog_interval:
+                watchdog = asyncio.ensure_future(self._watchdog(self.notifier.watchdog_interval))
+            await waiting
+            self.notifier.stopping(f"stopping: in-flight messages get {self.args.grace_s:g} s")
+            return 0
+        finally:
+            waiting.cancel()
+            if watchdog is not None:
+                watchdog.cancel()
+            await self.service.stop(grace=self.args.grace_s, blank_display=self.args.blank_display)
+            self.provider.close()
+            if started:
+                self.out("pi-edge agent: stopped")
+
+    async def _watchdog(self, every: float) -> None:
+        """Pets systemd's watchdog from the event loop itself, so a wedged loop gets restarted."""
+        last = ""
+        while True:
+            self.notifier.watchdog()
+            status = _status(self.service)
+            if status != last:
+                self.notifier.status(status)
+                last = status
+            await asyncio.sleep(every)  # a period, not synchronisation
+
+    async def reload(self) -> None:
+        """SIGHUP: apply what can change live; say which changes need a restart."""
+        self.notifier.reloading()
+        try:
+            args, _ = resolve(copy.copy(self.flags))
+            new = options_from(args)
+        except PiEdgeError as exc:
+            log.error("reload: keeping the running configuration: %s", exc)
+            self.notifier.status(f"reload failed: {exc}; {_status(self.service)}")
+            self.notifier.send("READY=1")
+            return
+        await self.service.reconfigure(new)
+        for field in ("hub", "nats_url", "host", "port", "name", "lattice", "state_dir", "hub_credentials"):
+            if getattr(new, field) != getattr(self.options, field):
+                log.warning("reload: %s changed; restart the agent to apply it", field)
+        if (args.display, args.width, args.height, args.rotate, args.i2c_port, args.i2c_address) != (
+                self.args.display, self.args.width, self.args.height, self.args.rotate, self.args.i2c_port,
+                self.args.i2c_address):
+            log.warning("reload: display settings changed; restart the agent to apply them")
+        self.options, self.args.grace_s, self.args.blank_display = new, args.grace_s, args.blank_display
+        log.info("reload: configuration applied")
+        self.notifier.send("READY=1", f"STATUS={_status(self.service)}")
+
+
+def run_agent(flags: argparse.Namespace, out: Any = print) -> int:
+    return asyncio.run(Agent(flags, out).run())
