@@ -30,6 +30,7 @@ class Actor:
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"actor-{self.name}")
         self.handled = 0
         self.failed = 0
+        self.waiting = 0  # accepted messages not yet answered, the one running included
 
     async def handle(self, message: Message) -> bytes:
         self.supervisor.admit()

@@ -82,14 +82,15 @@ def config_path(flag: Path | None, env: Mapping[str, str]) -> Path | None:
 
 
 def _line_of(text: str, section: str, name: str) -> int | None:
+    """The line of ``name`` in ``[section]``; with no section, the line of the ``[name]`` header."""
     current = ""
     for number, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
         if m := re.fullmatch(r"\[\s*([A-Za-z0-9_.-]+)\s*\]\s*(#.*)?", stripped):
             current = m[1]
-        elif current == section and re.match(rf"{re.escape(name)}\s*=", stripped):
-            return number
-        elif not section and re.match(rf"{re.escape(name)}\s*=", stripped):
+            if not section and current == name:
+                return number
+        elif section and current == section and re.match(rf"{re.escape(name)}\s*=", stripped):
             return number
     return None
 

@@ -51,6 +51,7 @@ from .supervision import SupervisionPolicy, Supervisor
 log = logging.getLogger("pi_edge.host")
 
 MAX_SCALE = 16
+MAX_WAITING = 64  # messages queued for one instance before new ones are refused as busy
 ControlHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
@@ -185,7 +186,7 @@ class Host:
                       on_failed=functools.partial(self._actor_failed, group.name))
         try:
             sub = await self.nc.subscribe(subjects.actor(self.lattice, group.name), queue=group.name,
-                                          cb=functools.partial(self._serve, actor))
+                                          cb=functools.partial(self._accept, actor))
         except BaseException:
             await asyncio.to_thread(actor.close)
             raise
@@ -283,11 +284,30 @@ class Host:
             return  # unknown panel memory: the health event says why
         await self.events.publish(FRAME, {"screen": screen.to_json()})
 
+    async def _accept(self, actor: Actor, msg: Msg) -> None:
+        """The subscription's callback: hand the message to its own task and return.
+
+        nats-py runs callbacks inside the subscription's task, which unsubscribing
+        cancels; a message already accepted must survive a graceful stop, so it
+        runs in a task of its own, counted in ``_inflight``.  The instance still
+        handles one at a time (its single worker); too many waiting is refused.
+        """
+        if actor.waiting >= MAX_WAITING:
+            text = f"actor {actor.name!r} is busy: {actor.waiting} messages are already waiting; try again"
+            await self._reply(msg, text.encode(), error_headers(text))
+            return
+        actor.waiting += 1
+        task = asyncio.ensure_future(self._serve(actor, msg))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
     async def _serve(self, actor: Actor, msg: Msg) -> None:
-        task = asyncio.current_task()
-        if task is not None:  # counted, so a graceful stop can let it finish
-            self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
+        try:
+            await self._run(actor, msg)
+        finally:
+            actor.waiting -= 1
+
+    async def _run(self, actor: Actor, msg: Msg) -> None:
         if not msg.reply:
             log.debug("actor=%s dropping a message with no reply subject", actor.name)
         try:

@@ -64,10 +64,10 @@ class CliProcess:
         self._readers = [asyncio.ensure_future(self._read(name)) for name in self.lines]
 
     @classmethod
-    async def start(cls, *args: str, prefix: tuple[str, ...] = ()) -> "CliProcess":
+    async def start(cls, *args: str, prefix: tuple[str, ...] = (), env: dict[str, str] | None = None) -> "CliProcess":
         proc = await asyncio.create_subprocess_exec(
             *prefix, *CLI, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            stdin=asyncio.subprocess.DEVNULL, env=ENV,
+            stdin=asyncio.subprocess.DEVNULL, env={**ENV, **(env or {})},
         )
         return cls(proc)
 

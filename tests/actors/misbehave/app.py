@@ -1,5 +1,6 @@
 """A test actor that fails on request: body ``trap`` raises, ``loop`` never returns,
-``grow`` allocates without bound, ``err`` returns an error; anything else is shown."""
+``grow`` allocates without bound, ``err`` returns an error, ``spin:N`` logs "spinning" and
+counts to N before answering (a slow but well-behaved message); anything else is shown."""
 
 from componentize_py_types import Err
 
@@ -21,6 +22,12 @@ class Handler(exports.Handler):
             hoard = []
             while True:
                 hoard.append(bytearray(1 << 20))
+        if body.startswith(b"spin:"):
+            logging.log(logging.Level.INFO, "misbehave", "spinning")
+            n, goal = 0, int(body[5:])
+            while n < goal:
+                n += 1
+            return b"ok:spun"
         if body == b"err":
             raise Err("asked to fail")
         logging.log(logging.Level.DEBUG, "misbehave", "behaving")

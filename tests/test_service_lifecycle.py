@@ -1,0 +1,170 @@
+"""The agent as systemd runs it: configuration precedence and errors, the notify protocol,
+a graceful SIGTERM with a message in flight, and SIGHUP reloading without a reconnect."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import socket
+from pathlib import Path
+
+import pytest
+
+from agent.config import EX_CONFIG, ConfigFileError, resolve
+from agent.lattice import connect, ping, request
+from agent import subjects
+from tests.processes import CliProcess, alive, children, run_cli
+
+
+def flags(**given: object) -> argparse.Namespace:
+    from agent.config import KEYS
+
+    ns = argparse.Namespace(**{k.dest: None for k in KEYS})
+    for key, value in given.items():
+        setattr(ns, key, value)
+    return ns
+
+
+def test_flag_beats_environment_beats_file_beats_default(tmp_path: Path) -> None:
+    conf = tmp_path / "agent.toml"
+    conf.write_text('[agent]\nname = "from-file"\nport = 5000\nheartbeat = 12\nlabels = { node = "pi-01" }\n'
+                    '[display]\nrotate = 2\ni2c_address = "0x3D"\n')
+    env = {"PI_EDGE_PORT": "6000", "PI_EDGE_HEARTBEAT": "7"}
+    args, _ = resolve(flags(config=conf, heartbeat=3.0), env)
+    assert args.name == "from-file"  # file only
+    assert args.port == 6000  # environment beats the file
+    assert args.heartbeat == 3.0  # the flag beats both
+    assert args.rotate == 2 and args.i2c_address == 0x3D and args.label == {"node": "pi-01"}
+    assert args.deadline_ms == 2000 and args.lattice == "default"  # defaults
+    assert args.config_file == conf
+
+
+@pytest.mark.parametrize("text,message", [
+    ('[agent\nname = "x"\n', "not valid TOML: .*line 1"),
+    ('[agent]\nname = "x"\ncolour = "red"\n', r"agent.toml, line 3: unknown key 'colour' in \[agent\]; known keys:"),
+    ('[agent]\n\nport = "4222"\n', r"agent.toml, line 3: \[agent\] port must be a whole number, got '4222'"),
+    ('[displai]\nwidth = 128\n', r"agent.toml, line 1: unknown section \[displai\]; the sections are:"),
+    ('[agent]\nlabels = ["node=pi"]\n', r"line 2: \[agent\] labels must be a table of strings"),
+    ('[display]\ni2c_address = "sixty"\n', r"line 2: \[display\] i2c_address must be an address"),
+])
+def test_each_bad_file_names_file_line_and_key(tmp_path: Path, text: str, message: str) -> None:
+    conf = tmp_path / "agent.toml"
+    conf.write_text(text)
+    with pytest.raises(ConfigFileError, match=message):
+        resolve(flags(config=conf), {})
+
+
+async def test_bad_config_stops_the_agent_with_exit_78(tmp_path: Path) -> None:
+    conf = tmp_path / "agent.toml"
+    conf.write_text("[agent]\nport = -\n")
+    code, out, err = await run_cli("agent", "--config", str(conf), "--display", "emulator")
+    assert code == EX_CONFIG and out == ""
+    assert err.strip().splitlines() == [err.strip()] and str(conf) in err
+
+
+async def test_bad_environment_value_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigFileError, match="PI_EDGE_PORT='many' is not a valid int"):
+        resolve(flags(), {"PI_EDGE_PORT": "many"})
+
+
+@pytest.fixture
+def notify_socket(tmp_path: Path):
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.setblocking(False)
+    try:
+        yield sock, path
+    finally:
+        sock.close()
+
+
+async def next_datagram(sock: socket.socket, timeout: float = 30) -> list[str]:
+    data = await asyncio.wait_for(asyncio.get_running_loop().sock_recv(sock, 4096), timeout)
+    return data.decode().splitlines()
+
+
+async def test_systemd_hears_ready_status_watchdog_stopping_in_order(notify_socket, built, tmp_path) -> None:
+    sock, path = notify_socket
+    # WatchdogSec=0.4: a WATCHDOG=1 every 0.2 s
+    agent = await CliProcess.start("agent", "--port", "0", "--display", "emulator", "--allow-unsigned",
+                                   "--actor", f"oled-text={built['oled-text']}",
+                                   "--state-dir", str(tmp_path / "state"),
+                                   "--cache-dir", str(built["oled-text"].parent.parent),
+                                   env={"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "400000"})
+    try:
+        seen: list[str] = []
+        while "WATCHDOG=1" not in seen:
+            seen += await next_datagram(sock)
+        assert seen[0].startswith("STATUS=starting")
+        ready = seen.index("READY=1")
+        assert any(s.startswith("STATUS=1 actor instance(s) running") for s in seen[ready:])
+        assert ready < seen.index("WATCHDOG=1")
+        agent.proc.send_signal(signal.SIGTERM)
+        while "STOPPING=1" not in seen:
+            seen += await next_datagram(sock)
+        assert await agent.wait(30) == 0
+    finally:
+        await agent.kill()
+
+
+async def test_sigterm_lets_the_message_in_flight_finish(built, tmp_path) -> None:
+    agent = await CliProcess.start("agent", "--port", "0", "--display", "emulator", "--allow-unsigned",
+                                   "--actor", f"misbehave={built['misbehave']}", "--deadline-ms", "20000",
+                                   "--state-dir", str(tmp_path / "state"),
+                                   "--cache-dir", str(built["misbehave"].parent.parent))
+    try:
+        url = (await agent.wait_line(r"via (nats://\S+);"))[1]
+        servers = children(agent.proc.pid)
+        nc = await connect(url, name="test")
+        try:
+            reply = asyncio.ensure_future(
+                request(nc, subjects.actor("default", "misbehave"), b"spin:3000000", None, 30, what="misbehave"))
+            await agent.wait_line(r"actor=misbehave context=misbehave spinning", stream="stderr")
+            agent.proc.send_signal(signal.SIGTERM)
+            try:
+                answer = await reply
+            except Exception as exc:
+                raise AssertionError(f"the in-flight message was not answered: {exc}\n{agent.transcript()}") from None
+            assert answer.body == b"ok:spun"
+        finally:
+            await nc.close()
+        assert await agent.wait(30) == 0, agent.transcript()
+        await agent.wait_line(r"letting 1 in-flight message\(s\) finish", stream="stderr")
+        assert servers and not [pid for pid in servers if alive(pid)], "a nats-server outlived the agent"
+    finally:
+        await agent.kill()
+
+
+async def test_sighup_reloads_labels_without_reconnecting(built, tmp_path) -> None:
+    conf = tmp_path / "agent.toml"
+    conf.write_text('[agent]\nlabels = { room = "hall" }\n')
+    agent = await CliProcess.start("agent", "--config", str(conf), "--port", "0", "--display", "emulator",
+                                   "--allow-unsigned", "--actor", f"oled-text={built['oled-text']}",
+                                   "--name", "pi-hup", "--state-dir", str(tmp_path / "state"),
+                                   "--cache-dir", str(built["oled-text"].parent.parent))
+    try:
+        url = (await agent.wait_line(r"via (nats://\S+);"))[1]
+        nc = await connect(url, name="test")
+        try:
+            [host] = await ping(nc, "default", window=0.5)
+            assert host["labels"]["room"] == "hall"
+            conf.write_text('[agent]\nlabels = { room = "kitchen" }\n')
+            agent.proc.send_signal(signal.SIGHUP)
+            await agent.wait_line(r"reload: configuration applied", stream="stderr")
+            [again] = await ping(nc, "default", window=0.5)
+            assert again["labels"]["room"] == "kitchen" and again["id"] == host["id"]
+            assert float(again["uptime_s"]) >= float(host["uptime_s"]), "the agent restarted instead of reloading"
+            conf.write_text('[agent]\nlabels = "broken"\n')
+            agent.proc.send_signal(signal.SIGHUP)
+            await agent.wait_line(r"reload: keeping the running configuration: .*labels must be a table",
+                                  stream="stderr")
+            reply = await request(nc, subjects.actor("default", "oled-text"), b"still fine", None, 10, what="x")
+            assert reply.body.startswith(b"shown:")
+        finally:
+            await nc.close()
+        assert await agent.stop() == 0
+    finally:
+        await agent.kill()
