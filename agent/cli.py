@@ -22,6 +22,7 @@ from pathlib import Path
 from . import __version__, subjects
 from .claims_cli import add_commands as add_claims_commands
 from .fleet import add_commands as add_fleet_commands
+from .install_service import add_commands as add_install_commands
 from .fleet import lattice_args, out
 from .errors import ActorReplyError, ConfigError, NoResponderError, PiEdgeError
 from .lattice import connect, ping, request
@@ -142,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_fleet_commands(sub)
     add_claims_commands(sub)
+    add_install_commands(sub)
 
     p = sub.add_parser("snapshot", help="what the Pi's display shows now, as PNG or in the terminal",
                        description="Fetch the display's current picture (from the provider's copy of panel "
@@ -388,7 +390,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _setup_logging(verbose: bool, command: str) -> None:
     quiet = command in ("display", "clear", "hosts", "build", "demo", "snapshot", "watch", "inventory", "events",
-                        "deploy", "stop", "scale", "link", "links", "keys", "sign", "inspect")
+                        "deploy", "stop", "scale", "link", "links", "keys", "sign", "inspect", "install-service")
     level = logging.DEBUG if verbose else (logging.WARNING if quiet else logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
