@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import json
 import logging
-import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -30,6 +29,7 @@ from .config import DEFAULT_PATH as DEFAULT_CONFIG
 from .daemon import DEFAULT_ACTOR
 from .limits import Limits
 from .provider import ProviderError
+from .signals import start_unless_stopped, stop_on_signals
 from .screen import MAX_SCALE, Screen
 
 log = logging.getLogger("pi_edge.cli")
@@ -188,31 +188,18 @@ def _run(coro_fn: Callable[[], Awaitable[int]]) -> int:
 
 async def _serve(prog: str, start: Callable[[], Awaitable[T]], on_ready: Callable[[T], None],
                  stop: Callable[[], Awaitable[None]]) -> int:
-    """Start, announce, wait for SIGINT/SIGTERM, stop; a signal during start stops too.
-
-    Signal handlers go in before anything starts, so a SIGTERM that arrives while
-    a server is starting or an actor compiling still stops every child process.
-    """
-    signalled = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, signalled.set)
-    starting = asyncio.ensure_future(start())
-    waiting = asyncio.ensure_future(signalled.wait())
+    """Start, announce, wait for SIGINT/SIGTERM, stop; a signal during start stops too."""
+    stopping = stop_on_signals()
+    started = False
     try:
-        await asyncio.wait({starting, waiting}, return_when=asyncio.FIRST_COMPLETED)
-        if not starting.done():
-            log.info("signal received while starting; stopping")
-            starting.cancel()
-            await asyncio.gather(starting, return_exceptions=True)
-            return 0
-        on_ready(starting.result())
-        await waiting
+        started, result = await start_unless_stopped(start(), stopping)
+        if started:
+            on_ready(result)  # type: ignore[arg-type]
+            await stopping.wait()
         return 0
     finally:
-        waiting.cancel()
         await stop()
-        if starting.done() and not starting.cancelled() and starting.exception() is None:
+        if started:
             _out(f"{prog}: stopped")
 
 

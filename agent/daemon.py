@@ -20,6 +20,7 @@ from .limits import Limits
 from .provider import DisplayProvider, ProviderError
 from .sdnotify import Notifier
 from .service import ActorSpec, AgentOptions, AgentService
+from .signals import start_unless_stopped, stop_on_signals
 
 log = logging.getLogger("pi_edge.daemon")
 
@@ -92,35 +93,24 @@ class Agent:
             raise
 
     async def run(self) -> int:
-        loop = asyncio.get_running_loop()
-        stopping = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stopping.set)
-        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        stopping = stop_on_signals()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
         self.notifier.status("starting: leaf server, actors")
-        starting = asyncio.ensure_future(self.service.start())
-        waiting = asyncio.ensure_future(stopping.wait())
         watchdog: asyncio.Task[None] | None = None
         started = False
         try:
-            await asyncio.wait({starting, waiting}, return_when=asyncio.FIRST_COMPLETED)
-            if not starting.done():
-                log.info("signal received while starting; stopping")
-                starting.cancel()
-                await asyncio.gather(starting, return_exceptions=True)
+            started, host = await start_unless_stopped(self.service.start(), stopping)
+            if not started or host is None:
                 return 0
-            host = starting.result()
-            started = True
             self.out(f"pi-edge agent {host.name}: lattice {self.options.lattice!r} via {self.service.url}; "
                      f"actors: {', '.join(sorted(host.actors))}")
             self.notifier.ready(_status(self.service))
             if self.notifier.watchdog_interval:
                 watchdog = asyncio.ensure_future(self._watchdog(self.notifier.watchdog_interval))
-            await waiting
+            await stopping.wait()
             self.notifier.stopping(f"stopping: in-flight messages get {self.args.grace_s:g} s")
             return 0
         finally:
-            waiting.cancel()
             if watchdog is not None:
                 watchdog.cancel()
             await self.service.stop(grace=self.args.grace_s, blank_display=self.args.blank_display)

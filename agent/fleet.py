@@ -213,27 +213,25 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return asyncio.run(main())
 
 
-def cmd_stop(args: argparse.Namespace) -> int:
+def _on_hosts_running(args: argparse.Namespace, op: str, body: dict[str, Any],
+                      describe: Callable[[dict[str, Any]], str]) -> int:
+    """``op`` on the chosen hosts that run actor ``args.name`` (all chosen ones if none does)."""
     async def main() -> int:
         async with lattice(args) as nc:
             hosts = await select_hosts(nc, args)
             hosts = [h for h in hosts if args.name in dict(h.get("actors", {}))] or hosts
-            return await _each_host(hosts, lambda host: control(nc, args, host, "stop", {"name": args.name}),
-                                    lambda r: f"{r['actor']} stopped")
+            return await _each_host(hosts, lambda host: control(nc, args, host, op, body), describe)
 
     return asyncio.run(main())
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    return _on_hosts_running(args, "stop", {"name": args.name}, lambda r: f"{r['actor']} stopped")
 
 
 def cmd_scale(args: argparse.Namespace) -> int:
-    async def main() -> int:
-        async with lattice(args) as nc:
-            hosts = await select_hosts(nc, args)
-            hosts = [h for h in hosts if args.name in dict(h.get("actors", {}))] or hosts
-            return await _each_host(
-                hosts, lambda host: control(nc, args, host, "scale", {"name": args.name, "scale": args.scale}),
-                lambda r: f"{r['actor']} now x{r['scale']}")
-
-    return asyncio.run(main())
+    return _on_hosts_running(args, "scale", {"name": args.name, "scale": args.scale},
+                             lambda r: f"{r['actor']} now x{r['scale']}")
 
 
 async def _each_host(hosts: list[dict[str, Any]], call: Callable[[str], Awaitable[dict[str, Any]]],
