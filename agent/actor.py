@@ -65,6 +65,7 @@ class ActorGroup:
         self.name = name
         self.digest = digest
         self.instances: list[tuple[Actor, object]] = []  # (actor, its subscription)
+        self.broadcast: object | None = None  # the group's one subscription to the broadcast subject
         self.granted: frozenset[str] | None = None  # interfaces its claims grant; None: unsigned, all
         self.signer: str | None = None
 

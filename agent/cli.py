@@ -24,7 +24,7 @@ from .fleet import add_commands as add_fleet_commands
 from .install_service import add_commands as add_install_commands
 from .fleet import lattice_args, out
 from .errors import ActorReplyError, ConfigError, NoResponderError, PiEdgeError
-from .lattice import connect, ping, request
+from .lattice import broadcast, connect, ping, request
 from .config import DEFAULT_PATH as DEFAULT_CONFIG
 from .daemon import DEFAULT_ACTOR
 from .limits import Limits
@@ -133,11 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Send TEXT to the display actor and print its reply and the round-trip time.")
     p.add_argument("text", help="the text to show (an empty string clears)")
     p.add_argument("--actor", default=DEFAULT_ACTOR, help="actor to send to (default %(default)s)")
+    p.add_argument("--all", action="store_true",
+                   help="every host that runs the actor, one line per host (default: one host)")
     _lattice_args(p)
     p.set_defaults(func=cmd_display)
 
     p = sub.add_parser("clear", help="laptop: clear the Pi's display")
     p.add_argument("--actor", default=DEFAULT_ACTOR, help="actor to send to (default %(default)s)")
+    p.add_argument("--all", action="store_true", help="clear every host that runs the actor")
     _lattice_args(p)
     p.set_defaults(func=cmd_clear)
 
@@ -268,12 +271,47 @@ async def _send(args: argparse.Namespace, body: bytes, headers: dict[str, str] |
     return 0
 
 
+async def _send_all(args: argparse.Namespace, body: bytes, headers: dict[str, str] | None) -> int:
+    """Ping, then one request on the broadcast subject; a line per host that runs the actor."""
+    nc = await connect(args.nats_url, name="pi-edge-cli", timeout=min(args.timeout, 3.0))
+    try:
+        hosts = await ping(nc, args.lattice, window=min(args.timeout, 1.0))
+        expect = {str(h.get("name")) for h in hosts if args.actor in dict(h.get("actors", {}))}
+        if not expect:
+            raise NoResponderError(f"no host runs actor {args.actor!r} in lattice {args.lattice!r} "
+                                   f"({len(hosts)} host(s) answered the ping)")
+        answers = await broadcast(nc, subjects.actor_all(args.lattice, args.actor), body, headers, expect,
+                                  args.timeout)
+    finally:
+        await nc.close()
+    failed = sorted(name for name, a in answers.items() if a.error is not None)
+    silent = sorted(expect - answers.keys())
+    for name in sorted(expect | answers.keys()):
+        a = answers.get(name)
+        if a is None:
+            _out(f"{name}: no answer within {args.timeout:g} s")
+        elif a.error is not None:
+            _out(f"{name}: error: {' '.join(a.error.split())}  ({a.seconds * 1000:.1f} ms)")
+        else:
+            _out(f"{name}: {a.body.decode('utf-8', 'replace')}  ({a.seconds * 1000:.1f} ms)")
+    ok = len(answers) - len(failed)
+    summary = f"{ok} of {len(expect | answers.keys())} host(s) answered ok"
+    if failed:
+        summary += f"; failed: {', '.join(failed)}"
+    if silent:
+        summary += f"; no answer: {', '.join(silent)}"
+    _out(summary)
+    return 1 if failed or silent else 0
+
+
 def cmd_display(args: argparse.Namespace) -> int:
-    return _run(lambda: _send(args, args.text.encode("utf-8"), None))
+    send = _send_all if args.all else _send
+    return _run(lambda: send(args, args.text.encode("utf-8"), None))
 
 
 def cmd_clear(args: argparse.Namespace) -> int:
-    return _run(lambda: _send(args, b"", {"op": "clear"}))
+    send = _send_all if args.all else _send
+    return _run(lambda: send(args, b"", {"op": "clear"}))
 
 
 async def _pick_host(nc: Client, args: argparse.Namespace) -> str:

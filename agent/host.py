@@ -40,7 +40,7 @@ from .events import (
     EventPublisher,
 )
 from .instance import ActorInstance, Message
-from .lattice import error_headers
+from .lattice import HOST_HEADER, error_headers
 from .limits import Limits
 from .links import ProviderSlot, provider_instance
 from .provider import DisplayProvider, ProviderError
@@ -111,6 +111,12 @@ class Host:
             await self._stop_group(group)
             await self.events.publish(ACTOR_REFUSED, {"actor": name, "reason": str(exc)})
             raise
+        except BaseException:
+            await self._stop_group(group)
+            raise
+        try:
+            group.broadcast = await self.nc.subscribe(subjects.actor_all(self.lattice, name),
+                                                      cb=functools.partial(self._accept_broadcast, group))
         except BaseException:
             await self._stop_group(group)
             raise
@@ -201,6 +207,12 @@ class Host:
         await asyncio.to_thread(actor.close)
 
     async def _stop_group(self, group: ActorGroup) -> None:
+        sub, group.broadcast = group.broadcast, None
+        if sub is not None:
+            try:
+                await sub.unsubscribe()  # type: ignore[attr-defined]
+            except Exception as exc:
+                log.debug("unsubscribe failed: %s", exc)
         while group.instances:
             await self._retire(*group.instances.pop())
 
@@ -294,12 +306,21 @@ class Host:
         """
         if actor.waiting >= MAX_WAITING:
             text = f"actor {actor.name!r} is busy: {actor.waiting} messages are already waiting; try again"
-            await self._reply(msg, text.encode(), error_headers(text))
+            await self._actor_reply(msg, text.encode(), error_headers(text))
             return
         actor.waiting += 1
         task = asyncio.ensure_future(self._serve(actor, msg))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
+
+    async def _accept_broadcast(self, group: ActorGroup, msg: Msg) -> None:
+        """A message on the group's broadcast subject: the least busy instance takes it."""
+        if not group.instances:
+            text = f"actor {group.name!r} is stopping on host {self.name}"
+            await self._actor_reply(msg, text.encode(), error_headers(text))
+            return
+        actor = min((a for a, _ in group.instances), key=lambda a: a.waiting)
+        await self._accept(actor, msg)
 
     async def _serve(self, actor: Actor, msg: Msg) -> None:
         try:
@@ -319,13 +340,17 @@ class Host:
             result = await actor.handle(Message(msg.subject, msg.data, headers))
         except PiEdgeError as exc:
             log.info("actor=%s error: %s", actor.name, exc)
-            await self._reply(msg, str(exc).encode(), error_headers(str(exc)))
+            await self._actor_reply(msg, str(exc).encode(), error_headers(str(exc)))
         except Exception as exc:  # the host must survive anything a message provokes
             log.exception("actor=%s unexpected failure", actor.name)
             text = f"host failed while running actor {actor.name!r}: {type(exc).__name__}: {exc}"
-            await self._reply(msg, text.encode(), error_headers(text))
+            await self._actor_reply(msg, text.encode(), error_headers(text))
         else:
-            await self._reply(msg, result, None)
+            await self._actor_reply(msg, result, None)
+
+    async def _actor_reply(self, msg: Msg, body: bytes, headers: dict[str, str] | None) -> None:
+        """An actor's reply names the host, so a broadcast's replies can be told apart."""
+        await self._reply(msg, body, {**(headers or {}), HOST_HEADER: self.name})
 
     async def _reply(self, msg: Msg, body: bytes, headers: dict[str, str] | None) -> None:
         if not msg.reply:
@@ -373,6 +398,7 @@ class Host:
         """Stop taking messages, give in-flight ones ``grace`` seconds to finish, then release the actors."""
         self.stop_heartbeat()
         actor_subs = [sub for group in self.actors.values() for _, sub in group.instances]
+        actor_subs += [group.broadcast for group in self.actors.values() if group.broadcast is not None]
         for sub in [*self._subs, *actor_subs]:
             try:
                 await sub.unsubscribe()

@@ -27,6 +27,7 @@ from .errors import (
 log = logging.getLogger("pi_edge.lattice")
 
 ERROR_HEADER = "Pi-Edge-Error"
+HOST_HEADER = "Pi-Edge-Host"  # on every actor reply: the host that answered
 DEFAULT_URL = "nats://127.0.0.1:4222"
 
 
@@ -83,6 +84,46 @@ async def request(nc: Client, subject: str, body: bytes, headers: dict[str, str]
         detail = msg.data.decode("utf-8", "replace") or msg.headers[ERROR_HEADER]
         raise ActorReplyError(f"{what} answered with an error: {detail}")
     return Reply(msg.data, elapsed)
+
+
+@dataclass(frozen=True)
+class HostReply:
+    """One host's answer to a broadcast: its body, or ``error`` with the reason."""
+    host: str
+    body: bytes
+    error: str | None
+    seconds: float
+
+
+async def broadcast(nc: Client, subject: str, body: bytes, headers: dict[str, str] | None,
+                    expect: set[str], timeout: float) -> dict[str, HostReply]:
+    """Publish once on a broadcast subject; collect replies until every host in ``expect`` answered
+    or ``timeout`` passes.  Hosts are told apart by the ``Pi-Edge-Host`` reply header."""
+    inbox = nc.new_inbox()
+    answers: dict[str, HostReply] = {}
+    sub = await nc.subscribe(inbox)
+    try:
+        started = time.perf_counter()
+        await nc.publish(subject, body, reply=inbox, headers=headers)
+        deadline = time.monotonic() + timeout
+        while not expect <= answers.keys() and (left := deadline - time.monotonic()) > 0:
+            try:
+                msg = await sub.next_msg(timeout=left)
+            except nats.errors.TimeoutError:
+                break
+            elapsed = time.perf_counter() - started
+            hdrs = msg.headers or {}
+            host = hdrs.get(HOST_HEADER)
+            if not host:
+                log.warning("ignoring a broadcast reply without a %s header", HOST_HEADER)
+                continue
+            error = None
+            if ERROR_HEADER in hdrs:
+                error = msg.data.decode("utf-8", "replace") or hdrs[ERROR_HEADER]
+            answers.setdefault(host, HostReply(host, msg.data, error, elapsed))
+    finally:
+        await sub.unsubscribe()
+    return answers
 
 
 async def ping(nc: Client, lattice: str, window: float = 0.5) -> list[dict[str, object]]:

@@ -26,6 +26,11 @@ def actor(lattice: str, name: str) -> str:
     return f"{PREFIX}.{check_token('lattice', lattice)}.actor.{check_token('actor', name)}"
 
 
+def actor_all(lattice: str, name: str) -> str:
+    """Broadcast to actor NAME: every host running it gets the message (no queue group)."""
+    return f"{PREFIX}.{check_token('lattice', lattice)}.all.actor.{check_token('actor', name)}"
+
+
 def ctl_ping(lattice: str) -> str:
     return f"{PREFIX}.{check_token('lattice', lattice)}.ctl.ping"
 

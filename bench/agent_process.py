@@ -2,7 +2,7 @@
 
 It also answers ``bench.echo`` with a plain nats-py responder on the same leaf
 connection: the baseline the actor path is compared against.  Prints READY
-once serving; stops on SIGTERM.
+once serving (with ``--scale N`` instances of the actor); stops on SIGTERM.
 """
 
 from __future__ import annotations
@@ -27,13 +27,17 @@ async def main() -> None:
     p.add_argument("--hub", required=True)
     p.add_argument("--actor", type=Path, required=True)
     p.add_argument("--cache-dir", type=Path, required=True)
+    p.add_argument("--name", default="bench-pi", help="host name in the lattice")
+    p.add_argument("--scale", type=int, default=1, help="instances of the actor")
     args = p.parse_args()
     provider = OledProvider(DisplayConfig(display="ssd1306"), bus=FakeSSD1306Bus())
-    service = AgentService(AgentOptions(name="bench-pi", hub=args.hub, port=0, cache_dir=args.cache_dir,
+    service = AgentService(AgentOptions(name=args.name, hub=args.hub, port=0, cache_dir=args.cache_dir,
                                         allow_unsigned=True, state_dir=Path(tempfile.mkdtemp()),
                                         actors=[ActorSpec("oled-text", args.actor)]), provider)
     await service.start()
-    assert service.nc is not None
+    assert service.nc is not None and service.host is not None
+    if args.scale != 1:
+        await service.host.scale_actor("oled-text", args.scale)
 
     async def echo(msg) -> None:  # type: ignore[no-untyped-def]
         await msg.respond(msg.data)

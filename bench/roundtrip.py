@@ -4,7 +4,7 @@ Both paths cross the same hub and leaf servers in the same run, interleaved
 message by message so machine noise lands on both.  Also: agent start to
 ready with a warm compile cache, and the agent's RSS with one actor.
 
-    .venv/bin/python bench/roundtrip.py [--messages 1000]
+    .venv/bin/python bench/roundtrip.py [--messages 2000]
 """
 
 from __future__ import annotations
@@ -95,6 +95,7 @@ async def measure(messages: int) -> dict[str, object]:
         finally:
             proc.terminate()
             proc.wait()
+    quantiles = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
     return {
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "python": platform.python_version(),
@@ -103,6 +104,7 @@ async def measure(messages: int) -> dict[str, object]:
                        "mean": statistics.fmean(actor_ms)},
         "plain_nats_ms": {"p50": pct(plain_ms, 0.5), "p90": pct(plain_ms, 0.9), "p99": pct(plain_ms, 0.99),
                           "mean": statistics.fmean(plain_ms)},
+        "ratio_to_plain": {k: pct(actor_ms, q) / pct(plain_ms, q) for k, q in quantiles.items()},
         "warm_start_to_ready_s": ready_s,
         "agent_rss_mib_one_actor": rss,
     }
@@ -110,7 +112,7 @@ async def measure(messages: int) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=1000)
+    parser.add_argument("--messages", type=int, default=2000)
     result = asyncio.run(measure(parser.parse_args().messages))
     a, p = result["pi_edge_ms"], result["plain_nats_ms"]
     print(f"round trip over hub -> leaf, {result['messages']} messages ({result['machine']})")

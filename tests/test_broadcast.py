@@ -1,0 +1,67 @@
+"""``display --all``: one request on the broadcast subject reaches every host running the actor,
+and every host's answer (or silence) is reported by name."""
+
+from __future__ import annotations
+
+from agent import subjects
+from agent.lattice import HOST_HEADER, connect
+from tests.processes import run_cli
+from tests.test_fleet import until_hub_sees
+
+NAMES = ("pi-a", "pi-b", "pi-c")
+
+
+async def three_pis(hub, start_agent, built) -> dict:
+    agents = {n: await start_agent({"oled-text": built["oled-text"]}, hub=hub, name=n) for n in NAMES}
+    await until_hub_sees(hub.url, *NAMES)
+    return agents
+
+
+async def test_display_all_lights_every_panel_and_names_every_host(hub, start_agent, built) -> None:
+    agents = await three_pis(hub, start_agent, built)
+    code, out, err = await run_cli("display", "--all", "Hello, everyone", "--nats-url", hub.url)
+    assert code == 0, out + err
+    lines = out.splitlines()
+    for name in NAMES:
+        assert any(line.startswith(f"{name}: shown:") and " ms)" in line for line in lines), out
+        assert agents[name].bus.image().getbbox() is not None, f"{name}'s panel stayed dark"
+    assert "3 of 3 host(s) answered ok" in out
+
+    code, out, err = await run_cli("clear", "--all", "--nats-url", hub.url)
+    assert code == 0, out + err
+    assert all(agents[name].bus.image().getbbox() is None for name in NAMES), out
+
+
+async def test_a_host_whose_display_fails_is_named_and_the_exit_is_non_zero(hub, start_agent, built) -> None:
+    agents = await three_pis(hub, start_agent, built)
+    agents["pi-b"].bus.disconnect()
+    code, out, err = await run_cli("display", "--all", "Partly", "--nats-url", hub.url, "--timeout", "10")
+    assert code != 0, out + err
+    lines = {line.split(":", 1)[0]: line for line in out.splitlines() if ":" in line}
+    assert lines["pi-b"].startswith("pi-b: error:"), out
+    assert lines["pi-a"].startswith("pi-a: shown:") and lines["pi-c"].startswith("pi-c: shown:"), out
+    assert "failed: pi-b" in out
+    assert agents["pi-a"].bus.image().getbbox() is not None
+
+
+async def test_no_host_runs_the_actor_is_one_clear_error(hub, start_agent) -> None:
+    await start_agent({}, hub=hub, name="pi-empty")
+    await until_hub_sees(hub.url, "pi-empty")
+    code, _out, err = await run_cli("display", "--all", "x", "--nats-url", hub.url)
+    assert code != 0 and "no host runs actor 'oled-text'" in err, err
+
+
+async def test_the_single_host_path_also_names_the_host(hub, start_agent, built) -> None:
+    await start_agent({"oled-text": built["oled-text"]}, hub=hub, name="pi-a")
+    await until_hub_sees(hub.url, "pi-a")
+    nc = await connect(hub.url, name="test-laptop")
+    try:
+        msg = await nc.request(subjects.actor("default", "oled-text"), b"one", timeout=20)
+    finally:
+        await nc.close()
+    assert msg.data.startswith(b"shown:") and msg.headers and msg.headers[HOST_HEADER] == "pi-a"
+
+
+def test_broadcast_subject_is_separate_from_the_queue_subject() -> None:
+    assert subjects.actor_all("default", "oled-text") == "pe.default.all.actor.oled-text"
+    assert subjects.actor_all("default", "oled-text") != subjects.actor("default", "oled-text")
