@@ -77,8 +77,40 @@ def _bound(text: str, size: int) -> _Line:
     return _Line(text, int(left), int(top), int(right), int(bottom))
 
 
+@lru_cache(maxsize=8192)
+def _glyph(char: str, size: int) -> tuple[int, int, int, int] | None:
+    """One character's ink relative to its advance box: (left bearing, right bearing, top, bottom)."""
+    mask, (ox, oy) = font(size).getmask2(char, mode=_MODE, anchor="la")
+    box = mask.getbbox()
+    if box is None:
+        return None
+    left, _top, right, _bottom = font(size).getbbox(char, mode=_MODE, anchor="la")
+    return ox + box[0] - left, right - (ox + box[2]), oy + box[1], oy + box[3]
+
+
+def _estimate(text: str, size: int) -> _Line | None:
+    """The ink box from cached glyph boxes and one metrics call: within a pixel of the truth.
+
+    Horizontal edges can be off by one (sub-pixel pen positions), so callers
+    decide only with a pixel to spare and measure exactly in between.  None
+    when the line starts or ends with a character that has no ink.
+    """
+    glyphs = [_glyph(c, size) for c in text]
+    if not text or glyphs[0] is None or glyphs[-1] is None:
+        return None
+    inked = [g for g in glyphs if g is not None]
+    left, _top, right, _bottom = font(size).getbbox(text, mode=_MODE, anchor="la")
+    return _Line(text, int(left) + glyphs[0][0], min(g[2] for g in inked), int(right) - glyphs[-1][1],
+                 max(g[3] for g in inked))
+
+
 def _fits_width(text: str, size: int, width: int) -> bool:
-    return _bound(text, size).width <= width or _measure(text, size).width <= width
+    if _bound(text, size).width <= width:
+        return True
+    guess = _estimate(text, size)
+    if guess is not None and guess.width - 1 > width:
+        return False
+    return _measure(text, size).width <= width
 
 
 def _paragraphs(text: str) -> list[list[str]]:
@@ -148,30 +180,36 @@ def _fits(lines: list[_Line], pitch: int, width: int, height: int) -> bool:
     return bottom - top <= height and all(ln.width <= width for ln in lines)
 
 
-def _try_size(text: str, size: int, width: int, height: int, wrap: bool) -> tuple[list[_Line], bool]:
+def _try_size(text: str, size: int, width: int, height: int, wrap: bool) -> tuple[list[str], bool]:
+    """The wrapped lines at ``size`` and whether they fit; rasterises only when estimates cannot tell."""
     texts = wrap_lines(text, size, width, wrap)
     pitch = _pitch(size)
     if _fits([_bound(t, size) for t in texts], pitch, width, height):
-        return [_measure(t, size) for t in texts], True  # surely fits; exact boxes for placement
-    lines = [_measure(t, size) for t in texts]
-    return lines, _fits(lines, pitch, width, height)
+        return texts, True
+    guesses = [_estimate(t, size) if t else _Line("", 0, 0, 0, 0) for t in texts]
+    if all(g is not None for g in guesses):
+        known = [g for g in guesses if g is not None]
+        top, bottom = _block(known, pitch)
+        if any(g.width - 1 > width for g in known) or bottom - top - 1 > height:
+            return texts, False
+    return texts, _fits([_measure(t, size) for t in texts], pitch, width, height)
 
 
-def _largest_fitting(text: str, width: int, height: int, wrap: bool) -> tuple[int, list[_Line], bool]:
+def _largest_fitting(text: str, width: int, height: int, wrap: bool) -> tuple[int, list[str], bool]:
     """Bisect sizes MAX..MIN for the largest that fits (fit shrinks as size grows)."""
     lo, hi = MIN_FONT_SIZE, MAX_FONT_SIZE
-    best: tuple[int, list[_Line], bool] | None = None
+    best: tuple[int, list[str], bool] | None = None
     while lo <= hi:
         mid = (lo + hi) // 2
-        lines, fits = _try_size(text, mid, width, height, wrap)
+        texts, fits = _try_size(text, mid, width, height, wrap)
         if fits:
-            best = (mid, lines, True)
+            best = (mid, texts, True)
             lo = mid + 1
         else:
             hi = mid - 1
     if best is None:
-        lines, _ = _try_size(text, MIN_FONT_SIZE, width, height, wrap)
-        return MIN_FONT_SIZE, lines, False
+        texts, _ = _try_size(text, MIN_FONT_SIZE, width, height, wrap)
+        return MIN_FONT_SIZE, texts, False
     return best
 
 
@@ -225,9 +263,10 @@ def plan_text(text: str, width: int, height: int, options: TextOptions) -> TextP
     _check(width, height, options)
     if options.font_size is not None:
         size = options.font_size
-        lines, _ = _try_size(text, size, width, height, options.wrap)
+        texts, _ = _try_size(text, size, width, height, options.wrap)
     else:
-        size, lines, _ = _largest_fitting(text, width, height, options.wrap)
+        size, texts, _ = _largest_fitting(text, width, height, options.wrap)
+    lines = [_measure(t, size) for t in texts]  # exact ink boxes for placement
     pitch = _pitch(size)
     kept = _cut_to_height(lines, pitch, height)
     truncated = len(kept) < len(lines) or any(ln.width > width for ln in kept)
