@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections import deque
 from collections.abc import Sequence
 
 from PIL import Image
@@ -59,6 +60,7 @@ RAM_ROWS = 64  # the SSD1306's; each controller has its own, see ``FakeSSD1306Bu
 SMBUS_BLOCK_MAX = 32
 START_BITS = STOP_BITS = 1  # bit-times for a START/repeated START and a STOP
 BYTE_BITS = 9  # 8 data clocks and the ACK clock
+COMMAND_LOG = 4096  # decoded commands kept in ``commands``
 
 
 class FakeSSD1306Bus:
@@ -88,7 +90,8 @@ class FakeSSD1306Bus:
         self.height = height
         self.address = address
         self.connected = True
-        self.commands: list[tuple[int, ...]] = []
+        # The most recent commands, decoded; bounded so a long benchmark does not grow without end.
+        self.commands: deque[tuple[int, ...]] = deque(maxlen=COMMAND_LOG)
         self._fail_budget = 0
         self._fail_errno = errno.EREMOTEIO
         self.reset_counters()
