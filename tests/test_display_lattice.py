@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 import pytest
 from PIL import Image
@@ -14,6 +13,7 @@ from agent.lattice import connect, request
 from agent.provider import TextOptions
 from agent.screen import Screen
 from providers.oled.layout import layout_text
+from tests.events import follow
 from tests.processes import CliProcess, run_cli
 
 
@@ -73,13 +73,7 @@ async def test_watch_redraws_when_a_frame_reaches_the_panel(start_agent, built) 
 async def test_unplugged_panel_errors_reach_the_sender_and_events_the_lattice(start_agent, built) -> None:
     agent = await start_agent({"oled-text": built["oled-text"]})
     nc = await connect(agent.url, name="test-events")
-    events: asyncio.Queue[dict[str, object]] = asyncio.Queue()
-
-    async def on_event(msg) -> None:  # type: ignore[no-untyped-def]
-        await events.put(json.loads(msg.data)["data"])
-
-    await nc.subscribe(subjects.event("default", "test-pi", "provider-health"), cb=on_event)
-    await nc.flush()
+    events = await follow(nc, "provider-health")
     try:
         agent.bus.disconnect()
         with pytest.raises(ActorReplyError, match="0x3C.*kept and shown when the display answers again"):
@@ -105,21 +99,15 @@ async def test_panel_missing_at_start_leaves_the_agent_serving_and_unhealthy(sta
     bus.disconnect()
     agent = await start_agent({"oled-text": built["oled-text"]}, bus=bus)
     nc = await connect(agent.url, name="test-events")
-    healthy = asyncio.Event()
-
-    async def on_event(msg) -> None:  # type: ignore[no-untyped-def]
-        if json.loads(msg.data)["data"]["healthy"]:
-            healthy.set()
-
-    await nc.subscribe(subjects.event("default", "test-pi", "provider-health"), cb=on_event)
-    await nc.flush()
+    events = await follow(nc, "provider-health")
     try:
         [host] = await ping(nc, "default")
         assert host["display"]["healthy"] is False and "0x3C" in host["display"]["reason"]
         with pytest.raises(ActorReplyError, match="kept and shown when the display answers again"):
             await show(agent.url, "Early")
         bus.reconnect()
-        await asyncio.wait_for(healthy.wait(), 10)
+        while not (await asyncio.wait_for(events.get(), 10))["healthy"]:
+            pass
         [host] = await ping(nc, "default")
         assert host["display"] == {"healthy": True, "reason": ""}
         assert (await show(agent.url, "On time")).startswith(b"shown:")

@@ -15,6 +15,7 @@ from agent.claims import ClaimsError, TrustPolicy
 from agent.errors import CapabilityError
 from agent.lattice import connect, request
 from tests.conftest import ROOT
+from tests.events import follow
 from tests.processes import run_cli
 
 ACCOUNT = claims.generate_key("account")
@@ -32,13 +33,7 @@ def signed(built: dict[str, Path], tmp_path: Path, name: str = "signed.wasm", **
 
 async def refusals(agent) -> asyncio.Queue:  # type: ignore[no-untyped-def]
     nc = await connect(agent.url, name="test-events")
-    queue: asyncio.Queue = asyncio.Queue()
-
-    async def on_event(msg) -> None:  # type: ignore[no-untyped-def]
-        await queue.put(json.loads(msg.data)["data"])
-
-    await nc.subscribe(subjects.event("default", "test-pi", "actor-refused"), cb=on_event)
-    await nc.flush()
+    queue = await follow(nc, "actor-refused")
     queue.nc = nc  # type: ignore[attr-defined]
     return queue
 

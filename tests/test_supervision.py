@@ -4,7 +4,6 @@ way of the other actors."""
 from __future__ import annotations
 
 import asyncio
-import json
 
 import pytest
 
@@ -12,6 +11,7 @@ from agent import subjects
 from agent.errors import ActorReplyError
 from agent.lattice import connect, request
 from agent.supervision import SupervisionPolicy
+from tests.events import follow
 
 
 async def sender(url: str):  # type: ignore[no-untyped-def]
@@ -42,13 +42,7 @@ async def test_too_many_traps_mark_the_actor_failed_with_an_event(start_agent, b
     agent = await start_agent({"misbehave": built["misbehave"], "oled-text": built["oled-text"]},
                               supervision=SupervisionPolicy(max_traps=3, window_s=600, first_backoff_s=0))
     nc, send = await sender(agent.url)
-    failed: asyncio.Queue = asyncio.Queue()
-
-    async def on_event(msg) -> None:  # type: ignore[no-untyped-def]
-        await failed.put(json.loads(msg.data)["data"])
-
-    await nc.subscribe(subjects.event("default", "test-pi", "actor-failed"), cb=on_event)
-    await nc.flush()
+    failed = await follow(nc, "actor-failed")
     try:
         for body in (b"trap", b"loop", b"trap"):  # a deadline overrun is a trap too
             with pytest.raises(ActorReplyError, match="trapped"):
