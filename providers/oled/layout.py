@@ -65,51 +65,44 @@ def _measure(text: str, size: int) -> _Line:
     return _Line(text, ox + left, oy + top, ox + right, oy + bottom)
 
 
-def _bound(text: str, size: int) -> _Line:
-    """A box that always contains the ink (the font's advance box), for a fraction of the cost.
-
-    Pillow computes it from glyph metrics without rasterising, so it is used to
-    accept what surely fits; only what it cannot accept is measured exactly.
-    """
-    if not text:
-        return _Line("", 0, 0, 0, 0)
-    left, top, right, bottom = font(size).getbbox(text, mode=_MODE, anchor="la")
-    return _Line(text, int(left), int(top), int(right), int(bottom))
+#: How far (pixels, per edge) an estimate may be from the rasterised ink: pen positions are fractional.
+SLACK = 1
 
 
 @lru_cache(maxsize=8192)
-def _glyph(char: str, size: int) -> tuple[int, int, int, int] | None:
-    """One character's ink relative to its advance box: (left bearing, right bearing, top, bottom)."""
+def _glyph(char: str, size: int) -> tuple[float, tuple[int, int, int, int] | None]:
+    """One character at the origin: its advance, and its ink box (None when it has no ink)."""
     mask, (ox, oy) = font(size).getmask2(char, mode=_MODE, anchor="la")
     box = mask.getbbox()
-    if box is None:
-        return None
-    left, _top, right, _bottom = font(size).getbbox(char, mode=_MODE, anchor="la")
-    return ox + box[0] - left, right - (ox + box[2]), oy + box[1], oy + box[3]
+    ink = None if box is None else (ox + box[0], oy + box[1], ox + box[2], oy + box[3])
+    return float(font(size).getlength(char, mode=_MODE)), ink
 
 
 def _estimate(text: str, size: int) -> _Line | None:
-    """The ink box from cached glyph boxes and one metrics call: within a pixel of the truth.
+    """The ink box from cached glyphs alone (no layout call): width and height within ``SLACK``.
 
-    Horizontal edges can be off by one (sub-pixel pen positions), so callers
-    decide only with a pixel to spare and measure exactly in between.  None
-    when the line starts or ends with a character that has no ink.
+    Advances add up exactly (the built-in font has no kerning pairs); the
+    rounding of fractional pen positions is what the slack covers.  None when
+    the line starts or ends with a character without ink.
     """
+    if not text:
+        return _Line("", 0, 0, 0, 0)
     glyphs = [_glyph(c, size) for c in text]
-    if not text or glyphs[0] is None or glyphs[-1] is None:
+    first, last = glyphs[0][1], glyphs[-1][1]
+    if first is None or last is None:
         return None
-    inked = [g for g in glyphs if g is not None]
-    left, _top, right, _bottom = font(size).getbbox(text, mode=_MODE, anchor="la")
-    return _Line(text, int(left) + glyphs[0][0], min(g[2] for g in inked), int(right) - glyphs[-1][1],
-                 max(g[3] for g in inked))
+    inks = [ink for _, ink in glyphs if ink is not None]
+    pen = sum(advance for advance, _ in glyphs[:-1])
+    return _Line(text, first[0], min(i[1] for i in inks), round(pen) + last[2], max(i[3] for i in inks))
 
 
 def _fits_width(text: str, size: int, width: int) -> bool:
-    if _bound(text, size).width <= width:
-        return True
     guess = _estimate(text, size)
-    if guess is not None and guess.width - 1 > width:
-        return False
+    if guess is not None:
+        if guess.width + SLACK <= width:
+            return True
+        if guess.width - SLACK > width:
+            return False
     return _measure(text, size).width <= width
 
 
@@ -184,13 +177,14 @@ def _try_size(text: str, size: int, width: int, height: int, wrap: bool) -> tupl
     """The wrapped lines at ``size`` and whether they fit; rasterises only when estimates cannot tell."""
     texts = wrap_lines(text, size, width, wrap)
     pitch = _pitch(size)
-    if _fits([_bound(t, size) for t in texts], pitch, width, height):
-        return texts, True
-    guesses = [_estimate(t, size) if t else _Line("", 0, 0, 0, 0) for t in texts]
+    guesses = [_estimate(t, size) for t in texts]
     if all(g is not None for g in guesses):
         known = [g for g in guesses if g is not None]
         top, bottom = _block(known, pitch)
-        if any(g.width - 1 > width for g in known) or bottom - top - 1 > height:
+        widest = max((g.width for g in known), default=0)
+        if widest + SLACK <= width and bottom - top + SLACK <= height:
+            return texts, True
+        if widest - SLACK > width or bottom - top - SLACK > height:
             return texts, False
     return texts, _fits([_measure(t, size) for t in texts], pitch, width, height)
 
