@@ -17,7 +17,7 @@ from .config import ConfigFileError, resolve
 from .errors import ConfigError, PiEdgeError
 from .identity import parse_labels
 from .limits import Limits
-from .provider import DisplayProvider, ProviderError
+from .provider import DisplayProvider, ProviderConfigError
 from .sdnotify import Notifier
 from .service import ActorSpec, AgentOptions, AgentService
 from .signals import start_unless_stopped, stop_on_signals
@@ -78,7 +78,7 @@ class Agent:
     def __init__(self, flags: argparse.Namespace, out: Any) -> None:
         self.flags = copy.copy(flags)  # as given on the command line: re-resolved on SIGHUP
         self.out = out
-        self.args, _ = resolve(copy.copy(flags))
+        self.args, self.origins = resolve(copy.copy(flags))
         self.options = options_from(self.args)
         self.notifier = Notifier()
         self.provider: DisplayProvider = self._provider()
@@ -87,9 +87,13 @@ class Agent:
     def _provider(self) -> DisplayProvider:
         try:
             return self.args.plugin.create(self.args)  # type: ignore[no-any-return]
-        except ProviderError as exc:
-            if self.args.config_file and "i2c" not in str(exc).lower():  # a bad value from the file
-                raise ConfigFileError(f"{self.args.config_file}: {exc}") from None
+        except ProviderConfigError as exc:
+            # A display value from the file or the environment will be just as wrong after a restart.
+            sources = sorted({origin.split("=")[1] for origin in self.origins
+                              if origin.startswith("display.") and not origin.endswith(("=flag", "=default"))})
+            if sources:
+                where = self.args.config_file if "file" in sources else "the environment"
+                raise ConfigFileError(f"{where}: {exc}") from None
             raise
 
     async def run(self) -> int:

@@ -22,6 +22,10 @@ class ProviderError(Exception):
     """A display operation failed; the message is shown to the calling actor as ``err``."""
 
 
+class ProviderConfigError(ProviderError):
+    """The provider's settings are impossible (unknown driver, size, address...): fix the configuration."""
+
+
 @dataclass(frozen=True)
 class DisplayInfo:
     width: int

@@ -167,3 +167,13 @@ async def test_sighup_reloads_labels_without_reconnecting(built, tmp_path) -> No
         assert await agent.stop() == 0
     finally:
         await agent.kill()
+
+
+async def test_impossible_display_from_the_file_is_a_config_error_too(tmp_path: Path) -> None:
+    conf = tmp_path / "agent.toml"
+    conf.write_text('[display]\ndisplay = "sh1107"\nwidth = 128\nheight = 64\n')
+    code, _, err = await run_cli("agent", "--config", str(conf), "--port", "0")
+    assert code == EX_CONFIG, err
+    assert f"{conf}: sh1107 does not drive a 128x64 panel; its sizes are 64x128, 80x128, 128x128" in err
+    code, _, err = await run_cli("agent", "--display", "sh1107", "--width", "128", "--height", "64", "--port", "0")
+    assert code == 2 and "sh1107 does not drive a 128x64 panel" in err  # a typo on the command line: not 78

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from agent.provider import ProviderError
+from agent.provider import ProviderConfigError, ProviderError
 
 
 class OledError(ProviderError):
     """Base of every error the OLED provider raises on purpose."""
 
 
-class ConfigError(OledError):
+class ConfigError(OledError, ProviderConfigError):
     """A display setting (rotate, address, size...) is out of range."""
 
 
