@@ -10,7 +10,7 @@ import copy
 import logging
 import signal
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
 from . import subjects
 from .config import ConfigFileError, resolve
@@ -75,7 +75,7 @@ def _status(service: AgentService) -> str:
 class Agent:
     """One agent process: the service plus everything the operating system talks to."""
 
-    def __init__(self, flags: argparse.Namespace, out: Any) -> None:
+    def __init__(self, flags: argparse.Namespace, out: Callable[[str], None]) -> None:
         self.flags = copy.copy(flags)  # as given on the command line: re-resolved on SIGHUP
         self.out = out
         self.args, self.origins = resolve(copy.copy(flags))
@@ -157,5 +157,6 @@ class Agent:
         self.notifier.send("READY=1", f"STATUS={_status(self.service)}")
 
 
-def run_agent(flags: argparse.Namespace, out: Any = print) -> int:
+def run_agent(flags: argparse.Namespace, out: Callable[[str], None]) -> int:
+    """Run until a stop signal; ``out`` gets the lines meant for the person at the terminal."""
     return asyncio.run(Agent(flags, out).run())
