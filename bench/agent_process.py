@@ -14,8 +14,7 @@ import tempfile
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import common  # noqa: E402, F401  (puts the repository on the path)
 
 from agent.service import ActorSpec, AgentOptions, AgentService  # noqa: E402
 from providers.oled import DisplayConfig, OledProvider  # noqa: E402

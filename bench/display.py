@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import platform
 import random
 import statistics
@@ -24,8 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import write_result  # noqa: E402  (puts the repository on the path)
 
 import luma.core  # noqa: E402
 import luma.oled  # noqa: E402
@@ -481,9 +479,7 @@ def main() -> None:
     }
     result["checks"] = "every frame decoded by the fake panel matched the intended frame"
     print_report(result)
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "display.json").write_text(json.dumps(result, indent=2))
+    write_result("display", result)
 
 
 if __name__ == "__main__":

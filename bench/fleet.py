@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import signal
@@ -26,15 +25,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import CACHE, ROOT, pct, write_result  # noqa: E402  (puts the repository on the path)
 
 from agent import subjects  # noqa: E402
 from agent.build import build_actor  # noqa: E402
 from agent.lattice import broadcast, connect, ping  # noqa: E402
 from agent.natsserver import NatsServer, hub_config  # noqa: E402
 
-CACHE = ROOT / ".build" / "bench-cache"
 ACTOR = "oled-text"
 START_AT_ONCE = 4  # agents starting concurrently: 2 cores, each start compiles/instantiates Wasm
 READY_TIMEOUT = 180.0
@@ -66,11 +63,6 @@ def children(pid: int) -> list[int]:
         except (OSError, IndexError, ValueError):
             continue
     return found
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 class Fleet:
@@ -265,9 +257,7 @@ def main() -> None:
               f"{r['leaf_servers_rss_mib_total']:>16.0f}")
         if r["failed_rounds"]:
             print(f"      failed rounds: {'; '.join(r['failed_rounds'])}")
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "fleet.json").write_text(json.dumps(result, indent=2))
+    write_result("fleet", result)
 
 
 if __name__ == "__main__":

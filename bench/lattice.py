@@ -15,13 +15,11 @@ import asyncio
 import json
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import CACHE, ROOT, pct, write_result  # noqa: E402  (puts the repository on the path)
 
 from agent import subjects  # noqa: E402
 from agent.build import build_actor  # noqa: E402
@@ -32,12 +30,6 @@ from agent.store import ComponentStore  # noqa: E402
 from providers.oled import DisplayConfig, OledProvider  # noqa: E402
 from tests.fakes.ssd1306_bus import FakeSSD1306Bus  # noqa: E402
 
-CACHE = ROOT / ".build" / "bench-cache"
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def start_agent(hub: NatsServer, name: str, state: Path, cache: Path) -> AgentService:
@@ -135,9 +127,7 @@ def main() -> None:
                        ("actor_on_b_display_on_a", "actor on B, A's display (linked)")):
         print(f"{label:<40}{r[key]['p50']:>9.2f}{r[key]['p99']:>9.2f}")  # type: ignore[index]
     print(f"restarted agent serving again through the hub: {result['restarted_agent_serving_again_s']:.2f} s")
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "lattice.json").write_text(json.dumps(result, indent=2))
+    write_result("lattice", result)
 
 
 if __name__ == "__main__":

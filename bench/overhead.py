@@ -16,18 +16,15 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import json
 import logging
 import os
 import platform
 import pstats
 import statistics
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import CACHE, ROOT, write_result  # noqa: E402  (puts the repository on the path)
 
 from agent import subjects  # noqa: E402
 from agent.build import build_actor  # noqa: E402
@@ -38,7 +35,6 @@ from agent.runtime import Runtime  # noqa: E402
 from providers.oled import DisplayConfig, OledProvider  # noqa: E402
 from tests.fakes.ssd1306_bus import FakeSSD1306Bus  # noqa: E402
 
-CACHE = ROOT / ".build" / "bench-cache"
 SUBJECT = subjects.actor(subjects.DEFAULT_LATTICE, "oled-text")
 ACTOR_LOG = logging.getLogger("pi_edge.actor")  # where the actor's log lines land through the host
 
@@ -147,9 +143,7 @@ def main() -> None:
     for row in prof["top_by_tottime"]:  # type: ignore[index]
         print(f"{row['function'][:57]:<58}{row['calls']:>7}{row['tottime_s']:>10.4f}{row['share']:>7.1%}"
               f"{row['per_message_us']:>8.1f}")
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "overhead.json").write_text(json.dumps(result, indent=2))
+    write_result("overhead", result)
 
 
 if __name__ == "__main__":

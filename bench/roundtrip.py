@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import platform
 import statistics
 import subprocess
@@ -19,27 +18,13 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import CACHE, ROOT, pct, rss_mib, write_result  # noqa: E402  (puts the repository on the path)
 
 from agent import subjects  # noqa: E402
 from agent.build import build_actor  # noqa: E402
 from agent.lattice import connect, wait_for_actor  # noqa: E402
 from agent.natsserver import NatsServer, hub_config  # noqa: E402
 
-CACHE = ROOT / ".build" / "bench-cache"
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def start_agent(hub: NatsServer, actor: Path) -> tuple[subprocess.Popen[str], float]:
@@ -122,9 +107,7 @@ def main() -> None:
     print(f"{'ratio':<28}{a['p50'] / p['p50']:>9.2f}{a['p90'] / p['p90']:>9.2f}{a['p99'] / p['p99']:>9.2f}")  # type: ignore[index]
     print(f"agent start to ready (warm compile cache): {result['warm_start_to_ready_s']:.2f} s")
     print(f"agent RSS with one actor: {result['agent_rss_mib_one_actor']:.1f} MiB")
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "roundtrip.json").write_text(json.dumps(result, indent=2))
+    write_result("roundtrip", result)
 
 
 if __name__ == "__main__":

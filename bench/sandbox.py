@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import CACHE, ROOT, rss_mib, write_result  # noqa: E402  (puts the repository on the path)
 
 from agent import claims, subjects  # noqa: E402
 from agent.build import build_actor  # noqa: E402
@@ -31,14 +28,6 @@ from agent.service import ActorSpec, AgentOptions, AgentService  # noqa: E402
 from providers.oled import DisplayConfig, OledProvider  # noqa: E402
 from tests.fakes.ssd1306_bus import FakeSSD1306Bus  # noqa: E402
 
-CACHE = ROOT / ".build" / "bench-cache"
-
-
-def rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def verification(wasm: bytes, repeat: int = 20) -> dict[str, float]:
@@ -127,9 +116,7 @@ def main() -> None:
     print(f"actor call, median: {e['with_epochs_us']:.0f} us with epoch interruption, "
           f"{e['without_epochs_us']:.0f} us without (x{e['ratio']:.2f})")
     print(f"agent RSS around {h['messages']} hostile messages: {h['rss_before_mib']} -> {h['rss_after_mib']} MiB")
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "sandbox.json").write_text(json.dumps(result, indent=2))
+    write_result("sandbox", result)
 
 
 if __name__ == "__main__":

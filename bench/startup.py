@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import statistics
@@ -25,8 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import CACHE, ROOT, rss_mib, write_result  # noqa: E402  (puts the repository on the path)
 
 from agent.build import build_actor  # noqa: E402
 from agent.natsserver import NatsServer, hub_config  # noqa: E402
@@ -35,14 +33,6 @@ from agent.service import ActorSpec, AgentOptions, AgentService  # noqa: E402
 from providers.oled import DisplayConfig, OledProvider  # noqa: E402
 from tests.fakes.ssd1306_bus import FakeSSD1306Bus  # noqa: E402
 
-CACHE = ROOT / ".build" / "bench-cache"
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 async def start_to_ready(wasm: Path, cache: Path) -> float:
@@ -134,9 +124,7 @@ def main() -> None:
           f"{c['first_compile'] / c['from_cache']:>11.1f}")  # type: ignore[index]
     print(f"agent process RSS after READY: {r['1']:.1f} MiB with 1 instance, {r['5']:.1f} MiB with 5 "  # type: ignore[index]
           f"({(r['5'] - r['1']) / 4:.1f} MiB per extra instance)")  # type: ignore[index]
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "startup.json").write_text(json.dumps(result, indent=2))
+    write_result("startup", result)
 
 
 if __name__ == "__main__":

@@ -16,16 +16,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import CACHE, ROOT, rss_mib, write_result  # noqa: E402  (puts the repository on the path)
 
 from agent import subjects  # noqa: E402
 from agent.build import build_actor  # noqa: E402
@@ -34,14 +31,6 @@ from agent.service import ActorSpec, AgentOptions, AgentService  # noqa: E402
 from providers.oled import DisplayConfig, OledProvider  # noqa: E402
 from tests.fakes.ssd1306_bus import FakeSSD1306Bus  # noqa: E402
 
-CACHE = ROOT / ".build" / "bench-cache"
-
-
-def rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 async def sample_rss(samples: list[float], stop: asyncio.Event) -> None:
@@ -154,9 +143,7 @@ def main() -> None:
               f"{r['frames_sent']:>8}{r['frames_superseded']:>8}{m['start']:>10.1f}{m['end']:>7.1f}{m['max']:>7.1f}")
     print("(RSS in MiB of this process: agent, leaf client and load generator together; "
           "frames = sent to the panel, supersd = replaced by a newer frame before sending)")
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "throughput.json").write_text(json.dumps(result, indent=2))
+    write_result("throughput", result)
 
 
 if __name__ == "__main__":
