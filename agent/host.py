@@ -100,7 +100,7 @@ class Host:
             await self.events.publish(ACTOR_REFUSED, {"actor": name, "reason": str(exc)})
             raise ClaimsError(f"actor {name!r} refused: {exc}") from None
         # Compiling takes seconds on a Pi: off the loop, so actors already running keep serving.
-        loaded = await asyncio.to_thread(self.runtime.load, name, wasm)
+        loaded = await asyncio.to_thread(self.runtime.load, name, wasm, claims.digest if claims else None)
         group = ActorGroup(name, loaded.digest)
         group.granted = frozenset(claims.capabilities) if claims else None
         group.signer = claims.issuer if claims else None

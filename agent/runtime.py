@@ -68,12 +68,16 @@ class Runtime:
         """Epoch ticks for a deadline, rounded up, plus one for the tick already under way."""
         return max(1, -(-deadline_ms // int(EPOCH_TICK_S * 1000))) + 1
 
-    def load(self, name: str, wasm: bytes) -> LoadedComponent:
-        """Compile (or fetch from cache) and check that the component targets the world."""
+    def load(self, name: str, wasm: bytes, wasm_digest: str | None = None) -> LoadedComponent:
+        """Compile (or fetch from cache) and check that the component targets the world.
+
+        ``wasm_digest`` saves hashing the component again when the caller already
+        has it (verified claims name it).
+        """
         started = time.perf_counter()
         if wasm[:4] != b"\0asm":
             raise ActorLoadError(f"actor {name!r}: not a WebAssembly binary (first bytes {wasm[:4]!r})")
-        wasm_digest = digest(wasm)
+        wasm_digest = wasm_digest or digest(wasm)
         try:
             component, cached = self.cache.load(self.engine, wasm, wasm_digest)
         except wasmtime.WasmtimeError as exc:
