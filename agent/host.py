@@ -52,6 +52,9 @@ log = logging.getLogger("pi_edge.host")
 
 MAX_SCALE = 16
 MAX_WAITING = 64  # messages queued for one instance before new ones are refused as busy
+#: Frame events are a preview (``pi-edge watch``), not a video feed: at most one per this many seconds,
+#: always the newest frame, so a busy panel costs the host a snapshot per interval, not per frame.
+FRAME_EVENT_INTERVAL_S = 0.05
 ControlHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
@@ -78,6 +81,7 @@ class Host:
         self.events = EventPublisher(nc, self.lattice, self.name, self.id)
         self._subs: list[Subscription] = []
         self._frame_event_due = False
+        self._last_frame_event = float("-inf")
         self._heartbeat: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[Any]] = set()
 
@@ -289,6 +293,11 @@ class Host:
         self.events.from_thread(self._publish_frame)
 
     async def _publish_frame(self) -> None:
+        loop = asyncio.get_running_loop()
+        wait = self._last_frame_event + FRAME_EVENT_INTERVAL_S - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)  # rate limit; frames meanwhile are covered by the snapshot below
+        self._last_frame_event = loop.time()
         self._frame_event_due = False  # frames after this point get an event of their own
         try:
             screen = await asyncio.to_thread(self.provider.snapshot)

@@ -14,6 +14,7 @@ import wasmtime
 from wasmtime import component as wc
 
 from .errors import ActorCallError, ActorLoadError, ActorTrapError, CapabilityError
+from .export_call import ExportCall
 from .host_imports import define_imports
 from .limits import Limits
 from .provider import DisplayProvider
@@ -63,7 +64,7 @@ class ActorInstance:
         func = instance.get_func(store, func_index) if func_index else None
         if func is None:
             raise ActorLoadError(f"actor {self.name!r}: export {handler}#handle not found after instantiation")
-        self.store, self.instance, self.handle_func = store, instance, func
+        self.store, self.instance, self.handle_func = store, instance, ExportCall(func, store)
 
     def call(self, message: Message) -> bytes:
         """Run ``handle``; the actor's ``err`` becomes ActorCallError, a trap ActorTrapError."""

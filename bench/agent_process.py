@@ -1,7 +1,10 @@
 """A benchmark agent: the real AgentService with a panel on the fake SSD1306 bus.
 
-It also answers ``bench.echo`` with a plain nats-py responder on the same leaf
-connection: the baseline the actor path is compared against.  Prints READY
+It also answers, on the same leaf connection, ``bench.echo`` with a plain
+nats-py echo (the transport alone) and ``bench.direct`` with oled-text's work
+done in plain Python inside a nats-py responder on a panel of its own (the
+same drawing with no sandbox and no agent around it): the two baselines the
+actor path is compared against.  Prints READY
 once serving (with ``--scale N`` instances of the actor); stops on SIGTERM.
 """
 
@@ -19,6 +22,7 @@ import common  # noqa: E402, F401  (puts the repository on the path)
 from agent.service import ActorSpec, AgentOptions, AgentService  # noqa: E402
 from providers.oled import DisplayConfig, OledProvider  # noqa: E402
 from tests.fakes.ssd1306_bus import FakeSSD1306Bus  # noqa: E402
+from plain_sign import show  # noqa: E402
 
 
 async def main() -> None:
@@ -41,7 +45,13 @@ async def main() -> None:
     async def echo(msg) -> None:  # type: ignore[no-untyped-def]
         await msg.respond(msg.data)
 
+    direct_panel = OledProvider(DisplayConfig(display="ssd1306"), bus=FakeSSD1306Bus())
+
+    async def direct(msg) -> None:  # type: ignore[no-untyped-def]
+        await msg.respond(show(direct_panel, msg.data.decode()))
+
     await service.nc.subscribe("bench.echo", cb=echo)
+    await service.nc.subscribe("bench.direct", cb=direct)
     await service.nc.flush()
     sys.stdout.write("READY\n")
     sys.stdout.flush()
@@ -49,6 +59,7 @@ async def main() -> None:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
     await service.stop()
+    direct_panel.close()
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import logging
 import os
 import platform
 import pstats
@@ -30,13 +29,12 @@ from agent import subjects  # noqa: E402
 from agent.build import build_actor  # noqa: E402
 from agent.instance import ActorInstance, Message  # noqa: E402
 from agent.limits import Limits  # noqa: E402
-from agent.provider import TextOptions  # noqa: E402
 from agent.runtime import Runtime  # noqa: E402
 from providers.oled import DisplayConfig, OledProvider  # noqa: E402
 from tests.fakes.ssd1306_bus import FakeSSD1306Bus  # noqa: E402
+from plain_sign import show as plain  # noqa: E402
 
 SUBJECT = subjects.actor(subjects.DEFAULT_LATTICE, "oled-text")
-ACTOR_LOG = logging.getLogger("pi_edge.actor")  # where the actor's log lines land through the host
 
 
 def texts(count: int) -> list[str]:
@@ -44,20 +42,6 @@ def texts(count: int) -> list[str]:
     shapes = ["Hello {i}", "Meeting room {i} free", "Build #{i} passed on main, deploy at 14:00",
               "Temperature {i} C", "The quick brown fox jumps over the lazy dog, message number {i}"]
     return [shapes[i % len(shapes)].format(i=i) for i in range(count)]
-
-
-def plain(provider: OledProvider, text: str) -> bytes:
-    """What actors/oled_text/app.py does for a ``show``, in plain Python in-process."""
-    layout = provider.show_text(text, TextOptions(align="center", wrap=True, font_size=None))
-    note = " (cut to fit)" if layout.truncated else ""
-    what = f"{len(text)} chars, {layout.lines} line(s), {layout.font_size}px{note}"
-    assert layout.frame is not None
-    if layout.frame.status == "superseded":
-        ACTOR_LOG.log(logging.INFO, "actor=%s context=%s %s", "oled-text", "oled-text",
-                      f"frame of {what} replaced by a newer one before it was sent")
-        return f"superseded: {what} replaced by a newer frame before it reached the panel".encode()
-    ACTOR_LOG.log(logging.INFO, "actor=%s context=%s %s", "oled-text", "oled-text", f"showing {what}")
-    return f"shown: {what}; {layout.frame.bus_bytes} bytes on the bus".encode()
 
 
 def measure(messages: int, profile_calls: int) -> dict[str, object]:

@@ -1,7 +1,10 @@
 """Round trip laptop -> hub -> leaf -> agent -> Wasm actor -> provider -> fake bus, against plain NATS.
 
-Both paths cross the same hub and leaf servers in the same run, interleaved
-message by message so machine noise lands on both.  Also: agent start to
+Two baselines cross the same hub and leaf servers to the same process in the
+same run, interleaved message by message so machine noise lands on all three:
+a plain nats-py echo (the transport alone: what the target is set against)
+and a nats-py responder doing oled-text's drawing in plain Python (the same
+work with no sandbox and no agent: what pi-edge itself adds).  Also: agent start to
 ready with a warm compile cache, and the agent's RSS with one actor.
 
     .venv/bin/python bench/roundtrip.py [--messages 2000]
@@ -60,36 +63,41 @@ async def measure(messages: int) -> dict[str, object]:
             nc = await connect(hub.url, name="bench-laptop")
             actor_subject = subjects.actor(subjects.DEFAULT_LATTICE, "oled-text")
             texts = [f"Message {i}" for i in range(messages)]
+            paths = {"plain": "bench.echo", "direct": "bench.direct", "actor": actor_subject}
             for warmup in texts[:50]:
-                await nc.request(actor_subject, warmup.encode(), timeout=5)
-                await nc.request("bench.echo", warmup.encode(), timeout=5)
-            actor_ms: list[float] = []
-            plain_ms: list[float] = []
-            for text in texts:
+                for subject in paths.values():
+                    await nc.request(subject, warmup.encode(), timeout=5)
+            ms: dict[str, list[float]] = {name: [] for name in paths}
+            order = list(paths.items())
+            for i, text in enumerate(texts):
                 body = text.encode()
-                t0 = time.perf_counter()
-                await nc.request("bench.echo", body, timeout=5)
-                t1 = time.perf_counter()
-                reply = await nc.request(actor_subject, body, timeout=5)
-                t2 = time.perf_counter()
-                assert reply.data.startswith(b"shown:"), reply.data
-                plain_ms.append((t1 - t0) * 1000)
-                actor_ms.append((t2 - t1) * 1000)
+                replies = {}
+                for name, subject in order[i % 3:] + order[:i % 3]:  # each path goes first a third of the time
+                    t0 = time.perf_counter()
+                    replies[name] = await nc.request(subject, body, timeout=5)
+                    ms[name].append((time.perf_counter() - t0) * 1000)
+                if replies["actor"].data != replies["direct"].data:
+                    raise SystemExit(f"roundtrip bench: FAILED: actor said {replies['actor'].data!r}, "
+                                     f"the plain responder {replies['direct'].data!r}")
             await nc.close()
             rss = rss_mib(proc.pid)
         finally:
             proc.terminate()
             proc.wait()
     quantiles = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
+
+    def summary(values: list[float]) -> dict[str, float]:
+        return {**{k: pct(values, q) for k, q in quantiles.items()}, "mean": statistics.fmean(values)}
+
     return {
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "python": platform.python_version(),
         "messages": messages,
-        "pi_edge_ms": {"p50": pct(actor_ms, 0.5), "p90": pct(actor_ms, 0.9), "p99": pct(actor_ms, 0.99),
-                       "mean": statistics.fmean(actor_ms)},
-        "plain_nats_ms": {"p50": pct(plain_ms, 0.5), "p90": pct(plain_ms, 0.9), "p99": pct(plain_ms, 0.99),
-                          "mean": statistics.fmean(plain_ms)},
-        "ratio_to_plain": {k: pct(actor_ms, q) / pct(plain_ms, q) for k, q in quantiles.items()},
+        "pi_edge_ms": summary(ms["actor"]),
+        "plain_nats_ms": summary(ms["plain"]),
+        "plain_python_sign_ms": summary(ms["direct"]),
+        "ratio_to_plain": {k: pct(ms["actor"], q) / pct(ms["plain"], q) for k, q in quantiles.items()},
+        "ratio_to_plain_python_sign": {k: pct(ms["actor"], q) / pct(ms["direct"], q) for k, q in quantiles.items()},
         "warm_start_to_ready_s": ready_s,
         "agent_rss_mib_one_actor": rss,
     }
@@ -99,12 +107,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=2000)
     result = asyncio.run(measure(parser.parse_args().messages))
-    a, p = result["pi_edge_ms"], result["plain_nats_ms"]
+    a = result["pi_edge_ms"]
     print(f"round trip over hub -> leaf, {result['messages']} messages ({result['machine']})")
-    print(f"{'path':<28}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}")
-    print(f"{'plain nats-py echo':<28}{p['p50']:>9.3f}{p['p90']:>9.3f}{p['p99']:>9.3f}")  # type: ignore[index]
-    print(f"{'pi-edge display (actor)':<28}{a['p50']:>9.3f}{a['p90']:>9.3f}{a['p99']:>9.3f}")  # type: ignore[index]
-    print(f"{'ratio':<28}{a['p50'] / p['p50']:>9.2f}{a['p90'] / p['p90']:>9.2f}{a['p99'] / p['p99']:>9.2f}")  # type: ignore[index]
+    print(f"{'path':<44}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}")
+    for label, key in (("plain nats-py echo", "plain_nats_ms"),
+                       ("nats-py responder, same drawing, no sandbox", "plain_python_sign_ms"),
+                       ("pi-edge display (agent + Wasm actor)", "pi_edge_ms")):
+        row = result[key]
+        print(f"{label:<44}{row['p50']:>9.3f}{row['p90']:>9.3f}{row['p99']:>9.3f}")  # type: ignore[index]
+    for label, key in (("pi-edge / echo", "plain_nats_ms"), ("pi-edge / same drawing", "plain_python_sign_ms")):
+        row = result[key]
+        print(f"{label:<44}{a['p50'] / row['p50']:>9.2f}{a['p90'] / row['p90']:>9.2f}{a['p99'] / row['p99']:>9.2f}")  # type: ignore[index]
     print(f"agent start to ready (warm compile cache): {result['warm_start_to_ready_s']:.2f} s")
     print(f"agent RSS with one actor: {result['agent_rss_mib_one_actor']:.1f} MiB")
     write_result("roundtrip", result)

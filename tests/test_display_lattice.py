@@ -70,6 +70,33 @@ async def test_watch_redraws_when_a_frame_reaches_the_panel(start_agent, built) 
     assert "\n".join(out[start:start + 32]) == Screen.of(agent.bus.image()).halfblocks()
 
 
+async def test_a_burst_of_frames_gives_few_frame_events_and_the_last_shows_the_last_frame(start_agent, built) -> None:
+    from agent.host import FRAME_EVENT_INTERVAL_S
+
+    agent = await start_agent({"oled-text": built["oled-text"]})
+    nc = await connect(agent.url, name="test-events")
+    frames = await follow(nc, "frame")
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        burst = 30
+        for i in range(burst):
+            await request(nc, subjects.actor("default", "oled-text"), f"Frame {i}".encode(), None, 10,
+                          what="actor 'oled-text'")
+        final = Screen.of(agent.bus.image()).to_json()
+        seen = 0
+        while True:  # the newest frame is always announced, at the latest one interval after it was shown
+            event = await asyncio.wait_for(frames.get(), 10)
+            seen += 1
+            if event["screen"] == final:
+                break
+        elapsed = loop.time() - started
+        assert seen <= elapsed / FRAME_EVENT_INTERVAL_S + 2, (seen, elapsed)
+        assert seen < burst
+    finally:
+        await nc.close()
+
+
 async def test_unplugged_panel_errors_reach_the_sender_and_events_the_lattice(start_agent, built) -> None:
     agent = await start_agent({"oled-text": built["oled-text"]})
     nc = await connect(agent.url, name="test-events")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -103,3 +104,56 @@ async def test_bad_actor_at_start_leaves_the_others_serving(start_agent, built, 
         assert reply.body.startswith(b"shown:")
     finally:
         await nc.close()
+
+
+def _native_heap_bytes() -> int | None:
+    """Bytes malloc has handed out (glibc's mallinfo2): where wasmtime's own allocations show."""
+    import ctypes
+    import gc
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in
+                    "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+
+    try:
+        mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
+    except (OSError, AttributeError):
+        return None
+    mallinfo2.restype = MallInfo2
+    gc.collect()
+    info = mallinfo2()
+    return info.uordblks + info.hblkhd
+
+
+@pytest.mark.parametrize("op", ["show", "no-such-op"])
+def test_actor_calls_do_not_grow_native_memory(runtime: Runtime, built: dict[str, Path], op: str) -> None:
+    """wasmtime-py 50 leaks the box of every call's result (~48 bytes a call); agent.export_call frees it."""
+    from agent.instance import ActorInstance, Message
+    from agent.limits import Limits
+    from providers.oled import DisplayConfig, OledProvider
+    from tests.fakes.ssd1306_bus import FakeSSD1306Bus
+
+    if _native_heap_bytes() is None:
+        pytest.skip("needs glibc's mallinfo2 to see native allocations")
+    provider = OledProvider(DisplayConfig(display="ssd1306"), bus=FakeSSD1306Bus())
+    logging.disable(logging.INFO)  # pytest keeps every captured log record: growth that is not ours
+    try:
+        instance = ActorInstance(runtime, runtime.load_file("oled-text", built["oled-text"]), provider, Limits())
+
+        def call(i: int) -> None:
+            try:
+                instance.call(Message("pe.default.actor.oled-text", f"Message {i % 500}".encode(), [("op", op)]))
+            except Exception:
+                assert op == "no-such-op"
+
+        for i in range(2000):  # glyph cache, arenas and the fake bus's command log fill up
+            call(i)
+        before = _native_heap_bytes()
+        calls = 3000
+        for i in range(calls):
+            call(i)
+        grown = _native_heap_bytes() - before  # type: ignore[operator]
+    finally:
+        logging.disable(logging.NOTSET)
+        provider.close()
+    assert grown / calls < 16, f"native heap grew {grown / calls:.1f} bytes per call"

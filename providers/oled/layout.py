@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageFont
 
 from agent.provider import ALIGNMENTS, TextLayout, TextOptions
 
@@ -33,12 +33,88 @@ def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 
 
 @dataclass(frozen=True)
+class _Glyph:
+    """One character at one size: how far it moves the pen, and its ink relative to the pen.
+
+    ``advance`` is in FreeType's 26.6 fixed point, so pen positions add up
+    exactly as FreeType's own layout adds them; ``mask`` is the glyph's own
+    bitmap cropped to its ink, whose box is ``x``, ``y``, ``right``, ``bottom``.
+    """
+
+    advance: int
+    x: int = 0
+    y: int = 0
+    right: int = 0
+    bottom: int = 0
+    mask: Image.Image | None = None
+
+    def moved(self, dx: int, dy: int) -> _Glyph:
+        return _Glyph(self.advance, self.x + dx, self.y + dy, self.right + dx, self.bottom + dy, self.mask)
+
+
+#: The glyph a probe line puts on either side of the one being placed.
+_PROBE = "H"
+
+
+def _ink(text: str, size: int) -> tuple[int, int, Image.Image] | None:
+    """Pillow's own rendering of ``text`` with anchor "la", cropped to its ink: (x, y, mask)."""
+    core, (ox, oy) = font(size).getmask2(text, mode=_MODE, anchor="la")
+    if 0 in core.size:
+        return None
+    mask = Image.frombytes("L", core.size, bytes(core))
+    box = mask.getbbox()
+    if box is None:
+        return None
+    return ox + box[0], oy + box[1], mask.crop(box)
+
+
+@lru_cache(maxsize=8192)
+def _glyph(char: str, size: int) -> _Glyph:
+    """Rasterised once per character and size; every line after that is composed from these.
+
+    Alone, a glyph's offset comes from FreeType's control box, which can be a
+    pixel off from where its bitmap goes inside a line; so the glyph is also
+    drawn between two probe glyphs and the offset that reproduces that picture
+    is kept: lines composed here match Pillow's own, glyph for glyph.
+    """
+    advance = round(font(size).getlength(char, mode=_MODE) * 64)
+    alone = _ink(char, size)
+    if alone is None:
+        return _Glyph(advance)
+    x, y, mask = alone
+    glyph = _Glyph(advance, x, y, x + mask.size[0], y + mask.size[1], mask)
+    if char != _PROBE:
+        probe = _ink(_PROBE + char + _PROBE, size)
+        ref = _glyph(_PROBE, size)
+        for dx, dy in ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (1, -1), (-1, 1), (-1, -1)):
+            candidate = glyph.moved(dx, dy)
+            if probe is not None and _compose([ref, candidate, ref]) == probe:
+                return candidate
+    return glyph
+
+
+def _compose(glyphs: list[_Glyph]) -> tuple[int, int, Image.Image] | None:
+    """A line of glyphs as one cropped ink picture (x, y, mask), as ``_ink`` gives Pillow's."""
+    line = _START.then(glyphs, "")
+    if line.empty:
+        return None
+    mask = Image.new("L", (line.width, line.bottom - line.top), 0)
+    for x, y, glyph in line.glyphs:
+        mask.paste(255, (x - line.left, y - line.top), glyph)
+    return line.left, line.top, mask
+
+
+@dataclass(frozen=True)
 class _Line:
+    """A line's ink box relative to its "la" anchor, its glyphs placed inside it, and where its pen ended."""
+
     text: str
     left: int
     top: int
     right: int
     bottom: int
+    glyphs: tuple[tuple[int, int, Image.Image], ...] = ()
+    pen: int = 0  # 26.6
 
     @property
     def width(self) -> int:
@@ -48,61 +124,46 @@ class _Line:
     def empty(self) -> bool:
         return self.right <= self.left or self.bottom <= self.top
 
+    def then(self, glyphs: list[_Glyph], text: str) -> _Line:
+        """This line with ``glyphs`` (spelling ``text``) after it: only the new glyphs are placed.
+
+        Pens add up in 26.6 and round to pixels as FreeType rounds them (halves up).
+        """
+        pen = self.pen
+        placed = list(self.glyphs)
+        left, top, right, bottom = (self.left, self.top, self.right, self.bottom) if placed else _NO_INK
+        for g in glyphs:
+            if g.mask is not None:
+                x = (pen + 32) >> 6
+                placed.append((x + g.x, g.y, g.mask))
+                if x + g.x < left:
+                    left = x + g.x
+                if x + g.right > right:
+                    right = x + g.right
+                if g.y < top:
+                    top = g.y
+                if g.bottom > bottom:
+                    bottom = g.bottom
+            pen += g.advance
+        if not placed:
+            return _Line(self.text + text, 0, 0, 0, 0, (), pen)
+        return _Line(self.text + text, left, top, right, bottom, tuple(placed), pen)
+
+
+_NO_INK = (1 << 30, 1 << 30, -(1 << 30), -(1 << 30))
+_START = _Line("", 0, 0, 0, 0)
+
 
 def _measure(text: str, size: int) -> _Line:
-    """The ink box of ``text`` drawn at (0, 0) with anchor "la".
+    """The exact ink box of ``text`` drawn at (0, 0) with anchor "la": the box ``render`` fills.
 
-    ``getbbox`` includes side bearings, which would put centred text a pixel
-    or two off; the rendered mask plus its offset is exactly what gets drawn.
+    Side bearings are not ink, so centring uses this box rather than the
+    advance width; built from cached glyphs, so measuring costs no rasterising.
     """
-    if not text:
-        return _Line("", 0, 0, 0, 0)
-    mask, (ox, oy) = font(size).getmask2(text, mode=_MODE, anchor="la")
-    box = mask.getbbox()
-    if box is None:
-        return _Line(text, 0, 0, 0, 0)
-    left, top, right, bottom = box
-    return _Line(text, ox + left, oy + top, ox + right, oy + bottom)
-
-
-#: How far (pixels, per edge) an estimate may be from the rasterised ink: pen positions are fractional.
-SLACK = 1
-
-
-@lru_cache(maxsize=8192)
-def _glyph(char: str, size: int) -> tuple[float, tuple[int, int, int, int] | None]:
-    """One character at the origin: its advance, and its ink box (None when it has no ink)."""
-    mask, (ox, oy) = font(size).getmask2(char, mode=_MODE, anchor="la")
-    box = mask.getbbox()
-    ink = None if box is None else (ox + box[0], oy + box[1], ox + box[2], oy + box[3])
-    return float(font(size).getlength(char, mode=_MODE)), ink
-
-
-def _estimate(text: str, size: int) -> _Line | None:
-    """The ink box from cached glyphs alone (no layout call): width and height within ``SLACK``.
-
-    Advances add up exactly (the built-in font has no kerning pairs); the
-    rounding of fractional pen positions is what the slack covers.  None when
-    the line starts or ends with a character without ink.
-    """
-    if not text:
-        return _Line("", 0, 0, 0, 0)
-    glyphs = [_glyph(c, size) for c in text]
-    first, last = glyphs[0][1], glyphs[-1][1]
-    if first is None or last is None:
-        return None
-    inks = [ink for _, ink in glyphs if ink is not None]
-    pen = sum(advance for advance, _ in glyphs[:-1])
-    return _Line(text, first[0], min(i[1] for i in inks), round(pen) + last[2], max(i[3] for i in inks))
+    return _START.then([_glyph(c, size) for c in text], text)
 
 
 def _fits_width(text: str, size: int, width: int) -> bool:
-    guess = _estimate(text, size)
-    if guess is not None:
-        if guess.width + SLACK <= width:
-            return True
-        if guess.width - SLACK > width:
-            return False
     return _measure(text, size).width <= width
 
 
@@ -131,27 +192,30 @@ def _break_word(word: str, size: int, width: int) -> list[str]:
 
 
 def wrap_lines(text: str, size: int, width: int, wrap: bool = True) -> list[str]:
-    """Greedy word wrap at ``size``; words are broken only when wider than ``width``."""
+    """Greedy word wrap at ``size``; words are broken only when wider than ``width``.
+
+    A line grows word by word from its measured self, so wrapping costs one
+    glyph lookup per character however long the paragraph.
+    """
     lines: list[str] = []
     for words in _paragraphs(text):
         if not wrap:
             lines.append(" ".join(words))
             continue
-        current = ""
+        current: _Line | None = None
         for word in words:
-            candidate = f"{current} {word}" if current else word
-            if _fits_width(candidate, size, width):
-                current = candidate
-                continue
-            if current:
-                lines.append(current)
-                current = ""
-            if _fits_width(word, size, width):
-                current = word
-            else:
-                *whole, current = _break_word(word, size, width)
+            if current is not None:
+                candidate = current.then([_glyph(c, size) for c in " " + word], " " + word)
+                if candidate.width <= width:
+                    current = candidate
+                    continue
+                lines.append(current.text)
+            current = _measure(word, size)
+            if current.width > width:
+                *whole, last = _break_word(word, size, width)
                 lines.extend(whole)
-        lines.append(current)
+                current = _measure(last, size)
+        lines.append(current.text if current is not None else "")
     return lines
 
 
@@ -174,19 +238,9 @@ def _fits(lines: list[_Line], pitch: int, width: int, height: int) -> bool:
 
 
 def _try_size(text: str, size: int, width: int, height: int, wrap: bool) -> tuple[list[str], bool]:
-    """The wrapped lines at ``size`` and whether they fit; rasterises only when estimates cannot tell."""
+    """The wrapped lines at ``size`` and whether they fit."""
     texts = wrap_lines(text, size, width, wrap)
-    pitch = _pitch(size)
-    guesses = [_estimate(t, size) for t in texts]
-    if all(g is not None for g in guesses):
-        known = [g for g in guesses if g is not None]
-        top, bottom = _block(known, pitch)
-        widest = max((g.width for g in known), default=0)
-        if widest + SLACK <= width and bottom - top + SLACK <= height:
-            return texts, True
-        if widest - SLACK > width or bottom - top - SLACK > height:
-            return texts, False
-    return texts, _fits([_measure(t, size) for t in texts], pitch, width, height)
+    return texts, _fits([_measure(t, size) for t in texts], _pitch(size), width, height)
 
 
 def _largest_fitting(text: str, width: int, height: int, wrap: bool) -> tuple[int, list[str], bool]:
@@ -282,11 +336,9 @@ def plan_text(text: str, width: int, height: int, options: TextOptions) -> TextP
 def render(plan: TextPlan, margin: int = 0) -> Image.Image:
     """Draw ``plan`` on a 1-bit image; ``margin`` adds a border (tests use it to see overflow)."""
     image = Image.new("1", (plan.width + 2 * margin, plan.height + 2 * margin), 0)
-    draw = ImageDraw.Draw(image)
-    draw.fontmode = _MODE
     for line in plan.lines:
-        if line.text:
-            draw.text((line.x + margin, line.y + margin), line.text, font=font(plan.font_size), fill=255)
+        for x, y, mask in _measure(line.text, plan.font_size).glyphs:
+            image.paste(255, (line.x + x + margin, line.y + y + margin), mask)
     return image
 
 

@@ -1,0 +1,32 @@
+"""oled-text's ``show`` written as plain Python: the baseline that has no sandbox.
+
+It does what actors/oled_text/app.py does for a message body (centred, wrapped,
+largest font that fits, the same log line, the same reply text) by calling the
+provider directly, so the difference to the actor is the sandbox and the agent
+around it, not the drawing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import common  # noqa: F401  (puts the repository on the path)
+
+from agent.provider import TextOptions  # noqa: E402
+from providers.oled import OledProvider  # noqa: E402
+
+ACTOR_LOG = logging.getLogger("pi_edge.actor")  # where the actor's log lines land through the host
+SIGN = TextOptions(align="center", wrap=True, font_size=None)
+
+
+def show(provider: OledProvider, text: str) -> bytes:
+    layout = provider.show_text(text, SIGN)
+    note = " (cut to fit)" if layout.truncated else ""
+    what = f"{len(text)} chars, {layout.lines} line(s), {layout.font_size}px{note}"
+    assert layout.frame is not None
+    if layout.frame.status == "superseded":
+        ACTOR_LOG.log(logging.INFO, "actor=%s context=%s %s", "oled-text", "oled-text",
+                      f"frame of {what} replaced by a newer one before it was sent")
+        return f"superseded: {what} replaced by a newer frame before it reached the panel".encode()
+    ACTOR_LOG.log(logging.INFO, "actor=%s context=%s %s", "oled-text", "oled-text", f"showing {what}")
+    return f"shown: {what}; {layout.frame.bus_bytes} bytes on the bus".encode()

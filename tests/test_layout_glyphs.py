@@ -1,0 +1,67 @@
+"""The layout composes lines from cached glyphs instead of asking FreeType per line; this holds it to that.
+
+Two promises: a line looks exactly as Pillow would draw it (so the cache is
+only a speed-up), and the ink box the layout measures is exactly the ink it
+draws (so a line judged to fit never loses a lit pixel at the panel's edge).
+"""
+
+from __future__ import annotations
+
+import string
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from providers.oled.layout import MAX_FONT_SIZE, PlacedLine, TextPlan, _glyph, _ink, _measure, render
+
+TEXT = st.text(alphabet=st.sampled_from(string.printable[:95] + "°—äöüßéñ€"), min_size=1, max_size=24)
+
+
+@given(text=TEXT, size=st.integers(10, MAX_FONT_SIZE))
+@settings(max_examples=400, deadline=None)
+def test_a_composed_line_is_pillows_line_pixel_for_pixel(text, size):
+    """Below 10 px Pillow clips descenders to the glyphs' control box; ours keeps them, so those sizes differ."""
+    ours = render(TextPlan(1600, 120, size, (PlacedLine(text, 0, 0),), False), margin=20)
+    theirs = _ink(text, size)
+    line = _measure(text, size)
+    if theirs is None:
+        assert line.empty and ours.getbbox() is None
+        return
+    box = ours.getbbox()
+    assert box is not None, (text, size)
+    assert ours.crop(box).convert("L").tobytes() == theirs[2].tobytes(), (text, size)
+    assert (box[2] - box[0], box[3] - box[1]) == theirs[2].size, (text, size)
+
+
+@given(text=TEXT, size=st.integers(4, 128), x=st.integers(-30, 30), y=st.integers(-30, 30))
+@settings(max_examples=400, deadline=None)
+def test_the_measured_ink_box_is_exactly_the_ink_drawn(text, size, x, y):
+    margin = 200
+    image = render(TextPlan(3200, 200, size, (PlacedLine(text, x, y),), False), margin=margin)
+    line = _measure(text, size)
+    box = image.getbbox()
+    if line.empty:
+        assert box is None
+        return
+    assert box == (line.left + x + margin, line.top + y + margin, line.right + x + margin, line.bottom + y + margin)
+
+
+def test_a_glyph_that_sits_a_pixel_off_alone_is_placed_as_in_a_line():
+    """'Y' at 17 px: its control box starts a pixel left of its bitmap, which Pillow honours only alone."""
+    alone = _ink("Y", 17)
+    assert alone is not None
+    assert _glyph("Y", 17).x == alone[0] + 1
+    assert render(TextPlan(100, 40, 17, (PlacedLine("HYH", 0, 0),), False)) == _pillow_picture("HYH", 17, (100, 40))
+
+
+def _pillow_picture(text: str, size: int, dims: tuple[int, int]) -> Image.Image:
+    from PIL import ImageDraw
+
+    from providers.oled.layout import font
+
+    image = Image.new("1", dims, 0)
+    draw = ImageDraw.Draw(image)
+    draw.fontmode = "1"
+    draw.text((0, 0), text, font=font(size), fill=255)
+    return image
