@@ -47,7 +47,8 @@ class ActorInstance:
             )
         self.linker = wc.Linker(runtime.engine)
         define_imports(self.linker, runtime.world, self.name, provider, granted)
-        self.restarts = 0
+        self.restarts = 0  # after a trap
+        self.renewals = 0  # after ``limits.renew_after`` messages
         self._instantiate()
 
     def _instantiate(self) -> None:
@@ -65,6 +66,7 @@ class ActorInstance:
         if func is None:
             raise ActorLoadError(f"actor {self.name!r}: export {handler}#handle not found after instantiation")
         self.store, self.instance, self.handle_func = store, instance, ExportCall(func, store)
+        self._calls = 0  # messages this instance has handled
 
     def call(self, message: Message) -> bytes:
         """Run ``handle``; the actor's ``err`` becomes ActorCallError, a trap ActorTrapError."""
@@ -80,12 +82,21 @@ class ActorInstance:
             log.warning("actor=%s trapped: %s; starting a fresh instance", self.name, reason)
             self._replace()
             raise ActorTrapError(f"actor {self.name!r} trapped: {reason}") from None
+        self._calls += 1
+        if self._calls >= self.limits.renew_after:
+            self._renew()
         if isinstance(result, str):
             raise ActorCallError(result)
         return bytes(result)
 
     def _replace(self) -> None:
         self.restarts += 1
+        self._instantiate()
+
+    def _renew(self) -> None:
+        """Start over with fresh memory: what the guest leaked so far is dropped with the old store."""
+        self.renewals += 1
+        log.debug("actor=%s renewed after %d messages", self.name, self.limits.renew_after)
         self._instantiate()
 
 

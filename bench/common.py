@@ -29,6 +29,15 @@ def rss_mib(pid: int | str = "self") -> float:
     return float("nan")
 
 
+def rss_anon_mib(pid: int | str = "self") -> float:
+    """The anonymous part of a process's resident memory, MiB: heaps and stacks, without the
+    file-backed pages (mapped compiled code, libraries) that the kernel can drop and reload."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def write_result(name: str, result: object) -> Path:
     """``bench/results/<name>.json``."""
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import CACHE, ROOT, rss_mib, write_result  # noqa: E402  (puts the repository on the path)
+from common import CACHE, ROOT, rss_anon_mib, rss_mib, write_result  # noqa: E402  (puts the repository on the path)
 
 from agent import subjects  # noqa: E402
 from agent.build import build_actor  # noqa: E402
@@ -33,12 +33,14 @@ from tests.fakes.ssd1306_bus import FakeSSD1306Bus  # noqa: E402
 
 
 
-async def sample_rss(samples: list[float], stop: asyncio.Event) -> None:
+async def sample_rss(samples: list[float], anon: list[float], stop: asyncio.Event) -> None:
     while True:
         samples.append(rss_mib())
+        anon.append(rss_anon_mib())
         try:
             await asyncio.wait_for(stop.wait(), 1.0)
             samples.append(rss_mib())
+            anon.append(rss_anon_mib())
             return
         except asyncio.TimeoutError:
             pass
@@ -92,8 +94,9 @@ async def measure(seconds: float, instances: list[int], outstanding: int) -> dic
                 await nc.flush()
                 before = dict(provider.stats)
                 samples: list[float] = []
+                anon: list[float] = []
                 stop = asyncio.Event()
-                sampler = asyncio.create_task(sample_rss(samples, stop))
+                sampler = asyncio.create_task(sample_rss(samples, anon, stop))
                 result = await drive(nc, subject, seconds, outstanding)
                 stop.set()
                 await sampler
@@ -104,7 +107,9 @@ async def measure(seconds: float, instances: list[int], outstanding: int) -> dic
                     "frames_superseded": after["frames_superseded"] - before["frames_superseded"],
                     "rss_mib": {"start": round(samples[0], 1), "end": round(samples[-1], 1),
                                 "max": round(max(samples), 1)},
+                    "rss_anon_mib": {"start": round(anon[0], 1), "end": round(anon[-1], 1)},
                     "rss_samples_mib": [round(s, 1) for s in samples],
+                    "rss_anon_samples_mib": [round(s, 1) for s in anon],
                 })
         finally:
             await nc.close()
@@ -135,13 +140,15 @@ def main() -> None:
     print(f"throughput through a leaf nats-server, {result['outstanding']} requests in flight, "
           f"{seconds:g} s per run ({result['machine']}, {result['cores']} cores)")
     print(f"{'instances':>9}{'msgs/s':>9}{'x 1st':>7}{'replies':>9}{'errors':>7}{'t/o':>5}"
-          f"{'frames':>8}{'supersd':>8}{'RSS start':>10}{'end':>7}{'max':>7}")
+          f"{'frames':>8}{'supersd':>8}{'RSS start':>10}{'end':>7}{'max':>7}{'anon':>6}{'end':>7}")
     for r in result["runs"]:  # type: ignore[attr-defined]
         m = r["rss_mib"]
         print(f"{r['instances']:>9}{r['msgs_per_s']:>9.1f}{r['ratio_to_first']:>7.2f}"
               f"{r['ok'] + r['superseded_replies']:>9}{r['errors']:>7}{r['timeouts']:>5}"
-              f"{r['frames_sent']:>8}{r['frames_superseded']:>8}{m['start']:>10.1f}{m['end']:>7.1f}{m['max']:>7.1f}")
-    print("(RSS in MiB of this process: agent, leaf client and load generator together; "
+              f"{r['frames_sent']:>8}{r['frames_superseded']:>8}{m['start']:>10.1f}{m['end']:>7.1f}{m['max']:>7.1f}"
+              f"{r['rss_anon_mib']['start']:>6.1f}{r['rss_anon_mib']['end']:>7.1f}")
+    print("(RSS in MiB of this process: agent, leaf client and load generator together; anon = its "
+          "anonymous part, without file-backed pages such as the mapped compiled actor; "
           "frames = sent to the panel, supersd = replaced by a newer frame before sending)")
     write_result("throughput", result)
 

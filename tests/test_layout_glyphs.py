@@ -65,3 +65,16 @@ def _pillow_picture(text: str, size: int, dims: tuple[int, int]) -> Image.Image:
     draw.fontmode = "1"
     draw.text((0, 0), text, font=font(size), fill=255)
     return image
+
+
+def test_the_glyph_cache_keeps_to_its_pixel_budget(monkeypatch):
+    """A text of many distinct characters at a huge size evicts old glyphs instead of growing without end."""
+    from providers.oled import layout
+
+    monkeypatch.setattr(layout, "GLYPH_CACHE_PIXELS", 50_000)
+    hostile = " ".join(chr(c) for c in range(0x4E00, 0x4E00 + 80))  # 80 distinct characters, ~3500 px each
+    render(layout.plan_text(hostile, 128, 64, layout.TextOptions(font_size=64, wrap=True)))
+    pixels = sum(layout._area(g) for g in layout._glyphs.values())
+    assert pixels <= 50_000
+    assert len(layout._glyphs) > 1
+    assert pixels == layout._glyph_pixels

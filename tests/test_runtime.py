@@ -157,3 +157,20 @@ def test_actor_calls_do_not_grow_native_memory(runtime: Runtime, built: dict[str
         logging.disable(logging.NOTSET)
         provider.close()
     assert grown / calls < 16, f"native heap grew {grown / calls:.1f} bytes per call"
+
+
+def test_an_instance_is_renewed_every_renew_after_messages(runtime: Runtime, built: dict[str, Path]) -> None:
+    from agent.instance import ActorInstance, Message
+    from agent.limits import Limits
+    from providers.oled import DisplayConfig, OledProvider
+    from tests.fakes.ssd1306_bus import FakeSSD1306Bus
+
+    provider = OledProvider(DisplayConfig(display="ssd1306"), bus=FakeSSD1306Bus())
+    try:
+        instance = ActorInstance(runtime, runtime.load_file("misbehave", built["misbehave"]), provider,
+                                 Limits(renew_after=3))
+        replies = [instance.call(Message("s", f"n{i}".encode())) for i in range(7)]
+    finally:
+        provider.close()
+    assert replies == [f"ok:n{i}".encode() for i in range(7)]
+    assert (instance.renewals, instance.restarts) == (2, 0)

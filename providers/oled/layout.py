@@ -7,6 +7,7 @@ so a line that "fits" never loses a lit pixel at the panel's edge.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -68,14 +69,46 @@ def _ink(text: str, size: int) -> tuple[int, int, Image.Image] | None:
     return ox + box[0], oy + box[1], mask.crop(box)
 
 
-@lru_cache(maxsize=8192)
+#: Glyph pictures kept, in pixels (Pillow stores a byte per pixel): a few thousand glyphs at sign
+#: sizes, and a hostile text of thousands of distinct characters at 128 px cannot grow it further.
+GLYPH_CACHE_PIXELS = 4 << 20
+_glyphs: dict[tuple[str, int], _Glyph] = {}
+_glyph_pixels = 0
+_glyph_lock = threading.Lock()
+
+
 def _glyph(char: str, size: int) -> _Glyph:
-    """Rasterised once per character and size; every line after that is composed from these.
+    """Rasterised once per character and size (until evicted, oldest first); lines are composed from these."""
+    glyph = _glyphs.get((char, size))
+    if glyph is None:
+        glyph = _rasterise(char, size)
+        _remember((char, size), glyph)
+    return glyph
+
+
+def _remember(key: tuple[str, int], glyph: _Glyph) -> None:
+    global _glyph_pixels
+    with _glyph_lock:
+        if key in _glyphs:
+            return
+        _glyphs[key] = glyph
+        _glyph_pixels += _area(glyph)
+        while _glyph_pixels > GLYPH_CACHE_PIXELS and len(_glyphs) > 1:
+            _glyph_pixels -= _area(_glyphs.pop(next(iter(_glyphs))))
+
+
+def _area(glyph: _Glyph) -> int:
+    return (glyph.right - glyph.x) * (glyph.bottom - glyph.y) if glyph.mask is not None else 0
+
+
+def _rasterise(char: str, size: int) -> _Glyph:
+    """One character through FreeType, placed as it would be inside a line.
 
     Alone, a glyph's offset comes from FreeType's control box, which can be a
     pixel off from where its bitmap goes inside a line; so the glyph is also
     drawn between two probe glyphs and the offset that reproduces that picture
-    is kept: lines composed here match Pillow's own, glyph for glyph.
+    is kept: lines composed here match Pillow's own, glyph for glyph (except
+    below 10 px, where Pillow cuts descenders to the control box and we keep them).
     """
     advance = round(font(size).getlength(char, mode=_MODE) * 64)
     alone = _ink(char, size)
@@ -154,17 +187,18 @@ _NO_INK = (1 << 30, 1 << 30, -(1 << 30), -(1 << 30))
 _START = _Line("", 0, 0, 0, 0)
 
 
+def _extend(line: _Line, text: str, size: int) -> _Line:
+    return line.then([_glyph(c, size) for c in text], text)
+
+
 def _measure(text: str, size: int) -> _Line:
     """The exact ink box of ``text`` drawn at (0, 0) with anchor "la": the box ``render`` fills.
 
     Side bearings are not ink, so centring uses this box rather than the
     advance width; built from cached glyphs, so measuring costs no rasterising.
     """
-    return _START.then([_glyph(c, size) for c in text], text)
+    return _extend(_START, text, size)
 
-
-def _fits_width(text: str, size: int, width: int) -> bool:
-    return _measure(text, size).width <= width
 
 
 def _paragraphs(text: str) -> list[list[str]]:
@@ -174,20 +208,21 @@ def _paragraphs(text: str) -> list[list[str]]:
 
 
 def _break_word(word: str, size: int, width: int) -> list[str]:
-    """Cut a word that alone is wider than the panel into panel-wide pieces."""
+    """Cut a word that alone is wider than the panel into panel-wide pieces.
+
+    A line only widens as glyphs are added, so growing it glyph by glyph finds
+    each cut in one pass: a 64 KiB word costs one glyph lookup per character.
+    """
     pieces: list[str] = []
-    rest = word
-    while rest:
-        # Largest prefix that fits, by bisection: long words stay cheap.
-        lo, hi = 1, len(rest)
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if _fits_width(rest[:mid], size, width):
-                lo = mid
-            else:
-                hi = mid - 1
-        pieces.append(rest[:lo])
-        rest = rest[lo:]
+    line, start = _START, 0
+    for i, char in enumerate(word):
+        longer = _extend(line, char, size)
+        if longer.width > width and i > start:
+            pieces.append(word[start:i])
+            line, start = _extend(_START, char, size), i
+        else:
+            line = longer
+    pieces.append(word[start:])
     return pieces
 
 
@@ -205,7 +240,7 @@ def wrap_lines(text: str, size: int, width: int, wrap: bool = True) -> list[str]
         current: _Line | None = None
         for word in words:
             if current is not None:
-                candidate = current.then([_glyph(c, size) for c in " " + word], " " + word)
+                candidate = _extend(current, " " + word, size)
                 if candidate.width <= width:
                     current = candidate
                     continue
@@ -262,13 +297,17 @@ def _largest_fitting(text: str, width: int, height: int, wrap: bool) -> tuple[in
 
 
 def _cut_to_height(lines: list[_Line], pitch: int, height: int) -> list[_Line]:
-    kept = list(lines)
-    while kept:
-        top, bottom = _block(kept, pitch)
-        if bottom - top <= height:
-            break
-        kept.pop()
-    return kept
+    """The longest run of lines from the top whose ink fits ``height`` (a block only grows line by line)."""
+    top = bottom = None
+    for i, ln in enumerate(lines):
+        if ln.empty:
+            continue
+        line_top, line_bottom = i * pitch + ln.top, i * pitch + ln.bottom
+        top = line_top if top is None else min(top, line_top)
+        bottom = line_bottom if bottom is None else max(bottom, line_bottom)
+        if bottom - top > height:
+            return lines[:i]
+    return list(lines)
 
 
 def _check(width: int, height: int, options: TextOptions) -> None:
