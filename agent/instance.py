@@ -94,10 +94,18 @@ class ActorInstance:
         self._instantiate()
 
     def _renew(self) -> None:
-        """Start over with fresh memory: what the guest leaked so far is dropped with the old store."""
+        """Start over with fresh memory: what the guest leaked so far is dropped with the old store.
+
+        The message just handled has its answer already; if a fresh instance cannot
+        be made, the old one carries on and the next message tries again.
+        """
+        try:
+            self._instantiate()
+        except ActorLoadError as exc:
+            log.warning("actor=%s could not be renewed, keeping the running instance: %s", self.name, exc)
+            return
         self.renewals += 1
         log.debug("actor=%s renewed after %d messages", self.name, self.limits.renew_after)
-        self._instantiate()
 
 
 def _trap_reason(exc: wasmtime.WasmtimeError, limits: Limits) -> str:

@@ -15,8 +15,8 @@ class Limits:
     memory_bytes: int = 256 * 1024 * 1024
     max_message_bytes: int = 64 * 1024
     #: Messages an instance handles before a fresh one replaces it, between two messages.  Guest
-    #: runtimes leak a little per call (componentize-py 0.25.1 never frees an export's returned
-    #: bytes: ~100 bytes a message), which would otherwise grow until the memory cap traps; a new
+    #: runtimes leak a little per call (componentize-py 0.25.1 keeps the bytes an export returns:
+    #: ~100 bytes a message), which would otherwise grow until the memory cap traps; a new
     #: instance costs under a millisecond.  Actors keep no state across messages anyway.
     renew_after: int = 10_000
 
