@@ -18,6 +18,7 @@ import wasmtime
 from wasmtime import component as wc
 
 from .compile_cache import WASMTIME_VERSION, CompileCache, default_cache_dir, digest
+from . import wasm_bytes
 from .errors import ActorLoadError, WorldMismatchError
 from .wit import WorldContract, contract
 
@@ -44,6 +45,7 @@ class Runtime:
     def __init__(self, cache_dir: Path | None = None, world: WorldContract | None = None,
                  epoch_interruption: bool = True) -> None:
         """``epoch_interruption=False`` exists only to measure what deadlines cost; never run actors so."""
+        wasm_bytes.install()
         config = wasmtime.Config()
         config.epoch_interruption = epoch_interruption
         self.engine = wasmtime.Engine(config)

@@ -174,3 +174,28 @@ def test_an_instance_is_renewed_every_renew_after_messages(runtime: Runtime, bui
         provider.close()
     assert replies == [f"ok:n{i}".encode() for i in range(7)]
     assert (instance.renewals, instance.restarts) == (2, 0)
+
+
+def test_bytes_cross_the_boundary_unchanged_both_ways(runtime: Runtime, built: dict[str, Path]) -> None:
+    """agent.wasm_bytes copies byte lists in one go; the misbehave actor answers b"ok:" + the body it got."""
+    import random
+
+    from agent import wasm_bytes
+    from agent.instance import ActorInstance, Message
+    from agent.limits import Limits
+    from providers.oled import DisplayConfig, OledProvider
+    from tests.fakes.ssd1306_bus import FakeSSD1306Bus
+    from wasmtime.component import _types
+
+    assert _types.ListType.convert_from_c is wasm_bytes._from_c  # the runtime installed it
+    provider = OledProvider(DisplayConfig(display="ssd1306"), bus=FakeSSD1306Bus())
+    rng = random.Random(7)
+    try:
+        instance = ActorInstance(runtime, runtime.load_file("misbehave", built["misbehave"]), provider, Limits())
+        for size in [0, 1, 2, 255, 256, 1000, 4096]:
+            body = bytes(rng.randrange(256) for _ in range(size))
+            if body in (b"trap", b"loop", b"grow", b"err") or body.startswith(b"spin:"):
+                continue
+            assert instance.call(Message("s", body, [("k", "v")])) == b"ok:" + body
+    finally:
+        provider.close()
