@@ -4,8 +4,8 @@ It also answers, on the same leaf connection, ``bench.echo`` with a plain
 nats-py echo (the transport alone) and ``bench.direct`` with oled-text's work
 done in plain Python inside a nats-py responder on a panel of its own (the
 same drawing with no sandbox and no agent around it): the two baselines the
-actor path is compared against.  Prints READY
-once serving (with ``--scale N`` instances of the actor); stops on SIGTERM.
+actor path is compared against.  Prints READY once serving (with ``--scale N``
+instances of the actor); stops on SIGTERM.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ Two baselines cross the same hub and leaf servers to the same process in the
 same run, interleaved message by message so machine noise lands on all three:
 a plain nats-py echo (the transport alone: what the target is set against)
 and a nats-py responder doing oled-text's drawing in plain Python (the same
-work with no sandbox and no agent: what pi-edge itself adds).  Also: agent start to
-ready with a warm compile cache, and the agent's RSS with one actor.
+work with no sandbox and no agent: what pi-edge itself adds).  Also: agent
+start to ready with a warm compile cache, and the agent's RSS with one actor.
 
     .venv/bin/python bench/roundtrip.py [--messages 2000]
 """
