@@ -21,21 +21,22 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def rss_mib(pid: int | str = "self") -> float:
-    """Resident memory of a process (this one by default), MiB."""
+def _status_mib(pid: int | str, key: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{key}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def rss_mib(pid: int | str = "self") -> float:
+    """Resident memory of a process (this one by default), MiB."""
+    return _status_mib(pid, "VmRSS")
 
 
 def rss_anon_mib(pid: int | str = "self") -> float:
     """The anonymous part of a process's resident memory, MiB: heaps and stacks, without the
     file-backed pages (mapped compiled code, libraries) that the kernel can drop and reload."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("RssAnon:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    return _status_mib(pid, "RssAnon")
 
 
 def write_result(name: str, result: object) -> Path:

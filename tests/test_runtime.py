@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import logging
 import os
+import random
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from wasmtime.component import _types
 
+from agent import wasm_bytes
 from agent.errors import ActorLoadError, WorldMismatchError
+from agent.instance import ActorInstance, Message
+from agent.limits import Limits
 from agent.runtime import Runtime
 from agent.wit import WORLD, wit_dir
+from providers.oled import DisplayConfig, OledProvider
+from tests.fakes.ssd1306_bus import FakeSSD1306Bus
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -106,46 +116,52 @@ async def test_bad_actor_at_start_leaves_the_others_serving(start_agent, built, 
         await nc.close()
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+
+
 def _native_heap_bytes() -> int | None:
     """Bytes malloc has handed out (glibc's mallinfo2): where wasmtime's own allocations show."""
-    import ctypes
-    import gc
-
-    class MallInfo2(ctypes.Structure):
-        _fields_ = [(name, ctypes.c_size_t) for name in
-                    "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
-
     try:
         mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
     except (OSError, AttributeError):
         return None
-    mallinfo2.restype = MallInfo2
+    mallinfo2.restype = _MallInfo2
     gc.collect()
     info = mallinfo2()
     return info.uordblks + info.hblkhd
 
 
-@pytest.mark.parametrize("op", ["show", "no-such-op"])
-def test_actor_calls_do_not_grow_native_memory(runtime: Runtime, built: dict[str, Path], op: str) -> None:
-    """wasmtime-py 50 leaks the box of every call's result (~48 bytes a call); agent.export_call frees it."""
-    from agent.instance import ActorInstance, Message
-    from agent.limits import Limits
-    from providers.oled import DisplayConfig, OledProvider
-    from tests.fakes.ssd1306_bus import FakeSSD1306Bus
+@pytest.fixture
+def make_instance(runtime: Runtime, built: dict[str, Path]) -> Iterator[Callable[..., ActorInstance]]:
+    """A built actor as an ActorInstance on a panel of its own, the panel closed afterwards."""
+    providers: list[OledProvider] = []
 
+    def make(actor: str, limits: Limits | None = None) -> ActorInstance:
+        providers.append(OledProvider(DisplayConfig(display="ssd1306"), bus=FakeSSD1306Bus()))
+        return ActorInstance(runtime, runtime.load_file(actor, built[actor]), providers[-1], limits or Limits())
+
+    yield make
+    for provider in providers:
+        provider.close()
+
+
+@pytest.mark.parametrize("op", ["show", "no-such-op"])
+def test_actor_calls_do_not_grow_native_memory(make_instance, op: str) -> None:
+    """wasmtime-py 50 leaks the box of every call's result (~48 bytes a call); agent.export_call frees it."""
     if _native_heap_bytes() is None:
         pytest.skip("needs glibc's mallinfo2 to see native allocations")
-    provider = OledProvider(DisplayConfig(display="ssd1306"), bus=FakeSSD1306Bus())
+    instance = make_instance("oled-text")
+
+    def call(i: int) -> None:
+        try:
+            instance.call(Message("pe.default.actor.oled-text", f"Message {i % 500}".encode(), [("op", op)]))
+        except Exception:
+            assert op == "no-such-op"
+
     logging.disable(logging.INFO)  # pytest keeps every captured log record: growth that is not ours
     try:
-        instance = ActorInstance(runtime, runtime.load_file("oled-text", built["oled-text"]), provider, Limits())
-
-        def call(i: int) -> None:
-            try:
-                instance.call(Message("pe.default.actor.oled-text", f"Message {i % 500}".encode(), [("op", op)]))
-            except Exception:
-                assert op == "no-such-op"
-
         for i in range(2000):  # glyph cache, arenas and the fake bus's command log fill up
             call(i)
         before = _native_heap_bytes()
@@ -155,47 +171,23 @@ def test_actor_calls_do_not_grow_native_memory(runtime: Runtime, built: dict[str
         grown = _native_heap_bytes() - before  # type: ignore[operator]
     finally:
         logging.disable(logging.NOTSET)
-        provider.close()
     assert grown / calls < 16, f"native heap grew {grown / calls:.1f} bytes per call"
 
 
-def test_an_instance_is_renewed_every_renew_after_messages(runtime: Runtime, built: dict[str, Path]) -> None:
-    from agent.instance import ActorInstance, Message
-    from agent.limits import Limits
-    from providers.oled import DisplayConfig, OledProvider
-    from tests.fakes.ssd1306_bus import FakeSSD1306Bus
-
-    provider = OledProvider(DisplayConfig(display="ssd1306"), bus=FakeSSD1306Bus())
-    try:
-        instance = ActorInstance(runtime, runtime.load_file("misbehave", built["misbehave"]), provider,
-                                 Limits(renew_after=3))
-        replies = [instance.call(Message("s", f"n{i}".encode())) for i in range(7)]
-    finally:
-        provider.close()
+def test_an_instance_is_renewed_every_renew_after_messages(make_instance) -> None:
+    instance = make_instance("misbehave", Limits(renew_after=3))
+    replies = [instance.call(Message("s", f"n{i}".encode())) for i in range(7)]
     assert replies == [f"ok:n{i}".encode() for i in range(7)]
     assert (instance.renewals, instance.restarts) == (2, 0)
 
 
-def test_bytes_cross_the_boundary_unchanged_both_ways(runtime: Runtime, built: dict[str, Path]) -> None:
+def test_bytes_cross_the_boundary_unchanged_both_ways(make_instance) -> None:
     """agent.wasm_bytes copies byte lists in one go; the misbehave actor answers b"ok:" + the body it got."""
-    import random
-
-    from agent import wasm_bytes
-    from agent.instance import ActorInstance, Message
-    from agent.limits import Limits
-    from providers.oled import DisplayConfig, OledProvider
-    from tests.fakes.ssd1306_bus import FakeSSD1306Bus
-    from wasmtime.component import _types
-
+    instance = make_instance("misbehave")
     assert _types.ListType.convert_from_c is wasm_bytes._from_c  # the runtime installed it
-    provider = OledProvider(DisplayConfig(display="ssd1306"), bus=FakeSSD1306Bus())
     rng = random.Random(7)
-    try:
-        instance = ActorInstance(runtime, runtime.load_file("misbehave", built["misbehave"]), provider, Limits())
-        for size in [0, 1, 2, 255, 256, 1000, 4096]:
-            body = bytes(rng.randrange(256) for _ in range(size))
-            if body in (b"trap", b"loop", b"grow", b"err") or body.startswith(b"spin:"):
-                continue
-            assert instance.call(Message("s", body, [("k", "v")])) == b"ok:" + body
-    finally:
-        provider.close()
+    for size in [0, 1, 2, 255, 256, 1000, 4096]:
+        body = bytes(rng.randrange(256) for _ in range(size))
+        if body in (b"trap", b"loop", b"grow", b"err") or body.startswith(b"spin:"):
+            continue
+        assert instance.call(Message("s", body, [("k", "v")])) == b"ok:" + body

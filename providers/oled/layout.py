@@ -8,6 +8,7 @@ so a line that "fits" never loses a lit pixel at the panel's edge.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -207,35 +208,35 @@ def _paragraphs(text: str) -> list[list[str]]:
     return [para.split() for para in text.split("\n")]
 
 
-def _break_word(word: str, size: int, width: int) -> list[str]:
+def _break_word(word: str, size: int, width: int) -> list[_Line]:
     """Cut a word that alone is wider than the panel into panel-wide pieces.
 
     A line only widens as glyphs are added, so growing it glyph by glyph finds
     each cut in one pass: a 64 KiB word costs one glyph lookup per character.
     """
-    pieces: list[str] = []
-    line, start = _START, 0
-    for i, char in enumerate(word):
+    pieces: list[_Line] = []
+    line = _START
+    for char in word:
         longer = _extend(line, char, size)
-        if longer.width > width and i > start:
-            pieces.append(word[start:i])
-            line, start = _extend(_START, char, size), i
+        if longer.width > width and line.text:
+            pieces.append(line)
+            line = _extend(_START, char, size)
         else:
             line = longer
-    pieces.append(word[start:])
+    pieces.append(line)
     return pieces
 
 
-def wrap_lines(text: str, size: int, width: int, wrap: bool = True) -> list[str]:
-    """Greedy word wrap at ``size``; words are broken only when wider than ``width``.
+def _wrap(text: str, size: int, width: int, wrap: bool = True) -> list[_Line]:
+    """Greedy word wrap at ``size``, lines measured as they grow; words are broken only when wider than ``width``.
 
     A line grows word by word from its measured self, so wrapping costs one
     glyph lookup per character however long the paragraph.
     """
-    lines: list[str] = []
+    lines: list[_Line] = []
     for words in _paragraphs(text):
         if not wrap:
-            lines.append(" ".join(words))
+            lines.append(_measure(" ".join(words), size))
             continue
         current: _Line | None = None
         for word in words:
@@ -244,13 +245,12 @@ def wrap_lines(text: str, size: int, width: int, wrap: bool = True) -> list[str]
                 if candidate.width <= width:
                     current = candidate
                     continue
-                lines.append(current.text)
+                lines.append(current)
             current = _measure(word, size)
             if current.width > width:
-                *whole, last = _break_word(word, size, width)
+                *whole, current = _break_word(word, size, width)
                 lines.extend(whole)
-                current = _measure(last, size)
-        lines.append(current.text if current is not None else "")
+        lines.append(current if current is not None else _START)
     return lines
 
 
@@ -259,12 +259,19 @@ def _pitch(size: int) -> int:
     return int(ascent + descent)
 
 
+def _rows(lines: list[_Line], pitch: int) -> Iterator[tuple[int, int, int]]:
+    """(index, top, bottom) of the ink of each inked line, with lines stacked ``pitch`` apart."""
+    for i, ln in enumerate(lines):
+        if not ln.empty:
+            yield i, i * pitch + ln.top, i * pitch + ln.bottom
+
+
 def _block(lines: list[_Line], pitch: int) -> tuple[int, int]:
     """Top and bottom of the ink of ``lines`` stacked ``pitch`` apart."""
-    boxes = [(i * pitch + ln.top, i * pitch + ln.bottom) for i, ln in enumerate(lines) if not ln.empty]
-    if not boxes:
+    rows = list(_rows(lines, pitch))
+    if not rows:
         return 0, 0
-    return min(t for t, _ in boxes), max(b for _, b in boxes)
+    return min(t for _, t, _ in rows), max(b for _, _, b in rows)
 
 
 def _fits(lines: list[_Line], pitch: int, width: int, height: int) -> bool:
@@ -272,37 +279,34 @@ def _fits(lines: list[_Line], pitch: int, width: int, height: int) -> bool:
     return bottom - top <= height and all(ln.width <= width for ln in lines)
 
 
-def _try_size(text: str, size: int, width: int, height: int, wrap: bool) -> tuple[list[str], bool]:
+def _try_size(text: str, size: int, width: int, height: int, wrap: bool) -> tuple[list[_Line], bool]:
     """The wrapped lines at ``size`` and whether they fit."""
-    texts = wrap_lines(text, size, width, wrap)
-    return texts, _fits([_measure(t, size) for t in texts], _pitch(size), width, height)
+    lines = _wrap(text, size, width, wrap)
+    return lines, _fits(lines, _pitch(size), width, height)
 
 
-def _largest_fitting(text: str, width: int, height: int, wrap: bool) -> tuple[int, list[str], bool]:
-    """Bisect sizes MAX..MIN for the largest that fits (fit shrinks as size grows)."""
+def _largest_fitting(text: str, width: int, height: int, wrap: bool) -> tuple[int, list[_Line]]:
+    """Bisect sizes MAX..MIN for the largest that fits (fit shrinks as size grows); MIN if none does."""
     lo, hi = MIN_FONT_SIZE, MAX_FONT_SIZE
-    best: tuple[int, list[str], bool] | None = None
+    best: tuple[int, list[_Line]] | None = None
     while lo <= hi:
         mid = (lo + hi) // 2
-        texts, fits = _try_size(text, mid, width, height, wrap)
+        lines, fits = _try_size(text, mid, width, height, wrap)
         if fits:
-            best = (mid, texts, True)
+            best = (mid, lines)
             lo = mid + 1
         else:
             hi = mid - 1
     if best is None:
-        texts, _ = _try_size(text, MIN_FONT_SIZE, width, height, wrap)
-        return MIN_FONT_SIZE, texts, False
+        lines, _ = _try_size(text, MIN_FONT_SIZE, width, height, wrap)
+        return MIN_FONT_SIZE, lines
     return best
 
 
 def _cut_to_height(lines: list[_Line], pitch: int, height: int) -> list[_Line]:
     """The longest run of lines from the top whose ink fits ``height`` (a block only grows line by line)."""
     top = bottom = None
-    for i, ln in enumerate(lines):
-        if ln.empty:
-            continue
-        line_top, line_bottom = i * pitch + ln.top, i * pitch + ln.bottom
+    for i, line_top, line_bottom in _rows(lines, pitch):
         top = line_top if top is None else min(top, line_top)
         bottom = line_bottom if bottom is None else max(bottom, line_bottom)
         if bottom - top > height:
@@ -350,10 +354,9 @@ def plan_text(text: str, width: int, height: int, options: TextOptions) -> TextP
     _check(width, height, options)
     if options.font_size is not None:
         size = options.font_size
-        texts, _ = _try_size(text, size, width, height, options.wrap)
+        lines, _ = _try_size(text, size, width, height, options.wrap)
     else:
-        size, texts, _ = _largest_fitting(text, width, height, options.wrap)
-    lines = [_measure(t, size) for t in texts]  # exact ink boxes for placement
+        size, lines = _largest_fitting(text, width, height, options.wrap)
     pitch = _pitch(size)
     kept = _cut_to_height(lines, pitch, height)
     truncated = len(kept) < len(lines) or any(ln.width > width for ln in kept)
