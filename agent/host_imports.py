@@ -12,6 +12,7 @@ from typing import Any
 
 from wasmtime import component as wc
 
+from .import_call import add_host_func
 from .provider import ALIGNMENTS, DisplayProvider, FrameReport, ProviderError, TextOptions
 from .wit import WorldContract
 
@@ -127,4 +128,4 @@ def define_imports(linker: wc.Linker, contract: WorldContract, actor: str, provi
             impl = implementations[interface]
             with root.add_instance(contract.qualified(interface)) as inst:
                 for function in contract.functions[interface]:
-                    inst.add_func(function, _method_for(impl, function))
+                    add_host_func(inst, function, _method_for(impl, function))

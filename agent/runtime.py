@@ -18,7 +18,7 @@ import wasmtime
 from wasmtime import component as wc
 
 from .compile_cache import WASMTIME_VERSION, CompileCache, default_cache_dir, digest
-from . import wasm_bytes
+from . import wasm_bytes, wasm_types
 from .errors import ActorLoadError, WorldMismatchError
 from .wit import WorldContract, contract
 
@@ -46,6 +46,7 @@ class Runtime:
                  epoch_interruption: bool = True) -> None:
         """``epoch_interruption=False`` exists only to measure what deadlines cost; never run actors so."""
         wasm_bytes.install()
+        wasm_types.install()
         config = wasmtime.Config()
         config.epoch_interruption = epoch_interruption
         self.engine = wasmtime.Engine(config)

@@ -8,7 +8,7 @@ processes pick their own free ports, and the only stand-in is the I2C bus.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from agent.build import build_actor
+from agent.instance import ActorInstance
 from agent.limits import Limits
+from agent.runtime import Runtime
 from agent.natsserver import NatsServer, hub_config
 from agent.service import ActorSpec, AgentOptions, AgentService
 from agent.supervision import SupervisionPolicy
@@ -97,3 +99,23 @@ async def start_agent(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory)
         await agent.service.stop()
         agent.provider.close()
 
+
+@pytest.fixture
+def runtime(cache_dir: Path) -> Iterator[Runtime]:
+    rt = Runtime(cache_dir=cache_dir)
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def make_instance(runtime: Runtime, built: dict[str, Path]) -> Iterator[Callable[..., ActorInstance]]:
+    """A built actor as an ActorInstance on a panel of its own, the panel closed afterwards."""
+    providers: list[OledProvider] = []
+
+    def make(actor: str, limits: Limits | None = None) -> ActorInstance:
+        providers.append(OledProvider(DisplayConfig(display="ssd1306"), bus=FakeSSD1306Bus()))
+        return ActorInstance(runtime, runtime.load_file(actor, built[actor]), providers[-1], limits or Limits())
+
+    yield make
+    for provider in providers:
+        provider.close()

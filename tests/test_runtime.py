@@ -9,7 +9,6 @@ import os
 import random
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,24 +16,15 @@ from wasmtime.component import _types
 
 from agent import wasm_bytes
 from agent.errors import ActorLoadError, WorldMismatchError
-from agent.instance import ActorInstance, Message
+from agent.instance import Message
 from agent.limits import Limits
 from agent.runtime import Runtime
 from agent.wit import WORLD, wit_dir
-from providers.oled import DisplayConfig, OledProvider
-from tests.fakes.ssd1306_bus import FakeSSD1306Bus
 
 ROOT = Path(__file__).resolve().parent.parent
 
 # A well-formed component that exports nothing: valid Wasm, wrong world.
 EMPTY_COMPONENT = "(component)"
-
-
-@pytest.fixture
-def runtime(cache_dir: Path):
-    rt = Runtime(cache_dir=cache_dir)
-    yield rt
-    rt.close()
 
 
 def test_component_without_the_handler_export_is_named(runtime: Runtime) -> None:
@@ -131,20 +121,6 @@ def _native_heap_bytes() -> int | None:
     gc.collect()
     info = mallinfo2()
     return info.uordblks + info.hblkhd
-
-
-@pytest.fixture
-def make_instance(runtime: Runtime, built: dict[str, Path]) -> Iterator[Callable[..., ActorInstance]]:
-    """A built actor as an ActorInstance on a panel of its own, the panel closed afterwards."""
-    providers: list[OledProvider] = []
-
-    def make(actor: str, limits: Limits | None = None) -> ActorInstance:
-        providers.append(OledProvider(DisplayConfig(display="ssd1306"), bus=FakeSSD1306Bus()))
-        return ActorInstance(runtime, runtime.load_file(actor, built[actor]), providers[-1], limits or Limits())
-
-    yield make
-    for provider in providers:
-        provider.close()
 
 
 @pytest.mark.parametrize("op", ["show", "no-such-op"])

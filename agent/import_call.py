@@ -1,0 +1,66 @@
+"""Host functions the guest calls, with their WIT types resolved once.
+
+wasmtime-py 50's ``LinkerInstance.add_func`` wraps each call of a host function
+in a fresh ``FuncType`` and rebuilds every parameter and result type from C
+before converting a single value.  ``add_host_func`` registers the same kind of
+callback, but the types are looked up on the first call and kept (with
+``wasm_types`` they then also keep their fields and cases).
+
+Keeping them is sound because a function is registered on one linker, and
+pi-edge gives every actor instance a linker of its own that only ever
+instantiates that actor's component: the import's type cannot change between
+calls.  Arguments and results convert exactly as wasmtime-py converts them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable
+from typing import Any
+
+from wasmtime import _ffi as ffi
+from wasmtime.component import _linker, _types
+from wasmtime.component._enter import catch_exceptions
+
+
+class _HostFunc:
+    __slots__ = ("func", "params", "result")
+
+    def __init__(self, func: Callable[..., Any]) -> None:
+        self.func = func
+        self.params: list[_types.ValType] | None = None
+        self.result: _types.ValType | None = None
+
+    def resolve(self, ty_raw: Any, store: Any) -> list[_types.ValType]:
+        fty = _types.FuncType._from_ptr(ty_raw, owner=store)  # borrowed: wasmtime owns ty_raw
+        self.result = fty.result
+        self.params = [ty for _name, ty in fty.params]
+        return self.params
+
+
+@ffi.wasmtime_component_func_callback_t  # type: ignore[misc]
+def _call(idx: int, context: Any, ty_raw: Any, args: Any, nargs: int, results: Any, nresults: int) -> int:
+    def run(store: Any) -> None:
+        host: _HostFunc = _linker.FUNCTIONS.get(idx or 0)  # type: ignore[assignment]
+        params = host.params if host.params is not None else host.resolve(ty_raw, store)
+        if len(params) != nargs:
+            raise TypeError(f"host function called with {nargs} arguments, its type has {len(params)}")
+        result = host.func(store, *[ty.convert_from_c(args[i]) for i, ty in enumerate(params)])
+        if host.result is None:
+            if result is not None:
+                raise TypeError("host function without a result returned a value")
+        else:
+            host.result.convert_to_c(store, result, results)
+
+    return catch_exceptions(context, run)
+
+
+def add_host_func(instance: Any, name: str, func: Callable[..., Any]) -> None:
+    """Like ``LinkerInstance.add_func``; ``func(store, *args)`` gets and returns wasmtime-py values."""
+    instance._assert_not_locked()
+    name_bytes = name.encode("utf-8")
+    idx = _linker.FUNCTIONS.allocate(_HostFunc(func))  # freed by wasmtime-py's finaliser with the linker
+    err = ffi.wasmtime_component_linker_instance_add_func(
+        instance.ptr(), ctypes.create_string_buffer(name_bytes), len(name_bytes), _call, idx, _linker.func_finalize)
+    if err:
+        raise _linker.WasmtimeError._from_ptr(err)
