@@ -15,6 +15,8 @@ import random
 import luma.core.error
 import luma.oled.device
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from luma.core.interface.serial import i2c
 from PIL import Image
 from smbus2 import i2c_msg
@@ -488,3 +490,52 @@ def test_reset_counters_zeroes_counters_not_the_panel(bus):
 def test_bus_seconds_needs_a_positive_clock(bus):
     with pytest.raises(ValueError, match="positive"):
         bus.bus_seconds(0)
+
+
+def _byte_by_byte(bus: FakeSSD1306Bus) -> FakeSSD1306Bus:
+    """The same bus decoding data one byte at a time: the reference the bulk write must match."""
+    bus._write_data = lambda body: [bus._write_ram(b) for b in body]  # type: ignore[method-assign]
+    return bus
+
+
+@st.composite
+def _traffic(draw: st.DrawFn, controller: str) -> list[tuple[int, list[int]]]:
+    """Pointer-moving commands and data runs, as (control byte, bytes) writes a driver could send."""
+    spec = FakeSSD1306Bus(controller=controller).spec
+    last_column = spec.ram_columns - 1
+    steps: list[tuple[int, list[int]]] = []
+    for _ in range(draw(st.integers(1, 12))):
+        kind = draw(st.sampled_from(["data", "data", "page", "column", "mode", "window"]))
+        if kind == "data":
+            steps.append((DATA, draw(st.lists(st.integers(0, 255), max_size=300))))
+        elif kind == "page":
+            steps.append((CMD, [0xB0 + draw(st.integers(0, spec.pages - 1))]))
+        elif kind == "column":
+            column = draw(st.integers(0, min(last_column, (spec.high_column_max & 0x0F) << 4 | 0x0F)))
+            steps.append((CMD, [column & 0x0F, 0x10 | column >> 4]))
+        elif spec.windows and kind == "mode":
+            steps.append((CMD, [0x20, draw(st.sampled_from([PAGE, HORIZONTAL, VERTICAL]))]))
+        elif spec.windows and kind == "window":
+            c0 = draw(st.integers(0, last_column))
+            p0 = draw(st.integers(0, spec.pages - 1))
+            steps.append((CMD, [0x21, c0, draw(st.integers(c0, last_column)),
+                                0x22, p0, draw(st.integers(p0, spec.pages - 1))]))
+    return steps
+
+
+@pytest.mark.parametrize("controller", ["ssd1306", "sh1106", "ssd1305"])
+@given(data=st.data())
+@settings(max_examples=150, deadline=None)
+def test_data_runs_land_where_byte_by_byte_writes_land(controller: str, data: st.DataObject) -> None:
+    traffic = data.draw(_traffic(controller))
+    bulk, reference = FakeSSD1306Bus(controller=controller), _byte_by_byte(FakeSSD1306Bus(controller=controller))
+    for b in (bulk, reference):
+        for control, payload in traffic:
+            b.i2c_rdwr(i2c_msg.write(ADDR, [control, *payload]))
+    assert bulk.gddram == reference.gddram
+    assert (bulk.column, bulk.page) == (reference.column, reference.page)
+
+
+def test_a_data_byte_out_of_range_is_named(bus):
+    with pytest.raises(AssertionError, match="data byte out of range: 256"):
+        bus._decode([DATA, 1, 256])

@@ -280,10 +280,10 @@ class FakeSSD1306Bus:
             # Co=1: exactly one byte follows, then another control byte.
             body = payload[i + 1:i + 2] if continuation else payload[i + 1:]
             i += 1 + len(body)
-            for byte in body:
-                if is_data:
-                    self._write_ram(byte)
-                else:
+            if is_data:
+                self._write_data(body)
+            else:
+                for byte in body:
                     self._command_byte(byte)
 
     def _command_byte(self, byte: int) -> None:
@@ -375,6 +375,45 @@ class FakeSSD1306Bus:
             self.column = column
             self._page_column_start = column
 
+    def _write_data(self, body: list[int]) -> None:
+        """A run of data bytes, laid into RAM a row segment at a time where the pointer walks along a row.
+
+        Same pixels and pointer as ``_write_ram`` byte by byte (tests hold the two
+        equal); a frame is hundreds of data bytes, so this keeps the fake off
+        the benchmarks' hot path.
+        """
+        try:
+            data = bytes(body)
+        except (ValueError, TypeError):
+            bad = next(b for b in body if not (isinstance(b, int) and 0 <= b <= 0xFF))
+            raise AssertionError(f"data byte out of range: {bad!r}") from None
+        i = 0
+        while i < len(data):
+            mode = self.addressing_mode
+            if mode == PAGE and self.column < self.ram_columns:
+                end = self.ram_columns  # the pointer returns to the start column here
+            elif mode == HORIZONTAL and self.column_window[0] <= self.column <= self.column_window[1]:
+                end = self.column_window[1] + 1  # then on to the next page of the window
+            else:  # vertical mode walks down a column: byte by byte
+                self._write_ram(data[i])
+                i += 1
+                continue
+            n = min(len(data) - i, end - self.column)
+            self.gddram[self.page][self.column:self.column + n] = data[i:i + n]
+            i += n
+            self.column += n
+            if self.column >= end:
+                self._wrap_row()
+
+    def _wrap_row(self) -> None:
+        """The pointer has just left the last column of its row (page or window)."""
+        if self.addressing_mode == PAGE:
+            self.column = self._page_column_start
+        else:
+            p0, p1 = self.page_window
+            self.column = self.column_window[0]
+            self.page = p0 if self.page >= p1 else self.page + 1
+
     def _write_ram(self, byte: int) -> None:
         if not 0 <= byte <= 0xFF:
             raise AssertionError(f"data byte out of range: {byte!r}")
@@ -387,12 +426,11 @@ class FakeSSD1306Bus:
             # to the start column and the page pointer stays.
             self.column += 1
             if self.column >= self.ram_columns:
-                self.column = self._page_column_start
+                self._wrap_row()
         elif self.addressing_mode == HORIZONTAL:
             self.column += 1
             if self.column > c1:
-                self.column = c0
-                self.page = p0 if self.page >= p1 else self.page + 1
+                self._wrap_row()
         else:
             self.page += 1
             if self.page > p1:
