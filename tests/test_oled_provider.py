@@ -446,6 +446,28 @@ def test_unbreakable_word_is_broken():
     assert margin <= left and right <= margin + 128
 
 
+def test_fitting_keeps_words_whole_when_a_smaller_size_does():
+    # At 33 px "Messag" / "e 0" would fit; a sign is lettered "Message" / "0" a size smaller.
+    plan = plan_text("Message 0", 128, 64, TextOptions())
+    assert [line.text for line in plan.lines] == ["Message", "0"]
+
+
+def test_fitting_splits_a_word_only_if_it_is_too_wide_even_at_the_smallest_size():
+    word = "Supercalifragilisticexpialidocious"
+    plan = plan_text(word, 128, 64, TextOptions())
+    assert len(plan.lines) >= 2 and "".join(line.text for line in plan.lines) == word
+    assert plan.font_size > MIN_FONT_SIZE and not plan.truncated
+
+
+@settings(max_examples=80, deadline=None)
+@given(words=st.lists(st.text(alphabet=string.ascii_letters + string.digits + ",.!?", min_size=1, max_size=10),
+                      min_size=1, max_size=12))
+def test_fitting_never_splits_a_word_that_fits_the_panel(words):
+    plan = plan_text(" ".join(words), 128, 64, TextOptions())
+    kept = " ".join(line.text for line in plan.lines).split()
+    assert kept == words[:len(kept)] and kept, plan  # a split word would show up as two
+
+
 def test_too_much_text_is_truncated_at_the_smallest_size():
     layout = plan_text("word " * 200, 128, 64, TextOptions()).layout()
     assert layout.truncated and layout.font_size == MIN_FONT_SIZE and layout.lines >= 1

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from PIL import Image, ImageFont
 
@@ -133,21 +134,32 @@ def _compose(glyphs: list[_Glyph]) -> tuple[int, int, Image.Image] | None:
     if line.empty:
         return None
     mask = Image.new("L", (line.width, line.bottom - line.top), 0)
-    for x, y, glyph in line.glyphs:
+    for x, y, glyph in _placed(glyphs):
         mask.paste(255, (x - line.left, y - line.top), glyph)
     return line.left, line.top, mask
 
 
-@dataclass(frozen=True)
-class _Line:
-    """A line's ink box relative to its "la" anchor, its glyphs placed inside it, and where its pen ended."""
+def _placed(glyphs: list[_Glyph]) -> Iterator[tuple[int, int, Image.Image]]:
+    """Where each inked glyph of a line goes relative to its "la" anchor: the pen walk of ``_Line.then``."""
+    pen = 0
+    for g in glyphs:
+        if g.mask is not None:
+            yield ((pen + 32) >> 6) + g.x, g.y, g.mask
+        pen += g.advance
+
+
+class _Line(NamedTuple):
+    """A line's ink box relative to its "la" anchor and where its pen ended: all that fitting needs.
+
+    A tuple, and no pictures in it: the font-size search builds dozens of these
+    per message and only the chosen lines are ever drawn (``_placed``).
+    """
 
     text: str
     left: int
     top: int
     right: int
     bottom: int
-    glyphs: tuple[tuple[int, int, Image.Image], ...] = ()
     pen: int = 0  # 26.6
 
     @property
@@ -159,17 +171,16 @@ class _Line:
         return self.right <= self.left or self.bottom <= self.top
 
     def then(self, glyphs: list[_Glyph], text: str) -> _Line:
-        """This line with ``glyphs`` (spelling ``text``) after it: only the new glyphs are placed.
+        """This line with ``glyphs`` (spelling ``text``) after it: only the new glyphs are measured.
 
         Pens add up in 26.6 and round to pixels as FreeType rounds them (halves up).
         """
         pen = self.pen
-        placed = list(self.glyphs)
-        left, top, right, bottom = (self.left, self.top, self.right, self.bottom) if placed else _NO_INK
+        left, top, right, bottom = (self.left, self.top, self.right, self.bottom) if self.right > self.left \
+            else _NO_INK
         for g in glyphs:
             if g.mask is not None:
                 x = (pen + 32) >> 6
-                placed.append((x + g.x, g.y, g.mask))
                 if x + g.x < left:
                     left = x + g.x
                 if x + g.right > right:
@@ -179,9 +190,9 @@ class _Line:
                 if g.bottom > bottom:
                     bottom = g.bottom
             pen += g.advance
-        if not placed:
-            return _Line(self.text + text, 0, 0, 0, 0, (), pen)
-        return _Line(self.text + text, left, top, right, bottom, tuple(placed), pen)
+        if right <= left:  # no ink yet
+            return _Line(self.text + text, 0, 0, 0, 0, pen)
+        return _Line(self.text + text, left, top, right, bottom, pen)
 
 
 _NO_INK = (1 << 30, 1 << 30, -(1 << 30), -(1 << 30))
@@ -227,11 +238,13 @@ def _break_word(word: str, size: int, width: int) -> list[_Line]:
     return pieces
 
 
-def _wrap(text: str, size: int, width: int, wrap: bool = True) -> list[_Line]:
-    """Greedy word wrap at ``size``, lines measured as they grow; words are broken only when wider than ``width``.
+def _wrap(text: str, size: int, width: int, wrap: bool = True, break_words: bool = True) -> list[_Line] | None:
+    """Greedy word wrap at ``size``, lines measured as they grow.
 
-    A line grows word by word from its measured self, so wrapping costs one
-    glyph lookup per character however long the paragraph.
+    A word wider than ``width`` is cut into pieces, or with ``break_words=False``
+    the answer is None (this size would have to split a word).  A line grows
+    word by word from its measured self, so wrapping costs one glyph lookup per
+    character however long the paragraph.
     """
     lines: list[_Line] = []
     for words in _paragraphs(text):
@@ -248,6 +261,8 @@ def _wrap(text: str, size: int, width: int, wrap: bool = True) -> list[_Line]:
                 lines.append(current)
             current = _measure(word, size)
             if current.width > width:
+                if not break_words:
+                    return None
                 *whole, current = _break_word(word, size, width)
                 lines.extend(whole)
         lines.append(current if current is not None else _START)
@@ -279,27 +294,43 @@ def _fits(lines: list[_Line], pitch: int, width: int, height: int) -> bool:
     return bottom - top <= height and all(ln.width <= width for ln in lines)
 
 
-def _try_size(text: str, size: int, width: int, height: int, wrap: bool) -> tuple[list[_Line], bool]:
-    """The wrapped lines at ``size`` and whether they fit."""
-    lines = _wrap(text, size, width, wrap)
+def _try_size(text: str, size: int, width: int, height: int, wrap: bool,
+              break_words: bool = True) -> tuple[list[_Line], bool]:
+    """The wrapped lines at ``size`` and whether they fit (never, if a word would have to be split and may not)."""
+    lines = _wrap(text, size, width, wrap, break_words)
+    if lines is None:
+        return [], False
     return lines, _fits(lines, _pitch(size), width, height)
 
 
 def _largest_fitting(text: str, width: int, height: int, wrap: bool) -> tuple[int, list[_Line]]:
-    """Bisect sizes MAX..MIN for the largest that fits (fit shrinks as size grows); MIN if none does."""
+    """The largest size at which the text fits with every word whole, as a sign is lettered.
+
+    Only a word too wide for the panel even at MIN is split, and then at the
+    largest size that fits with it split; MIN (cut to fit) if nothing fits.
+    """
+    best = _bisect_sizes(text, width, height, wrap, break_words=False)
+    if best is None and _wrap(text, MIN_FONT_SIZE, width, wrap, break_words=False) is None:
+        best = _bisect_sizes(text, width, height, wrap, break_words=True)
+    if best is None:
+        lines, _ = _try_size(text, MIN_FONT_SIZE, width, height, wrap)
+        return MIN_FONT_SIZE, lines
+    return best
+
+
+def _bisect_sizes(text: str, width: int, height: int, wrap: bool,
+                  break_words: bool) -> tuple[int, list[_Line]] | None:
+    """Bisect sizes MAX..MIN for the largest that fits (fit shrinks as size grows); None if none does."""
     lo, hi = MIN_FONT_SIZE, MAX_FONT_SIZE
     best: tuple[int, list[_Line]] | None = None
     while lo <= hi:
         mid = (lo + hi) // 2
-        lines, fits = _try_size(text, mid, width, height, wrap)
+        lines, fits = _try_size(text, mid, width, height, wrap, break_words)
         if fits:
             best = (mid, lines)
             lo = mid + 1
         else:
             hi = mid - 1
-    if best is None:
-        lines, _ = _try_size(text, MIN_FONT_SIZE, width, height, wrap)
-        return MIN_FONT_SIZE, lines
     return best
 
 
@@ -379,7 +410,7 @@ def render(plan: TextPlan, margin: int = 0) -> Image.Image:
     """Draw ``plan`` on a 1-bit image; ``margin`` adds a border (tests use it to see overflow)."""
     image = Image.new("1", (plan.width + 2 * margin, plan.height + 2 * margin), 0)
     for line in plan.lines:
-        for x, y, mask in _measure(line.text, plan.font_size).glyphs:
+        for x, y, mask in _placed([_glyph(c, plan.font_size) for c in line.text]):
             image.paste(255, (line.x + x + margin, line.y + y + margin), mask)
     return image
 
