@@ -18,6 +18,7 @@ import ctypes
 from collections.abc import Callable
 from typing import Any
 
+from wasmtime import WasmtimeError
 from wasmtime import _ffi as ffi
 from wasmtime.component import _linker, _types
 from wasmtime.component._enter import catch_exceptions
@@ -63,4 +64,4 @@ def add_host_func(instance: Any, name: str, func: Callable[..., Any]) -> None:
     err = ffi.wasmtime_component_linker_instance_add_func(
         instance.ptr(), ctypes.create_string_buffer(name_bytes), len(name_bytes), _call, idx, _linker.func_finalize)
     if err:
-        raise _linker.WasmtimeError._from_ptr(err)
+        raise WasmtimeError._from_ptr(err)

@@ -394,7 +394,7 @@ class FakeSSD1306Bus:
                 end = self.ram_columns  # the pointer returns to the start column here
             elif mode == HORIZONTAL and self.column_window[0] <= self.column <= self.column_window[1]:
                 end = self.column_window[1] + 1  # then on to the next page of the window
-            else:  # vertical mode walks down a column: byte by byte
+            else:  # vertical mode walks down a column, or the pointer is outside its row: byte by byte
                 self._write_ram(data[i])
                 i += 1
                 continue
