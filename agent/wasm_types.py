@@ -8,14 +8,23 @@ properties remember their first answer on the type object.  That only pays off
 where the type object itself is kept: ``ExportCall`` keeps its function's types
 and ``import_call`` keeps each host function's.
 
+Lowering a ``result``, ``option`` or ``variant`` picks the case a Python value
+belongs to.  wasmtime-py works that out in one module-wide set that it clears
+and refills for every case tried, so two actor instances lowering on their own
+worker threads can see each other's classes and pick the wrong case (the call
+then fails); ``install`` also puts a lowering in place that keeps each type's
+case classes on the type itself.
+
 Like ``wasm_bytes`` this leans on wasmtime-py internals; the version is pinned
 below 51 and tests/test_wasm_types.py checks the answers stay those of C.
 """
 
 from __future__ import annotations
 
+import ctypes
 from typing import Any, Callable
 
+from wasmtime import _ffi as ffi
 from wasmtime.component import _types
 
 # (class, attribute): each is a read-only property, or a method without arguments.
@@ -53,8 +62,48 @@ def _remembering(getter: Callable[[Any], Any], key: str) -> Callable[[Any], Any]
     return remembered
 
 
+def _case_classes(ty: Any) -> list[tuple[str, Any, tuple[type, ...]]]:
+    """Each case of a variant-like type with the Python classes its payload accepts, worked out once."""
+    cases = ty.__dict__.get("_pi_edge_case_classes")
+    if cases is None:
+        cases = []
+        for name, payload in ty._cases():
+            accepted: set[type] = set()
+            if payload is not None:
+                payload.add_classes(accepted)
+            cases.append((name, payload, tuple(accepted)))
+        ty.__dict__["_pi_edge_case_classes"] = cases
+    return cases
+
+
+def _lower(self: Any, store: Any, val: Any) -> tuple[str, Any]:
+    """The case ``val`` belongs to, and its payload as a boxed C value (None for a case without one)."""
+    tagged = self._tagged()
+    if tagged and not isinstance(val, _types.Variant):
+        raise TypeError("expected Variant type")
+    for name, payload_type, accepted in _case_classes(self):
+        if tagged:
+            matches = name == val.tag
+        elif payload_type is None:
+            matches = val is None
+        else:
+            matches = isinstance(val, accepted)
+        if not matches:
+            continue
+        if payload_type is None:
+            return name, None
+        raw = ffi.wasmtime_component_val_t()
+        payload_type.convert_to_c(store, val.payload if tagged else val, ctypes.pointer(raw))
+        return name, ffi.wasmtime_component_val_new(ctypes.byref(raw))
+    raise ValueError("value not valid for this variant")
+
+
+_original_lower = _types.VariantLikeType._lower
+
+
 def install() -> None:
     """Idempotent; the runtime calls it before the first component is loaded."""
+    _types.VariantLikeType._lower = _lower  # type: ignore[method-assign]
     for cls, name in _SHAPES:
         current = cls.__dict__[name]
         is_property = isinstance(current, property)
@@ -67,6 +116,7 @@ def install() -> None:
 
 def uninstall() -> None:
     """Back to wasmtime-py's own lookups (tests compare the two)."""
+    _types.VariantLikeType._lower = _original_lower  # type: ignore[method-assign]
     for cls, name in _SHAPES:
         current = cls.__dict__[name]
         is_property = isinstance(current, property)

@@ -11,8 +11,13 @@ from wasmtime import _ffi as ffi
 from wasmtime.component import _types
 
 from agent import wasm_types
+from agent.errors import ActorCallError
 from agent.instance import ActorInstance, Message
+from agent.provider import ProviderError
 from agent.runtime import Runtime
+from providers.oled import OledProvider
+
+SUBJECT = "pe.default.actor.oled-text"
 
 
 def _shape(ty: Any) -> Any:
@@ -79,10 +84,34 @@ def test_host_functions_resolve_their_types_on_the_first_call_only(
         make_instance: Callable[..., ActorInstance], monkeypatch: pytest.MonkeyPatch) -> None:
     instance = make_instance("oled-text")
     asked = _count_calls(monkeypatch, "wasmtime_component_func_type_param_nth")
-    replies = [instance.call(Message("pe.default.actor.oled-text", f"Message {i}".encode())) for i in range(20)]
+    replies = [instance.call(Message(SUBJECT, f"Message {i}".encode())) for i in range(20)]
     assert all(reply.startswith(b"shown: ") for reply in replies)
     # show-text (2 parameters) and log (3), each read once, whatever the number of messages
     assert len(asked) == 5
+
+
+class _SharedCaseSet(set):  # type: ignore[type-arg]
+    """Stands in for wasmtime-py's module-wide case set: any use of it fails the test."""
+
+    def clear(self) -> None:
+        raise AssertionError("lowering used wasmtime-py's shared case set")
+
+    def add(self, item: object) -> None:
+        raise AssertionError("lowering used wasmtime-py's shared case set")
+
+
+def test_results_are_lowered_without_a_set_shared_between_threads(
+        make_instance: Callable[..., ActorInstance], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_types, "case_test_cache", _SharedCaseSet())
+    instance = make_instance("oled-text")
+    assert instance.call(Message(SUBJECT, b"Hello")).startswith(b"shown: ")  # show-text's ok case
+
+    def panel_gone(self: OledProvider, text: str, options: object) -> None:
+        raise ProviderError("panel gone from the bus")
+
+    monkeypatch.setattr(OledProvider, "show_text", panel_gone)
+    with pytest.raises(ActorCallError, match="panel gone from the bus"):  # its err case
+        instance.call(Message(SUBJECT, b"Hello"))
 
 
 def _count_calls(monkeypatch: pytest.MonkeyPatch, name: str) -> list[tuple[Any, ...]]:
