@@ -45,6 +45,7 @@ class EventPublisher:
         self.host_id = host_id
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Future[None]] = set()
+        self._stopped = False  # after cancel_pending: jobs handed over from threads are dropped
 
     def bind_loop(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -60,6 +61,8 @@ class EventPublisher:
     def from_thread(self, job: Callable[[], Awaitable[None]]) -> None:
         """Run ``job`` on the loop; the task is kept until done so it is not collected."""
         def spawn() -> None:
+            if self._stopped:
+                return
             task = asyncio.ensure_future(job())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -69,6 +72,14 @@ class EventPublisher:
                 self._loop.call_soon_threadsafe(spawn)
             except RuntimeError:  # the loop closed while a thread was still finishing
                 pass
+
+    async def cancel_pending(self) -> None:
+        """At stop: events still waiting to go out (a frame event sitting out its rate limit) are dropped."""
+        self._stopped = True
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def publish_from_thread(self, kind: str, data: dict[str, Any]) -> None:
         self.from_thread(lambda: self.publish(kind, data))

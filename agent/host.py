@@ -422,6 +422,7 @@ class Host:
                 log.warning("host=%s %d message(s) still running after %g s; stopping anyway",
                             self.name, len(late), grace)
         self.provider.listen()
+        await self.events.cancel_pending()
         for group in list(self.actors.values()):
             await self._stop_group(group)
         self.actors.clear()

@@ -56,7 +56,8 @@ class ActorInstance:
         store.set_limits(memory_size=self.limits.memory_bytes)
         store.set_epoch_deadline(self.runtime.ticks_for(self.limits.deadline_ms))
         try:
-            instance = self.linker.instantiate(store, self.loaded.component)
+            with self.runtime.clock.running():  # instantiation runs the guest's start-up code
+                instance = self.linker.instantiate(store, self.loaded.component)
         except wasmtime.WasmtimeError as exc:
             raise ActorLoadError(f"actor {self.name!r}: cannot instantiate: {first_line(exc)}") from None
         handler = self.runtime.world.qualified("handler")
@@ -76,7 +77,8 @@ class ActorInstance:
         record.body = bytes(message.body)
         self.store.set_epoch_deadline(self.runtime.ticks_for(self.limits.deadline_ms))
         try:
-            result = self.handle_func(self.store, record)
+            with self.runtime.clock.running():
+                result = self.handle_func(self.store, record)
         except wasmtime.WasmtimeError as exc:
             reason = _trap_reason(exc, self.limits)
             log.warning("actor=%s trapped: %s; starting a fresh instance", self.name, reason)

@@ -1,15 +1,15 @@
 """Wasmtime, set up once per agent: engine, epoch clock, compile cache, component checks.
 
-Deadlines use epoch interruption: a daemon thread advances the engine's epoch
-every ``EPOCH_TICK_S`` and each call sets how many ticks it may run, so an
-actor stuck in a loop traps instead of holding its worker forever.
+Deadlines use epoch interruption: an ``EpochClock`` advances the engine's epoch
+every ``EPOCH_TICK_S`` while actor code runs, and each call sets how many ticks
+it may run, so an actor stuck in a loop traps instead of holding its worker
+forever.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +19,15 @@ from wasmtime import component as wc
 
 from .compile_cache import WASMTIME_VERSION, CompileCache, default_cache_dir, digest
 from . import wasm_bytes, wasm_types
+from .epoch_clock import EpochClock
 from .errors import ActorLoadError, WorldMismatchError
 from .wit import WorldContract, contract
 
 log = logging.getLogger("pi_edge.runtime")
 
 EPOCH_TICK_S = 0.01
+#: The epoch clock parks after this long without actor code running (see epoch_clock).
+CLOCK_IDLE_S = 1.0
 
 
 @dataclass
@@ -54,18 +57,11 @@ class Runtime:
         # The fingerprint covers every setting above that changes generated code.
         fingerprint = hashlib.sha256(f"epoch_interruption={int(epoch_interruption)}".encode()).hexdigest()[:12]
         self.cache = CompileCache(cache_dir or default_cache_dir(), fingerprint)
-        self._stop = threading.Event()
-        self._ticker = threading.Thread(target=self._tick, name="pi-edge-epoch", daemon=True)
-        self._ticker.start()
+        self.clock = EpochClock(self.engine, EPOCH_TICK_S, CLOCK_IDLE_S)
         log.info("runtime: wasmtime %s, compile cache %s", WASMTIME_VERSION, self.cache.directory)
 
-    def _tick(self) -> None:
-        while not self._stop.wait(EPOCH_TICK_S):
-            self.engine.increment_epoch()
-
     def close(self) -> None:
-        self._stop.set()
-        self._ticker.join(timeout=1)
+        self.clock.close()
 
     def ticks_for(self, deadline_ms: int) -> int:
         """Epoch ticks for a deadline, rounded up, plus one for the tick already under way."""

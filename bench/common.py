@@ -4,6 +4,7 @@ percentiles, process memory, and where results go."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -37,6 +38,12 @@ def rss_anon_mib(pid: int | str = "self") -> float:
     """The anonymous part of a process's resident memory, MiB: heaps and stacks, without the
     file-backed pages (mapped compiled code, libraries) that the kernel can drop and reload."""
     return _status_mib(pid, "RssAnon")
+
+
+def cpu_s(pid: int | str = "self") -> float:
+    """CPU time a process has used, user + system, seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def write_result(name: str, result: object) -> Path:

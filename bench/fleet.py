@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import CACHE, ROOT, pct, write_result  # noqa: E402  (puts the repository on the path)
+from common import CACHE, ROOT, cpu_s, pct, write_result  # noqa: E402  (puts the repository on the path)
 
 from agent import subjects  # noqa: E402
 from agent.build import build_actor  # noqa: E402
@@ -36,7 +36,6 @@ from agent.natsserver import NatsServer, hub_config  # noqa: E402
 ACTOR = "oled-text"
 START_AT_ONCE = 4  # agents starting concurrently: 2 cores, each start compiles/instantiates Wasm
 READY_TIMEOUT = 180.0
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def rss_mib(pid: int) -> float:
@@ -47,12 +46,6 @@ def rss_mib(pid: int) -> float:
     except OSError:
         pass
     return 0.0
-
-
-def cpu_s(pid: int) -> float:
-    """utime + stime of ``pid``, seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def children(pid: int) -> list[int]:

@@ -1,12 +1,14 @@
 """Agent start to ready with a warm compile cache and a cold one, the oled-text component's first
-compile, and the RSS of an agent process with 1 and with 5 actor instances.
+compile, and the RSS and idle CPU of an agent process with 1 and with 5 actor instances.
 
 Start to ready is ``AgentService.start()`` returning (leaf nats-server up,
 connected, actor loaded and subscribed) with the agent in this process; cold
 means a fresh, empty compile cache directory, so the start includes compiling
 the component.  First compile is ``Runtime(cache_dir=empty).load_file`` next to
 the same load from a warm cache.  RSS is read from /proc/<pid>/status of a
-bench/agent_process.py child once it prints READY.
+bench/agent_process.py child once it prints READY; idle CPU is its utime + stime
+over the following ``--idle`` seconds, with no messages (the leaf nats-server
+it started is a process of its own and not counted).
 
     .venv/bin/python bench/startup.py [--repeat 3] [--quick]
 """
@@ -24,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import CACHE, ROOT, rss_mib, write_result  # noqa: E402  (puts the repository on the path)
+from common import CACHE, ROOT, cpu_s, rss_mib, write_result  # noqa: E402  (puts the repository on the path)
 
 from agent.build import build_actor  # noqa: E402
 from agent.natsserver import NatsServer, hub_config  # noqa: E402
@@ -65,7 +67,8 @@ def compile_times(wasm: Path) -> dict[str, float]:
     return {"first_compile_s": t1 - t0, "from_cache_s": t2 - t1}
 
 
-def agent_rss(hub: NatsServer, wasm: Path, scale: int) -> float:
+def agent_rss_and_idle_cpu(hub: NatsServer, wasm: Path, scale: int, idle_s: float) -> tuple[float, float]:
+    """RSS once ready, and the share of one core the agent process uses while no message arrives."""
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "agent_process.py"), "--hub",
          f"nats-leaf://127.0.0.1:{hub.leafnode_port}", "--actor", str(wasm), "--cache-dir", str(CACHE),
@@ -77,13 +80,16 @@ def agent_rss(hub: NatsServer, wasm: Path, scale: int) -> float:
         if line.strip() != "READY":
             raise SystemExit(f"startup bench: agent with scale {scale} did not start (exit {proc.wait()})")
         time.sleep(1.0)  # let start-up garbage settle
-        return rss_mib(proc.pid)
+        rss = rss_mib(proc.pid)
+        cpu0, t0 = cpu_s(proc.pid), time.monotonic()
+        time.sleep(idle_s)
+        return rss, (cpu_s(proc.pid) - cpu0) / (time.monotonic() - t0)
     finally:
         proc.terminate()
         proc.wait()
 
 
-def measure(repeat: int) -> dict[str, object]:
+def measure(repeat: int, idle_s: float) -> dict[str, object]:
     wasm = build_actor(ROOT / "actors" / "oled_text", CACHE).path
     asyncio.run(start_to_ready(wasm, CACHE))  # fills the warm cache (and the OS page cache)
     warm, cold = [], []
@@ -93,7 +99,8 @@ def measure(repeat: int) -> dict[str, object]:
             cold.append(asyncio.run(start_to_ready(wasm, Path(empty))))
     compiles = [compile_times(wasm) for _ in range(repeat)]
     with NatsServer(hub_config("127.0.0.1", 0, 0, name="bench-hub")) as hub:
-        rss = {str(n): round(agent_rss(hub, wasm, n), 1) for n in (1, 5)}
+        idle = {str(n): agent_rss_and_idle_cpu(hub, wasm, n, idle_s) for n in (1, 5)}
+    rss = {n: round(r, 1) for n, (r, _cpu) in idle.items()}
     return {
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "cores": os.cpu_count(),
@@ -105,6 +112,8 @@ def measure(repeat: int) -> dict[str, object]:
         "compile_s": {"first_compile": statistics.median(c["first_compile_s"] for c in compiles),
                       "from_cache": statistics.median(c["from_cache_s"] for c in compiles)},
         "agent_rss_mib": rss,
+        "idle_cpu_percent_of_a_core": {n: round(cpu * 100, 2) for n, (_r, cpu) in idle.items()},
+        "idle_seconds": idle_s,
     }
 
 
@@ -112,8 +121,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="starts and compiles of each kind (median)")
     parser.add_argument("--quick", action="store_true", help="smoke run: --repeat 1")
+    parser.add_argument("--idle", type=float, default=10.0, help="seconds the ready agent is left idle")
     args = parser.parse_args()
-    result = measure(1 if args.quick else args.repeat)
+    result = measure(1 if args.quick else args.repeat, 2.0 if args.quick else args.idle)
     s, c, r = result["start_to_ready_s"], result["compile_s"], result["agent_rss_mib"]
     print(f"agent start-up, oled-text component {result['component_mib']} MiB ({result['machine']}, "
           f"{result['cores']} cores), median of {result['repeat']}")
@@ -124,6 +134,9 @@ def main() -> None:
           f"{c['first_compile'] / c['from_cache']:>11.1f}")  # type: ignore[index]
     print(f"agent process RSS after READY: {r['1']:.1f} MiB with 1 instance, {r['5']:.1f} MiB with 5 "  # type: ignore[index]
           f"({(r['5'] - r['1']) / 4:.1f} MiB per extra instance)")  # type: ignore[index]
+    idle = result["idle_cpu_percent_of_a_core"]
+    print(f"agent process CPU while idle ({result['idle_seconds']:g} s, no messages): "
+          f"{idle['1']:.2f} % of a core with 1 instance, {idle['5']:.2f} % with 5")  # type: ignore[index]
     write_result("startup", result)
 
 
