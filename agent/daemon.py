@@ -26,6 +26,8 @@ log = logging.getLogger("pi_edge.daemon")
 
 DEFAULT_ACTOR = "oled-text"
 BUILTIN = "builtin"
+#: Each "still starting" message to systemd extends the start timeout by this much (sent every third of it).
+START_EXTEND_S = 30
 
 
 def builtin_actor_dir() -> Path:
@@ -99,11 +101,19 @@ class Agent:
     async def run(self) -> int:
         stopping = stop_on_signals()
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
-        self.notifier.status("starting: leaf server, actors")
         watchdog: asyncio.Task[None] | None = None
+        keeper: asyncio.Task[None] | None = None
+        if self.notifier.enabled:
+            self.service.on_phase = self._starting
+            keeper = asyncio.ensure_future(self._keep_starting())
         started = False
         try:
-            started, host = await start_unless_stopped(self.service.start(), stopping)
+            try:
+                started, host = await start_unless_stopped(self.service.start(), stopping)
+            finally:
+                self.service.on_phase = None
+                if keeper is not None:
+                    keeper.cancel()
             if not started or host is None:
                 return 0
             self.out(f"pi-edge agent {host.name}: lattice {self.options.lattice!r} via {self.service.url}; "
@@ -121,6 +131,20 @@ class Agent:
             self.provider.close()
             if started:
                 self.out("pi-edge agent: stopped")
+
+    def _starting(self, phase: str) -> None:
+        """Until READY, at each new phase and every START_EXTEND_S / 3: the start is alive, and what it is doing.
+
+        The unit's start timeout is short; each message buys START_EXTEND_S more,
+        so a first start may build and compile for as long as it needs while a
+        start whose event loop is stuck still fails in time.
+        """
+        self.notifier.send(f"EXTEND_TIMEOUT_USEC={START_EXTEND_S * 1_000_000}", f"STATUS=starting: {phase}")
+
+    async def _keep_starting(self) -> None:
+        while True:
+            await asyncio.sleep(START_EXTEND_S / 3)  # a period, not synchronisation
+            self._starting(self.service.phase)
 
     async def _watchdog(self, every: float) -> None:
         """Pets systemd's watchdog from the event loop itself, so a wedged loop gets restarted."""

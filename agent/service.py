@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -88,6 +89,9 @@ class AgentService:
         self.identity: HostIdentity | None = None
         self.state_dir: Path | None = None
         self.running: dict[str, DesiredActor] = {}  # deployed actors, as saved in the state directory
+        #: What ``start`` is doing now, for systemd's status line while it runs (a first start takes minutes on a Pi).
+        self.phase = "not started"
+        self.on_phase: Callable[[str], None] | None = None  # told each new phase
 
     @property
     def url(self) -> str:
@@ -95,6 +99,11 @@ class AgentService:
             return self.options.nats_url
         assert self.server is not None
         return self.server.url
+
+    def _enter(self, phase: str) -> None:
+        self.phase = phase
+        if self.on_phase is not None:
+            self.on_phase(phase)
 
     async def start(self) -> Host:
         """Everything up, or everything that was started stopped again and the error raised."""
@@ -106,6 +115,7 @@ class AgentService:
 
     async def _start(self) -> Host:
         opts = self.options
+        self._enter("reading the state directory")
         name = opts.name or default_host_name()
         state_dir = opts.state_dir or default_state_dir()
         identity = HostIdentity.create(state_dir, name, opts.labels, self.provider.info().driver)
@@ -115,6 +125,7 @@ class AgentService:
             creds = LeafCredentials.read(opts.hub_credentials) if opts.hub_credentials else None
             config = leaf_config(name, opts.port, opts.hub, host=opts.host, credentials=creds,
                                  tls_ca=str(opts.hub_ca) if opts.hub_ca else None)
+            self._enter("starting the leaf nats-server")
             self.server = await asyncio.to_thread(NatsServer(config).start)
             if opts.hub:
                 log.info("agent: leaf server joins hub %s%s", redact(opts.hub),
@@ -130,15 +141,19 @@ class AgentService:
                          limits=opts.limits, host_id=identity.id, labels=identity.labels,
                          links=self.link_table.load(), policy=policy, supervision=opts.supervision)
         if opts.hub or opts.nats_url:
+            self._enter("fetching display links from the hub")
             await self._refresh_links()
         self.identity, self.state_dir = identity, state_dir
         for spec in opts.actors:
             await self._start_spec(spec)
+        self._enter("restoring deployed actors")
         await self._restore(wanted)
+        self._enter("subscribing to the lattice")
         await self.host.start_control({"deploy": self._deploy, "stop": self._stop_actor, "scale": self._scale,
                                        "link": self._link})
         if opts.heartbeat_s > 0:
             self.host.start_heartbeat(opts.heartbeat_s)
+        self.phase = "running"
         return self.host
 
     async def reconfigure(self, new: AgentOptions) -> None:
@@ -171,12 +186,15 @@ class AgentService:
                     log.error("reload: actor=%s not started: %s", name, exc)
         old.labels, old.trusted, old.allow_unsigned = new.labels, new.trusted, new.allow_unsigned
         old.limits, old.heartbeat_s, old.actors = new.limits, new.heartbeat_s, new.actors
+        self.phase = "running"
 
     async def _start_spec(self, spec: ActorSpec) -> None:
         assert self.host is not None and self.identity is not None and self.state_dir is not None
         path = spec.path
         if path.is_dir():
+            self._enter(f"building actor {spec.name} from {path} (a first build takes minutes on a small Pi)")
             path = await asyncio.to_thread(self._build_and_sign, spec, self.identity, self.state_dir)
+        self._enter(f"loading actor {spec.name} (compiled once, then cached)")
         await self.host.start_actor(spec.name, path)
 
     def _build_and_sign(self, spec: ActorSpec, identity: HostIdentity, state_dir: Path) -> Path:

@@ -97,8 +97,14 @@ async def test_systemd_hears_ready_status_watchdog_stopping_in_order(notify_sock
         seen: list[str] = []
         while "WATCHDOG=1" not in seen:
             seen += await next_datagram(sock)
-        assert seen[0].startswith("STATUS=starting")
         ready = seen.index("READY=1")
+        # Before READY: the start timeout extended at each step, with what the step is.
+        starting = [line for line in seen[:ready] if line.startswith("STATUS=")]
+        assert seen[0] == "EXTEND_TIMEOUT_USEC=30000000", seen
+        assert seen[:ready].count("EXTEND_TIMEOUT_USEC=30000000") == len(starting), seen
+        phases = [line.removeprefix("STATUS=starting: ") for line in starting]
+        assert phases[:2] == ["reading the state directory", "starting the leaf nats-server"], phases
+        assert "loading actor oled-text (compiled once, then cached)" in phases, phases
         assert any(s.startswith("STATUS=1 actor instance(s) running") for s in seen[ready:])
         assert ready < seen.index("WATCHDOG=1")
         agent.proc.send_signal(signal.SIGTERM)
