@@ -22,7 +22,8 @@ below 51 and tests/test_wasm_types.py checks the answers stay those of C.
 from __future__ import annotations
 
 import ctypes
-from typing import Any, Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from wasmtime import _ffi as ffi
 from wasmtime.component import _types
@@ -101,26 +102,30 @@ def _lower(self: Any, store: Any, val: Any) -> tuple[str, Any]:
 _original_lower = _types.VariantLikeType._lower
 
 
+def _shapes() -> Iterator[tuple[str, Callable[[Any], Any], Callable[[Callable[[Any], Any]], None]]]:
+    """Each looked-up attribute: its name, its current getter, and how to put another getter in its place."""
+    for cls, name in _SHAPES:
+        current = cls.__dict__[name]
+        wrap = property if isinstance(current, property) else (lambda getter: getter)
+        getter = current.fget if isinstance(current, property) else current
+
+        def put(new: Callable[[Any], Any], cls: type = cls, name: str = name, wrap: Any = wrap) -> None:
+            setattr(cls, name, wrap(new))
+
+        yield name, getter, put
+
+
 def install() -> None:
     """Idempotent; the runtime calls it before the first component is loaded."""
     _types.VariantLikeType._lower = _lower  # type: ignore[method-assign]
-    for cls, name in _SHAPES:
-        current = cls.__dict__[name]
-        is_property = isinstance(current, property)
-        getter = current.fget if is_property else current
-        if hasattr(getter, _MARK):
-            continue  # installed already
-        remembered = _remembering(getter, f"_pi_edge_{name}")
-        setattr(cls, name, property(remembered) if is_property else remembered)
+    for name, getter, put in _shapes():
+        if not hasattr(getter, _MARK):  # not installed yet
+            put(_remembering(getter, f"_pi_edge_{name}"))
 
 
 def uninstall() -> None:
     """Back to wasmtime-py's own lookups (tests compare the two)."""
     _types.VariantLikeType._lower = _original_lower  # type: ignore[method-assign]
-    for cls, name in _SHAPES:
-        current = cls.__dict__[name]
-        is_property = isinstance(current, property)
-        getter = current.fget if is_property else current
-        original = getattr(getter, _MARK, None)
-        if original is not None:
-            setattr(cls, name, property(original) if is_property else original)
+    for _name, getter, put in _shapes():
+        if hasattr(getter, _MARK):
+            put(getattr(getter, _MARK))
