@@ -128,6 +128,23 @@ def test_same_frame_again_costs_nothing_on_the_bus(panel):
     assert provider.show_bitmap(128, 64, frame.tobytes()).bus_bytes == 0
 
 
+@pytest.mark.parametrize("rotate", [0, 1])
+def test_the_emulator_reports_the_bytes_a_panel_would_get(rotate):
+    """No bus, but the same diffing writer: the emulator's replies say what a Pi would send."""
+    emulator = OledProvider(DisplayConfig(display="emulator", rotate=rotate))
+    panel = OledProvider(DisplayConfig(display="ssd1306", rotate=rotate), bus=FakeSSD1306Bus())
+    try:
+        size = (64, 128) if rotate % 2 else (128, 64)
+        frames = [text_frame(["one", "two"]).resize(size), text_frame(["one", "three"]).resize(size)]
+        for frame in [*frames, frames[1]]:
+            sent = [p.show_bitmap(*size, frame.tobytes()).bus_bytes for p in (emulator, panel)]
+            assert sent[0] == sent[1], sent
+        assert sent == [0, 0]  # the same frame again: nothing to send
+    finally:
+        emulator.close()
+        panel.close()
+
+
 def test_invert_is_a_controller_command_and_the_snapshot_follows(panel):
     provider, bus = panel
     provider.show_text("inverse")

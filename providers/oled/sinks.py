@@ -16,7 +16,7 @@ from agent.screen import Screen
 from .config import DisplayConfig
 from .device import bus_errors, open_bus, open_device
 from .errors import DisplayIOError
-from .panel import PanelWriter, addressing_for
+from .panel import Addressing, PanelWriter, addressing_for
 from .transport import I2CTransport
 
 log = logging.getLogger(__name__)
@@ -29,25 +29,48 @@ def logical_size(config: DisplayConfig) -> tuple[int, int]:
     return config.width, config.height
 
 
+def _rotate(image: Image.Image, rotate: int) -> Image.Image:
+    """As luma's ``preprocess``: ``rotate`` quarter turns clockwise, from the logical frame to the glass."""
+    return image if rotate == 0 else image.rotate(-rotate * 90, expand=True)
+
+
 def _unrotate(image: Image.Image, rotate: int) -> Image.Image:
     """Undo luma's ``preprocess`` (which turns the frame ``rotate`` quarter turns clockwise)."""
     return image if rotate == 0 else image.rotate(rotate * 90, expand=True)
 
 
+class _NoBus:
+    """Takes every transfer and sends nothing: the emulator's I2C, so its byte counts are a panel's."""
+
+    def write_i2c_block_data(self, address: int, register: int, data: list[int]) -> None:
+        """Nothing is listening."""
+
+    def i2c_rdwr(self, *messages: object) -> None:
+        """Nothing is listening."""
+
+
 class MemorySink:
-    """The emulator: the frame is kept as it is; nothing can fail."""
+    """The emulator: the frame is kept as it is; nothing can fail.
+
+    Each frame also goes through a panel writer for an SSD1306 of the same size
+    on a bus that sends nothing, so the emulator reports the bytes a Pi would
+    put on I2C for the same frames (what changed, not the whole screen).
+    """
 
     def __init__(self, config: DisplayConfig) -> None:
         self.config = config
         self.width, self.height = logical_size(config)
         self.frame = Image.new("1", (self.width, self.height))
         self.error: DisplayIOError | None = None
+        transport = I2CTransport(_NoBus(), config.i2c_address)
+        self._writer = PanelWriter(transport, Addressing(rectangles=True, column_offset=0), config.width, config.height)
+        self._writer.assume_blank()
 
     def write(self, frame: Image.Image) -> int:
         self.frame = frame.copy()
         if self.config.png_path:  # before the caller hears "shown", so the file is there when it looks
             Screen.of(self.frame).write_png(self.config.png_path)
-        return 0
+        return self._writer.write(_rotate(self.frame, self.config.rotate))
 
     def recover(self) -> None:
         """Nothing to recover."""
