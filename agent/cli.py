@@ -24,7 +24,7 @@ from .fleet import add_commands as add_fleet_commands
 from .install_service import add_commands as add_install_commands
 from .fleet import lattice_args, out
 from .errors import ActorReplyError, ConfigError, NoResponderError, PiEdgeError
-from .lattice import broadcast, connect, ping, request
+from .lattice import broadcast, connect, ping, request, subscriptions_live
 from .config import DEFAULT_PATH as DEFAULT_CONFIG
 from .daemon import DEFAULT_ACTOR
 from .limits import Limits
@@ -370,7 +370,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
             await nc.subscribe(subjects.event(args.lattice, host, "frame"), cb=on_event)
             await nc.subscribe(subjects.event(args.lattice, host, "provider-health"), cb=on_event)
-            await nc.flush()
+            await subscriptions_live(nc)
             # Subscribed first, then fetched: a frame in between is drawn twice, never missed.
             _out(f"{redraw}{host}: display (Ctrl-C stops)")
             try:

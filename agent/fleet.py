@@ -25,7 +25,7 @@ from . import subjects
 from .errors import ConfigError, NoResponderError, PiEdgeError
 from .host import MAX_SCALE
 from .identity import parse_labels
-from .lattice import DEFAULT_URL, connect, ping, request
+from .lattice import DEFAULT_URL, connect, ping, request, subscriptions_live
 from .store import ComponentStore, read_links, write_link
 
 #: A deploy may compile an 18 MB component on a Pi: give it time.
@@ -170,7 +170,7 @@ def cmd_events(args: argparse.Namespace) -> int:
 
         try:
             await nc.subscribe(subject, cb=on_event)
-            await nc.flush()
+            await subscriptions_live(nc)
             out(f"following events on {subject} (Ctrl-C stops)")
             seen = 0
             while args.count is None or seen < args.count:

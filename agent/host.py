@@ -40,7 +40,7 @@ from .events import (
     EventPublisher,
 )
 from .instance import ActorInstance, Message
-from .lattice import HOST_HEADER, error_headers
+from .lattice import HOST_HEADER, error_headers, subscriptions_live
 from .limits import Limits
 from .links import ProviderSlot, provider_instance
 from .provider import DisplayProvider, ProviderError
@@ -235,7 +235,7 @@ class Host:
             self._subs.append(await self.nc.subscribe(subjects.ctl(self.lattice, self.name, op),
                                                       cb=functools.partial(self._control, op, handler)))
         self.provider.listen(on_health=self._health_changed, on_frame=self._frame_shown)
-        await self.nc.flush()
+        await subscriptions_live(self.nc)  # "ready" must mean a ping from anywhere is answered
         await self.events.publish(HOST_STARTED, self.describe())
 
     def stop_heartbeat(self) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import nats
 import nats.errors
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 
 from . import subjects
 from .errors import (
@@ -61,6 +62,30 @@ async def connect(url: str, name: str, timeout: float = 3.0, reconnect: bool = F
             f"cannot reach the lattice at {url}: {str(exc) or 'no connection within the timeout'}; is 'pi-edge hub' "
             "(or the agent's server) running there?"
         ) from None
+
+
+async def subscriptions_live(nc: Client, timeout: float = 10.0) -> None:
+    """Return once the server holds every subscription this connection asked for so far.
+
+    nats-py's ``flush()`` writes its PING straight to the socket, ahead of SUBs
+    still waiting in its buffer, so its PONG proves nothing about them.  A
+    message this connection publishes to an inbox of its own is queued behind
+    those SUBs, and the server delivers it only after it has taken them.
+    """
+    inbox = nc.new_inbox()
+    arrived = asyncio.Event()
+
+    async def on_probe(_msg: Msg) -> None:
+        arrived.set()
+
+    sub = await nc.subscribe(inbox, cb=on_probe)
+    await nc.publish(inbox, b"")
+    try:
+        await asyncio.wait_for(arrived.wait(), timeout)
+    except asyncio.TimeoutError:
+        raise LatticeUnreachableError(f"the NATS server did not confirm subscriptions within {timeout:g} s") from None
+    finally:
+        await sub.unsubscribe()
 
 
 @dataclass(frozen=True)
