@@ -1,9 +1,4 @@
-"""Following a host's events in tests, from the moment the subscription is really live.
-
-nats-py's ``flush()`` can return before the server has a new subscription
-(its PING may overtake the queued SUB), so a probe published on the same
-connection must come back first: the server delivers it only after the SUB.
-"""
+"""Following a host's events in tests, from the moment the subscription is really live."""
 
 from __future__ import annotations
 
@@ -14,23 +9,17 @@ from typing import Any
 from nats.aio.client import Client
 
 from agent import subjects
-
-PROBE = "Pi-Edge-Test-Probe"
+from agent.lattice import subscriptions_live
 
 
 async def follow(nc: Client, kind: str, host: str = "test-pi", lattice: str = "default") -> asyncio.Queue[dict[str, Any]]:
-    """A queue of the ``data`` of each ``kind`` event from ``host``."""
+    """A queue of the ``data`` of each ``kind`` event from ``host``; the server holds the subscription on return."""
     subject = subjects.event(lattice, host, kind)
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    live = asyncio.Event()
 
     async def on_event(msg) -> None:  # type: ignore[no-untyped-def]
-        if msg.headers and PROBE in msg.headers:
-            live.set()
-            return
         await queue.put(json.loads(msg.data)["data"])
 
     await nc.subscribe(subject, cb=on_event)
-    await nc.publish(subject, b"{}", headers={PROBE: "1"})
-    await asyncio.wait_for(live.wait(), 10)
+    await subscriptions_live(nc)
     return queue

@@ -1,0 +1,66 @@
+"""``subscriptions_live``: the server holds a connection's subscriptions, even ones nats-py has not sent yet."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+from nats.aio.client import Client
+
+from agent.errors import LatticeUnreachableError
+from agent.lattice import connect, subscriptions_live
+from agent.natsserver import NatsServer
+
+
+def _hold_back_writes(nc: Client, seconds: float) -> None:
+    """nats-py writes queued commands (SUB, PUB) ``seconds`` late; its flush() PING still goes at once."""
+    original = nc._flush_pending
+
+    async def late(force_flush: bool = False) -> None:
+        asyncio.get_running_loop().call_later(seconds, lambda: asyncio.ensure_future(original(force_flush)))
+
+    nc._flush_pending = late  # type: ignore[method-assign]
+
+
+async def _received_after(sync: Callable[[Client], Awaitable[None]], hub: NatsServer) -> list[bytes]:
+    listener, sender = await connect(hub.url, name="listener"), await connect(hub.url, name="sender")
+    try:
+        got: list[bytes] = []
+        arrived = asyncio.Event()
+
+        async def on_message(msg) -> None:  # type: ignore[no-untyped-def]
+            got.append(msg.data)
+            arrived.set()
+
+        _hold_back_writes(listener, 1.0)
+        await listener.subscribe("sync.test", cb=on_message)
+        await sync(listener)
+        await sender.publish("sync.test", b"right after")
+        try:  # the listener's held-back SUB goes out after 1 s: a message lost before that stays lost
+            await asyncio.wait_for(arrived.wait(), 2.0)
+        except asyncio.TimeoutError:
+            pass
+        return got
+    finally:
+        await listener.close()
+        await sender.close()
+
+
+async def test_a_message_sent_right_after_is_received(hub: NatsServer) -> None:
+    assert await _received_after(subscriptions_live, hub) == [b"right after"]
+
+
+async def test_nats_py_flush_alone_does_not_prove_it(hub: NatsServer) -> None:
+    """Why the helper exists: with the SUB still queued, flush()'s PONG comes back first."""
+    assert await _received_after(lambda nc: nc.flush(), hub) == []
+
+
+async def test_a_server_that_never_answers_is_named(hub: NatsServer) -> None:
+    nc = await connect(hub.url, name="stalled")
+    try:
+        _hold_back_writes(nc, 3600)
+        with pytest.raises(LatticeUnreachableError, match="did not confirm subscriptions within 0.2 s"):
+            await subscriptions_live(nc, timeout=0.2)
+    finally:
+        await nc.close()
