@@ -63,18 +63,18 @@ def _remembering(getter: Callable[[Any], Any], key: str) -> Callable[[Any], Any]
     return remembered
 
 
-def _case_classes(ty: Any) -> list[tuple[str, Any, tuple[type, ...]]]:
-    """Each case of a variant-like type with the Python classes its payload accepts, worked out once."""
-    cases = ty.__dict__.get("_pi_edge_case_classes")
-    if cases is None:
-        cases = []
-        for name, payload in ty._cases():
-            accepted: set[type] = set()
-            if payload is not None:
-                payload.add_classes(accepted)
-            cases.append((name, payload, tuple(accepted)))
-        ty.__dict__["_pi_edge_case_classes"] = cases
+def _work_out_case_classes(ty: Any) -> list[tuple[str, Any, tuple[type, ...]]]:
+    """Each case of a variant-like type with the Python classes its payload accepts."""
+    cases = []
+    for name, payload in ty._cases():
+        accepted: set[type] = set()
+        if payload is not None:
+            payload.add_classes(accepted)
+        cases.append((name, payload, tuple(accepted)))
     return cases
+
+
+_case_classes = _remembering(_work_out_case_classes, "_pi_edge_case_classes")
 
 
 def _lower(self: Any, store: Any, val: Any) -> tuple[str, Any]:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import common  # noqa: E402, F401  (puts the repository on the path)
 
+from agent.lattice import subscriptions_live  # noqa: E402
 from agent.service import ActorSpec, AgentOptions, AgentService  # noqa: E402
 from providers.oled import DisplayConfig, OledProvider  # noqa: E402
 from tests.fakes.ssd1306_bus import FakeSSD1306Bus  # noqa: E402
@@ -52,7 +53,7 @@ async def main() -> None:
 
     await service.nc.subscribe("bench.echo", cb=echo)
     await service.nc.subscribe("bench.direct", cb=direct)
-    await service.nc.flush()
+    await subscriptions_live(service.nc)
     sys.stdout.write("READY\n")
     sys.stdout.flush()
     stop = asyncio.Event()

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from common import CACHE, ROOT, cpu_s, pct, write_result  # noqa: E402  (puts the repository on the path)
+from common import rss_mib as common_rss_mib  # noqa: E402
 
 from agent import subjects  # noqa: E402
 from agent.build import build_actor  # noqa: E402
@@ -39,13 +40,11 @@ READY_TIMEOUT = 180.0
 
 
 def rss_mib(pid: int) -> float:
+    """Resident memory of a simulated Pi's process, 0 once it has gone (fleets are summed)."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+        return common_rss_mib(pid)
     except OSError:
-        pass
-    return 0.0
+        return 0.0
 
 
 def children(pid: int) -> list[int]:

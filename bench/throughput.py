@@ -34,14 +34,14 @@ from tests.fakes.ssd1306_bus import FakeSSD1306Bus  # noqa: E402
 
 
 async def sample_rss(samples: list[float], anon: list[float], stop: asyncio.Event) -> None:
+    """RSS and its anonymous part once a second, and once more at the stop."""
     while True:
         samples.append(rss_mib())
         anon.append(rss_anon_mib())
+        if stop.is_set():
+            return
         try:
             await asyncio.wait_for(stop.wait(), 1.0)
-            samples.append(rss_mib())
-            anon.append(rss_anon_mib())
-            return
         except asyncio.TimeoutError:
             pass
 

@@ -212,7 +212,6 @@ def _measure(text: str, size: int) -> _Line:
     return _extend(_START, text, size)
 
 
-
 def _paragraphs(text: str) -> list[list[str]]:
     """Explicit newlines split paragraphs; other whitespace separates words."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -309,13 +308,14 @@ def _largest_fitting(text: str, width: int, height: int, wrap: bool) -> tuple[in
     Only a word too wide for the panel even at MIN is split, and then at the
     largest size that fits with it split; MIN (cut to fit) if nothing fits.
     """
-    best = _bisect_sizes(text, width, height, wrap, break_words=False)
-    if best is None and _wrap(text, MIN_FONT_SIZE, width, wrap, break_words=False) is None:
-        best = _bisect_sizes(text, width, height, wrap, break_words=True)
-    if best is None:
-        lines, _ = _try_size(text, MIN_FONT_SIZE, width, height, wrap)
-        return MIN_FONT_SIZE, lines
-    return best
+    whole = _bisect_sizes(text, width, height, wrap, break_words=False)
+    if whole is not None:
+        return whole
+    at_min = _wrap(text, MIN_FONT_SIZE, width, wrap, break_words=False)
+    if at_min is not None:  # every word fits the width at MIN; the text is just too long: cut it there
+        return MIN_FONT_SIZE, at_min
+    split = _bisect_sizes(text, width, height, wrap, break_words=True)
+    return split if split is not None else (MIN_FONT_SIZE, _wrap(text, MIN_FONT_SIZE, width, wrap) or [])
 
 
 def _bisect_sizes(text: str, width: int, height: int, wrap: bool,
