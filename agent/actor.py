@@ -1,23 +1,19 @@
-"""An actor as the event loop sees it: messages in, replies out, Wasm off the loop.
+"""An actor as the host sees it: an instance on a lane of its own, one message at a time.
 
-Each instance has its own single worker thread, so its store is only ever
-touched by one thread and it handles one message at a time (the actor model);
-heartbeats and NATS keep running while a call is in progress.
+Each instance has its own lane (thread, event loop, NATS connection), so its
+store is only ever touched by that thread and it handles one message at a time
+(the actor model); the host's loop keeps serving control requests and
+heartbeats while a call is in progress.
 """
 
 from __future__ import annotations
-
-import asyncio
-import logging
-from concurrent.futures import ThreadPoolExecutor
 
 from collections.abc import Callable
 
 from .errors import ActorTrapError
 from .instance import ActorInstance, Message
+from .lane import Lane
 from .supervision import Supervisor
-
-log = logging.getLogger("pi_edge.actor_host")
 
 
 class Actor:
@@ -27,16 +23,16 @@ class Actor:
         self.name = instance.name
         self.supervisor = supervisor or Supervisor(self.name)
         self.on_failed = on_failed
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"actor-{self.name}")
+        self.lane = Lane(self.name)
         self.handled = 0
         self.failed = 0
         self.waiting = 0  # accepted messages not yet answered, the one running included
 
-    async def handle(self, message: Message) -> bytes:
+    def call(self, message: Message) -> bytes:
+        """Run one message; called on the lane's thread, where the message arrived."""
         self.supervisor.admit()
-        loop = asyncio.get_running_loop()
         try:
-            result = await loop.run_in_executor(self._worker, self.instance.call, message)
+            result = self.instance.call(message)
         except ActorTrapError:
             self.failed += 1
             if self.supervisor.trapped() and self.on_failed is not None:
@@ -49,29 +45,28 @@ class Actor:
         self.handled += 1
         return result
 
-    def close(self) -> None:
-        """Let an in-flight call finish, then release the worker."""
-        self._worker.shutdown(wait=True)
+    async def close(self, grace: float) -> None:
+        """Stop taking messages, let those accepted finish (up to ``grace`` s), release the lane."""
+        await self.lane.close(grace)
 
 
 class ActorGroup:
     """All running instances of one actor on this host: same component, same subject and queue group.
 
     NATS spreads messages over the instances' subscriptions, so ``scale`` is
-    just how many instances (each with its own store and worker) listen.
+    just how many instances (each with its own store and lane) listen.
     """
 
     def __init__(self, name: str, digest: str) -> None:
         self.name = name
         self.digest = digest
-        self.instances: list[tuple[Actor, object]] = []  # (actor, its subscription)
-        self.broadcast: object | None = None  # the group's one subscription to the broadcast subject
+        self.instances: list[Actor] = []
         self.granted: frozenset[str] | None = None  # interfaces its claims grant; None: unsigned, all
         self.signer: str | None = None
 
     @property
     def failed_reason(self) -> str | None:
-        reasons = [actor.supervisor.failed_reason for actor, _ in self.instances if actor.supervisor.failed_reason]
+        reasons = [actor.supervisor.failed_reason for actor in self.instances if actor.supervisor.failed_reason]
         return reasons[0] if reasons else None
 
     @property
@@ -80,8 +75,8 @@ class ActorGroup:
 
     @property
     def handled(self) -> int:
-        return sum(actor.handled for actor, _ in self.instances)
+        return sum(actor.handled for actor in self.instances)
 
     @property
     def failed(self) -> int:
-        return sum(actor.failed for actor, _ in self.instances)
+        return sum(actor.failed for actor in self.instances)

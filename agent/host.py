@@ -1,9 +1,12 @@
 """The host: actors on one side, the lattice on the other.
 
-It subscribes each actor's subject with the actor's name as queue group, turns
-every outcome (reply, actor error, trap, oversized message) into a reply, and
-answers ``ctl.ping`` so the laptop can see it.  Nothing a message does may stop
-the host from serving the next one.
+Each actor instance gets a lane (its own thread, event loop and connection,
+see ``lane``) subscribed to the actor's subject in the queue group named after
+the actor, and to its broadcast subject in a queue group of this host's own, so
+a broadcast is handled once per host.  The host turns every outcome (reply,
+actor error, trap, oversized message) into a reply and answers ``ctl.ping`` on
+its own loop, so the laptop sees it however busy the actors are.  Nothing a
+message does may stop the host from serving the next one.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ log = logging.getLogger("pi_edge.host")
 
 MAX_SCALE = 16
 MAX_WAITING = 64  # messages queued for one instance before new ones are refused as busy
+STOP_GRACE_S = 10.0  # how long messages already accepted may take to finish when an instance stops
 #: Frame events are a preview (``pi-edge watch``), not a video feed: at most one per this many seconds,
 #: always the newest frame, so a busy panel costs the host a snapshot per interval, not per frame.
 FRAME_EVENT_INTERVAL_S = 0.05
@@ -62,8 +66,11 @@ class Host:
     def __init__(self, nc: Client, runtime: Runtime, provider: DisplayProvider, *, lattice: str,
                  name: str | None = None, limits: Limits | None = None, host_id: str | None = None,
                  labels: dict[str, str] | None = None, links: dict[str, str] | None = None,
-                 policy: TrustPolicy | None = None, supervision: SupervisionPolicy | None = None) -> None:
+                 policy: TrustPolicy | None = None, supervision: SupervisionPolicy | None = None,
+                 url: str | None = None) -> None:
         self.nc = nc
+        #: Where each actor instance's lane connects: the server ``nc`` is connected to.
+        self.url = url or nc.connected_url.geturl()  # type: ignore[union-attr]
         self.runtime = runtime
         self.provider = provider
         self.lattice = subjects.check_token("lattice", lattice)
@@ -83,7 +90,6 @@ class Host:
         self._frame_event_due = False
         self._last_frame_event = float("-inf")
         self._heartbeat: asyncio.Task[None] | None = None
-        self._inflight: set[asyncio.Task[Any]] = set()
 
     async def start_actor(self, name: str, wasm_path: Path, scale: int = 1) -> ActorGroup:
         """Load, instantiate ``scale`` instances and subscribe them; errors leave the host as it was.
@@ -118,12 +124,6 @@ class Host:
         except BaseException:
             await self._stop_group(group)
             raise
-        try:
-            group.broadcast = await self.nc.subscribe(subjects.actor_all(self.lattice, name),
-                                                      cb=functools.partial(self._accept_broadcast, group))
-        except BaseException:
-            await self._stop_group(group)
-            raise
         old = self.actors.get(name)
         self.actors[name] = group
         if old is not None:
@@ -137,11 +137,10 @@ class Host:
         if not 1 <= scale <= MAX_SCALE:
             raise ConfigError(f"scale {scale} for actor {name!r} is outside 1..{MAX_SCALE}")
         while group.scale < scale:
-            loaded = group.instances[0][0].instance.loaded
+            loaded = group.instances[0].instance.loaded
             await self._add_instance(group, loaded)
         while group.scale > scale:
-            actor, sub = group.instances.pop()
-            await self._retire(actor, sub)
+            await group.instances.pop().close(STOP_GRACE_S)
         log.info("host=%s actor=%s scaled to %d", self.name, name, scale)
         await self.events.publish(ACTOR_STARTED, {"actor": name, "digest": group.digest, "scale": scale})
         return group
@@ -190,35 +189,27 @@ class Host:
         slot.name = wanted
 
     async def _add_instance(self, group: ActorGroup, loaded: LoadedComponent) -> None:
+        """A new instance on a lane of its own, taking its share of the actor's subject and broadcasts."""
         slot = self._slot(group.name)
         instance = await asyncio.to_thread(ActorInstance, self.runtime, loaded, slot, self.limits, group.granted)
         actor = Actor(instance, Supervisor(group.name, self.supervision),
                       on_failed=functools.partial(self._actor_failed, group.name))
+        subscriptions = [(subjects.actor(self.lattice, group.name), group.name),
+                         (subjects.actor_all(self.lattice, group.name), subjects.broadcast_queue(group.name, self.id))]
         try:
-            sub = await self.nc.subscribe(subjects.actor(self.lattice, group.name), queue=group.name,
-                                          cb=functools.partial(self._accept, actor))
+            await actor.lane.open(self.url, f"pi-edge-{self.name}-{group.name}", subscriptions,
+                                  functools.partial(self._accept, actor))
         except BaseException:
-            await asyncio.to_thread(actor.close)
+            await actor.close(0)
             raise
-        group.instances.append((actor, sub))
+        group.instances.append(actor)
 
-    async def _retire(self, actor: Actor, sub: Subscription) -> None:
-        """Stop taking messages first, then let the in-flight one finish."""
-        try:
-            await sub.unsubscribe()
-        except Exception as exc:
-            log.debug("unsubscribe failed: %s", exc)
-        await asyncio.to_thread(actor.close)
-
-    async def _stop_group(self, group: ActorGroup) -> None:
-        sub, group.broadcast = group.broadcast, None
-        if sub is not None:
-            try:
-                await sub.unsubscribe()  # type: ignore[attr-defined]
-            except Exception as exc:
-                log.debug("unsubscribe failed: %s", exc)
-        while group.instances:
-            await self._retire(*group.instances.pop())
+    async def _stop_group(self, group: ActorGroup, grace: float = STOP_GRACE_S) -> None:
+        """Every instance stops taking messages at once, then finishes what it accepted."""
+        actors, group.instances = group.instances, []
+        for outcome in await asyncio.gather(*(actor.close(grace) for actor in actors), return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                log.warning("host=%s actor=%s did not stop cleanly: %s", self.name, group.name, outcome)
 
     async def start_control(self, handlers: dict[str, ControlHandler] | None = None) -> None:
         """Answer pings and control requests, publish events and heartbeats.
@@ -306,30 +297,19 @@ class Host:
         await self.events.publish(FRAME, {"screen": screen.to_json()})
 
     async def _accept(self, actor: Actor, msg: Msg) -> None:
-        """The subscription's callback: hand the message to its own task and return.
+        """The subscription's callback, on the instance's lane: hand the message to a task and return.
 
         nats-py runs callbacks inside the subscription's task, which unsubscribing
         cancels; a message already accepted must survive a graceful stop, so it
-        runs in a task of its own, counted in ``_inflight``.  The instance still
-        handles one at a time (its single worker); too many waiting is refused.
+        runs in a task of its own that the lane waits for.  The lane runs one
+        message at a time; too many waiting are refused.
         """
         if actor.waiting >= MAX_WAITING:
             text = f"actor {actor.name!r} is busy: {actor.waiting} messages are already waiting; try again"
-            await self._actor_reply(msg, text.encode(), error_headers(text))
+            await self._actor_reply(actor, msg, text.encode(), error_headers(text))
             return
         actor.waiting += 1
-        task = asyncio.ensure_future(self._serve(actor, msg))
-        self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
-
-    async def _accept_broadcast(self, group: ActorGroup, msg: Msg) -> None:
-        """A message on the group's broadcast subject: the least busy instance takes it."""
-        if not group.instances:
-            text = f"actor {group.name!r} is stopping on host {self.name}"
-            await self._actor_reply(msg, text.encode(), error_headers(text))
-            return
-        actor = min((a for a, _ in group.instances), key=lambda a: a.waiting)
-        await self._accept(actor, msg)
+        actor.lane.track(asyncio.ensure_future(self._serve(actor, msg)))
 
     async def _serve(self, actor: Actor, msg: Msg) -> None:
         try:
@@ -346,26 +326,26 @@ class Host:
                     f"message of {len(msg.data)} bytes is over the {self.limits.max_message_bytes}-byte limit"
                 )
             headers = [(k, v) for k, v in (msg.headers or {}).items()]
-            result = await actor.handle(Message(msg.subject, msg.data, headers))
+            result = actor.call(Message(msg.subject, msg.data, headers))
         except PiEdgeError as exc:
             log.info("actor=%s error: %s", actor.name, exc)
-            await self._actor_reply(msg, str(exc).encode(), error_headers(str(exc)))
+            await self._actor_reply(actor, msg, str(exc).encode(), error_headers(str(exc)))
         except Exception as exc:  # the host must survive anything a message provokes
             log.exception("actor=%s unexpected failure", actor.name)
             text = f"host failed while running actor {actor.name!r}: {type(exc).__name__}: {exc}"
-            await self._actor_reply(msg, text.encode(), error_headers(text))
+            await self._actor_reply(actor, msg, text.encode(), error_headers(text))
         else:
-            await self._actor_reply(msg, result, None)
+            await self._actor_reply(actor, msg, result, None)
 
-    async def _actor_reply(self, msg: Msg, body: bytes, headers: dict[str, str] | None) -> None:
-        """An actor's reply names the host, so a broadcast's replies can be told apart."""
-        await self._reply(msg, body, {**(headers or {}), HOST_HEADER: self.name})
+    async def _actor_reply(self, actor: Actor, msg: Msg, body: bytes, headers: dict[str, str] | None) -> None:
+        """On the actor's own connection; the reply names the host, so a broadcast's replies can be told apart."""
+        await self._reply(msg, body, {**(headers or {}), HOST_HEADER: self.name}, via=actor.lane.nc)
 
-    async def _reply(self, msg: Msg, body: bytes, headers: dict[str, str] | None) -> None:
+    async def _reply(self, msg: Msg, body: bytes, headers: dict[str, str] | None, via: Client | None = None) -> None:
         if not msg.reply:
             return
         try:
-            await self.nc.publish(msg.reply, body, headers=headers)
+            await (via or self.nc).publish(msg.reply, body, headers=headers)
         except Exception as exc:
             log.warning("host=%s could not send reply to %s: %s", self.name, msg.reply, exc)
 
@@ -403,29 +383,20 @@ class Host:
     async def _ping(self, msg: Msg) -> None:
         await self._reply(msg, json.dumps(self.describe()).encode(), None)
 
-    async def stop(self, grace: float = 10.0) -> None:
+    async def stop(self, grace: float = STOP_GRACE_S) -> None:
         """Stop taking messages, give in-flight ones ``grace`` seconds to finish, then release the actors."""
         self.stop_heartbeat()
-        actor_subs = [sub for group in self.actors.values() for _, sub in group.instances]
-        actor_subs += [group.broadcast for group in self.actors.values() if group.broadcast is not None]
-        for sub in [*self._subs, *actor_subs]:
+        for sub in self._subs:
             try:
                 await sub.unsubscribe()
             except Exception as exc:
                 log.debug("unsubscribe failed: %s", exc)
         self._subs.clear()
-        if self._inflight:
-            log.info("host=%s letting %d in-flight message(s) finish (up to %g s)", self.name,
-                     len(self._inflight), grace)
-            _done, late = await asyncio.wait(set(self._inflight), timeout=grace)
-            if late:
-                log.warning("host=%s %d message(s) still running after %g s; stopping anyway",
-                            self.name, len(late), grace)
+        groups = list(self.actors.values())
+        self.actors.clear()
+        await asyncio.gather(*(self._stop_group(group, grace) for group in groups))
         self.provider.listen()
         await self.events.cancel_pending()
-        for group in list(self.actors.values()):
-            await self._stop_group(group)
-        self.actors.clear()
         await self.events.publish(HOST_STOPPED, {"name": self.name})
 
 

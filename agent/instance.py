@@ -1,6 +1,6 @@
 """One running instance of an actor: a store, an instance, and its ``handle`` export.
 
-An instance is used by one thread at a time (the actor's worker).  After a
+An instance is used by one thread at a time (its lane's, see ``lane``).  After a
 trap the instance is thrown away and a fresh one made from the same compiled
 component, so one bad message never poisons the next.
 """

@@ -78,8 +78,8 @@ FrameListener = Callable[[], None]
 class DisplayProvider(Protocol):
     """What an actor's ``display`` import is bound to.
 
-    Methods are synchronous and must be safe to call from a worker thread:
-    actors run off the event loop.  Failures raise ``ProviderError`` (or a
+    Methods are synchronous and must be safe to call from any thread: each
+    actor instance runs on a lane thread of its own, off the host's event loop.  Failures raise ``ProviderError`` (or a
     subclass) with a sentence a person can act on.
     """
 

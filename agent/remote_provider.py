@@ -80,7 +80,7 @@ async def serve_provider(nc: Client, lattice: str, name: str, provider: DisplayP
 
 
 class RemoteProvider:
-    """``DisplayProvider`` over NATS; called from an actor's worker thread, so it hops onto the loop."""
+    """``DisplayProvider`` over NATS; called from an actor's lane thread, so it hops onto the host's loop."""
 
     def __init__(self, nc: Client, loop: asyncio.AbstractEventLoop, lattice: str, name: str,
                  timeout: float = 5.0) -> None:

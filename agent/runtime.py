@@ -18,7 +18,7 @@ import wasmtime
 from wasmtime import component as wc
 
 from .compile_cache import WASMTIME_VERSION, CompileCache, default_cache_dir, digest
-from . import wasm_bytes, wasm_types
+from . import wasm_bytes, wasm_strings, wasm_types
 from .epoch_clock import EpochClock
 from .errors import ActorLoadError, WorldMismatchError
 from .wit import WorldContract, contract
@@ -50,6 +50,7 @@ class Runtime:
         """``epoch_interruption=False`` exists only to measure what deadlines cost; never run actors so."""
         wasm_bytes.install()
         wasm_types.install()
+        wasm_strings.install()
         config = wasmtime.Config()
         config.epoch_interruption = epoch_interruption
         self.engine = wasmtime.Engine(config)

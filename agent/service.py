@@ -139,7 +139,8 @@ class AgentService:
         policy = TrustPolicy(frozenset(opts.trusted) | {identity.id}, opts.allow_unsigned)
         self.host = Host(self.nc, self.runtime, self.provider, lattice=opts.lattice, name=name,
                          limits=opts.limits, host_id=identity.id, labels=identity.labels,
-                         links=self.link_table.load(), policy=policy, supervision=opts.supervision)
+                         links=self.link_table.load(), policy=policy, supervision=opts.supervision,
+                         url=self.url)
         if opts.hub or opts.nats_url:
             self._enter("fetching display links from the hub")
             await self._refresh_links()

@@ -27,8 +27,13 @@ def actor(lattice: str, name: str) -> str:
 
 
 def actor_all(lattice: str, name: str) -> str:
-    """Broadcast to actor NAME: every host running it gets the message (no queue group)."""
+    """Broadcast to actor NAME: every host running it gets the message (see ``broadcast_queue``)."""
     return f"{PREFIX}.{check_token('lattice', lattice)}.all.actor.{check_token('actor', name)}"
+
+
+def broadcast_queue(name: str, host_id: str) -> str:
+    """The queue group of one host's instances of NAME on the broadcast subject: one per host answers."""
+    return f"{check_token('actor', name)}.{check_token('host', host_id)}"
 
 
 def ctl_ping(lattice: str) -> str:

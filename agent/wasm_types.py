@@ -11,7 +11,7 @@ and ``import_call`` keeps each host function's.
 Lowering a ``result``, ``option`` or ``variant`` picks the case a Python value
 belongs to.  wasmtime-py works that out in one module-wide set that it clears
 and refills for every case tried, so two actor instances lowering on their own
-worker threads can see each other's classes and pick the wrong case (the call
+lane threads can see each other's classes and pick the wrong case (the call
 then fails); ``install`` also puts a lowering in place that keeps each type's
 case classes on the type itself.
 
