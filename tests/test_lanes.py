@@ -2,7 +2,8 @@
 
 What that must keep true: a broadcast is still handled once per host however
 many instances run, a busy instance holds up neither the host's control plane
-nor another actor, and every lane is gone once its instance stops.
+nor another actor, a flood beyond the waiting limit is refused with a reason,
+and every lane is gone once its instance stops.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import logging
 import threading
 
 from agent import subjects
-from agent.lattice import HOST_HEADER, connect, ping, request
+from agent.host import MAX_WAITING
+from agent.lattice import ERROR_HEADER, HOST_HEADER, connect, ping, request
 from agent.limits import Limits
 
 
@@ -68,6 +70,28 @@ async def test_a_busy_instance_holds_up_neither_the_host_nor_another_actor(start
         assert not spin.done(), "the spinning message finished before the others were answered"
         assert agent.bus.image().getbbox() is not None
         spin.cancel()
+    finally:
+        logging.getLogger("pi_edge.actor").removeHandler(spinning)
+        await nc.close()
+
+
+async def test_messages_beyond_the_waiting_limit_are_refused_as_busy(start_agent, built) -> None:
+    agent = await start_agent({"misbehave": built["misbehave"]}, limits=Limits(deadline_ms=2000))
+    spinning = _FirstLine("spinning")
+    logging.getLogger("pi_edge.actor").addHandler(spinning)
+    subject = subjects.actor("default", "misbehave")
+    nc = await connect(agent.url, name="test-flood")
+    try:
+        spin = asyncio.ensure_future(nc.request(subject, b"spin:1000000000000", timeout=30))
+        await asyncio.wait_for(spinning.seen, 10)
+        # All of these reach the lane while it spins; it takes them once the spin hits its deadline.
+        replies = await asyncio.gather(*(nc.request(subject, f"m{i}".encode(), timeout=30)
+                                         for i in range(MAX_WAITING + 10)))
+        busy = [r.data.decode() for r in replies if ERROR_HEADER in (r.headers or {})]
+        served = [r.data for r in replies if r.data.startswith(b"ok:m")]
+        assert busy and len(busy) + len(served) == MAX_WAITING + 10, (busy, served)
+        assert all("actor 'misbehave' is busy" in text and "try again" in text for text in busy), busy
+        assert ERROR_HEADER in (await spin).headers  # the spinning message itself ran out of time
     finally:
         logging.getLogger("pi_edge.actor").removeHandler(spinning)
         await nc.close()
