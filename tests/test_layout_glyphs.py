@@ -78,3 +78,53 @@ def test_the_glyph_cache_keeps_to_its_pixel_budget(monkeypatch):
     assert pixels <= 50_000
     assert len(layout._glyphs) > 1
     assert pixels == layout._glyph_pixels
+
+
+@given(prefix=TEXT, text=TEXT, size=st.integers(4, 128))
+@settings(max_examples=400, deadline=None)
+def test_a_run_measured_once_and_shifted_is_the_run_measured_in_place(prefix, text, size):
+    """Runs are kept per pen fraction; placed after any prefix they must give the glyph-by-glyph answer."""
+    from providers.oled import layout
+
+    line = layout._START.then([_glyph(c, size) for c in prefix], prefix)
+    by_glyph = line.then([_glyph(c, size) for c in text], text)
+    assert layout._extend(line, text, size) == by_glyph
+    assert layout._extend(line, text, size) == by_glyph  # and again, from the kept run
+
+
+def test_long_runs_are_measured_but_not_kept():
+    """The run cache holds sign-sized words; a hostile 10 000-character word must not sit in it."""
+    from providers.oled import layout
+
+    layout._run.cache_clear()
+    word = "w" * 10_000
+    assert layout._measure(word, 12) == layout._START.then([_glyph(c, 12) for c in word], word)
+    assert layout._run.cache_info().currsize == 0
+    layout._measure("short", 12)
+    assert layout._run.cache_info().currsize == 1
+
+
+def test_runs_after_a_pen_between_pixels_are_measured_as_in_place(monkeypatch):
+    """The built-in font advances whole pixels in mode "1"; a font whose pens fall between pixels must
+    measure the same through the run cache as glyph by glyph, from every one of the 64 fractions."""
+    from providers.oled import layout
+
+    real = layout._glyph
+    nudge = {"n": 0}
+
+    def between_pixels(char: str, size: int) -> layout._Glyph:
+        g = real(char, size)
+        return layout._Glyph(g.advance + nudge["n"], g.x, g.y, g.right, g.bottom, g.mask)
+
+    monkeypatch.setattr(layout, "_glyph", between_pixels)
+    layout._run.cache_clear()
+    try:
+        for n in range(64):
+            nudge["n"] = n
+            layout._run.cache_clear()  # runs kept under another nudge would be another font's
+            for prefix in ("a", "Wi", "sign "):
+                line = layout._START.then([between_pixels(c, 17) for c in prefix], prefix)
+                for text in ("x", " word", "Hello!", "  "):
+                    assert layout._extend(line, text, 17) == line.then([between_pixels(c, 17) for c in text], text)
+    finally:
+        layout._run.cache_clear()

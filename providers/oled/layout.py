@@ -199,8 +199,37 @@ _NO_INK = (1 << 30, 1 << 30, -(1 << 30), -(1 << 30))
 _START = _Line("", 0, 0, 0, 0)
 
 
+#: Measured runs kept: a word (or a space and a word) at one size from one pen fraction.  The fit
+#: search measures the same words at the same sizes message after message; longer runs are not kept.
+RUN_CACHE_SIZE = 4096
+RUN_CACHE_MAX_CHARS = 48
+
+
+@lru_cache(maxsize=RUN_CACHE_SIZE)
+def _run(text: str, size: int, frac: int) -> _Line:
+    """``text`` measured from a pen ``frac``/64 px into its first pixel: ink box relative to that pixel."""
+    return _Line("", 0, 0, 0, 0, frac).then([_glyph(c, size) for c in text], "")
+
+
 def _extend(line: _Line, text: str, size: int) -> _Line:
-    return line.then([_glyph(c, size) for c in text], text)
+    """``line`` with ``text`` after it; a short run is measured once per size and pen fraction, then shifted.
+
+    A glyph's pixel is (pen + 32) >> 6, so a run's ink relative to the pen's
+    pixel depends only on the pen's fraction: the same run anywhere else in a
+    line is the same box moved by whole pixels.
+    """
+    if len(text) > RUN_CACHE_MAX_CHARS:
+        return line.then([_glyph(c, size) for c in text], text)
+    run = _run(text, size, line.pen & 63)
+    shift = line.pen >> 6
+    pen = (shift << 6) + run.pen
+    if run.right <= run.left:  # no ink in the run: only the pen moves
+        return _Line(line.text + text, line.left, line.top, line.right, line.bottom, pen)
+    left, right = shift + run.left, shift + run.right
+    if line.right <= line.left:
+        return _Line(line.text + text, left, run.top, right, run.bottom, pen)
+    return _Line(line.text + text, min(line.left, left), min(line.top, run.top), max(line.right, right),
+                 max(line.bottom, run.bottom), pen)
 
 
 def _measure(text: str, size: int) -> _Line:
