@@ -61,6 +61,7 @@ class ActorGroup:
         self.name = name
         self.digest = digest
         self.instances: list[Actor] = []
+        self.stopped = False  # set once stopping begins; an instance still starting then stops too
         self.granted: frozenset[str] | None = None  # interfaces its claims grant; None: unsigned, all
         self.signer: str | None = None
 

@@ -90,6 +90,9 @@ class Host:
         self._frame_event_due = False
         self._last_frame_event = float("-inf")
         self._heartbeat: asyncio.Task[None] | None = None
+        #: Names this agent process's queue group on broadcast subjects: unique even when two
+        #: Pis were cloned from one SD card and share an identity, so each of them answers.
+        self._broadcast_token = secrets.token_hex(6)
 
     async def start_actor(self, name: str, wasm_path: Path, scale: int = 1) -> ActorGroup:
         """Load, instantiate ``scale`` instances and subscribe them; errors leave the host as it was.
@@ -195,10 +198,13 @@ class Host:
         actor = Actor(instance, Supervisor(group.name, self.supervision),
                       on_failed=functools.partial(self._actor_failed, group.name))
         subscriptions = [(subjects.actor(self.lattice, group.name), group.name),
-                         (subjects.actor_all(self.lattice, group.name), subjects.broadcast_queue(group.name, self.id))]
+                         (subjects.actor_all(self.lattice, group.name),
+                          subjects.broadcast_queue(group.name, self._broadcast_token))]
         try:
             await actor.lane.open(self.url, f"pi-edge-{self.name}-{group.name}", subscriptions,
                                   functools.partial(self._accept, actor))
+            if group.stopped:  # stopped (stop, redeploy, agent stop) while this instance was starting
+                raise ControlError(f"actor {group.name!r} was stopped while its instances were starting")
         except BaseException:
             await actor.close(0)
             raise
@@ -206,6 +212,7 @@ class Host:
 
     async def _stop_group(self, group: ActorGroup, grace: float = STOP_GRACE_S) -> None:
         """Every instance stops taking messages at once, then finishes what it accepted."""
+        group.stopped = True
         actors, group.instances = group.instances, []
         for outcome in await asyncio.gather(*(actor.close(grace) for actor in actors), return_exceptions=True):
             if isinstance(outcome, BaseException):
@@ -313,7 +320,11 @@ class Host:
 
     async def _serve(self, actor: Actor, msg: Msg) -> None:
         try:
-            await self._run(actor, msg)
+            async with actor.lane.turn:
+                await self._run(actor, msg)
+                # The Wasm call blocks the lane's loop; let nats-py's flusher send this reply
+                # before the next message's call starts, or it would wait behind that call.
+                await asyncio.sleep(0)
         finally:
             actor.waiting -= 1
 
@@ -321,6 +332,8 @@ class Host:
         if not msg.reply:
             log.debug("actor=%s dropping a message with no reply subject", actor.name)
         try:
+            if actor.lane.past_grace():
+                raise ActorCallError(f"actor {actor.name!r} is stopping on host {self.name}; try again")
             if len(msg.data) > self.limits.max_message_bytes:
                 raise ActorCallError(
                     f"message of {len(msg.data)} bytes is over the {self.limits.max_message_bytes}-byte limit"

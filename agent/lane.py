@@ -32,8 +32,11 @@ class Lane:
         self.name = name
         self.loop = asyncio.new_event_loop()
         self.nc: Client | None = None
+        #: Held by the message being handled: messages run one at a time, in the order they arrived.
+        self.turn = asyncio.Lock()
         self._subs: list[Subscription] = []
         self._inflight: set[asyncio.Task[Any]] = set()
+        self._stop_after: float | None = None  # loop time after which waiting messages are turned away
         self._thread = threading.Thread(target=self._run_loop, name=f"actor-{name}", daemon=True)
         self._thread.start()
 
@@ -60,13 +63,22 @@ class Lane:
             self._subs.append(await self.nc.subscribe(subject, queue=queue, cb=on_message))
         await subscriptions_live(self.nc)
 
+    def past_grace(self) -> bool:
+        """True once closing has given waiting messages all the time it allows (on the lane's loop)."""
+        return self._stop_after is not None and self.loop.time() > self._stop_after
+
     def track(self, task: asyncio.Task[Any]) -> None:
         """Count ``task`` (on this lane's loop) as a message in flight, which closing waits for."""
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
 
     async def close(self, grace: float) -> None:
-        """Stop taking messages, give those in flight ``grace`` seconds, disconnect, end the thread."""
+        """Stop taking messages, give those already sent ``grace`` seconds, disconnect, end the thread.
+
+        Messages the server sent before the lane stopped listening are all
+        answered: those that start within ``grace`` run, later ones are told the
+        actor is stopping (the one running when ``grace`` ends finishes first).
+        """
         if not self._thread.is_alive():
             return
         if self._inflight:  # counted from here: the lane itself is busy with them until they finish
@@ -79,19 +91,19 @@ class Lane:
             await asyncio.to_thread(self._thread.join)
 
     async def _close(self, grace: float) -> None:
+        self._stop_after = self.loop.time() + grace
         subs, self._subs = self._subs, []
         for sub in subs:
             try:
-                await sub.unsubscribe()
+                await sub.drain()  # no more messages, but those already sent to this lane are taken
             except Exception as exc:
-                log.debug("actor=%s unsubscribe failed: %s", self.name, exc)
+                log.debug("actor=%s draining a subscription failed: %s", self.name, exc)
+                try:
+                    await sub.unsubscribe()
+                except Exception:
+                    pass
         if self._inflight:
-            _done, late = await asyncio.wait(set(self._inflight), timeout=grace)
-            if late:
-                log.warning("actor=%s %d message(s) still waiting after %g s; dropped", self.name, len(late), grace)
-                for task in late:
-                    task.cancel()
-                await asyncio.gather(*late, return_exceptions=True)
+            await asyncio.wait(set(self._inflight))
         if self.nc is not None:
             try:
                 await self.nc.flush(timeout=2)  # replies still in the client's buffer go out first

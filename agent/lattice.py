@@ -43,6 +43,10 @@ async def connect(url: str, name: str, timeout: float = 3.0, reconnect: bool = F
     async def quiet(exc: Exception) -> None:
         log.debug("nats client %s: %s", name, exc)
 
+    async def back() -> None:
+        log.warning("nats client %s: the connection was lost and is back; requests sent meanwhile may have "
+                    "gone unanswered", name)
+
     # nats-py treats max_reconnect_attempts=0 as "unlimited" while picking the first
     # server, so a one-shot client allows one retry, and the first connection of any
     # client is bounded: reconnecting forever is for links that were once up.
@@ -54,6 +58,7 @@ async def connect(url: str, name: str, timeout: float = 3.0, reconnect: bool = F
         max_reconnect_attempts=-1 if reconnect else 1,
         reconnect_time_wait=0.5,
         error_cb=quiet,
+        reconnected_cb=back,
     )
     try:
         return await asyncio.wait_for(attempt, timeout=2 * timeout + 1)

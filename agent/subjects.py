@@ -31,9 +31,9 @@ def actor_all(lattice: str, name: str) -> str:
     return f"{PREFIX}.{check_token('lattice', lattice)}.all.actor.{check_token('actor', name)}"
 
 
-def broadcast_queue(name: str, host_id: str) -> str:
-    """The queue group of one host's instances of NAME on the broadcast subject: one per host answers."""
-    return f"{check_token('actor', name)}.{check_token('host', host_id)}"
+def broadcast_queue(name: str, token: str) -> str:
+    """The queue group of one agent's instances of NAME on the broadcast subject: one per agent answers."""
+    return f"{check_token('actor', name)}.{check_token('agent token', token)}"
 
 
 def ctl_ping(lattice: str) -> str:

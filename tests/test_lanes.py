@@ -1,16 +1,22 @@
 """Each actor instance on a lane of its own: a thread, an event loop and a NATS connection.
 
-What that must keep true: a broadcast is still handled once per host however
-many instances run, a busy instance holds up neither the host's control plane
-nor another actor, a flood beyond the waiting limit is refused with a reason,
-and every lane is gone once its instance stops.
+What that must keep true: a broadcast is handled once per host however many
+instances run (and by each of two hosts cloned from one SD card), a busy
+instance holds up neither the host's control plane nor another actor, a reply
+never waits behind the next message's call, a flood beyond the waiting limit is
+refused with a reason, stopping answers every message already sent, and every
+lane is gone once its instance stops, even one still starting.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
+from collections.abc import Iterator
+
+import pytest
 
 from agent import subjects
 from agent.host import MAX_WAITING
@@ -36,6 +42,23 @@ class _FirstLine(logging.Handler):
             self.loop.call_soon_threadsafe(lambda: self.seen.done() or self.seen.set_result(None))
 
 
+@contextlib.contextmanager
+def spinning_seen() -> Iterator[_FirstLine]:
+    """The misbehave actor logs "spinning" (INFO, logger pi_edge.actor) when a spin starts."""
+    logger = logging.getLogger("pi_edge.actor")
+    handler, level = _FirstLine("spinning"), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+SPIN = b"spin:1000000000000"  # runs until the deadline stops it
+
+
 async def test_a_broadcast_is_handled_by_one_instance_per_host(start_agent, built) -> None:
     agent = await start_agent({"misbehave": built["misbehave"]})
     host = agent.service.host
@@ -55,15 +78,14 @@ async def test_a_broadcast_is_handled_by_one_instance_per_host(start_agent, buil
 
 async def test_a_busy_instance_holds_up_neither_the_host_nor_another_actor(start_agent, built) -> None:
     agent = await start_agent({"misbehave": built["misbehave"], "oled-text": built["oled-text"]},
-                              limits=Limits(deadline_ms=3000))
-    spinning = _FirstLine("spinning")
-    logging.getLogger("pi_edge.actor").addHandler(spinning)
+                              limits=Limits(deadline_ms=4000))
     nc = await connect(agent.url, name="test-busy")
     try:
-        spin = asyncio.ensure_future(request(nc, subjects.actor("default", "misbehave"), b"spin:1000000000000",
-                                             None, 30, what="misbehave"))
-        await asyncio.wait_for(spinning.seen, 10)
-        [described] = await ping(nc, "default", window=0.5)
+        with spinning_seen() as spinning:
+            spin = asyncio.ensure_future(request(nc, subjects.actor("default", "misbehave"), SPIN, None, 30,
+                                                 what="misbehave"))
+            await asyncio.wait_for(spinning.seen, 10)
+        [described] = await ping(nc, "default", window=0.3)
         assert described["name"] == "test-pi"
         shown = await request(nc, subjects.actor("default", "oled-text"), b"meanwhile", None, 10, what="oled-text")
         assert shown.body.startswith(b"shown:")
@@ -71,19 +93,17 @@ async def test_a_busy_instance_holds_up_neither_the_host_nor_another_actor(start
         assert agent.bus.image().getbbox() is not None
         spin.cancel()
     finally:
-        logging.getLogger("pi_edge.actor").removeHandler(spinning)
         await nc.close()
 
 
 async def test_messages_beyond_the_waiting_limit_are_refused_as_busy(start_agent, built) -> None:
     agent = await start_agent({"misbehave": built["misbehave"]}, limits=Limits(deadline_ms=2000))
-    spinning = _FirstLine("spinning")
-    logging.getLogger("pi_edge.actor").addHandler(spinning)
     subject = subjects.actor("default", "misbehave")
     nc = await connect(agent.url, name="test-flood")
     try:
-        spin = asyncio.ensure_future(nc.request(subject, b"spin:1000000000000", timeout=30))
-        await asyncio.wait_for(spinning.seen, 10)
+        with spinning_seen() as spinning:
+            spin = asyncio.ensure_future(nc.request(subject, SPIN, timeout=30))
+            await asyncio.wait_for(spinning.seen, 10)
         # All of these reach the lane while it spins; it takes them once the spin hits its deadline.
         replies = await asyncio.gather(*(nc.request(subject, f"m{i}".encode(), timeout=30)
                                          for i in range(MAX_WAITING + 10)))
@@ -93,7 +113,51 @@ async def test_messages_beyond_the_waiting_limit_are_refused_as_busy(start_agent
         assert all("actor 'misbehave' is busy" in text and "try again" in text for text in busy), busy
         assert ERROR_HEADER in (await spin).headers  # the spinning message itself ran out of time
     finally:
-        logging.getLogger("pi_edge.actor").removeHandler(spinning)
+        await nc.close()
+
+
+async def test_a_quick_reply_is_not_held_behind_the_next_call(start_agent, built) -> None:
+    """Both requests reach the lane in one read; the first one's reply must leave before the spin starts."""
+    agent = await start_agent({"misbehave": built["misbehave"]}, limits=Limits(deadline_ms=4000))
+    subject = subjects.actor("default", "misbehave")
+    nc = await connect(agent.url, name="test-order")
+    try:
+        with spinning_seen() as spinning:
+            quick = asyncio.ensure_future(nc.request(subject, b"quick", timeout=30))
+            spin = asyncio.ensure_future(nc.request(subject, SPIN, timeout=30))
+            assert (await quick).data == b"ok:quick"
+            assert not spin.done(), "the quick reply waited for the spin"
+            await asyncio.wait_for(spinning.seen, 10)  # and the spin did run after it
+        assert ERROR_HEADER in (await spin).headers
+    finally:
+        await nc.close()
+
+
+async def test_stopping_answers_every_message_already_sent(start_agent, built) -> None:
+    """Messages that reached the instance before it stopped listening are answered: run within the
+    grace period, told the actor is stopping after it; none is left to time out."""
+    agent = await start_agent({"misbehave": built["misbehave"]}, limits=Limits(deadline_ms=1500))
+    host = agent.service.host
+    subject = subjects.actor("default", "misbehave")
+    nc = await connect(agent.url, name="test-stop")
+    try:
+        for stop, expect_ok in ((lambda: host.stop_actor("misbehave"), True), (lambda: host.stop(grace=0), False)):
+            if "misbehave" not in host.actors:
+                await host.start_actor("misbehave", built["misbehave"])
+            with spinning_seen() as spinning:
+                spin = asyncio.ensure_future(nc.request(subject, SPIN, timeout=30))
+                await asyncio.wait_for(spinning.seen, 10)
+            waiting = [asyncio.ensure_future(nc.request(subject, f"w{i}".encode(), timeout=30)) for i in range(5)]
+            await nc.flush()  # the server has them, so they are on their way to the lane
+            await stop()
+            replies = await asyncio.gather(*waiting)
+            if expect_ok:
+                assert [r.data for r in replies] == [f"ok:w{i}".encode() for i in range(5)]
+            else:
+                assert all(ERROR_HEADER in r.headers and b"is stopping on host test-pi" in r.data
+                           for r in replies), [r.data for r in replies]
+            assert ERROR_HEADER in (await spin).headers
+    finally:
         await nc.close()
 
 
@@ -112,3 +176,45 @@ async def test_lanes_end_with_their_instances(start_agent, built) -> None:
         await nc.close()
     await agent.service.stop()
     assert lane_threads("misbehave") == []
+
+
+async def test_an_instance_starting_while_its_actor_stops_stops_too(start_agent, built, monkeypatch) -> None:
+    """scale and stop arriving together: the instance being added must not outlive its stopped actor."""
+    from agent.errors import ControlError
+    from agent.lane import Lane
+
+    agent = await start_agent({"misbehave": built["misbehave"]})
+    host = agent.service.host
+    opening = asyncio.Event()
+    real_open = Lane.open
+
+    async def open_and_tell(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        opening.set()
+        return await real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Lane, "open", open_and_tell)
+    scaling = asyncio.ensure_future(host.scale_actor("misbehave", 2))
+    await opening.wait()  # the second instance exists and its lane is connecting
+    await host.stop_actor("misbehave")
+    with pytest.raises(ControlError, match="was stopped while its instances were starting"):
+        await scaling
+    assert lane_threads("misbehave") == []
+
+
+async def test_hosts_sharing_an_identity_each_answer_a_broadcast(hub, start_agent, built, tmp_path) -> None:
+    """Two Pis cloned from one SD card share their host key; both must still answer ``--all``."""
+    from tests.test_fleet import until_hub_sees
+
+    state = tmp_path / "cloned-state"
+    for name in ("pi-a", "pi-b"):
+        await start_agent({"misbehave": built["misbehave"]}, hub=hub, name=name, state_dir=state)
+    await until_hub_sees(hub.url, "pi-a", "pi-b")
+    nc = await connect(hub.url, name="test-clones")
+    try:
+        inbox = nc.new_inbox()
+        sub = await nc.subscribe(inbox)
+        await nc.publish(subjects.actor_all("default", "misbehave"), b"everyone", reply=inbox)
+        hosts = {(await sub.next_msg(timeout=10)).headers[HOST_HEADER] for _ in range(2)}
+        assert hosts == {"pi-a", "pi-b"}
+    finally:
+        await nc.close()
