@@ -43,7 +43,7 @@ from .events import (
     EventPublisher,
 )
 from .instance import ActorInstance, Message
-from .lattice import HOST_HEADER, error_headers, subscriptions_live
+from .lattice import HOST_HEADER, error_headers, send_now, subscriptions_live
 from .limits import Limits
 from .links import ProviderSlot, provider_instance
 from .provider import DisplayProvider, ProviderError
@@ -322,9 +322,10 @@ class Host:
         try:
             async with actor.lane.turn:
                 await self._run(actor, msg)
-                # The Wasm call blocks the lane's loop; let nats-py's flusher send this reply
-                # before the next message's call starts, or it would wait behind that call.
-                await asyncio.sleep(0)
+                # The Wasm call blocks the lane's loop: this reply goes out before the next
+                # message's call starts, or it would wait behind that call.
+                if not (actor.lane.nc is not None and send_now(actor.lane.nc)):
+                    await asyncio.sleep(0)  # nats-py's flusher sends it on this loop turn
         finally:
             actor.waiting -= 1
 

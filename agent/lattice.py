@@ -93,6 +93,27 @@ async def subscriptions_live(nc: Client, timeout: float = 10.0) -> None:
         await sub.unsubscribe()
 
 
+def send_now(nc: Client) -> bool:
+    """Write what the client has buffered to its socket now; False if this nats-py hides its buffer.
+
+    nats-py sends published messages from a flusher task, on a later turn of
+    the loop.  An actor's lane blocks its loop during each Wasm call, so a reply
+    left in the buffer would wait behind the next message's call; a loop turn
+    per message to let the flusher run costs a fifth of the throughput
+    (bench/throughput).  This leans on nats-py's buffer (``_pending``) and
+    transport, which 2.x keeps; if they change, the caller yields instead.
+    """
+    try:
+        pending, size, transport = nc._pending, nc._pending_data_size, nc._transport
+    except AttributeError:
+        return False
+    if size and nc.is_connected and transport is not None:
+        transport.writelines(pending[:])
+        nc._pending = []
+        nc._pending_data_size = 0
+    return True
+
+
 @dataclass(frozen=True)
 class Reply:
     body: bytes

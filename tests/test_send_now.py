@@ -1,0 +1,28 @@
+"""``send_now``: what nats-py has buffered leaves at once, not on a later turn of a loop that may be blocked."""
+
+from __future__ import annotations
+
+import threading
+
+from agent.lane import Lane
+from agent.lattice import connect, send_now
+from agent.natsserver import NatsServer
+
+
+async def test_a_message_leaves_while_the_loop_stays_blocked(hub: NatsServer) -> None:
+    got = threading.Event()
+    listener = Lane("listener")  # another thread and loop, so it can receive while this one is blocked
+
+    async def on_message(_msg) -> None:  # type: ignore[no-untyped-def]
+        got.set()
+
+    await listener.open(hub.url, "listener", [("send.now", "")], on_message)
+    nc = await connect(hub.url, name="sender")
+    try:
+        await nc.publish("send.now", b"now")  # buffered: nats-py's flusher would send it on a later turn
+        assert send_now(nc) is True  # this nats-py keeps its buffer where send_now looks
+        # Block this loop (as a Wasm call blocks a lane): only a message already written can arrive.
+        assert got.wait(10), "the message stayed in nats-py's buffer"
+    finally:
+        await nc.close()
+        await listener.close(0)
