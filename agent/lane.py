@@ -3,8 +3,9 @@
 Requests for an instance arrive on the thread that runs its Wasm, so a message
 costs no hand-off between threads.  Handing each call to a worker thread and
 the reply back to the host's loop cost two thread wake-ups per message, about
-0.2 ms of a 1.2 ms round trip on a small VM (bench/roundtrip).  A slow or looping actor holds up only its own lane: the
-host's loop (control subjects, heartbeats, events) and other instances run on.
+0.2 ms of a 1.2 ms round trip on a small VM (bench/roundtrip).  A slow or
+looping actor holds up only its own lane: the host's loop (control subjects,
+heartbeats, events) and other instances run on.
 """
 
 from __future__ import annotations

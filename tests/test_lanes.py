@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -59,6 +59,25 @@ def spinning_seen() -> Iterator[_FirstLine]:
 SPIN = b"spin:1000000000000"  # runs until the deadline stops it
 
 
+@contextlib.asynccontextmanager
+async def misbehave_agent(start_agent, built, deadline_ms: int) -> AsyncIterator[tuple]:  # type: ignore[no-untyped-def]
+    """An agent running the misbehave actor, its subject, and a client connected to the agent's server."""
+    agent = await start_agent({"misbehave": built["misbehave"]}, limits=Limits(deadline_ms=deadline_ms))
+    nc = await connect(agent.url, name="test-lanes")
+    try:
+        yield agent, subjects.actor("default", "misbehave"), nc
+    finally:
+        await nc.close()
+
+
+async def spin_started(nc, subject: str) -> asyncio.Future:  # type: ignore[no-untyped-def]
+    """A request that spins until its deadline, returned once the actor has started spinning it."""
+    with spinning_seen() as spinning:
+        spin = asyncio.ensure_future(nc.request(subject, SPIN, timeout=30))
+        await asyncio.wait_for(spinning.seen, 10)
+    return spin
+
+
 async def test_a_broadcast_is_handled_by_one_instance_per_host(start_agent, built) -> None:
     agent = await start_agent({"misbehave": built["misbehave"]})
     host = agent.service.host
@@ -81,10 +100,7 @@ async def test_a_busy_instance_holds_up_neither_the_host_nor_another_actor(start
                               limits=Limits(deadline_ms=4000))
     nc = await connect(agent.url, name="test-busy")
     try:
-        with spinning_seen() as spinning:
-            spin = asyncio.ensure_future(request(nc, subjects.actor("default", "misbehave"), SPIN, None, 30,
-                                                 what="misbehave"))
-            await asyncio.wait_for(spinning.seen, 10)
+        spin = await spin_started(nc, subjects.actor("default", "misbehave"))
         [described] = await ping(nc, "default", window=0.3)
         assert described["name"] == "test-pi"
         shown = await request(nc, subjects.actor("default", "oled-text"), b"meanwhile", None, 10, what="oled-text")
@@ -97,13 +113,8 @@ async def test_a_busy_instance_holds_up_neither_the_host_nor_another_actor(start
 
 
 async def test_messages_beyond_the_waiting_limit_are_refused_as_busy(start_agent, built) -> None:
-    agent = await start_agent({"misbehave": built["misbehave"]}, limits=Limits(deadline_ms=2000))
-    subject = subjects.actor("default", "misbehave")
-    nc = await connect(agent.url, name="test-flood")
-    try:
-        with spinning_seen() as spinning:
-            spin = asyncio.ensure_future(nc.request(subject, SPIN, timeout=30))
-            await asyncio.wait_for(spinning.seen, 10)
+    async with misbehave_agent(start_agent, built, 2000) as (_agent, subject, nc):
+        spin = await spin_started(nc, subject)
         # All of these reach the lane while it spins; it takes them once the spin hits its deadline.
         replies = await asyncio.gather(*(nc.request(subject, f"m{i}".encode(), timeout=30)
                                          for i in range(MAX_WAITING + 10)))
@@ -112,16 +123,11 @@ async def test_messages_beyond_the_waiting_limit_are_refused_as_busy(start_agent
         assert busy and len(busy) + len(served) == MAX_WAITING + 10, (busy, served)
         assert all("actor 'misbehave' is busy" in text and "try again" in text for text in busy), busy
         assert ERROR_HEADER in (await spin).headers  # the spinning message itself ran out of time
-    finally:
-        await nc.close()
 
 
 async def test_a_quick_reply_is_not_held_behind_the_next_call(start_agent, built) -> None:
     """Both requests reach the lane in one read; the first one's reply must leave before the spin starts."""
-    agent = await start_agent({"misbehave": built["misbehave"]}, limits=Limits(deadline_ms=4000))
-    subject = subjects.actor("default", "misbehave")
-    nc = await connect(agent.url, name="test-order")
-    try:
+    async with misbehave_agent(start_agent, built, 4000) as (_agent, subject, nc):
         with spinning_seen() as spinning:
             quick = asyncio.ensure_future(nc.request(subject, b"quick", timeout=30))
             spin = asyncio.ensure_future(nc.request(subject, SPIN, timeout=30))
@@ -129,24 +135,17 @@ async def test_a_quick_reply_is_not_held_behind_the_next_call(start_agent, built
             assert not spin.done(), "the quick reply waited for the spin"
             await asyncio.wait_for(spinning.seen, 10)  # and the spin did run after it
         assert ERROR_HEADER in (await spin).headers
-    finally:
-        await nc.close()
 
 
 async def test_stopping_answers_every_message_already_sent(start_agent, built) -> None:
     """Messages that reached the instance before it stopped listening are answered: run within the
     grace period, told the actor is stopping after it; none is left to time out."""
-    agent = await start_agent({"misbehave": built["misbehave"]}, limits=Limits(deadline_ms=1500))
-    host = agent.service.host
-    subject = subjects.actor("default", "misbehave")
-    nc = await connect(agent.url, name="test-stop")
-    try:
+    async with misbehave_agent(start_agent, built, 1500) as (agent, subject, nc):
+        host = agent.service.host
         for stop, expect_ok in ((lambda: host.stop_actor("misbehave"), True), (lambda: host.stop(grace=0), False)):
             if "misbehave" not in host.actors:
                 await host.start_actor("misbehave", built["misbehave"])
-            with spinning_seen() as spinning:
-                spin = asyncio.ensure_future(nc.request(subject, SPIN, timeout=30))
-                await asyncio.wait_for(spinning.seen, 10)
+            spin = await spin_started(nc, subject)
             waiting = [asyncio.ensure_future(nc.request(subject, f"w{i}".encode(), timeout=30)) for i in range(5)]
             await nc.flush()  # the server has them, so they are on their way to the lane
             await stop()
@@ -157,8 +156,6 @@ async def test_stopping_answers_every_message_already_sent(start_agent, built) -
                 assert all(ERROR_HEADER in r.headers and b"is stopping on host test-pi" in r.data
                            for r in replies), [r.data for r in replies]
             assert ERROR_HEADER in (await spin).headers
-    finally:
-        await nc.close()
 
 
 async def test_lanes_end_with_their_instances(start_agent, built) -> None:
