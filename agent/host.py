@@ -2,8 +2,8 @@
 
 Each actor instance gets a lane (its own thread, event loop and connection,
 see ``lane``) subscribed to the actor's subject in the queue group named after
-the actor, and to its broadcast subject in a queue group of this host's own, so
-a broadcast is handled once per host.  The host turns every outcome (reply,
+the actor, and to its broadcast subject in a queue group of this agent
+process's own, so a broadcast is handled once per host.  The host turns every outcome (reply,
 actor error, trap, oversized message) into a reply and answers ``ctl.ping`` on
 its own loop, so the laptop sees it however busy the actors are.  Nothing a
 message does may stop the host from serving the next one.
@@ -90,6 +90,8 @@ class Host:
         self._frame_event_due = False
         self._last_frame_event = float("-inf")
         self._heartbeat: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._closing: set[asyncio.Task[None]] = set()  # lanes being closed (stop, scale down, redeploy)
         #: Names this agent process's queue group on broadcast subjects: unique even when two
         #: Pis were cloned from one SD card and share an identity, so each of them answers.
         self._broadcast_token = secrets.token_hex(6)
@@ -143,7 +145,7 @@ class Host:
             loaded = group.instances[0].instance.loaded
             await self._add_instance(group, loaded)
         while group.scale > scale:
-            await group.instances.pop().close(STOP_GRACE_S)
+            await self._close_actors(group.name, [group.instances.pop()], STOP_GRACE_S)
         log.info("host=%s actor=%s scaled to %d", self.name, name, scale)
         await self.events.publish(ACTOR_STARTED, {"actor": name, "digest": group.digest, "scale": scale})
         return group
@@ -203,7 +205,7 @@ class Host:
         try:
             await actor.lane.open(self.url, f"pi-edge-{self.name}-{group.name}", subscriptions,
                                   functools.partial(self._accept, actor))
-            if group.stopped:  # stopped (stop, redeploy, agent stop) while this instance was starting
+            if group.stopped or self._stopping:  # stopped (stop, redeploy, agent stop) while it was starting
                 raise ControlError(f"actor {group.name!r} was stopped while its instances were starting")
         except BaseException:
             await actor.close(0)
@@ -214,9 +216,19 @@ class Host:
         """Every instance stops taking messages at once, then finishes what it accepted."""
         group.stopped = True
         actors, group.instances = group.instances, []
-        for outcome in await asyncio.gather(*(actor.close(grace) for actor in actors), return_exceptions=True):
-            if isinstance(outcome, BaseException):
-                log.warning("host=%s actor=%s did not stop cleanly: %s", self.name, group.name, outcome)
+        await self._close_actors(group.name, actors, grace)
+
+    async def _close_actors(self, name: str, actors: list[Actor], grace: float) -> None:
+        """Close ``actors``' lanes; ``stop`` waits for this even if whoever started it was cancelled."""
+        async def close_all() -> None:
+            for outcome in await asyncio.gather(*(actor.close(grace) for actor in actors), return_exceptions=True):
+                if isinstance(outcome, BaseException):
+                    log.warning("host=%s actor=%s did not stop cleanly: %s", self.name, name, outcome)
+
+        task = asyncio.ensure_future(close_all())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+        await asyncio.shield(task)
 
     async def start_control(self, handlers: dict[str, ControlHandler] | None = None) -> None:
         """Answer pings and control requests, publish events and heartbeats.
@@ -320,12 +332,8 @@ class Host:
 
     async def _serve(self, actor: Actor, msg: Msg) -> None:
         try:
-            async with actor.lane.turn:
+            async with actor.lane.turn:  # one message at a time, in the order they came
                 await self._run(actor, msg)
-                # The Wasm call blocks the lane's loop: this reply goes out before the next
-                # message's call starts, or it would wait behind that call.
-                if not (actor.lane.nc is not None and send_now(actor.lane.nc)):
-                    await asyncio.sleep(0)  # nats-py's flusher sends it on this loop turn
         finally:
             actor.waiting -= 1
 
@@ -352,8 +360,13 @@ class Host:
             await self._actor_reply(actor, msg, result, None)
 
     async def _actor_reply(self, actor: Actor, msg: Msg, body: bytes, headers: dict[str, str] | None) -> None:
-        """On the actor's own connection; the reply names the host, so a broadcast's replies can be told apart."""
-        await self._reply(msg, body, {**(headers or {}), HOST_HEADER: self.name}, via=actor.lane.nc)
+        """On the actor's own connection, at once; the reply names the host, so a broadcast's replies can be
+        told apart.  The lane's loop blocks during each Wasm call: a reply left to nats-py's flusher task
+        would wait behind the next message's call."""
+        nc = actor.lane.nc
+        await self._reply(msg, body, {**(headers or {}), HOST_HEADER: self.name}, via=nc)
+        if nc is not None and not send_now(nc):
+            await asyncio.sleep(0)  # this nats-py hides its buffer: its flusher sends on this loop turn
 
     async def _reply(self, msg: Msg, body: bytes, headers: dict[str, str] | None, via: Client | None = None) -> None:
         if not msg.reply:
@@ -399,6 +412,7 @@ class Host:
 
     async def stop(self, grace: float = STOP_GRACE_S) -> None:
         """Stop taking messages, give in-flight ones ``grace`` seconds to finish, then release the actors."""
+        self._stopping = True
         self.stop_heartbeat()
         for sub in self._subs:
             try:
@@ -409,6 +423,8 @@ class Host:
         groups = list(self.actors.values())
         self.actors.clear()
         await asyncio.gather(*(self._stop_group(group, grace) for group in groups))
+        while self._closing:  # lanes a stop, scale or redeploy was closing when we were asked to stop
+            await asyncio.gather(*self._closing, return_exceptions=True)
         self.provider.listen()
         await self.events.cancel_pending()
         await self.events.publish(HOST_STOPPED, {"name": self.name})

@@ -38,6 +38,7 @@ class Lane:
         self._subs: list[Subscription] = []
         self._inflight: set[asyncio.Task[Any]] = set()
         self._stop_after: float | None = None  # loop time after which waiting messages are turned away
+        self._closing: asyncio.Future[None] | None = None
         self._thread = threading.Thread(target=self._run_loop, name=f"actor-{name}", daemon=True)
         self._thread.start()
 
@@ -80,6 +81,11 @@ class Lane:
         answered: those that start within ``grace`` run, later ones are told the
         actor is stopping (the one running when ``grace`` ends finishes first).
         """
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close_once(grace))
+        await asyncio.shield(self._closing)  # a second caller waits for the first close
+
+    async def _close_once(self, grace: float) -> None:
         if not self._thread.is_alive():
             return
         if self._inflight:  # counted from here: the lane itself is busy with them until they finish
@@ -110,4 +116,7 @@ class Lane:
                 await self.nc.flush(timeout=2)  # replies still in the client's buffer go out first
             except Exception as exc:
                 log.debug("actor=%s flush before closing failed: %s", self.name, exc)
-            await self.nc.close()
+            try:
+                await self.nc.close()
+            except Exception as exc:  # the server is gone already: nothing left to tell it
+                log.debug("actor=%s closing its connection failed: %s", self.name, exc)

@@ -215,3 +215,42 @@ async def test_hosts_sharing_an_identity_each_answer_a_broadcast(hub, start_agen
         assert hosts == {"pi-a", "pi-b"}
     finally:
         await nc.close()
+
+
+async def test_busy_refusals_leave_before_the_next_call(start_agent, built) -> None:
+    """Refusals are sent as the flood is read, not after the call that runs next."""
+    async with misbehave_agent(start_agent, built, 2000) as (_agent, subject, nc):
+        first = await spin_started(nc, subject)
+        second = asyncio.ensure_future(nc.request(subject, SPIN, timeout=30))  # waits its turn behind the first
+        flood = [asyncio.ensure_future(nc.request(subject, f"f{i}".encode(), timeout=30)) for i in range(MAX_WAITING)]
+        done, _ = await asyncio.wait(flood, return_when=asyncio.FIRST_COMPLETED)
+        assert b"is busy" in next(iter(done)).result().data
+        assert first.done() and not second.done(), "the refusals waited for the second spin"
+        await asyncio.gather(second, *flood)
+
+
+async def test_stopping_the_agent_waits_for_an_actor_already_stopping(start_agent, built, monkeypatch) -> None:
+    """A stop request is closing a busy lane when the agent itself is told to stop: the agent must wait for
+    it (answering what it holds), not leave a lane running after the agent is gone."""
+    from agent.lane import Lane
+
+    async with misbehave_agent(start_agent, built, 1500) as (agent, subject, nc):
+        host = agent.service.host
+        closing = asyncio.Event()
+        real_close = Lane.close
+
+        async def close_and_tell(self, grace):  # type: ignore[no-untyped-def]
+            closing.set()
+            await real_close(self, grace)
+
+        monkeypatch.setattr(Lane, "close", close_and_tell)
+        spin = await spin_started(nc, subject)
+        queued = [asyncio.ensure_future(nc.request(subject, f"q{i}".encode(), timeout=30)) for i in range(3)]
+        await nc.flush()
+        stopping_actor = asyncio.ensure_future(host.stop_actor("misbehave"))
+        await closing.wait()  # the actor has left the host's table; its lane is finishing the spin
+        await host.stop()
+        assert lane_threads("misbehave") == []
+        assert [r.data for r in await asyncio.gather(*queued)] == [b"ok:q0", b"ok:q1", b"ok:q2"]
+        assert ERROR_HEADER in (await spin).headers
+        await stopping_actor
