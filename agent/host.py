@@ -43,7 +43,7 @@ from .events import (
     EventPublisher,
 )
 from .instance import ActorInstance, Message
-from .lattice import HOST_HEADER, error_headers, send_now, subscriptions_live
+from .lattice import HOST_HEADER, error_headers, subscriptions_live
 from .limits import Limits
 from .links import ProviderSlot, provider_instance
 from .provider import DisplayProvider, ProviderError
@@ -60,6 +60,7 @@ STOP_GRACE_S = 10.0  # how long messages already accepted may take to finish whe
 #: always the newest frame, so a busy panel costs the host a snapshot per interval, not per frame.
 FRAME_EVENT_INTERVAL_S = 0.05
 ControlHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+Publish = Callable[..., Awaitable[None]]  # (subject, payload, headers=...), as nats-py's Client.publish
 
 
 class Host:
@@ -360,19 +361,15 @@ class Host:
             await self._actor_reply(actor, msg, result, None)
 
     async def _actor_reply(self, actor: Actor, msg: Msg, body: bytes, headers: dict[str, str] | None) -> None:
-        """On the actor's own connection, at once; the reply names the host, so a broadcast's replies can be
-        told apart.  The lane's loop blocks during each Wasm call: a reply left to nats-py's flusher task
-        would wait behind the next message's call."""
-        nc = actor.lane.nc
-        await self._reply(msg, body, {**(headers or {}), HOST_HEADER: self.name}, via=nc)
-        if nc is not None and not send_now(nc):
-            await asyncio.sleep(0)  # this nats-py hides its buffer: its flusher sends on this loop turn
+        """Through the actor's lane; the reply names the host, so a broadcast's replies can be told apart."""
+        await self._reply(msg, body, {**(headers or {}), HOST_HEADER: self.name}, publish=actor.lane.publish)
 
-    async def _reply(self, msg: Msg, body: bytes, headers: dict[str, str] | None, via: Client | None = None) -> None:
+    async def _reply(self, msg: Msg, body: bytes, headers: dict[str, str] | None,
+                     publish: Publish | None = None) -> None:
         if not msg.reply:
             return
         try:
-            await (via or self.nc).publish(msg.reply, body, headers=headers)
+            await (publish or self.nc.publish)(msg.reply, body, headers=headers)
         except Exception as exc:
             log.warning("host=%s could not send reply to %s: %s", self.name, msg.reply, exc)
 

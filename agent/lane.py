@@ -20,7 +20,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from .lattice import connect, subscriptions_live
+from .lattice import connect, send_now, subscriptions_live
 
 log = logging.getLogger("pi_edge.lane")
 
@@ -64,6 +64,15 @@ class Lane:
         for subject, queue in subscriptions:
             self._subs.append(await self.nc.subscribe(subject, queue=queue, cb=on_message))
         await subscriptions_live(self.nc)
+
+    async def publish(self, subject: str, payload: bytes, headers: dict[str, str] | None = None) -> None:
+        """Publish on the lane's connection and write it out at once, not on a later turn of the loop:
+        the loop blocks during each Wasm call, so a reply left to nats-py's flusher task would wait
+        behind the next message's call."""
+        assert self.nc is not None, "the lane is not open"
+        await self.nc.publish(subject, payload, headers=headers)
+        if not send_now(self.nc):
+            await asyncio.sleep(0)  # this nats-py hides its buffer: its flusher sends on this loop turn
 
     def past_grace(self) -> bool:
         """True once closing has given waiting messages all the time it allows (on the lane's loop)."""
