@@ -111,7 +111,7 @@ class Lane:
         subs, self._subs = self._subs, []
         for sub in subs:
             try:
-                await sub.drain()  # no more messages, but those already sent to this lane are taken
+                await self._drain(sub)  # no more messages, but those already sent to this lane are taken
             except Exception as exc:
                 log.debug("actor=%s draining a subscription failed: %s", self.name, exc)
                 try:
@@ -129,3 +129,19 @@ class Lane:
                 await self.nc.close()
             except Exception as exc:  # the server is gone already: nothing left to tell it
                 log.debug("actor=%s closing its connection failed: %s", self.name, exc)
+
+    async def _drain(self, sub: Subscription) -> None:
+        """nats-py's ``drain()``, with its UNSUB on the wire before the PING that confirms it.
+
+        ``drain()`` buffers its UNSUB and writes its PING straight to the socket,
+        so the PONG can come back while the server still routes to this lane; a
+        message routed then arrives after the subscription is gone and is lost,
+        its sender left to time out.  Sent first, the UNSUB is what the PONG
+        confirms (the server ignores drain's second UNSUB for a gone subscription).
+        """
+        assert self.nc is not None
+        unsubscribe = getattr(self.nc, "_send_unsubscribe", None)
+        if unsubscribe is not None:
+            await unsubscribe(sub._id)
+            send_now(self.nc)
+        await sub.drain()

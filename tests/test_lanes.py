@@ -4,8 +4,9 @@ What that must keep true: a broadcast is handled once per host however many
 instances run (and by each of two hosts cloned from one SD card), a busy
 instance holds up neither the host's control plane nor another actor, a reply
 never waits behind the next message's call, a flood beyond the waiting limit is
-refused with a reason, stopping answers every message already sent, and every
-lane is gone once its instance stops, even one still starting.
+refused with a reason, stopping answers every message already sent (and none
+sent after a drain is routed to the lane), and every lane is gone once its
+instance stops, even one still starting.
 """
 
 from __future__ import annotations
@@ -156,6 +157,50 @@ async def test_stopping_answers_every_message_already_sent(start_agent, built) -
                 assert all(ERROR_HEADER in r.headers and b"is stopping on host test-pi" in r.data
                            for r in replies), [r.data for r in replies]
             assert ERROR_HEADER in (await spin).headers
+
+
+async def test_a_message_routed_while_the_lane_drains_is_never_left_unanswered(start_agent, built,
+                                                                              monkeypatch) -> None:
+    """Once a lane has drained a subscription the server must no longer route to it: a request sent then is
+    answered by someone or refused at once ("no responders"), never dropped to time out.  nats-py's drain()
+    confirms with a PING written ahead of its buffered UNSUB, so the lane's UNSUB is held back here to show
+    a drain that trusts that PONG."""
+    from nats.aio.subscription import Subscription
+    from nats.errors import NoRespondersError, TimeoutError as NatsTimeout
+
+    from tests.held_writes import hold_back_writes
+
+    async with misbehave_agent(start_agent, built, 1500) as (agent, subject, nc):
+        host = agent.service.host
+        lane = host.actors["misbehave"].instances[0].lane
+        loop = asyncio.get_running_loop()
+        drained = asyncio.Event()
+        go_on = threading.Event()
+        real_drain = Subscription.drain
+
+        async def drain_then_wait(self: Subscription) -> None:
+            await real_drain(self)
+            if self.subject == subject:
+                loop.call_soon_threadsafe(drained.set)
+                await asyncio.to_thread(go_on.wait, 10)  # the lane's loop keeps reading meanwhile
+
+        monkeypatch.setattr(Subscription, "drain", drain_then_wait)
+        hold_back_writes(lane.nc, 30)
+        stopping = asyncio.ensure_future(host.stop_actor("misbehave"))
+        try:
+            await asyncio.wait_for(drained.wait(), 10)
+            late = asyncio.ensure_future(nc.request(subject, b"late", timeout=2))
+            await nc.flush()  # the server has routed it, to whoever still listens
+        finally:
+            go_on.set()
+        await stopping
+        try:
+            reply = await late
+        except NoRespondersError:
+            return
+        except NatsTimeout:
+            pytest.fail("a request sent after the drain was routed to the lane and dropped")
+        assert reply.data == b"ok:late", reply.data
 
 
 async def test_lanes_end_with_their_instances(start_agent, built) -> None:

@@ -11,16 +11,7 @@ from nats.aio.client import Client
 from agent.errors import LatticeUnreachableError
 from agent.lattice import connect, subscriptions_live
 from agent.natsserver import NatsServer
-
-
-def _hold_back_writes(nc: Client, seconds: float) -> None:
-    """nats-py writes queued commands (SUB, PUB) ``seconds`` late; its flush() PING still goes at once."""
-    original = nc._flush_pending
-
-    async def late(force_flush: bool = False) -> None:
-        asyncio.get_running_loop().call_later(seconds, lambda: asyncio.ensure_future(original(force_flush)))
-
-    nc._flush_pending = late  # type: ignore[method-assign]
+from tests.held_writes import hold_back_writes
 
 
 async def _received_after(sync: Callable[[Client], Awaitable[None]], hub: NatsServer) -> list[bytes]:
@@ -33,7 +24,7 @@ async def _received_after(sync: Callable[[Client], Awaitable[None]], hub: NatsSe
             got.append(msg.data)
             arrived.set()
 
-        _hold_back_writes(listener, 1.0)
+        hold_back_writes(listener, 1.0)
         await listener.subscribe("sync.test", cb=on_message)
         await sync(listener)
         await sender.publish("sync.test", b"right after")
@@ -59,7 +50,7 @@ async def test_nats_py_flush_alone_does_not_prove_it(hub: NatsServer) -> None:
 async def test_a_server_that_never_answers_is_named(hub: NatsServer) -> None:
     nc = await connect(hub.url, name="stalled")
     try:
-        _hold_back_writes(nc, 3600)
+        hold_back_writes(nc, 3600)
         with pytest.raises(LatticeUnreachableError, match="did not confirm subscriptions within 0.2 s"):
             await subscriptions_live(nc, timeout=0.2)
     finally:
