@@ -4,7 +4,8 @@ It also answers, on the same leaf connection, ``bench.echo`` with a plain
 nats-py echo (the transport alone) and ``bench.direct`` with oled-text's work
 done in plain Python inside a nats-py responder on a panel of its own (the
 same drawing with no sandbox and no agent around it): the two baselines the
-actor path is compared against.  Prints READY once serving (with ``--scale N``
+actor path is compared against.  With ``--echo-actor`` it also runs an actor
+that only echoes (the agent and sandbox with no drawing).  Prints READY once serving (with ``--scale N``
 instances of the actor); stops on SIGTERM.
 """
 
@@ -33,11 +34,15 @@ async def main() -> None:
     p.add_argument("--cache-dir", type=Path, required=True)
     p.add_argument("--name", default="bench-pi", help="host name in the lattice")
     p.add_argument("--scale", type=int, default=1, help="instances of the actor")
+    p.add_argument("--echo-actor", type=Path, help="also run this component as actor 'echo'")
     args = p.parse_args()
+    actors = [ActorSpec("oled-text", args.actor)]
+    if args.echo_actor is not None:
+        actors.append(ActorSpec("echo", args.echo_actor))
     provider = OledProvider(DisplayConfig(display="ssd1306"), bus=FakeSSD1306Bus())
     service = AgentService(AgentOptions(name=args.name, hub=args.hub, port=0, cache_dir=args.cache_dir,
                                         allow_unsigned=True, state_dir=Path(tempfile.mkdtemp()),
-                                        actors=[ActorSpec("oled-text", args.actor)]), provider)
+                                        actors=actors), provider)
     await service.start()
     assert service.nc is not None and service.host is not None
     if args.scale != 1:
