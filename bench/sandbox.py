@@ -1,5 +1,6 @@
 """What the sandbox costs: verifying a signed 18 MB component at start, epoch interruption
-(deadlines) on every call, and the agent's memory after a burst of hostile messages.
+(deadlines) on every call, a call that comes after the process sat idle (as each message
+of a round trip does), and the agent's memory after a burst of hostile messages.
 
 Each cost is measured next to its baseline in the same run.
 
@@ -73,6 +74,39 @@ def epoch_cost(wasm_path: Path, calls: int) -> dict[str, float]:
     return {"with_epochs_us": on, "without_epochs_us": off, "ratio": on / off}
 
 
+IDLE_GAPS_MS = (0, 1, 10)
+
+
+def idle_cost(echo_path: Path, calls: int) -> dict[str, object]:
+    """Per-call time of an actor that only echoes, right after another call and after 1 and 10 ms asleep.
+
+    A message in a round trip arrives after the network has had the CPU, not
+    straight after the last call; the guest's interpreter then finds little of
+    its code and heap still in the caches.  Gaps interleave call by call.
+    """
+    runtime = Runtime(cache_dir=CACHE)
+    provider = OledProvider(DisplayConfig(display="emulator"))
+    instance = ActorInstance(runtime, runtime.load_file("echo", echo_path), provider, Limits())
+    samples: dict[int, list[float]] = {gap: [] for gap in IDLE_GAPS_MS}
+    try:
+        for i in range(calls):
+            message = Message("bench", f"Message {i}".encode(), [])
+            for gap in IDLE_GAPS_MS[i % 3:] + IDLE_GAPS_MS[:i % 3]:
+                if gap:
+                    time.sleep(gap / 1000)
+                else:
+                    instance.call(message)  # the timed call follows this one at once
+                t0 = time.perf_counter()
+                instance.call(message)
+                samples[gap].append((time.perf_counter() - t0) * 1e6)
+    finally:
+        provider.close()
+        runtime.close()
+    medians = {gap: statistics.median(values) for gap, values in samples.items()}
+    return {"call_us_after_idle_ms": {str(gap): us for gap, us in medians.items()},
+            "ratio_to_back_to_back": {str(gap): us / medians[0] for gap, us in medians.items()}}
+
+
 async def hostile(wasm_path: Path, messages: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as state:
         provider = OledProvider(DisplayConfig(display="ssd1306"), bus=FakeSSD1306Bus())
@@ -105,9 +139,11 @@ def main() -> None:
     parser.add_argument("--hostile", type=int, default=3000)
     args = parser.parse_args()
     wasm_path = build_actor(ROOT / "actors" / "oled_text", CACHE).path
+    echo_path = build_actor(ROOT / "bench" / "actors" / "echo", CACHE).path
     result = {
         "verification": verification(wasm_path.read_bytes()),
         "epoch_interruption": epoch_cost(wasm_path, args.calls),
+        "idle": idle_cost(echo_path, max(args.calls // 4, 30)),
         "hostile_messages": asyncio.run(hostile(wasm_path, args.hostile)),
     }
     v, e, h = result["verification"], result["epoch_interruption"], result["hostile_messages"]
@@ -115,6 +151,10 @@ def main() -> None:
           f"(reading it from disk: {v['read_file_ms']:.1f} ms)")
     print(f"actor call, median: {e['with_epochs_us']:.0f} us with epoch interruption, "
           f"{e['without_epochs_us']:.0f} us without (x{e['ratio']:.2f})")
+    idle = result["idle"]
+    print("echo actor call, median, by time asleep before it: " + ", ".join(
+        f"{gap} ms {idle['call_us_after_idle_ms'][gap]:.0f} us (x{idle['ratio_to_back_to_back'][gap]:.1f})"  # type: ignore[index]
+        for gap in map(str, IDLE_GAPS_MS)))
     print(f"agent RSS around {h['messages']} hostile messages: {h['rss_before_mib']} -> {h['rss_after_mib']} MiB")
     write_result("sandbox", result)
 
