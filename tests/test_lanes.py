@@ -127,15 +127,17 @@ async def test_messages_beyond_the_waiting_limit_are_refused_as_busy(start_agent
 
 
 async def test_a_quick_reply_is_not_held_behind_the_next_call(start_agent, built) -> None:
-    """Both requests reach the lane in one read; the first one's reply must leave before the spin starts."""
-    async with misbehave_agent(start_agent, built, 4000) as (_agent, subject, nc):
-        with spinning_seen() as spinning:
-            quick = asyncio.ensure_future(nc.request(subject, b"quick", timeout=30))
-            spin = asyncio.ensure_future(nc.request(subject, SPIN, timeout=30))
-            assert (await quick).data == b"ok:quick"
-            assert not spin.done(), "the quick reply waited for the spin"
-            await asyncio.wait_for(spinning.seen, 10)  # and the spin did run after it
-        assert ERROR_HEADER in (await spin).headers
+    """A quick request and a spin reach the lane in one read (both arrive while it is busy with a first
+    spin); the quick one's reply must leave before the second spin's call starts, not after it."""
+    async with misbehave_agent(start_agent, built, 1500) as (_agent, subject, nc):
+        first = await spin_started(nc, subject)
+        quick = asyncio.ensure_future(nc.request(subject, b"quick", timeout=30))
+        second = asyncio.ensure_future(nc.request(subject, SPIN, timeout=30))
+        await nc.flush()  # both are at the server, on their way to the busy lane
+        assert not first.done(), "the first spin ended before the others were sent; raise its deadline"
+        assert (await quick).data == b"ok:quick"
+        assert first.done() and not second.done(), "the quick reply waited for the second spin"
+        assert ERROR_HEADER in (await second).headers
 
 
 async def test_stopping_answers_every_message_already_sent(start_agent, built) -> None:
