@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .compile_cache import default_cache_dir
 from .errors import BuildError
+from .outputs import write_output
 from .wit import WORLD, wit_dir
 
 log = logging.getLogger("pi_edge.build")
@@ -84,8 +85,7 @@ def build_actor(actor_dir: Path, cache_dir: Path | None = None, out: Path | None
     if not cached:
         _run_componentize(actor_dir, target)
     if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(target, out)
+        write_output(out, target.read_bytes())
     result = BuildResult(Path(out) if out else target, digest, cached, time.perf_counter() - started)
     log.info("build: actor=%s %s %s in %.2fs", actor_name(actor_dir), "reused" if cached else "built",
              result.path, result.seconds)

@@ -114,9 +114,14 @@ def _read_leb(data: bytes, pos: int) -> tuple[int, int]:
             return result, pos
 
 
+def is_component(wasm: bytes) -> bool:
+    """Whether ``wasm`` starts as a component does (not a core module, not some other file)."""
+    return wasm.startswith(_COMPONENT_PREAMBLE)
+
+
 def _sections(wasm: bytes) -> list[tuple[int, int, int, str | None]]:
     """Top-level sections as (id, start, end, custom name or None)."""
-    if not wasm.startswith(_COMPONENT_PREAMBLE):
+    if not is_component(wasm):
         raise ClaimsError("not a WebAssembly component (wrong preamble); build it with 'pi-edge build'")
     sections, pos = [], len(_COMPONENT_PREAMBLE)
     while pos < len(wasm):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import claims
 from .errors import ConfigError
+from .outputs import write_output
 
 _DURATION = re.compile(r"(\d+)([smhdwy])")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
@@ -26,10 +27,13 @@ def parse_duration(text: str) -> int:
 
 def read_seed(value: str) -> str:
     """A seed given directly, or the path of a file holding one (so it stays out of shell history)."""
-    path = Path(value)
-    if not value.startswith("S") and path.exists():
-        return path.read_text(encoding="utf-8").strip()
-    return value
+    if value.startswith("S") and not Path(value).exists():
+        return value
+    try:
+        return Path(value).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read a seed from {value}: {exc.strerror or exc} (give a seed file, or the "
+                          "seed itself, which starts with 'S')") from None
 
 
 def _read_component(path: Path) -> bytes:
@@ -67,9 +71,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
     signed = claims.sign(wasm, issuer, actor, args.cap or list(claims.CAPABILITIES),
                          parse_duration(args.expires) if args.expires else None, args.name or "", args.version or "")
     output: Path = args.output or args.component
-    tmp = output.with_name(f".{output.name}.tmp")
-    tmp.write_bytes(signed)
-    tmp.replace(output)
+    write_output(output, signed)
     got = claims.read_claims(claims.extract_token(signed) or "")
     sys.stdout.write(f"signed {output}: issuer {got.issuer}, actor {got.subject}, "
                      f"capabilities {', '.join(got.capabilities)} ({(time.perf_counter() - started) * 1000:.0f} ms)\n")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import logging
 import sys
@@ -22,7 +23,7 @@ from . import __version__, subjects
 from .claims_cli import add_commands as add_claims_commands
 from .fleet import add_commands as add_fleet_commands
 from .install_service import add_commands as add_install_commands
-from .fleet import lattice_args, out
+from .fleet import lattice_args, name_arg, out
 from .errors import ActorReplyError, ConfigError, NoResponderError, PiEdgeError
 from .lattice import broadcast, connect, ping, request, subscriptions_live
 from .config import DEFAULT_PATH as DEFAULT_CONFIG
@@ -132,14 +133,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("display", help="laptop: show text on the Pi's display",
                        description="Send TEXT to the display actor and print its reply and the round-trip time.")
     p.add_argument("text", help="the text to show (an empty string clears)")
-    p.add_argument("--actor", default=DEFAULT_ACTOR, help="actor to send to (default %(default)s)")
+    p.add_argument("--actor", default=DEFAULT_ACTOR, type=name_arg("actor"),
+                   help="actor to send to (default %(default)s)")
     p.add_argument("--all", action="store_true",
                    help="every host that runs the actor, one line per host (default: one host)")
     _lattice_args(p)
     p.set_defaults(func=cmd_display)
 
     p = sub.add_parser("clear", help="laptop: clear the Pi's display")
-    p.add_argument("--actor", default=DEFAULT_ACTOR, help="actor to send to (default %(default)s)")
+    p.add_argument("--actor", default=DEFAULT_ACTOR, type=name_arg("actor"),
+                   help="actor to send to (default %(default)s)")
     p.add_argument("--all", action="store_true", help="clear every host that runs the actor")
     _lattice_args(p)
     p.set_defaults(func=cmd_clear)
@@ -153,14 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
                                    "memory) and save it as a PNG, or draw it in the terminal without -o.")
     p.add_argument("-o", "--output", type=Path, help="PNG file to write (default: draw in the terminal)")
     p.add_argument("--scale", type=int, default=1, help="pixel size in the PNG, 1..16 (default %(default)s)")
-    p.add_argument("--host", help="host to ask (default: the only host in the lattice)")
+    p.add_argument("--host", type=name_arg("host"), help="host to ask (default: the only host in the lattice)")
     _lattice_args(p)
     p.set_defaults(func=cmd_snapshot)
 
     p = sub.add_parser("watch", help="draw the Pi's display live in this terminal",
                        description="Draw the display in the terminal and redraw it whenever a new frame "
                                    "reaches the panel; also shows when the display drops off the bus. Ctrl-C stops.")
-    p.add_argument("--host", help="host to watch (default: the only host in the lattice)")
+    p.add_argument("--host", type=name_arg("host"), help="host to watch (default: the only host in the lattice)")
     p.add_argument("--frames", type=int, help="stop after this many frame updates (default: run until Ctrl-C)")
     _lattice_args(p)
     p.set_defaults(func=cmd_watch)
@@ -403,7 +406,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     if not args.actor_dir.is_dir():
         raise PiEdgeError(f"{args.actor_dir} is not a directory")
     result = build_actor(args.actor_dir, cache_dir=args.cache_dir, out=args.output)
-    _out(f"{'reused' if result.cached else 'built'} {result.path} (sha256 {result.digest[:16]}…, {result.seconds:.2f} s)")
+    # The file's own sha256, as deploy and sha256sum show it (result.digest is the sources' cache key).
+    digest = hashlib.sha256(result.path.read_bytes()).hexdigest()
+    _out(f"{'reused' if result.cached else 'built'} {result.path} (sha256 {digest[:16]}…, {result.seconds:.2f} s)")
     return 0
 
 

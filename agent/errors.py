@@ -19,6 +19,18 @@ class ConfigError(PiEdgeError):
     exit_code = 2
 
 
+class InvalidNameError(ConfigError, ValueError):
+    """A lattice, host, actor or other name that cannot be a NATS subject token.
+
+    Also a ValueError, so code that takes names from the wire answers it as the
+    bad request it is.
+    """
+
+
+class OutputError(ConfigError):
+    """A file the user asked for (-o) cannot be written there."""
+
+
 class WitError(PiEdgeError):
     """The WIT contract could not be read."""
 

@@ -16,13 +16,15 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from . import subjects
-from .errors import ConfigError, NoResponderError, PiEdgeError
+from .errors import ConfigError, InvalidNameError, NoResponderError, PiEdgeError
+from .events import KINDS
+from .claims import is_component
 from .host import MAX_SCALE
 from .identity import parse_labels
 from .lattice import DEFAULT_URL, connect, ping, request, subscriptions_live
@@ -32,19 +34,45 @@ from .store import ComponentStore, read_links, write_link
 DEPLOY_TIMEOUT = 180.0
 
 
-def out(text: str) -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
+def out(text: str, stream: TextIO | None = None) -> None:
+    """A line of command output: stdout unless ``stream`` says otherwise (notes beside machine-read output)."""
+    stream = stream or sys.stdout
+    stream.write(text + "\n")
+    stream.flush()
+
+
+def name_arg(kind: str) -> Callable[[str], str]:
+    """An argparse type for a name that must fit one subject token: a bad one is refused before connecting."""
+    def check(value: str) -> str:
+        try:
+            return subjects.check_token(kind, value)
+        except InvalidNameError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    check.__name__ = f"{kind} name"  # argparse names the type in some of its messages
+    return check
+
+
+def scale_arg(value: str) -> int:
+    """Instances per host, refused here rather than by each host."""
+    try:
+        scale = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"scale {value!r} is not a whole number") from None
+    if not 1 <= scale <= MAX_SCALE:
+        raise argparse.ArgumentTypeError(f"scale {scale} is outside 1..{MAX_SCALE}")
+    return scale
 
 
 def lattice_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nats-url", default=DEFAULT_URL, help=f"the lattice's NATS server (default {DEFAULT_URL})")
-    p.add_argument("--lattice", default=subjects.DEFAULT_LATTICE, help="lattice id (default %(default)s)")
+    p.add_argument("--lattice", default=subjects.DEFAULT_LATTICE, type=name_arg("lattice"),
+                   help="lattice id (default %(default)s)")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a reply (default %(default)s)")
 
 
 def target_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--host", help="only this host (by name)")
+    p.add_argument("--host", type=name_arg("host"), help="only this host (by name)")
     p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
                    help="only hosts with this label; repeatable (all must match)")
 
@@ -115,7 +143,7 @@ def cmd_hosts(args: argparse.Namespace) -> int:
 def cmd_inventory(args: argparse.Namespace) -> int:
     async def main() -> int:
         async with lattice(args) as nc:
-            inv = await control(nc, args, subjects.check_token("host", args.name), "inventory", {})
+            inv = await control(nc, args, args.name, "inventory", {})
         if args.json:
             out(json.dumps(inv, indent=2))
             return 0
@@ -139,7 +167,9 @@ def cmd_inventory(args: argparse.Namespace) -> int:
 def _summary(event: dict[str, Any]) -> str:
     data = dict(event.get("data", {}))
     kind = event.get("kind")
-    if kind in ("actor-started", "actor-stopped", "actor-failed"):
+    if kind in ("actor-failed", "actor-refused"):
+        return f"{data.get('actor')}: {data.get('reason')}"
+    if kind in ("actor-started", "actor-stopped"):
         extra = f" x{data['scale']}" if "scale" in data else ""
         return f"{data.get('actor')}{extra} {str(data.get('digest', ''))[:12]}"
     if kind == "provider-health":
@@ -153,8 +183,7 @@ def _summary(event: dict[str, Any]) -> str:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    subject = (subjects.event(args.lattice, args.host, "*") if args.host
-               else f"{subjects.PREFIX}.{subjects.check_token('lattice', args.lattice)}.evt.>")
+    subject = subjects.events_of(args.lattice, args.host)
 
     async def main() -> int:
         nc = await connect(args.nats_url, name="pi-edge-events", timeout=min(args.timeout, 3.0), reconnect=True)
@@ -171,7 +200,8 @@ def cmd_events(args: argparse.Namespace) -> int:
         try:
             await nc.subscribe(subject, cb=on_event)
             await subscriptions_live(nc)
-            out(f"following events on {subject} (Ctrl-C stops)")
+            # With --json, stdout carries only events (one JSON object a line) for whatever reads it.
+            out(f"following events on {subject} (Ctrl-C stops)", sys.stderr if args.json else None)
             seen = 0
             while args.count is None or seen < args.count:
                 event = await queue.get()
@@ -195,8 +225,10 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     path: Path = args.component
     if not path.is_file():
         raise ConfigError(f"{path} is not a file; build one with 'pi-edge build ACTOR_DIR -o {path}'")
-    subjects.check_token("actor", args.name)
     data = path.read_bytes()
+    if not is_component(data):  # caught here, before it takes space in the hub's store
+        raise ConfigError(f"{path} is not a WebAssembly component; deploy a file made by "
+                          "'pi-edge build ACTOR_DIR -o FILE.wasm'")
 
     async def main() -> int:
         async with lattice(args) as nc:
@@ -254,8 +286,8 @@ async def _each_host(hosts: list[dict[str, Any]], call: Callable[[str], Awaitabl
 
 
 def cmd_link(args: argparse.Namespace) -> int:
-    actor = subjects.check_token("actor", args.actor)
-    provider = subjects.check_token("provider", args.provider) if args.action == "put" else None
+    actor = args.actor
+    provider = args.provider if args.action == "put" else None
 
     async def main() -> int:
         async with lattice(args) as nc:
@@ -299,7 +331,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
 
     p = sub.add_parser("inventory", help="one host in detail", description="One host in detail: identity, "
                        "labels, display, limits, and each actor's digest, scale and message counts.")
-    p.add_argument("name", metavar="HOST", help="the host's name (see 'pi-edge hosts')")
+    p.add_argument("name", metavar="HOST", type=name_arg("host"), help="the host's name (see 'pi-edge hosts')")
     p.add_argument("--json", action="store_true", help="print the raw JSON")
     lattice_args(p)
     p.set_defaults(func=cmd_inventory)
@@ -307,8 +339,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     p = sub.add_parser("events", help="follow hosts' events live",
                        description="Print host and actor lifecycle events, heartbeats, display health and "
                                    "frames as they happen. Ctrl-C stops.")
-    p.add_argument("--host", help="only this host's events")
-    p.add_argument("--kind", action="append", default=[], help="only these kinds, e.g. actor-started; repeatable")
+    p.add_argument("--host", type=name_arg("host"), help="only this host's events")
+    p.add_argument("--kind", action="append", default=[], choices=KINDS, metavar="KIND",
+                   help=f"only these kinds, repeatable: {', '.join(KINDS)}")
     p.add_argument("--count", type=int, help="stop after this many events")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     lattice_args(p)
@@ -320,8 +353,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
                                    "host fetches it over its leaf connection, checks its digest, compiles it "
                                    "once and remembers it across restarts.")
     p.add_argument("component", type=Path, help="a built component (.wasm), e.g. from 'pi-edge build'")
-    p.add_argument("--name", required=True, help="actor name: its subject is pe.<lattice>.actor.<name>")
-    p.add_argument("--scale", type=int, default=1, choices=range(1, MAX_SCALE + 1), metavar=f"1..{MAX_SCALE}",
+    p.add_argument("--name", required=True, type=name_arg("actor"),
+                   help="actor name: its subject is pe.<lattice>.actor.<name>")
+    p.add_argument("--scale", type=scale_arg, default=1, metavar=f"1..{MAX_SCALE}",
                    help="instances per host (default %(default)s)")
     target_args(p)
     lattice_args(p)
@@ -329,7 +363,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
 
     p = sub.add_parser("stop", help="stop an actor on hosts", description="Stop actor NAME on the chosen hosts "
                        "(default: every host running it); it is not restored at their next start.")
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", type=name_arg("actor"))
     target_args(p)
     lattice_args(p)
     p.set_defaults(func=cmd_stop)
@@ -341,11 +375,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
                                    "display. Kept on the hub and by every host, so it survives restarts.")
     link = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     put = link.add_parser("put", help="bind ACTOR to PROVIDER")
-    put.add_argument("actor", metavar="ACTOR")
-    put.add_argument("provider", metavar="PROVIDER")
+    put.add_argument("actor", metavar="ACTOR", type=name_arg("actor"))
+    put.add_argument("provider", metavar="PROVIDER", type=name_arg("provider"))
     lattice_args(put)
     delete = link.add_parser("del", help="remove ACTOR's link")
-    delete.add_argument("actor", metavar="ACTOR")
+    delete.add_argument("actor", metavar="ACTOR", type=name_arg("actor"))
     lattice_args(delete)
     p.set_defaults(func=cmd_link)
 
@@ -356,8 +390,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     p = sub.add_parser("scale", help="change how many instances of an actor run",
                        description="Run N instances of actor NAME on the chosen hosts (default: every host "
                                    "running it).")
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("scale", type=int, metavar="N")
+    p.add_argument("name", metavar="NAME", type=name_arg("actor"))
+    p.add_argument("scale", type=scale_arg, metavar="N", help=f"instances per host, 1..{MAX_SCALE}")
     target_args(p)
     lattice_args(p)
     p.set_defaults(func=cmd_scale)

@@ -8,11 +8,14 @@ it, and the laptop turns them into a PNG or Unicode half blocks.
 from __future__ import annotations
 
 import base64
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
+
+from .outputs import write_output
 
 _TO_LEVELS = str.maketrans({"0": "\x00", "1": "\xff"})
 _FROM_LEVELS = bytes.maketrans(b"\x00\xff", b"01")
@@ -83,11 +86,9 @@ class Screen:
         image = self.image()
         if scale > 1:
             image = image.resize((self.width * scale, self.height * scale), Image.Resampling.NEAREST)
-        target = Path(path)
-        tmp = target.with_name(f".{target.name}.tmp")
-        image.save(tmp, format="PNG")
-        os.replace(tmp, target)
-        return target
+        png = io.BytesIO()
+        image.save(png, format="PNG")
+        return write_output(path, png.getvalue())
 
 
 def to_halfblocks(image: Image.Image) -> str:

@@ -91,18 +91,15 @@ async def _links_bucket(nc: Client, create: bool):  # type: ignore[no-untyped-de
     except (nats.errors.NoRespondersError, nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError):
         raise StoreError("the hub's link store does not answer: is the hub running with JetStream "
                          "('pi-edge hub' enables it) and reachable from here?") from None
-    except nats.js.errors.NotFoundError:
-        raise StoreError("no links were ever made") from None
+    except nats.js.errors.NotFoundError:  # not created yet: no link was ever made
+        return None
 
 
 async def read_links(nc: Client) -> dict[str, str]:
     """Every link in the lattice: actor -> provider instance."""
-    try:
-        kv = await _links_bucket(nc, create=False)
-    except StoreError as exc:
-        if "never made" in str(exc):
-            return {}
-        raise
+    kv = await _links_bucket(nc, create=False)
+    if kv is None:
+        return {}
     try:
         keys = await kv.keys()
     except nats.js.errors.NoKeysError:

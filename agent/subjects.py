@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from .errors import InvalidNameError
+
 DEFAULT_LATTICE = "default"
 PREFIX = "pe"
 
@@ -15,7 +17,7 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 def check_token(kind: str, value: str) -> str:
     """Refuse names that would change a subject's shape."""
     if not _TOKEN.fullmatch(value or ""):
-        raise ValueError(
+        raise InvalidNameError(
             f"{kind} name {value!r} is not allowed: use letters, digits, '-' and '_' only"
         )
     return value
@@ -46,6 +48,13 @@ def ctl(lattice: str, host: str, op: str) -> str:
 
 def event(lattice: str, host: str, kind: str) -> str:
     return f"{PREFIX}.{check_token('lattice', lattice)}.evt.{check_token('host', host)}.{check_token('event', kind)}"
+
+
+def events_of(lattice: str, host: str | None = None) -> str:
+    """What a follower subscribes to: every event of ``host``, or of every host in the lattice."""
+    if host is None:
+        return f"{PREFIX}.{check_token('lattice', lattice)}.evt.>"
+    return f"{PREFIX}.{check_token('lattice', lattice)}.evt.{check_token('host', host)}.*"
 
 
 def provider(lattice: str, name: str, op: str) -> str:

@@ -147,6 +147,25 @@ async def test_events_follow_deploys_live(hub, start_agent, built) -> None:
     assert any("pi-a" in line and "actor-stopped" in line and "sign" in line for line in lines)
 
 
+async def test_events_of_one_host_as_json_lines(hub, start_agent, built) -> None:
+    """--host follows one host; with --json stdout holds nothing but events, one JSON object a line."""
+    await start_agent({}, hub=hub, name="pi-a")
+    await start_agent({}, hub=hub, name="pi-b")
+    await until_hub_sees(hub.url, "pi-a", "pi-b")
+    events = await CliProcess.start("events", "--nats-url", hub.url, "--host", "pi-b", "--kind", "actor-started",
+                                    "--count", "1", "--json")
+    try:
+        await events.wait_line(r"^following events on pe\.default\.evt\.pi-b\.\*", stream="stderr")
+        code, _, err = await run_cli("deploy", str(built["oled-text"]), "--name", "sign", "--nats-url", hub.url)
+        assert code == 0, err
+        assert await events.wait(timeout=30) == 0, events.transcript()
+    finally:
+        await events.kill()
+    [line] = [line for line in events.lines["stdout"] if line]
+    event = json.loads(line)
+    assert (event["kind"], event["host"], event["data"]["actor"]) == ("actor-started", "pi-b", "sign")
+
+
 async def test_malformed_control_requests_get_specific_errors(start_agent) -> None:
     agent = await start_agent({}, name="pi-a")
     nc = await connect(agent.url, name="test")
@@ -173,6 +192,8 @@ async def test_actor_on_one_host_draws_on_anothers_display_through_a_link(hub, s
     await until_hub_sees(hub.url, "pi-a", "pi-b")
     await until_routed(hub.url, "oled-text")
 
+    code, out, err = await run_cli("links", "--nats-url", hub.url)  # none was ever made on this hub
+    assert (code, out.strip()) == (0, "no links: every actor draws on its own host's display"), err
     code, out, err = await run_cli("link", "put", "oled-text", "pi-a-display", "--nats-url", hub.url)
     assert code == 0, err
     assert "pi-a: oled-text draws on pi-a-display" in out and "pi-b: oled-text draws on pi-a-display" in out
