@@ -111,7 +111,16 @@ class ActorInstance:
 
 
 def _trap_reason(exc: wasmtime.WasmtimeError, limits: Limits) -> str:
+    """What a person can do about a trap; wasmtime's first line ("error while executing at wasm backtrace:")
+    says nothing, the cause is on its last line."""
     text = str(exc)
     if "interrupt" in text:
         return f"it ran past its {limits.deadline_ms} ms deadline"
-    return first_line(exc)
+    cause = next((line.strip() for line in reversed(text.splitlines()) if line.strip()), first_line(exc))
+    if "libpython" in text:
+        # CPython in the guest hit an exception nobody caught; printing its traceback needs files the
+        # sandbox does not have, so the traceback is lost and the guest stops where it tried.
+        return (f"its Python code raised an exception it did not catch (a MemoryError too, at its "
+                f"{limits.memory_bytes // 2**20} MiB memory cap); the sandbox keeps no traceback, so catch "
+                f"errors in the actor and raise componentize_py_types.Err(reason) to reply with one ({cause})")
+    return cause

@@ -107,7 +107,8 @@ async def test_trap_and_deadline_errors_leave_the_agent_serving(start_agent, bui
 
         from agent.errors import ActorReplyError
 
-        with pytest.raises(ActorReplyError, match="trapped"):
+        with pytest.raises(ActorReplyError, match="trapped: its Python code raised an exception it did not "
+                                                  "catch .* raise componentize_py_types.Err"):
             await send("misbehave", b"trap")
         assert await send("misbehave", b"after trap") == b"ok:after trap"
 
