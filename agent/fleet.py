@@ -159,6 +159,8 @@ def cmd_inventory(args: argparse.Namespace) -> int:
         out("actors" + ("    -" if not inv["actors"] else ""))
         for name, a in inv["actors"].items():
             out(f"  {name:<20} x{a['scale']}  digest {a['digest'][:12]}…  handled {a['handled']}, failed {a['failed']}")
+            if a.get("failed_reason"):
+                out(f"  {'':<20} MARKED FAILED: {a['failed_reason']}")
         return 0
 
     return asyncio.run(main())

@@ -4,6 +4,7 @@ way of the other actors."""
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 
@@ -12,6 +13,7 @@ from agent.errors import ActorReplyError
 from agent.lattice import connect, request
 from agent.supervision import SupervisionPolicy
 from tests.events import follow
+from tests.processes import run_cli
 
 
 async def sender(url: str):  # type: ignore[no-untyped-def]
@@ -52,6 +54,10 @@ async def test_too_many_traps_mark_the_actor_failed_with_an_event(start_agent, b
         with pytest.raises(ActorReplyError, match="marked failed: it trapped 3 times within 600 s"):
             await send("misbehave", b"anything")
         assert (await send("oled-text", b"unaffected")).startswith(b"shown:")
+        code, out, err = await run_cli("inventory", "test-pi", "--nats-url", agent.url)
+        assert code == 0, err
+        assert re.search(r"misbehave .*failed 3\n +MARKED FAILED: actor 'misbehave' is marked failed: it trapped 3 "
+                         r"times within 600 s", out), out
     finally:
         await nc.close()
 
