@@ -76,6 +76,10 @@ class AgentOptions:
     hub_ca: Path | None = None  # verify the hub's TLS certificate with this CA
 
 
+#: How long start waits for a just-started leaf server to join its hub before reading the lattice's links
+#: (a hub on the LAN answers well within it); later, links are fetched in the background once it joins.
+LEAF_JOIN_WAIT_S = 0.5
+
 class AgentService:
     def __init__(self, options: AgentOptions, provider: DisplayProvider) -> None:
         self.options = options
@@ -92,6 +96,7 @@ class AgentService:
         #: What ``start`` is doing now, for systemd's status line while it runs (a first start takes minutes on a Pi).
         self.phase = "not started"
         self.on_phase: Callable[[str], None] | None = None  # told each new phase
+        self._links_later: asyncio.Task[None] | None = None  # fetches links once a late hub link comes up
 
     @property
     def url(self) -> str:
@@ -143,7 +148,8 @@ class AgentService:
                          url=self.url)
         if opts.hub or opts.nats_url:
             self._enter("fetching display links from the hub")
-            await self._refresh_links()
+            if not await self._refresh_links() and self.server is not None:
+                self._links_later = asyncio.ensure_future(self._refresh_links_once_joined())
         self.identity, self.state_dir = identity, state_dir
         for spec in opts.actors:
             await self._start_spec(spec)
@@ -269,18 +275,31 @@ class AgentService:
         return {"host": self.host.name, "actor": actor,
                 "provider": self.host.links.get(actor, self.host.provider_name)}
 
-    async def _refresh_links(self) -> None:
-        """The lattice's links from the hub, if it answers soon; else the saved copy stands."""
+    async def _refresh_links(self) -> bool:
+        """The lattice's links from the hub, if it answers soon; else the saved copy stands (False)."""
         assert self.host is not None and self.nc is not None and self.link_table is not None
+        if self.server is not None and not await self.wait_for_hub(LEAF_JOIN_WAIT_S):
+            log.info("agent: using saved links until the hub link is up")
+            return False
         try:
             links = await asyncio.wait_for(read_links(self.nc), 3)
         except (asyncio.TimeoutError, PiEdgeError, nats.errors.Error) as exc:
             log.info("agent: using saved links (%s)", str(exc) or "the hub did not answer")
-            return
+            return False
         for actor, provider in links.items():
             if self.host.links.get(actor) != provider:
                 self.host.link(actor, provider)
                 self.link_table.set(actor, provider)
+        log.info("agent: %d display link(s) from the hub", len(links))
+        return True
+
+    async def _refresh_links_once_joined(self) -> None:
+        """A host that started before its hub (or raced its own leaf link) still learns the lattice's links."""
+        while self.host is not None:
+            if await self.wait_for_hub(1.0) and await self._refresh_links():
+                return
+            if self.server is not None and self.server.leaf_connected.is_set():
+                await asyncio.sleep(1.0)  # linked, but the store did not answer: ask again in a second
 
     def _remember(self, actor: DesiredActor) -> None:
         assert self.desired is not None
@@ -300,6 +319,9 @@ class AgentService:
 
     async def stop(self, grace: float = 10.0, blank_display: bool = False) -> None:
         """Stop serving (in-flight messages get ``grace`` s), close NATS, stop the leaf server; safe twice."""
+        if self._links_later is not None:
+            self._links_later.cancel()
+            self._links_later = None
         if self.host is not None:
             await self.host.stop(grace)
             self.host = None

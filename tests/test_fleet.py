@@ -225,6 +225,30 @@ async def test_links_survive_a_restart_with_the_hub_gone(hub, start_agent, built
     assert again.service.host is not None and again.service.host.links == {"oled-text": "pi-z-display"}
 
 
+async def test_a_host_started_before_its_hub_learns_the_links_once_it_joins(start_agent, built, tmp_path) -> None:
+    """A new Pi joining a lattice whose links it has never seen, while the laptop is still asleep."""
+    from agent.natsserver import NatsServer, hub_config
+
+    def start_hub(ports: tuple[int, int] = (0, 0)) -> NatsServer:
+        return NatsServer(hub_config("127.0.0.1", *ports, name="test-hub", store_dir=str(tmp_path / "js"))).start()
+
+    hub = start_hub()
+    ports = (hub.client_port, hub.leafnode_port)
+    try:
+        code, _, err = await run_cli("link", "put", "oled-text", "pi-z-display", "--nats-url", hub.url)
+        assert code == 0, err
+        hub.stop()
+        agent = await start_agent({"oled-text": built["oled-text"]}, hub=hub, name="pi-new")
+        assert agent.service.host is not None and agent.service.host.links == {}  # started with what it had
+        hub = start_hub(ports)  # the laptop wakes up
+        fetching = agent.service._links_later
+        assert fetching is not None, "nothing waits for the hub to fetch the links"
+        await asyncio.wait_for(asyncio.shield(fetching), 30)
+        assert agent.service.host.links == {"oled-text": "pi-z-display"}
+    finally:
+        hub.stop()
+
+
 async def test_hub_outage_leaves_local_messages_working_and_the_host_returns(start_agent, built, tmp_path) -> None:
     from agent.natsserver import NatsServer, hub_config
 
