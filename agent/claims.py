@@ -78,15 +78,28 @@ def key_from_seed(seed: str) -> nkeys.KeyPair:
                           "and come from 'pi-edge keys gen'") from None
 
 
-def _verify_key(public: str) -> nacl.signing.VerifyKey:
-    """An nkey public key (base32, prefix byte, crc16) as an Ed25519 verify key."""
+def _raw_key(public: str) -> bytes:
+    """An nkey public key's bytes: prefix byte, 32-byte Ed25519 key, crc16 (checked)."""
     try:
         raw = base64.b32decode(public + "=" * (-len(public) % 8))
     except (binascii.Error, ValueError):
         raise ClaimsError(f"{public[:12]}… is not an nkey public key") from None
     if len(raw) != 35 or nkeys.crc16(bytearray(raw[:-2])) != int.from_bytes(raw[-2:], "little"):
         raise ClaimsError(f"{public[:12]}… is not an nkey public key (bad length or checksum)")
-    return nacl.signing.VerifyKey(raw[1:33])
+    return raw
+
+
+def _verify_key(public: str) -> nacl.signing.VerifyKey:
+    """An nkey public key (base32, prefix byte, crc16) as an Ed25519 verify key."""
+    return nacl.signing.VerifyKey(_raw_key(public)[1:33])
+
+
+def is_public_key(public: str, kind: str) -> bool:
+    """Whether ``public`` is a well-formed public key of ``kind`` (a KEY_KINDS name): a typo fails the checksum."""
+    try:
+        return _raw_key(public)[0] == KEY_KINDS[kind]
+    except ClaimsError:
+        return False
 
 
 # -- the custom section ------------------------------------------------------------------

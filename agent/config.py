@@ -1,13 +1,17 @@
 """The agent's settings from flags, environment and /etc/pi-edge/agent.toml, in that order.
 
 A flag beats ``PI_EDGE_<KEY>``, which beats the file, which beats the default.
-A broken file stops the start with the file, line and key in one sentence and
-exit code 78 (EX_CONFIG), which the systemd unit does not restart in a loop.
+A broken file, or a value in it that cannot work (a negative deadline, a host
+name with a dot, a missing credentials file), stops the start with the file,
+line and key in one sentence and exit code 78 (EX_CONFIG), which the systemd
+unit does not restart in a loop.  Every value is checked here, once, whichever
+of the three places it came from, so the message can name that place.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import tomllib
@@ -16,16 +20,96 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import claims, subjects
 from .errors import ConfigError
+from .identity import LABEL_RULE, is_label_key
+from .limits import MIN_DEADLINE_MS, MIN_MEMORY_MB, MIN_MESSAGE_KB
+from .natsserver import LeafCredentials
 
 DEFAULT_PATH = Path("/etc/pi-edge/agent.toml")
 EX_CONFIG = 78
+BUILTIN = "builtin"  # an actor path meaning "the oled_text actor shipped with pi-edge"
 
 
 class ConfigFileError(ConfigError):
     """The configuration (file or environment) is wrong; systemd must not restart into it again."""
 
     exit_code = EX_CONFIG
+
+
+Check = Callable[[Any], Any]
+
+
+def _number(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else repr(value)
+
+
+def _at_least(low: int, unit: str, note: str = "") -> Check:
+    """Numbers below ``low`` (or not finite) are refused; ``unit`` and ``note`` say what the number means."""
+    def check(value: float) -> float:
+        if not (math.isfinite(value) and value >= low):
+            raise ValueError(f"must be at least {low} {unit}{note}, got {_number(value)}")
+        return value
+    return check
+
+
+def _port(value: int) -> int:
+    if not 0 <= value <= 65535:
+        raise ValueError(f"must be a port number 0..65535 (0 picks a free one), got {value}")
+    return value
+
+
+def _token(value: str) -> str:
+    """Names that become one NATS subject token: the rule ``subjects.check_token`` applies later."""
+    if not subjects.is_token(value):
+        raise ValueError(f"must use {subjects.TOKEN_RULE} (it becomes part of NATS subjects), got {value!r}")
+    return value
+
+
+def _readable_file(path: Path) -> Path:
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"must name a readable file, got '{path}' ({exc.strerror or exc})") from None
+    return path
+
+
+def _leaf_credentials(path: Path) -> Path:
+    """The file must exist and hold what 'pi-edge hub' wrote, or the leaf server would fail later."""
+    _readable_file(path)
+    try:
+        LeafCredentials.read(path)
+    except ConfigError as exc:
+        raise ValueError(f"must name the leaf credentials file 'pi-edge hub' wrote: {exc}") from None
+    return path
+
+
+def _account_keys(keys: list[str]) -> list[str]:
+    for key in keys:
+        if not claims.is_public_key(key, "account"):
+            shown = "a seed (it starts with 'S'; give its public key)" if key.startswith("S") else (
+                repr(key if len(key) <= 20 else key[:16] + "…"))
+            raise ValueError("must list account public keys (56 characters starting with 'A', from "
+                             f"'pi-edge keys gen account'), got {shown}")
+    return keys
+
+
+def _labels(labels: dict[str, str]) -> dict[str, str]:
+    for key in labels:
+        if not is_label_key(key.strip()):
+            raise ValueError(f"must be {LABEL_RULE}, got key {key!r}")
+    return labels
+
+
+def _actors(actors: dict[str, str]) -> dict[str, str]:
+    for name, path in actors.items():
+        if not subjects.is_token(name):
+            raise ValueError(f"must have names of {subjects.TOKEN_RULE}, got {name!r}")
+        if path != BUILTIN and not Path(path).exists():
+            raise ValueError(f"must map each name to \"{BUILTIN}\", a .wasm or an actor source directory; "
+                             f"'{path}' (actor {name}) does not exist")
+    return actors
 
 
 @dataclass(frozen=True)
@@ -35,38 +119,44 @@ class Key:
     kind: str  # str, int, float, bool, path, list, map
     default: Any
     dest: str  # the argparse destination it fills
+    check: Check | None = None  # returns the value, or raises ValueError("must be ..., got ...")
+    flag: str = ""  # the command-line flag, when it is not --DEST
 
     @property
     def env(self) -> str:
         return f"PI_EDGE_{self.name.upper()}"
 
+    @property
+    def option(self) -> str:
+        return self.flag or "--" + self.dest.replace("_", "-")
+
 
 KEYS: tuple[Key, ...] = (
-    Key("agent", "name", "str", None, "name"),
-    Key("agent", "lattice", "str", "default", "lattice"),
+    Key("agent", "name", "str", None, "name", _token),
+    Key("agent", "lattice", "str", "default", "lattice", _token),
     Key("agent", "hub", "str", None, "hub"),
-    Key("agent", "hub_credentials", "path", None, "hub_credentials"),
-    Key("agent", "hub_ca", "path", None, "hub_ca"),
+    Key("agent", "hub_credentials", "path", None, "hub_credentials", _leaf_credentials),
+    Key("agent", "hub_ca", "path", None, "hub_ca", _readable_file),
     Key("agent", "nats_url", "str", None, "nats_url"),
     Key("agent", "host", "str", "127.0.0.1", "host"),
-    Key("agent", "port", "int", 4222, "port"),
+    Key("agent", "port", "int", 4222, "port", _port),
     Key("agent", "state_dir", "path", None, "state_dir"),
     Key("agent", "cache_dir", "path", None, "cache_dir"),
-    Key("agent", "heartbeat", "float", 30.0, "heartbeat"),
-    Key("agent", "labels", "map", {}, "label"),
-    Key("agent", "trust", "list", [], "trust"),
+    Key("agent", "heartbeat", "float", 30.0, "heartbeat", _at_least(0, "seconds", " (0 turns heartbeats off)")),
+    Key("agent", "labels", "map", {}, "label", _labels),
+    Key("agent", "trust", "list", [], "trust", _account_keys),
     Key("agent", "allow_unsigned", "bool", False, "allow_unsigned"),
-    Key("agent", "actors", "map", {}, "actor"),
+    Key("agent", "actors", "map", {}, "actor", _actors),
     Key("display", "display", "str", None, "display"),
     Key("display", "width", "int", 128, "width"),
     Key("display", "height", "int", 64, "height"),
     Key("display", "rotate", "int", 0, "rotate"),
     Key("display", "i2c_port", "int", 1, "i2c_port"),
     Key("display", "i2c_address", "int", 0x3C, "i2c_address"),
-    Key("limits", "deadline_ms", "int", 2000, "deadline_ms"),
-    Key("limits", "memory_mb", "int", 256, "memory_mb"),
-    Key("limits", "max_message_kb", "int", 64, "max_message_kb"),
-    Key("shutdown", "grace_s", "float", 10.0, "grace_s"),
+    Key("limits", "deadline_ms", "int", 2000, "deadline_ms", _at_least(MIN_DEADLINE_MS, "milliseconds")),
+    Key("limits", "memory_mb", "int", 256, "memory_mb", _at_least(MIN_MEMORY_MB, "MiB")),
+    Key("limits", "max_message_kb", "int", 64, "max_message_kb", _at_least(MIN_MESSAGE_KB, "KiB")),
+    Key("shutdown", "grace_s", "float", 10.0, "grace_s", _at_least(0, "seconds"), flag="--grace"),
     Key("shutdown", "blank_display", "bool", False, "blank_display"),
 )
 SECTIONS = sorted({k.section for k in KEYS})
@@ -186,11 +276,28 @@ def _from_env(key: Key, raw: str) -> Any:
 
 
 def _flag_value(key: Key, value: Any) -> Any:
-    """Flags for maps arrive as lists of KEY=VALUE."""
+    """Flags for maps arrive as lists of KEY=VALUE; only ``--actor`` may leave the name out (PATH alone)."""
     if key.kind == "map" and isinstance(value, list):
+        if key.name != "actors":
+            for v in value:
+                if "=" not in v:
+                    raise ValueError(f"must be {LABEL_RULE}, got {v!r}")
         return dict(v.split("=", 1) if "=" in v else (Path(v).name.removesuffix(".wasm").replace("_", "-"), v)
                     for v in value)
     return value
+
+
+def _refused(key: Key, origin: str, where: str, reason: str) -> ConfigError:
+    """One line naming the flag, variable or file line the value came from, in the words the user wrote.
+
+    A flag is a typo at the terminal (exit 2, like argparse); the environment and
+    the file are what systemd starts with, so they must not be restarted into (78).
+    """
+    if origin == "flag":
+        return ConfigError(f"{key.option} {reason}")
+    if origin == "env":
+        return ConfigFileError(f"environment variable {key.env} {reason}")
+    return ConfigFileError(f"{where}: [{key.section}] {key.name} {reason}")
 
 
 def resolve(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> tuple[argparse.Namespace, list[str]]:
@@ -201,17 +308,25 @@ def resolve(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> t
     origins = []
     for key in KEYS:
         flag = getattr(args, key.dest, None)
-        if flag is not None and flag != []:
-            value, origin = _flag_value(key, flag), "flag"
-        elif key.env in env and env[key.env] != "":
-            value, origin = _from_env(key, env[key.env]), "env"
-        elif key.name in data.get(key.section, {}):
-            value = _from_file(key, data[key.section][key.name], where(key.section, key.name))
-            origin = "file"
-        else:
-            value, origin = (dict(key.default) if isinstance(key.default, dict) else
-                             list(key.default) if isinstance(key.default, list) else key.default), "default"
+        place, origin = "", "default"
+        try:
+            if flag is not None and flag != []:
+                origin = "flag"
+                value = _flag_value(key, flag)
+            elif key.env in env and env[key.env] != "":
+                value, origin = _from_env(key, env[key.env]), "env"
+            elif key.name in data.get(key.section, {}):
+                place = where(key.section, key.name)
+                value, origin = _from_file(key, data[key.section][key.name], place), "file"
+            else:
+                value, origin = (dict(key.default) if isinstance(key.default, dict) else
+                                 list(key.default) if isinstance(key.default, list) else key.default), "default"
+            if key.check is not None and origin != "default":
+                value = key.check(value)
+        except ValueError as exc:
+            raise _refused(key, origin, place, str(exc)) from None
         setattr(args, key.dest, value)
         origins.append(f"{key.section}.{key.name}={origin}")
     args.config_file = path
+    args.config_where = where  # for values a plugin checks later, like the display's
     return args, origins

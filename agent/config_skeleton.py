@@ -9,10 +9,10 @@ SKELETON = """\
 # Precedence: command-line flag > environment variable PI_EDGE_<KEY> > this file > default.
 
 [agent]
-# name = "pi-01"                                   # default: the hostname
-# lattice = "default"
+# name = "pi-01"                                   # default: the hostname; letters, digits, - and _
+# lattice = "default"                              # letters, digits, - and _
 # hub = "nats-leaf://laptop.local:7422"            # default: standalone
-# hub_credentials = "/etc/pi-edge/leaf.creds"      # the file 'pi-edge hub' wrote
+# hub_credentials = "/etc/pi-edge/leaf.creds"      # the file 'pi-edge hub' wrote; must be readable
 # hub_ca = "/etc/pi-edge/hub-ca.pem"               # when the hub's leaf port uses TLS
 # port = 4222                                      # the local leaf server's client port
 # state_dir = "/var/lib/pi-edge"
@@ -32,9 +32,9 @@ SKELETON = """\
 # i2c_address = "0x3C"
 
 [limits]
-# deadline_ms = 2000
-# memory_mb = 256
-# max_message_kb = 64
+# deadline_ms = 2000                               # at least 10
+# memory_mb = 256                                  # at least 16
+# max_message_kb = 64                              # at least 1
 
 [shutdown]
 # grace_s = 10                                     # in-flight messages get this long on SIGTERM

@@ -12,9 +12,8 @@ import signal
 from pathlib import Path
 from collections.abc import Callable
 
-from . import subjects
-from .config import ConfigFileError, resolve
-from .errors import ConfigError, PiEdgeError
+from .config import BUILTIN, ConfigFileError, resolve
+from .errors import PiEdgeError
 from .identity import parse_labels
 from .limits import Limits
 from .provider import DisplayProvider, ProviderConfigError
@@ -25,7 +24,6 @@ from .signals import start_unless_stopped, stop_on_signals
 log = logging.getLogger("pi_edge.daemon")
 
 DEFAULT_ACTOR = "oled-text"
-BUILTIN = "builtin"
 #: Each "still starting" message to systemd extends the start timeout by this much (sent every third of it).
 START_EXTEND_S = 30
 
@@ -37,27 +35,23 @@ def builtin_actor_dir() -> Path:
     return Path(str(resources.files("actors") / "oled_text"))
 
 
-def _trusted(keys: list[str]) -> list[str]:
-    for key in keys:
-        if not (key.startswith("A") and len(key) == 56):
-            raise ConfigError(f"trust {key[:16]}…: not an account public key (56 characters starting with 'A', "
-                              "from 'pi-edge keys gen account')")
-    return keys
-
-
 def options_from(args: argparse.Namespace) -> AgentOptions:
-    """Resolved settings (flags, environment, file, defaults) as the service's options."""
+    """Resolved settings (flags, environment, file, defaults) as the service's options.
+
+    ``config.resolve`` has checked every value, naming the flag, variable or file
+    line it came from; what is left here cannot fail on a user's value.
+    """
     actors = dict(args.actor) or {DEFAULT_ACTOR: BUILTIN}
     specs = [ActorSpec.parse(f"{name}={builtin_actor_dir() if path == BUILTIN else path}")
              for name, path in actors.items()]
     return AgentOptions(
-        lattice=subjects.check_token("lattice", args.lattice), name=args.name, hub=args.hub,
+        lattice=args.lattice, name=args.name, hub=args.hub,
         nats_url=args.nats_url, host=args.host, port=args.port, actors=specs, cache_dir=args.cache_dir,
         limits=Limits(deadline_ms=args.deadline_ms, memory_bytes=args.memory_mb * 2**20,
                       max_message_bytes=args.max_message_kb * 1024),
         state_dir=args.state_dir, labels=parse_labels([f"{k}={v}" for k, v in args.label.items()]),
         heartbeat_s=args.heartbeat, hub_credentials=args.hub_credentials, hub_ca=args.hub_ca,
-        trusted=_trusted(args.trust), allow_unsigned=args.allow_unsigned,
+        trusted=list(args.trust), allow_unsigned=args.allow_unsigned,
     )
 
 
@@ -91,11 +85,15 @@ class Agent:
             return self.args.plugin.create(self.args)  # type: ignore[no-any-return]
         except ProviderConfigError as exc:
             # A display value from the file or the environment will be just as wrong after a restart.
-            sources = sorted({origin.split("=")[1] for origin in self.origins
-                              if origin.startswith("display.") and not origin.endswith(("=flag", "=default"))})
-            if sources:
-                where = self.args.config_file if "file" in sources else "the environment"
-                raise ConfigFileError(f"{where}: {exc}") from None
+            # The provider does not say which key it refused, so the file's [display] line stands for them.
+            given = {key.rsplit("=", 1)[0].removeprefix("display."): key.rsplit("=", 1)[1] for key in self.origins
+                     if key.startswith("display.")}
+            if "file" in given.values():
+                raise ConfigFileError(f"{self.args.config_where('', 'display')}: [display] {exc}") from None
+            if "env" in given.values():
+                names = [f"PI_EDGE_{name.upper()}" for name, origin in given.items() if origin == "env"]
+                raise ConfigFileError(f"environment variable{'s' * (len(names) > 1)} {', '.join(names)}: "
+                                      f"{exc}") from None
             raise
 
     async def run(self) -> int:

@@ -55,14 +55,22 @@ def load_or_create_host_key(state_dir: Path) -> nkeys.KeyPair:
                           "move it away to make a new identity") from None
 
 
+LABEL_RULE = "KEY=VALUE (letters, digits, '-', '_', '.', '/' in the key)"
+
+
+def is_label_key(key: str) -> bool:
+    """Whether ``key`` can be a label key that ``deploy --label`` can match on."""
+    return bool(key) and all(c.isalnum() or c in "-_./" for c in key)
+
+
 def parse_labels(items: list[str]) -> dict[str, str]:
     """``KEY=VALUE`` flags into a dict; keys are checked so they can be matched on."""
     labels: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
         key = key.strip()
-        if not sep or not key or not all(c.isalnum() or c in "-_./" for c in key):
-            raise ConfigError(f"label {item!r} is not KEY=VALUE (letters, digits, '-', '_', '.', '/' in the key)")
+        if not sep or not is_label_key(key):
+            raise ConfigError(f"label {item!r} is not {LABEL_RULE}")
         labels[key] = value.strip()
     return labels
 

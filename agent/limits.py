@@ -7,6 +7,12 @@ from dataclasses import dataclass
 from .errors import ConfigError
 
 
+#: The smallest limits an actor can work under; the configuration refuses smaller values by these too.
+MIN_DEADLINE_MS = 10
+MIN_MEMORY_MB = 16
+MIN_MESSAGE_KB = 1
+
+
 @dataclass(frozen=True)
 class Limits:
     """How long one message may run, how much memory an instance may grow to, how big a message may be."""
@@ -22,8 +28,8 @@ class Limits:
 
     def __post_init__(self) -> None:
         for field, value, low in (
-            ("deadline_ms", self.deadline_ms, 10),
-            ("memory_bytes", self.memory_bytes, 16 * 1024 * 1024),
+            ("deadline_ms", self.deadline_ms, MIN_DEADLINE_MS),
+            ("memory_bytes", self.memory_bytes, MIN_MEMORY_MB * 2**20),
             ("max_message_bytes", self.max_message_bytes, 1),
             ("renew_after", self.renew_after, 1),
         ):

@@ -12,14 +12,18 @@ PREFIX = "pe"
 # A subject token: no dots, wildcards or whitespace, so names can't escape
 # their place in the hierarchy.
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
+TOKEN_RULE = "letters, digits, '-' and '_' only"
+
+
+def is_token(value: str) -> bool:
+    """Whether ``value`` can stand as one subject token (the configuration checks names with this too)."""
+    return bool(_TOKEN.fullmatch(value or ""))
 
 
 def check_token(kind: str, value: str) -> str:
     """Refuse names that would change a subject's shape."""
-    if not _TOKEN.fullmatch(value or ""):
-        raise InvalidNameError(
-            f"{kind} name {value!r} is not allowed: use letters, digits, '-' and '_' only"
-        )
+    if not is_token(value):
+        raise InvalidNameError(f"{kind} name {value!r} is not allowed: use {TOKEN_RULE}")
     return value
 
 

@@ -69,6 +69,144 @@ async def test_bad_environment_value_is_named(tmp_path: Path) -> None:
 
 
 @pytest.fixture
+def agent_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """``pi-edge agent ARGS`` through the real entry point, in this process, with only ``env`` set.
+
+    Starting is stubbed: a value the checks miss returns 0 at once instead of running an agent.
+    """
+    from agent.cli import main
+    from agent.config import KEYS
+    from agent.daemon import Agent
+
+    async def started(self: Agent) -> int:
+        self.provider.close()
+        return 0
+
+    monkeypatch.setattr(Agent, "run", started)
+
+    def run(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+        for name in ["PI_EDGE_CONFIG", *(key.env for key in KEYS)]:
+            monkeypatch.delenv(name, raising=False)
+        for name, value in (env or {}).items():
+            monkeypatch.setenv(name, value)
+        code = main(["agent", "--display", "emulator", *argv])
+        return code, capsys.readouterr().err
+
+    return run
+
+
+MISSING = "/nonexistent/pi-edge/file"
+FILE_VALUES = [
+    # (the file's text, the key as written, the line it is on, part of what the message says is allowed)
+    ('[limits]\ndeadline_ms = -5\n', "[limits] deadline_ms", 2, "must be at least 10 milliseconds, got -5"),
+    ('[limits]\n# small\nmemory_mb = 1\n', "[limits] memory_mb", 3, "must be at least 16 MiB, got 1"),
+    ('[limits]\nmax_message_kb = 0\n', "[limits] max_message_kb", 2, "must be at least 1 KiB, got 0"),
+    ('[agent]\ntrust = ["x"]\n', "[agent] trust", 2, "must list account public keys"),
+    (f'[agent]\nhub_credentials = "{MISSING}"\n', "[agent] hub_credentials", 2, "must name a readable file"),
+    (f'[agent]\nhub_ca = "{MISSING}"\n', "[agent] hub_ca", 2, "must name a readable file"),
+    ('[agent]\nname = "pi.01"\n', "[agent] name", 2, "must use letters, digits, '-' and '_' only"),
+    ('[agent]\nlattice = "a.b"\n', "[agent] lattice", 2, "must use letters, digits, '-' and '_' only"),
+    ('[agent]\nheartbeat = -1\n', "[agent] heartbeat", 2, "must be at least 0 seconds"),
+    ('[shutdown]\ngrace_s = -1\n', "[shutdown] grace_s", 2, "must be at least 0 seconds"),
+    ('[agent]\nlabels = { "a b" = "x" }\n', "[agent] labels", 2, "must be KEY=VALUE"),
+    ('[agent]\nactors = { "a.b" = "builtin" }\n', "[agent] actors", 2, "must have names of letters"),
+    (f'[agent]\nactors = {{ x = "{MISSING}.wasm" }}\n', "[agent] actors", 2, "does not exist"),
+    ('[agent]\nport = 70000\n', "[agent] port", 2, "must be a port number 0..65535"),
+]
+
+
+@pytest.mark.parametrize("text,key,line,allowed", FILE_VALUES, ids=[v[1].split()[1] + str(i)
+                                                                      for i, v in enumerate(FILE_VALUES)])
+def test_each_impossible_value_in_the_file_exits_78_naming_file_line_and_key(
+        agent_cli, tmp_path: Path, text: str, key: str, line: int, allowed: str) -> None:
+    conf = tmp_path / "agent.toml"
+    conf.write_text(text)
+    code, err = agent_cli("--config", str(conf))
+    assert code == EX_CONFIG, err
+    assert err.startswith(f"pi-edge: error: {conf}, line {line}: {key} "), err
+    assert allowed in err and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+def test_memory_is_reported_as_the_user_wrote_it(agent_cli, tmp_path: Path) -> None:
+    conf = tmp_path / "agent.toml"
+    conf.write_text("[limits]\nmemory_mb = 1\n")
+    code, err = agent_cli("--config", str(conf))
+    assert code == EX_CONFIG and "memory_bytes" not in err and "1048576" not in err, err
+
+
+def test_unreadable_leaf_credentials_contents_exit_78(agent_cli, tmp_path: Path) -> None:
+    creds = tmp_path / "leaf.creds"
+    creds.write_text("not credentials\n")
+    conf = tmp_path / "agent.toml"
+    conf.write_text(f'[agent]\nhub_credentials = "{creds}"\n')
+    code, err = agent_cli("--config", str(conf))
+    assert code == EX_CONFIG, err
+    assert "line 2: [agent] hub_credentials must name the leaf credentials file 'pi-edge hub' wrote" in err, err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--heartbeat", "-1"], "--heartbeat must be at least 0 seconds (0 turns heartbeats off), got -1"),
+    (["--grace", "-1"], "--grace must be at least 0 seconds, got -1"),
+    (["--label", "nolabel"], "--label must be KEY=VALUE"),
+    (["--label", "room=hall", "--label", "bogus"], "got 'bogus'"),
+    (["--memory-mb", "1"], "--memory-mb must be at least 16 MiB, got 1"),
+    (["--deadline-ms", "-5"], "--deadline-ms must be at least 10 milliseconds"),
+    (["--trust", "x"], "--trust must list account public keys"),
+    (["--name", "pi.01"], "--name must use letters, digits, '-' and '_' only"),
+    (["--lattice", "a.b"], "--lattice must use letters, digits, '-' and '_' only"),
+    (["--hub-credentials", MISSING], "--hub-credentials must name a readable file"),
+    (["--hub-ca", MISSING], "--hub-ca must name a readable file"),
+])
+def test_the_same_values_as_flags_exit_2_naming_the_flag(agent_cli, argv: list[str], message: str) -> None:
+    code, err = agent_cli(*argv)
+    assert code == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("name,value,message", [
+    ("PI_EDGE_MEMORY_MB", "1", "must be at least 16 MiB, got 1"),
+    ("PI_EDGE_DEADLINE_MS", "-5", "must be at least 10 milliseconds"),
+    ("PI_EDGE_HEARTBEAT", "-1", "must be at least 0 seconds"),
+    ("PI_EDGE_GRACE_S", "-1", "must be at least 0 seconds"),
+    ("PI_EDGE_NAME", "pi.01", "must use letters, digits, '-' and '_' only"),
+    ("PI_EDGE_LATTICE", "a.b", "must use letters, digits, '-' and '_' only"),
+    ("PI_EDGE_TRUST", "x", "must list account public keys"),
+    ("PI_EDGE_LABELS", "a b=c", "must be KEY=VALUE"),
+    ("PI_EDGE_HUB_CREDENTIALS", MISSING, "must name a readable file"),
+])
+def test_the_same_values_from_the_environment_name_the_variable(agent_cli, name: str, value: str,
+                                                                 message: str) -> None:
+    code, err = agent_cli(env={name: value})
+    assert code == EX_CONFIG, err
+    assert f"environment variable {name} {message}" in err and err.count("\n") == 1, err
+
+
+def test_good_values_pass_the_checks(tmp_path: Path) -> None:
+    from agent import claims
+    from agent.natsserver import LeafCredentials
+
+    account = claims.generate_key("account").public_key.decode()
+    creds = tmp_path / "leaf.creds"
+    LeafCredentials.generate().write(creds)
+    conf = tmp_path / "agent.toml"
+    conf.write_text(f'[agent]\nname = "pi_01-a"\ntrust = ["{account}"]\nhub_credentials = "{creds}"\n'
+                    'heartbeat = 0\nlabels = { "node.kind/x" = "a b" }\n[limits]\nmemory_mb = 16\n')
+    args, _ = resolve(flags(config=conf, grace_s=0.0, label=["room=hall"]), {})
+    assert (args.name, args.trust, args.hub_credentials, args.heartbeat) == ("pi_01-a", [account], creds, 0.0)
+    assert args.label == {"room": "hall"} and args.memory_mb == 16 and args.grace_s == 0.0
+
+
+@pytest.mark.parametrize("kind", ["host", "typo"])
+def test_trust_refuses_keys_that_are_not_account_keys(kind: str) -> None:
+    from agent import claims
+
+    key = claims.generate_key("host" if kind == "host" else "account").public_key.decode()
+    if kind == "typo":  # one character changed: the checksum catches it
+        key = key[:30] + ("B" if key[30] != "B" else "C") + key[31:]
+    with pytest.raises(ConfigFileError, match="PI_EDGE_TRUST must list account public keys"):
+        resolve(flags(), {"PI_EDGE_TRUST": key})
+
+
+@pytest.fixture
 def notify_socket(tmp_path: Path):
     path = tmp_path / "notify.sock"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -180,6 +318,6 @@ async def test_impossible_display_from_the_file_is_a_config_error_too(tmp_path: 
     conf.write_text('[display]\ndisplay = "sh1107"\nwidth = 128\nheight = 64\n')
     code, _, err = await run_cli("agent", "--config", str(conf), "--port", "0")
     assert code == EX_CONFIG, err
-    assert f"{conf}: sh1107 does not drive a 128x64 panel; its sizes are 64x128, 80x128, 128x128" in err
+    assert f"{conf}, line 1: [display] sh1107 does not drive a 128x64 panel; its sizes are 64x128, 80x128, 128x128" in err
     code, _, err = await run_cli("agent", "--display", "sh1107", "--width", "128", "--height", "64", "--port", "0")
     assert code == 2 and "sh1107 does not drive a 128x64 panel" in err  # a typo on the command line: not 78
