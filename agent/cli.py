@@ -231,7 +231,7 @@ def cmd_hub(args: argparse.Namespace) -> int:
 
     async def start() -> None:
         nonlocal gateway
-        await asyncio.to_thread(server.start)
+        await server.start_async()
         if args.http is not None:
             gateway = HttpGateway(server.url, host=args.http_host, port=args.http)
             await gateway.start()

@@ -32,7 +32,7 @@ async def run_demo(text: str, png: Path, plugin: ProviderPlugin, cache_dir: Path
     built = await asyncio.to_thread(build_actor, builtin_actor_dir(), cache_dir)
     say(f"  actor: {built.path.name} ({'from cache' if built.cached else f'built in {built.seconds:.1f} s'})")
 
-    hub = await asyncio.to_thread(NatsServer(hub_config("127.0.0.1", 0, 0)).start)
+    hub = await NatsServer(hub_config("127.0.0.1", 0, 0)).start_async()
     state = tempfile.mkdtemp(prefix="pi-edge-demo-")  # the demo host's key and the actor it signs
     provider = plugin.create(argparse.Namespace(**{**plugin_defaults(plugin), "display": "emulator"}))
     service = AgentService(

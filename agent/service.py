@@ -131,7 +131,8 @@ class AgentService:
             config = leaf_config(name, opts.port, opts.hub, host=opts.host, credentials=creds,
                                  tls_ca=str(opts.hub_ca) if opts.hub_ca else None)
             self._enter("starting the leaf nats-server")
-            self.server = await asyncio.to_thread(NatsServer(config).start)
+            self.server = NatsServer(config)  # kept before it is up: a stop while it starts stops it
+            await self.server.start_async()
             if opts.hub:
                 log.info("agent: leaf server joins hub %s%s", redact(opts.hub),
                          " with credentials" if creds or "@" in opts.hub else "")

@@ -10,6 +10,7 @@ import asyncio
 import atexit
 import os
 import re
+import select
 import signal
 import shutil
 import sys
@@ -54,6 +55,19 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+async def exited(pid: int, timeout: float) -> bool:
+    """True once ``pid`` (any process, not only a child) has exited; False if it still runs after ``timeout``."""
+    try:
+        fd = os.pidfd_open(pid)  # readable when the process exits: no polling
+    except ProcessLookupError:
+        return True
+    try:
+        readable, _, _ = await asyncio.to_thread(select.select, [fd], [], [], timeout)
+        return bool(readable)
+    finally:
+        os.close(fd)
+
+
 class CliProcess:
     """A long-running ``pi-edge`` command whose output lines are collected as they come."""
 
@@ -64,10 +78,12 @@ class CliProcess:
         self._readers = [asyncio.ensure_future(self._read(name)) for name in self.lines]
 
     @classmethod
-    async def start(cls, *args: str, prefix: tuple[str, ...] = (), env: dict[str, str] | None = None) -> "CliProcess":
+    async def start(cls, *args: str, prefix: tuple[str, ...] = (), env: dict[str, str] | None = None,
+                    new_session: bool = False) -> "CliProcess":
+        """``new_session``: its own session and process group, as a terminal or systemd would start it."""
         proc = await asyncio.create_subprocess_exec(
             *prefix, *CLI, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            stdin=asyncio.subprocess.DEVNULL, env={**ENV, **(env or {})},
+            stdin=asyncio.subprocess.DEVNULL, env={**ENV, **(env or {})}, start_new_session=new_session,
         )
         return cls(proc)
 

@@ -1,12 +1,29 @@
 """The embedded nats-server: real processes, ports chosen by the server itself."""
 
 import asyncio
+import os
+import signal
+import sys
 
 import nats
 import pytest
 
 from agent.errors import NatsServerError
 from agent.natsserver import NatsServer, ServerConfig, hub_config, leaf_config
+from tests.processes import ENV, alive, children, exited
+
+# A process that starts a hub the way `pi-edge hub` does (on its event loop), says so, and waits.
+HOLDER = """
+import asyncio, sys
+from agent.natsserver import NatsServer, hub_config
+
+async def main():
+    server = await NatsServer(hub_config("127.0.0.1", 0, 0)).start_async()
+    print(server.url, flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
 
 
 def test_config_renders_leaf_remote_and_random_ports() -> None:
@@ -58,3 +75,26 @@ def test_port_in_use_is_reported_with_the_servers_words() -> None:
 def test_missing_binary_is_a_clear_error() -> None:
     with pytest.raises(NatsServerError, match="cannot run"):
         NatsServer(hub_config("127.0.0.1", 0, 0), binary="/nonexistent/nats-server").start()
+
+
+async def test_the_server_exits_when_its_parent_is_killed() -> None:
+    holder = await asyncio.create_subprocess_exec(sys.executable, "-c", HOLDER, env=ENV,
+                                                  stdout=asyncio.subprocess.PIPE, start_new_session=True)
+    servers: list[int] = []
+    try:
+        assert holder.stdout is not None
+        line = await asyncio.wait_for(holder.stdout.readline(), 30)
+        assert line.startswith(b"nats://"), line
+        servers = children(holder.pid)
+        assert servers
+        assert all(os.getsid(pid) == pid for pid in servers), "the server shares its parent's session"
+        holder.kill()
+        await holder.wait()
+        assert all([await exited(pid, 10) for pid in servers]), "nats-server outlived its SIGKILLed parent"
+    finally:
+        for pid in servers:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        if holder.returncode is None:
+            holder.kill()
+            await holder.wait()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import socket
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from agent.config import EX_CONFIG, ConfigFileError, resolve
 from agent.lattice import connect, ping, request
 from agent import subjects
-from tests.processes import CliProcess, alive, children, run_cli
+from tests.processes import CliProcess, alive, children, exited, run_cli
 
 
 def flags(**given: object) -> argparse.Namespace:
@@ -278,6 +279,64 @@ async def test_sigterm_lets_the_message_in_flight_finish(built, tmp_path) -> Non
         await agent.wait_line(r"letting 1 in-flight message\(s\) finish", stream="stderr")
         assert servers and not [pid for pid in servers if alive(pid)], "a nats-server outlived the agent"
     finally:
+        await agent.kill()
+
+
+def clean_exit_problems(agent: CliProcess) -> list[str]:
+    """What a stop must never print: tracebacks, or asyncio's "Task was destroyed but it is pending!"."""
+    return [line for line in agent.lines["stderr"] if "Traceback" in line or "Task was destroyed" in line]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+async def test_a_signal_to_the_whole_process_group_still_stops_gracefully(built, tmp_path, sig) -> None:
+    """Ctrl-C at a terminal, and systemd without KillMode=mixed, signal every process of the agent's
+    group: the leaf server must still carry the in-flight message's reply, then go when the agent is done."""
+    agent = await CliProcess.start("agent", "--port", "0", "--display", "emulator", "--allow-unsigned",
+                                   "--actor", f"misbehave={built['misbehave']}", "--deadline-ms", "20000",
+                                   "--state-dir", str(tmp_path / "state"),
+                                   "--cache-dir", str(built["misbehave"].parent.parent), new_session=True)
+    try:
+        url = (await agent.wait_line(r"via (nats://\S+);"))[1]
+        servers = children(agent.proc.pid)
+        assert os.getpgid(agent.proc.pid) == agent.proc.pid  # killpg below reaches the agent's group only
+        nc = await connect(url, name="test")
+        try:
+            reply = asyncio.ensure_future(
+                request(nc, subjects.actor("default", "misbehave"), b"spin:3000000", None, 10, what="misbehave"))
+            await agent.wait_line(r"actor=misbehave context=misbehave spinning", stream="stderr")
+            os.killpg(agent.proc.pid, sig)
+            try:
+                answer = await reply
+            except Exception as exc:
+                raise AssertionError(f"the in-flight message was not answered: {exc}\n{agent.transcript()}") from None
+            assert answer.body == b"ok:spun"
+        finally:
+            await nc.close()
+        assert await agent.wait(30) == 0, agent.transcript()
+        assert clean_exit_problems(agent) == [], agent.transcript()
+        assert servers and all([await exited(pid, 10) for pid in servers]), "a nats-server outlived the agent"
+    finally:
+        await agent.kill()
+
+
+async def test_the_leaf_server_exits_when_the_agent_is_killed(built, tmp_path) -> None:
+    """SIGKILL gives the agent no chance to stop its server: the server must notice by itself."""
+    agent = await CliProcess.start("agent", "--port", "0", "--display", "emulator", "--allow-unsigned",
+                                   "--actor", f"oled-text={built['oled-text']}",
+                                   "--state-dir", str(tmp_path / "state"),
+                                   "--cache-dir", str(built["oled-text"].parent.parent))
+    servers: list[int] = []
+    try:
+        await agent.wait_line(r"via (nats://\S+);")
+        servers = children(agent.proc.pid)
+        assert servers
+        agent.proc.kill()
+        assert await agent.wait(30) == -signal.SIGKILL
+        assert all([await exited(pid, 10) for pid in servers]), "the leaf server outlived its SIGKILLed agent"
+    finally:
+        for pid in servers:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
         await agent.kill()
 
 

@@ -109,6 +109,8 @@ def test_agent_unit_settings() -> None:
     assert "78" in one("RestartPreventExitStatus").split()
     grace = float(re.search(r"grace_s = (\d+)", SKELETON).group(1))  # the agent's default grace
     assert grace < seconds(one("TimeoutStopSec")) <= grace + 30
+    # SIGTERM to the agent alone: it stops its leaf server after the in-flight replies went out.
+    assert one("KillMode") == "mixed"
     assert "StartLimitIntervalSec" in head and "StartLimitBurst" in head  # [Unit], where systemd reads them
     assert "StartLimitIntervalSec" not in svc and "StartLimitBurst" not in svc
     # Identity and places.
@@ -147,6 +149,7 @@ def test_hub_unit_settings() -> None:
     assert svc["StateDirectory"] == ["pi-edge-hub"]
     assert svc["User"] == ["pi-edge-hub"] and svc["Group"] == ["pi-edge-hub"]
     assert svc["Restart"] == ["on-failure"]
+    assert svc["KillMode"] == ["mixed"]  # SIGTERM to the hub alone: it stops its gateway, then its server
     assert "SupplementaryGroups" not in svc and "DeviceAllow" not in svc
     assert svc["CapabilityBoundingSet"] == [""]
     for key, value in {"ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
