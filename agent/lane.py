@@ -47,7 +47,21 @@ class Lane:
         try:
             self.loop.run_forever()
         finally:
+            self._cancel_leftovers()
             self.loop.close()
+
+    def _cancel_leftovers(self) -> None:
+        """Cancel and await what is still running on the stopped loop, as ``asyncio.run`` does.
+
+        A connection whose server vanished can fail half-way through ``close()``
+        and leave its subscription and reconnect tasks behind; closing the loop
+        over them printed "Task was destroyed but it is pending!" and a traceback.
+        """
+        tasks = asyncio.all_tasks(self.loop)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
 
     async def run(self, job: Coroutine[Any, Any, T]) -> T:
         """Run ``job`` on the lane's loop and wait for it from the caller's loop."""
@@ -107,6 +121,7 @@ class Lane:
             await asyncio.to_thread(self._thread.join)
 
     async def _close(self, grace: float) -> None:
+        log.debug("actor=%s stops taking messages", self.name)
         self._stop_after = self.loop.time() + grace
         subs, self._subs = self._subs, []
         for sub in subs:

@@ -47,10 +47,14 @@ async def connect(url: str, name: str, timeout: float = 3.0, reconnect: bool = F
         log.warning("nats client %s: the connection was lost and is back; requests sent meanwhile may have "
                     "gone unanswered", name)
 
+    async def lost() -> None:
+        fail_unanswered_flushes(nc)
+
+    nc = Client()
     # nats-py treats max_reconnect_attempts=0 as "unlimited" while picking the first
     # server, so a one-shot client allows one retry, and the first connection of any
     # client is bounded: reconnecting forever is for links that were once up.
-    attempt = nats.connect(
+    attempt = nc.connect(
         url,
         name=name,
         connect_timeout=timeout,
@@ -59,9 +63,11 @@ async def connect(url: str, name: str, timeout: float = 3.0, reconnect: bool = F
         reconnect_time_wait=0.5,
         error_cb=quiet,
         reconnected_cb=back,
+        disconnected_cb=lost,
     )
     try:
-        return await asyncio.wait_for(attempt, timeout=2 * timeout + 1)
+        await asyncio.wait_for(attempt, timeout=2 * timeout + 1)
+        return nc
     except (OSError, asyncio.TimeoutError, nats.errors.NoServersError) as exc:
         raise LatticeUnreachableError(
             f"cannot reach the lattice at {url}: {str(exc) or 'no connection within the timeout'}; is 'pi-edge hub' "
@@ -91,6 +97,21 @@ async def subscriptions_live(nc: Client, timeout: float = 10.0) -> None:
         raise LatticeUnreachableError(f"the NATS server did not confirm subscriptions within {timeout:g} s") from None
     finally:
         await sub.unsubscribe()
+
+
+def fail_unanswered_flushes(nc: Client) -> None:
+    """Fail, at once, every ``flush()`` still waiting for a PONG when the connection drops.
+
+    nats-py keeps those PONG futures across a disconnect and forgets them on
+    reconnect, so each flush waits out its whole timeout.  A subscription's
+    ``drain()`` flushes with the default 10 s: an agent whose leaf server died
+    while it was stopping (a Ctrl-C reaches the whole process group) took 10 s
+    to exit.  Leans on nats-py 2.x's ``_pongs``; without it flushes time out as before.
+    """
+    for waiting in getattr(nc, "_pongs", ()):
+        if not waiting.done():
+            waiting.set_exception(nats.errors.ConnectionClosedError())
+            waiting.exception()  # retrieved: the ping timer's own futures have nobody awaiting them
 
 
 def send_now(nc: Client) -> bool:

@@ -334,8 +334,12 @@ class AgentService:
         if self.nc is not None:
             try:
                 await self.nc.drain()
-            except Exception as exc:
+            except Exception as exc:  # the server is gone (or going): nothing left to drain
                 log.debug("agent: drain failed: %s", exc)
+                try:
+                    await self.nc.close()  # else its reconnect task runs on against the stopped server
+                except Exception as exc:
+                    log.debug("agent: closing the connection failed: %s", exc)
             self.nc = None
         if self.runtime is not None:
             self.runtime.close()

@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import os
 import signal
+import time
 import socket
 from pathlib import Path
 
@@ -316,6 +317,32 @@ async def test_a_signal_to_the_whole_process_group_still_stops_gracefully(built,
         assert clean_exit_problems(agent) == [], agent.transcript()
         assert servers and all([await exited(pid, 10) for pid in servers]), "a nats-server outlived the agent"
     finally:
+        await agent.kill()
+
+
+async def test_stop_is_prompt_when_the_leaf_server_dies_while_the_agent_drains(built, tmp_path) -> None:
+    """The server goes away after the agent's drain asked it for a PONG: that PONG never comes, and
+    the stop must not wait out nats-py's 10 s flush timeout for it (nor leave tasks pending)."""
+    agent = await CliProcess.start("-v", "agent", "--port", "0", "--display", "emulator", "--allow-unsigned",
+                                   "--actor", f"oled-text={built['oled-text']}",
+                                   "--state-dir", str(tmp_path / "state"),
+                                   "--cache-dir", str(built["oled-text"].parent.parent))
+    server = 0
+    try:
+        await agent.wait_line(r"via (nats://\S+);")
+        [server] = children(agent.proc.pid)
+        os.kill(server, signal.SIGSTOP)  # alive but deaf: the drain's PING waits in its socket
+        agent.proc.send_signal(signal.SIGTERM)
+        await agent.wait_line(r"actor=oled-text stops taking messages", stream="stderr")
+        os.kill(server, signal.SIGKILL)
+        since = time.monotonic()
+        assert await agent.wait(30) == 0, agent.transcript()
+        took = time.monotonic() - since
+        assert took < 5, f"the agent took {took:.1f} s to stop after its leaf server died\n{agent.transcript()}"
+        assert clean_exit_problems(agent) == [], agent.transcript()
+    finally:
+        if server and alive(server):
+            os.kill(server, signal.SIGKILL)
         await agent.kill()
 
 
