@@ -7,7 +7,6 @@ import argparse
 import asyncio
 import os
 import signal
-import time
 import socket
 from pathlib import Path
 
@@ -335,10 +334,11 @@ async def test_stop_is_prompt_when_the_leaf_server_dies_while_the_agent_drains(b
         agent.proc.send_signal(signal.SIGTERM)
         await agent.wait_line(r"actor=oled-text stops taking messages", stream="stderr")
         os.kill(server, signal.SIGKILL)
-        since = time.monotonic()
         assert await agent.wait(30) == 0, agent.transcript()
-        took = time.monotonic() - since
-        assert took < 5, f"the agent took {took:.1f} s to stop after its leaf server died\n{agent.transcript()}"
+        # The drain's wait ends because the connection dropped, not because its 10 s ran out.
+        log = "\n".join(agent.lines["stderr"])
+        assert "draining a subscription failed: nats: connection closed" in log, agent.transcript()
+        assert "flush timeout" not in log, agent.transcript()
         assert clean_exit_problems(agent) == [], agent.transcript()
     finally:
         if server and alive(server):
