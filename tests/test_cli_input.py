@@ -95,3 +95,18 @@ def test_a_png_saved_over_a_directory_is_refused_and_leaves_no_stray_file(tmp_pa
     with pytest.raises(OutputError, match="shots is a directory"):
         Screen.of(Image.new("1", (8, 8))).write_png(folder)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shots"]
+
+
+async def test_a_port_in_use_is_named_in_one_short_line() -> None:
+    """nats-server's whole start-up log used to be the message, its reason at the very end."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, out, err = await run_cli("hub", "--host", "127.0.0.1", "--port", str(port), "--leafnode-port", "0")
+    line = err.strip().splitlines()[-1]
+    assert code != 0 and "Traceback" not in err, err
+    assert f"127.0.0.1:{port}: bind: address already in use" in line and "pick another" in line, line
+    assert "[INF]" not in line and "Starting nats-server" not in line, line
