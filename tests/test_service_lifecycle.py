@@ -8,6 +8,7 @@ import asyncio
 import os
 import signal
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -254,6 +255,23 @@ async def test_systemd_hears_ready_status_watchdog_stopping_in_order(notify_sock
         await agent.kill()
 
 
+async def answered_across(agent: CliProcess, url: str, stop: Callable[[], None]) -> None:
+    """A slow message is running on the misbehave actor when ``stop`` signals the agent: its reply must come."""
+    nc = await connect(url, name="test")
+    try:
+        reply = asyncio.ensure_future(
+            request(nc, subjects.actor("default", "misbehave"), b"spin:3000000", None, 30, what="misbehave"))
+        await agent.wait_line(r"actor=misbehave context=misbehave spinning", stream="stderr")
+        stop()
+        try:
+            answer = await reply
+        except Exception as exc:
+            raise AssertionError(f"the in-flight message was not answered: {exc}\n{agent.transcript()}") from None
+        assert answer.body == b"ok:spun"
+    finally:
+        await nc.close()
+
+
 async def test_sigterm_lets_the_message_in_flight_finish(built, tmp_path) -> None:
     agent = await CliProcess.start("agent", "--port", "0", "--display", "emulator", "--allow-unsigned",
                                    "--actor", f"misbehave={built['misbehave']}", "--deadline-ms", "20000",
@@ -262,19 +280,7 @@ async def test_sigterm_lets_the_message_in_flight_finish(built, tmp_path) -> Non
     try:
         url = (await agent.wait_line(r"via (nats://\S+);"))[1]
         servers = children(agent.proc.pid)
-        nc = await connect(url, name="test")
-        try:
-            reply = asyncio.ensure_future(
-                request(nc, subjects.actor("default", "misbehave"), b"spin:3000000", None, 30, what="misbehave"))
-            await agent.wait_line(r"actor=misbehave context=misbehave spinning", stream="stderr")
-            agent.proc.send_signal(signal.SIGTERM)
-            try:
-                answer = await reply
-            except Exception as exc:
-                raise AssertionError(f"the in-flight message was not answered: {exc}\n{agent.transcript()}") from None
-            assert answer.body == b"ok:spun"
-        finally:
-            await nc.close()
+        await answered_across(agent, url, lambda: agent.proc.send_signal(signal.SIGTERM))
         assert await agent.wait(30) == 0, agent.transcript()
         await agent.wait_line(r"letting 1 in-flight message\(s\) finish", stream="stderr")
         assert servers and not [pid for pid in servers if alive(pid)], "a nats-server outlived the agent"
@@ -299,19 +305,7 @@ async def test_a_signal_to_the_whole_process_group_still_stops_gracefully(built,
         url = (await agent.wait_line(r"via (nats://\S+);"))[1]
         servers = children(agent.proc.pid)
         assert os.getpgid(agent.proc.pid) == agent.proc.pid  # killpg below reaches the agent's group only
-        nc = await connect(url, name="test")
-        try:
-            reply = asyncio.ensure_future(
-                request(nc, subjects.actor("default", "misbehave"), b"spin:3000000", None, 10, what="misbehave"))
-            await agent.wait_line(r"actor=misbehave context=misbehave spinning", stream="stderr")
-            os.killpg(agent.proc.pid, sig)
-            try:
-                answer = await reply
-            except Exception as exc:
-                raise AssertionError(f"the in-flight message was not answered: {exc}\n{agent.transcript()}") from None
-            assert answer.body == b"ok:spun"
-        finally:
-            await nc.close()
+        await answered_across(agent, url, lambda: os.killpg(agent.proc.pid, sig))
         assert await agent.wait(30) == 0, agent.transcript()
         assert clean_exit_problems(agent) == [], agent.transcript()
         assert servers and all([await exited(pid, 10) for pid in servers]), "a nats-server outlived the agent"
