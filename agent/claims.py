@@ -102,6 +102,12 @@ def is_public_key(public: str, kind: str) -> bool:
         return False
 
 
+def key_kind(key: nkeys.KeyPair) -> str | None:
+    """Which KEY_KINDS name ``key`` is, from its public key's prefix byte; None for any other nkey."""
+    prefix = _raw_key(key.public_key.decode())[0]
+    return next((kind for kind, byte in KEY_KINDS.items() if byte == prefix), None)
+
+
 # -- the custom section ------------------------------------------------------------------
 
 

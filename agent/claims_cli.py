@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import nkeys
+
 from . import claims
 from .errors import ConfigError
 from .outputs import write_output
@@ -20,8 +22,11 @@ _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 8
 def parse_duration(text: str) -> int:
     """``30d``, ``12h``, ``1y``... in seconds."""
     m = _DURATION.fullmatch(text.strip())
-    if not m or int(m[1]) == 0:
+    if not m:
         raise ConfigError(f"--expires {text!r}: write a whole number and a unit, e.g. 30d, 12h, 1y")
+    if int(m[1]) == 0:
+        raise ConfigError(f"--expires {text!r}: claims that expire at once could never run; give a positive "
+                          "duration, or leave --expires out for claims that do not expire")
     return int(m[1]) * _SECONDS[m[2]]
 
 
@@ -31,9 +36,27 @@ def read_seed(value: str) -> str:
         return value
     try:
         return Path(value).read_text(encoding="utf-8").strip()
+    except UnicodeDecodeError:
+        raise ConfigError(f"{value} does not hold a seed (it is not text); give the file 'pi-edge keys gen' "
+                          "wrote") from None
     except OSError as exc:
         raise ConfigError(f"cannot read a seed from {value}: {exc.strerror or exc} (give a seed file, or the "
                           "seed itself, which starts with 'S')") from None
+
+
+def _seed_of(flag: str, value: str, kind: str) -> nkeys.KeyPair:
+    """The key pair of ``value``, refused unless it is a ``kind`` key: hosts trust account keys as issuers
+    only, so a claim signed by any other kind could never run anywhere."""
+    key = claims.key_from_seed(read_seed(value))
+    got = claims.key_kind(key) or "other"
+    if got != kind:
+        raise ConfigError(f"{flag} needs {_a(kind)} seed, got {_a(got)} seed (make one with "
+                          f"'pi-edge keys gen {kind}')")
+    return key
+
+
+def _a(word: str) -> str:
+    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
 
 
 def _read_component(path: Path) -> bytes:
@@ -65,8 +88,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 def cmd_sign(args: argparse.Namespace) -> int:
     wasm = _read_component(args.component)
-    issuer = claims.key_from_seed(read_seed(args.issuer))
-    actor = claims.key_from_seed(read_seed(args.actor_seed)) if args.actor_seed else claims.generate_key("actor")
+    issuer = _seed_of("--issuer", args.issuer, "account")
+    actor = _seed_of("--actor-seed", args.actor_seed, "actor") if args.actor_seed else claims.generate_key("actor")
     started = time.perf_counter()
     signed = claims.sign(wasm, issuer, actor, args.cap or list(claims.CAPABILITIES),
                          parse_duration(args.expires) if args.expires else None, args.name or "", args.version or "")
@@ -90,12 +113,17 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         return 1
     c = claims.read_claims(token)
     intact = claims.component_digest(wasm) == c.digest
+    expired = c.expires is not None and time.time() >= c.expires
+    not_yet = c.not_before is not None and time.time() < c.not_before
     rows = [("component", str(args.component)), ("name", c.name or "-"), ("version", c.version or "-"),
             ("issuer", c.issuer), ("actor", c.subject), ("capabilities", ", ".join(c.capabilities) or "none"),
-            ("issued", _when(c.issued_at)), ("expires", _when(c.expires)),
+            ("issued", _when(c.issued_at)),
+            ("expires", _when(c.expires) + (" (EXPIRED: hosts refuse it; sign it again)" if expired else "")),
+            *([("not before", f"{_when(c.not_before)} (NOT YET VALID: hosts refuse it until then)")]
+              if not_yet else []),
             ("digest", f"{c.digest} ({'matches' if intact else 'DOES NOT MATCH: changed after signing'})")]
     sys.stdout.write("".join(f"{k:<13}{v}\n" for k, v in rows))
-    return 0 if intact else 1
+    return 0 if intact and not expired and not not_yet else 1
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -126,6 +154,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
 
     p = sub.add_parser("inspect", help="print a component's claims",
                        description="Print the claims of COMPONENT and whether it is unchanged since signing. "
-                                   "Exit 1 if unsigned or changed.")
+                                   "Exit 1 if unsigned, changed, expired or not valid yet.")
     p.add_argument("component", type=Path)
     p.set_defaults(func=cmd_inspect)

@@ -23,7 +23,7 @@ from . import __version__, subjects
 from .claims_cli import add_commands as add_claims_commands
 from .fleet import add_commands as add_fleet_commands
 from .install_service import add_commands as add_install_commands
-from .fleet import lattice_args, name_arg, out
+from .fleet import lattice_args, name_arg, out, positive_int
 from .errors import ActorReplyError, ConfigError, NoResponderError, PiEdgeError
 from .lattice import broadcast, connect, ping, request, subscriptions_live
 from .config import DEFAULT_PATH as DEFAULT_CONFIG
@@ -108,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="host key, deployed actors and what to restore at boot (default $PI_EDGE_STATE_DIR "
                         "or ~/.local/state/pi-edge)")
     p.add_argument("--label", action="append", metavar="KEY=VALUE",
-                   help="label for picking this host (deploy --label); repeatable; arch, os and display are added")
+                   help="label for picking this host (deploy --label); repeatable; arch, os, display and name are "
+                        "added by the agent and cannot be set")
     p.add_argument("--trust", action="append", metavar="ISSUER",
                    help="account public key (A...) whose signed actors may run here; repeatable "
                         "($PI_EDGE_TRUST: comma-separated)")
@@ -164,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Draw the display in the terminal and redraw it whenever a new frame "
                                    "reaches the panel; also shows when the display drops off the bus. Ctrl-C stops.")
     p.add_argument("--host", type=name_arg("host"), help="host to watch (default: the only host in the lattice)")
-    p.add_argument("--frames", type=int, help="stop after this many frame updates (default: run until Ctrl-C)")
+    p.add_argument("--frames", type=positive_int,
+                   help="stop after this many frame updates (default: run until Ctrl-C)")
     _lattice_args(p)
     p.set_defaults(func=cmd_watch)
 
@@ -372,13 +374,14 @@ def cmd_watch(args: argparse.Namespace) -> int:
                     log.debug("watch: ignoring a malformed event on %s", msg.subject)
 
             await nc.subscribe(subjects.event(args.lattice, host, "frame"), cb=on_event)
-            await nc.subscribe(subjects.event(args.lattice, host, "provider-health"), cb=on_event)
+            for kind in ("provider-health", "host-stopped", "host-started"):
+                await nc.subscribe(subjects.event(args.lattice, host, kind), cb=on_event)
             await subscriptions_live(nc)
             # Subscribed first, then fetched: a frame in between is drawn twice, never missed.
             _out(f"{redraw}{host}: display (Ctrl-C stops)")
             try:
                 _out((await _fetch_screen(nc, args, host)).halfblocks())
-            except ActorReplyError as exc:
+            except PiEdgeError as exc:  # no picture yet, or the host just went: the events still come
                 _out(f"{host}: {exc}")
             frames = 0
             while args.frames is None or frames < args.frames:
@@ -387,6 +390,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
                 if kind == "frame":
                     frames += 1
                     _out(f"{redraw}{host}: frame {frames}\n{Screen.from_json(data['screen']).halfblocks()}")
+                elif kind == "host-stopped":
+                    _out(f"{host}: the host stopped; waiting for it to come back (Ctrl-C stops)")
+                elif kind == "host-started":
+                    _out(f"{host}: the host is back")
                 else:
                     state = "healthy" if data.get("healthy") else f"UNHEALTHY: {data.get('reason')}"
                     _out(f"{host}: display {state}")

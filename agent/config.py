@@ -22,7 +22,7 @@ from typing import Any
 
 from . import claims, subjects
 from .errors import ConfigError
-from .identity import LABEL_RULE, is_label_key
+from .identity import AUTOMATIC_LABELS, LABEL_RULE, is_label_key
 from .limits import MIN_DEADLINE_MS, MIN_MEMORY_MB, MIN_MESSAGE_KB
 from .natsserver import LeafCredentials
 
@@ -99,6 +99,9 @@ def _labels(labels: dict[str, str]) -> dict[str, str]:
     for key in labels:
         if not is_label_key(key.strip()):
             raise ValueError(f"must be {LABEL_RULE}, got key {key!r}")
+        if key.strip() in AUTOMATIC_LABELS:
+            raise ValueError(f"must not set {', '.join(AUTOMATIC_LABELS)}: the agent sets those itself "
+                             f"(got {key.strip()}={labels[key]})")
     return labels
 
 

@@ -24,6 +24,7 @@ from nats.aio.msg import Msg
 from . import subjects
 from .errors import ConfigError, InvalidNameError, NoResponderError, PiEdgeError
 from .events import KINDS
+from . import claims
 from .claims import is_component
 from .host import MAX_SCALE
 from .identity import parse_labels
@@ -64,11 +65,33 @@ def scale_arg(value: str) -> int:
     return scale
 
 
+def positive_int(value: str) -> int:
+    """A count (events, frames): at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{number} is not a count: give 1 or more, or leave it out")
+    return number
+
+
+def seconds_arg(value: str) -> float:
+    """A timeout: more than 0 seconds."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"{value} s: a timeout must be more than 0 seconds")
+    return seconds
+
+
 def lattice_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nats-url", default=DEFAULT_URL, help=f"the lattice's NATS server (default {DEFAULT_URL})")
     p.add_argument("--lattice", default=subjects.DEFAULT_LATTICE, type=name_arg("lattice"),
                    help="lattice id (default %(default)s)")
-    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a reply (default %(default)s)")
+    p.add_argument("--timeout", type=seconds_arg, default=5.0, help="seconds to wait for a reply (default %(default)s)")
 
 
 def target_args(p: argparse.ArgumentParser) -> None:
@@ -100,6 +123,8 @@ async def select_hosts(nc: Client, args: argparse.Namespace) -> list[dict[str, A
     chosen = [h for h in hosts if all(dict(h.get("labels", {})).get(k) == v for k, v in labels.items())]
     if not chosen:
         wanted = ", ".join(f"{k}={v}" for k, v in labels.items())
+        if args.host:
+            raise NoResponderError(f"host {args.host!r} does not have label(s) {wanted}")
         raise NoResponderError(f"no host has label(s) {wanted} (answering: {names})")
     return sorted(chosen, key=lambda h: str(h.get("name")))
 
@@ -236,8 +261,10 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         async with lattice(args) as nc:
             hosts = await select_hosts(nc, args)  # before uploading: a typo costs nothing
             digest, uploaded = await ComponentStore(nc).put(data)
+            component = claims.component_digest(data)  # what hosts and inventory go by: without the signature
+            also = f", component {component[:12]}… as inventory shows it" if component != digest else ""
             out(f"{'uploaded' if uploaded else 'already in the store:'} {path.name} "
-                f"({len(data) / 2**20:.1f} MiB, sha256 {digest[:12]}…)")
+                f"({len(data) / 2**20:.1f} MiB, sha256 {digest[:12]}…{also})")
             return await _each_host(hosts, lambda host: control(
                 nc, args, host, "deploy", {"name": args.name, "digest": digest, "scale": args.scale},
                 timeout=max(args.timeout, DEPLOY_TIMEOUT)), lambda r: (
@@ -344,7 +371,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     p.add_argument("--host", type=name_arg("host"), help="only this host's events")
     p.add_argument("--kind", action="append", default=[], choices=KINDS, metavar="KIND",
                    help=f"only these kinds, repeatable: {', '.join(KINDS)}")
-    p.add_argument("--count", type=int, help="stop after this many events")
+    p.add_argument("--count", type=positive_int, help="stop after this many events")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     lattice_args(p)
     p.set_defaults(func=cmd_events)
@@ -364,7 +391,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     p.set_defaults(func=cmd_deploy)
 
     p = sub.add_parser("stop", help="stop an actor on hosts", description="Stop actor NAME on the chosen hosts "
-                       "(default: every host running it); it is not restored at their next start.")
+                       "(default: every host running it); a deployed actor is not restored at their next start (one "
+                       "the agent's own --actor or config file names comes back with it).")
     p.add_argument("name", metavar="NAME", type=name_arg("actor"))
     target_args(p)
     lattice_args(p)

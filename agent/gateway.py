@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import re
 import time
 from dataclasses import dataclass, field
@@ -169,7 +170,10 @@ class HttpGateway:
                                                       limit=MAX_LINE)
         except OSError as exc:
             await self.stop()
-            reason = os.strerror(exc.errno) if exc.errno else str(exc)  # asyncio's own strerror is wordy
+            if isinstance(exc, socket.gaierror):  # a host name that does not resolve
+                reason = f"{exc.strerror} (--http-host must be an address or a name of this machine)"
+            else:
+                reason = os.strerror(exc.errno) if exc.errno else str(exc)  # asyncio's own strerror is wordy
             raise ConfigError(f"cannot serve HTTP on {self.host}:{self.port}: {reason}; "
                               "pick another --http port or --http-host") from None
         self.port = int(self._server.sockets[0].getsockname()[1])

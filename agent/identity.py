@@ -58,6 +58,10 @@ def load_or_create_host_key(state_dir: Path) -> nkeys.KeyPair:
 LABEL_RULE = "KEY=VALUE (letters, digits, '-', '_', '.', '/' in the key)"
 
 
+#: Labels every host gets from the agent itself; a configured label may not pose as one of them.
+AUTOMATIC_LABELS = ("arch", "os", "display", "name")
+
+
 def is_label_key(key: str) -> bool:
     """Whether ``key`` can be a label key that ``deploy --label`` can match on."""
     return bool(key) and all(c.isalnum() or c in "-_./" for c in key)
@@ -86,5 +90,5 @@ class HostIdentity:
     def create(cls, state_dir: Path, name: str, labels: dict[str, str], driver: str) -> "HostIdentity":
         """Labels the host knows about itself, overridable by the user's."""
         key = load_or_create_host_key(state_dir)
-        found = {"arch": platform.machine(), "os": platform.system().lower(), "display": driver, "name": name}
+        found = dict(zip(AUTOMATIC_LABELS, (platform.machine(), platform.system().lower(), driver, name)))
         return cls(id=key.public_key.decode(), name=name, labels={**found, **labels}, key=key)

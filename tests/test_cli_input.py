@@ -110,3 +110,42 @@ async def test_a_port_in_use_is_named_in_one_short_line() -> None:
     assert code != 0 and "Traceback" not in err, err
     assert f"127.0.0.1:{port}: bind: address already in use" in line and "pick another" in line, line
     assert "[INF]" not in line and "Starting nats-server" not in line, line
+
+
+async def test_sign_takes_only_seeds_of_the_right_kind(built, tmp_path: Path) -> None:
+    """Hosts trust account keys as issuers: claims signed with any other key could never run anywhere."""
+    wasm = tmp_path / "sign.wasm"
+    wasm.write_bytes(built["oled-text"].read_bytes())
+    seeds = {}
+    for kind in ("account", "actor", "host"):
+        seeds[kind] = tmp_path / f"{kind}.nk"
+        assert (await run_cli("keys", "gen", kind, "-o", str(seeds[kind])))[0] == 0
+    for argv, what in [
+        (["--issuer", str(seeds["actor"])], "--issuer needs an account seed, got an actor seed"),
+        (["--issuer", str(seeds["host"])], "--issuer needs an account seed, got a host seed"),
+        (["--issuer", str(seeds["account"]), "--actor-seed", str(seeds["account"])],
+         "--actor-seed needs an actor seed, got an account seed"),
+        (["--issuer", str(wasm)], f"{wasm} does not hold a seed (it is not text)"),
+        (["--issuer", str(seeds["account"]), "--expires", "0d"], "claims that expire at once could never run"),
+    ]:
+        assert what in refused(*(await run_cli("sign", str(wasm), *argv))[::2])
+    assert wasm.read_bytes() == built["oled-text"].read_bytes()  # nothing was signed
+
+
+@pytest.mark.parametrize("argv, what", [
+    (["display", "hi", "--timeout", "0"], "argument --timeout: 0 s: a timeout must be more than 0 seconds"),
+    (["hosts", "--timeout", "soon"], "argument --timeout: 'soon' is not a number of seconds"),
+    (["events", "--count", "-1"], "argument --count: -1 is not a count: give 1 or more"),
+    (["watch", "--frames", "0"], "argument --frames: 0 is not a count: give 1 or more"),
+])
+async def test_timeouts_and_counts_must_make_sense(argv: list[str], what: str) -> None:
+    assert what in refused(*(await run_cli(*argv, *NOWHERE))[::2])
+
+
+async def test_an_http_host_that_does_not_resolve_is_named() -> None:
+    code, _, err = await run_cli("hub", "--host", "127.0.0.1", "--port", "0", "--leafnode-port", "0",
+                                 "--http", "0", "--http-host", "nosuch.invalid")
+    line = err.strip().splitlines()[-1]
+    assert code != 0 and "Traceback" not in err, err
+    assert "cannot serve HTTP on nosuch.invalid:0:" in line and "Unknown error" not in line, line
+    assert "--http-host must be an address or a name of this machine" in line, line

@@ -70,6 +70,20 @@ async def test_watch_redraws_when_a_frame_reaches_the_panel(start_agent, built) 
     assert "\n".join(out[start:start + 32]) == Screen.of(agent.bus.image()).halfblocks()
 
 
+async def test_watch_says_when_its_host_stops(hub, start_agent, built) -> None:
+    from tests.test_fleet import until_hub_sees
+
+    agent = await start_agent({"oled-text": built["oled-text"]}, hub=hub, name="pi-w")
+    await until_hub_sees(hub.url, "pi-w")
+    watch = await CliProcess.start("watch", "--nats-url", hub.url, "--host", "pi-w")
+    try:
+        await watch.wait_line(r"^pi-w: display \(Ctrl-C stops\)$")
+        await agent.service.stop()
+        await watch.wait_line(r"^pi-w: the host stopped; waiting for it to come back")
+    finally:
+        await watch.kill()
+
+
 async def test_a_burst_of_frames_gives_few_frame_events_and_the_last_shows_the_last_frame(start_agent, built) -> None:
     from agent.host import FRAME_EVENT_INTERVAL_S
 

@@ -13,6 +13,7 @@ from agent import subjects
 from agent.errors import NoResponderError
 from agent.lattice import connect, ping, request, wait_for_actor
 from tests.processes import CliProcess, run_cli
+from tests.test_signing import ACCOUNT
 
 
 async def ask(url: str, actor: str, text: str) -> bytes:
@@ -110,6 +111,26 @@ async def test_offline_host_and_unmatched_label_are_reported_not_waited_on(hub, 
     code, out, err = await run_cli("deploy", str(built["oled-text"]), "--name", "sign", "--label", "node=nowhere",
                                    "--nats-url", hub.url)
     assert code != 0 and "no host has label(s) node=nowhere" in err
+    code, out, err = await run_cli("deploy", str(built["oled-text"]), "--name", "sign", "--host", "pi-a",
+                                   "--label", "node=nowhere", "--nats-url", hub.url)
+    assert code != 0 and "host 'pi-a' does not have label(s) node=nowhere" in err, err
+
+
+async def test_deploying_a_signed_build_names_the_digest_inventory_shows(hub, start_agent, built, tmp_path) -> None:
+    """The file's sha256 covers the signature; hosts and inventory go by the component's, without it."""
+    from agent import claims
+
+    await start_agent({}, hub=hub, name="pi-a", trusted=[ACCOUNT.public_key.decode()])
+    await until_hub_sees(hub.url, "pi-a")
+    wasm = tmp_path / "signed.wasm"
+    wasm.write_bytes(claims.sign(built["oled-text"].read_bytes(), ACCOUNT, claims.generate_key("actor"),
+                                 list(claims.CAPABILITIES)))
+    component = claims.component_digest(wasm.read_bytes())
+    code, out, err = await run_cli("deploy", str(wasm), "--name", "sign", "--nats-url", hub.url)
+    assert code == 0, err
+    assert f"component {component[:12]}… as inventory shows it" in out, out
+    code, out, err = await run_cli("inventory", "pi-a", "--nats-url", hub.url)
+    assert f"digest {component[:12]}…" in out, out
     code, _, err = await run_cli("inventory", "pi-ghost", "--nats-url", hub.url, "--timeout", "2")
     assert code != 0 and "no host 'pi-ghost' is running" in err
 

@@ -151,6 +151,7 @@ def test_unreadable_leaf_credentials_contents_exit_78(agent_cli, tmp_path: Path)
     (["--grace", "-1"], "--grace must be at least 0 seconds, got -1"),
     (["--label", "nolabel"], "--label must be KEY=VALUE"),
     (["--label", "room=hall", "--label", "bogus"], "got 'bogus'"),
+    (["--label", "name=spoof"], "--label must not set arch, os, display, name: the agent sets those itself"),
     (["--memory-mb", "1"], "--memory-mb must be at least 16 MiB, got 1"),
     (["--deadline-ms", "-5"], "--deadline-ms must be at least 10 milliseconds"),
     (["--trust", "x"], "--trust must list account public keys"),

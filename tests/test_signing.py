@@ -153,3 +153,16 @@ async def test_keys_sign_inspect_from_the_command_line(built, tmp_path) -> None:
     component.write_bytes(bytes(data))
     code, out, _ = await run_cli("inspect", str(component))
     assert code == 1 and "DOES NOT MATCH" in out
+
+
+async def test_inspect_flags_claims_hosts_would_refuse_for_their_time(built, tmp_path, monkeypatch) -> None:
+    import time as real_time
+
+    component = tmp_path / "old.wasm"
+    now = real_time.time()
+    monkeypatch.setattr(claims.time, "time", lambda: now - 3600)  # signed an hour ago, for ten minutes
+    component.write_bytes(claims.sign(built["oled-text"].read_bytes(), ACCOUNT, claims.generate_key("actor"),
+                                      ["display"], expires_in=600))
+    monkeypatch.undo()
+    code, out, _ = await run_cli("inspect", str(component))
+    assert code == 1 and "(EXPIRED: hosts refuse it; sign it again)" in out and "(matches)" in out, out

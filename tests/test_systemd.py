@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from agent import install_service
+from agent.config import KEYS
 from agent.config_skeleton import SKELETON
 from agent.errors import ConfigError, PiEdgeError
 from agent.install_service import PLACEHOLDER, find_executable, install
@@ -400,3 +401,9 @@ async def test_real_command(tmp_path: Path) -> None:
     assert "wrote" in out and (tmp_path / "etc" / "pi-edge" / "agent.toml").read_text() == SKELETON
     code, out, err = await run_cli("install-service", "--root", str(tmp_path))
     assert code == 0 and "wrote" not in out and out.count("unchanged") == 2
+
+
+def test_the_config_skeleton_names_every_key_in_its_section() -> None:
+    sections = dict(re.findall(r"^\[(\w+)\]\n(.*?)(?=^\[|\Z)", SKELETON, re.S | re.M))
+    missing = [f"[{k.section}] {k.name}" for k in KEYS if not re.search(rf"^# {k.name} = ", sections[k.section], re.M)]
+    assert missing == []
