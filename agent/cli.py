@@ -23,8 +23,9 @@ from . import __version__, subjects
 from .claims_cli import add_commands as add_claims_commands
 from .fleet import add_commands as add_fleet_commands
 from .install_service import add_commands as add_install_commands
-from .fleet import lattice_args, name_arg, out, positive_int
-from .errors import ActorReplyError, ConfigError, NoResponderError, PiEdgeError
+from .cli_types import name_arg, positive_int
+from .fleet import lattice_args, out
+from .errors import ConfigError, NoResponderError, PiEdgeError
 from .lattice import broadcast, connect, ping, request, subscriptions_live
 from .config import DEFAULT_PATH as DEFAULT_CONFIG
 from .daemon import DEFAULT_ACTOR

@@ -21,11 +21,11 @@ from typing import Any, TextIO
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from . import subjects
-from .errors import ConfigError, InvalidNameError, NoResponderError, PiEdgeError
-from .events import KINDS
-from . import claims
+from . import claims, subjects
 from .claims import is_component
+from .cli_types import name_arg, positive_int, scale_arg, seconds_arg
+from .errors import ConfigError, NoResponderError, PiEdgeError
+from .events import KINDS
 from .host import MAX_SCALE
 from .identity import parse_labels
 from .lattice import DEFAULT_URL, connect, ping, request, subscriptions_live
@@ -40,51 +40,6 @@ def out(text: str, stream: TextIO | None = None) -> None:
     stream = stream or sys.stdout
     stream.write(text + "\n")
     stream.flush()
-
-
-def name_arg(kind: str) -> Callable[[str], str]:
-    """An argparse type for a name that must fit one subject token: a bad one is refused before connecting."""
-    def check(value: str) -> str:
-        try:
-            return subjects.check_token(kind, value)
-        except InvalidNameError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    check.__name__ = f"{kind} name"  # argparse names the type in some of its messages
-    return check
-
-
-def scale_arg(value: str) -> int:
-    """Instances per host, refused here rather than by each host."""
-    try:
-        scale = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"scale {value!r} is not a whole number") from None
-    if not 1 <= scale <= MAX_SCALE:
-        raise argparse.ArgumentTypeError(f"scale {scale} is outside 1..{MAX_SCALE}")
-    return scale
-
-
-def positive_int(value: str) -> int:
-    """A count (events, frames): at least 1."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{number} is not a count: give 1 or more, or leave it out")
-    return number
-
-
-def seconds_arg(value: str) -> float:
-    """A timeout: more than 0 seconds."""
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
-    if not seconds > 0:
-        raise argparse.ArgumentTypeError(f"{value} s: a timeout must be more than 0 seconds")
-    return seconds
 
 
 def lattice_args(p: argparse.ArgumentParser) -> None:
