@@ -23,12 +23,16 @@ def name_arg(kind: str) -> Callable[[str], str]:
     return check
 
 
+def _number(value: str, kind: type[int] | type[float], what: str) -> float:
+    try:
+        return kind(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not {what}") from None
+
+
 def scale_arg(value: str) -> int:
     """Instances per host, refused here rather than by each host."""
-    try:
-        scale = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"scale {value!r} is not a whole number") from None
+    scale = int(_number(value, int, "a whole number"))
     if not 1 <= scale <= MAX_SCALE:
         raise argparse.ArgumentTypeError(f"scale {scale} is outside 1..{MAX_SCALE}")
     return scale
@@ -36,10 +40,7 @@ def scale_arg(value: str) -> int:
 
 def positive_int(value: str) -> int:
     """A count (events, frames): at least 1."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    number = int(_number(value, int, "a whole number"))
     if number < 1:
         raise argparse.ArgumentTypeError(f"{number} is not a count: give 1 or more, or leave it out")
     return number
@@ -47,10 +48,7 @@ def positive_int(value: str) -> int:
 
 def seconds_arg(value: str) -> float:
     """A timeout: more than 0 seconds."""
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    seconds = _number(value, float, "a number of seconds")
     if not seconds > 0:
         raise argparse.ArgumentTypeError(f"{value} s: a timeout must be more than 0 seconds")
     return seconds

@@ -44,7 +44,7 @@ async def test_a_name_that_is_not_a_subject_token_is_refused_before_connecting(a
 
 @pytest.mark.parametrize("argv, what", [
     (["scale", "sign", "0"], "argument N: scale 0 is outside 1..16"),
-    (["scale", "sign", "many"], "argument N: scale 'many' is not a whole number"),
+    (["scale", "sign", "many"], "argument N: 'many' is not a whole number"),
     (["deploy", "x.wasm", "--name", "sign", "--scale", "17"], "argument --scale: scale 17 is outside 1..16"),
     (["events", "--kind", "bogus"], "argument --kind: invalid choice: 'bogus' (choose from 'host-started'"),
 ])
