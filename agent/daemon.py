@@ -60,12 +60,13 @@ def _status(service: AgentService) -> str:
     if host is None:
         return "not running"
     count = sum(group.scale for group in host.actors.values())
+    down = f"; {len(host.not_running)} actor(s) not running" if host.not_running else ""
     hub = ""
     if service.options.hub and service.server is not None:
         hub = "; hub connected" if service.server.leaf_connected.is_set() else "; hub not connected"
     health = service.provider.health()
     display = "display ok" if health.healthy else f"display UNHEALTHY: {health.reason}"
-    return f"{count} actor instance(s) running{hub}; {display}"
+    return f"{count} actor instance(s) running{down}{hub}; {display}"
 
 
 class Agent:
@@ -114,8 +115,9 @@ class Agent:
                     keeper.cancel()
             if not started or host is None:
                 return 0
+            down = f"; not running: {', '.join(sorted(host.not_running))} (see the log)" if host.not_running else ""
             self.out(f"pi-edge agent {host.name}: lattice {self.options.lattice!r} via {self.service.url}; "
-                     f"actors: {', '.join(sorted(host.actors))}")
+                     f"actors: {', '.join(sorted(host.actors)) or 'none'}{down}")
             self.notifier.ready(_status(self.service))
             if self.notifier.watchdog_interval:
                 watchdog = asyncio.ensure_future(self._watchdog(self.notifier.watchdog_interval))

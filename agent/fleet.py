@@ -136,11 +136,14 @@ def cmd_inventory(args: argparse.Namespace) -> int:
         lim = inv["limits"]
         out(f"limits    {lim['deadline_ms']} ms per message, {lim['memory_bytes'] // 2**20} MiB memory, "
             f"{lim['max_message_bytes'] // 1024} KiB messages")
-        out("actors" + ("    -" if not inv["actors"] else ""))
+        down = dict(inv.get("not_running", {}))  # hosts before this field was added have none
+        out("actors" + ("    -" if not inv["actors"] and not down else ""))
         for name, a in inv["actors"].items():
             out(f"  {name:<20} x{a['scale']}  digest {a['digest'][:12]}…  handled {a['handled']}, failed {a['failed']}")
             if a.get("failed_reason"):
                 out(f"  {'':<20} MARKED FAILED: {a['failed_reason']}")
+        for name, d in down.items():
+            out(f"  {name:<20} {'REFUSED' if d.get('refused') else 'NOT RUNNING'}: {d.get('reason')}")
         return 0
 
     return asyncio.run(main())

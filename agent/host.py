@@ -19,6 +19,7 @@ import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,16 @@ STOP_GRACE_S = 10.0  # how long messages already accepted may take to finish whe
 FRAME_EVENT_INTERVAL_S = 0.05
 ControlHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 Publish = Callable[..., Awaitable[None]]  # (subject, payload, headers=...), as nats-py's Client.publish
+#: What the host refuses to run (its claims, or the capabilities they grant), as opposed to what it cannot load.
+REFUSALS = (ClaimsError, CapabilityError)
+
+
+@dataclass(frozen=True)
+class NotRunning:
+    """An actor this host is meant to run (configured or deployed) but does not: inventory says why."""
+
+    reason: str
+    refused: bool  # the host refused it (claims, trust, capabilities); else it could not be loaded
 
 
 class Host:
@@ -83,6 +94,8 @@ class Host:
         self.supervision = supervision or SupervisionPolicy()
         self.started = time.monotonic()
         self.actors: dict[str, ActorGroup] = {}
+        #: Kept by the agent for actors it wants but could not start; an actor that starts leaves it.
+        self.not_running: dict[str, NotRunning] = {}
         self.provider_name = provider_instance(self.name)
         self.links: dict[str, str] = dict(links or {})  # actor -> provider instance it draws on
         self._slots: dict[str, ProviderSlot] = {}
@@ -132,6 +145,7 @@ class Host:
             raise
         old = self.actors.get(name)
         self.actors[name] = group
+        self.not_running.pop(name, None)
         if old is not None:
             await self._stop_group(old)
         log.info("host=%s actor=%s started digest=%s scale=%d", self.name, name, loaded.digest[:12], scale)
@@ -397,6 +411,8 @@ class Host:
                               "signer": g.signer, "capabilities": sorted(g.granted) if g.granted is not None else "all",
                               "display": self.links.get(name, self.provider_name)}
                        for name, g in sorted(self.actors.items())},
+            "not_running": {name: {"reason": down.reason, "refused": down.refused}
+                            for name, down in sorted(self.not_running.items())},
             "links": dict(sorted(self.links.items())),
             "display": {"driver": info.driver, "width": info.width, "height": info.height,
                         **self.describe()["display"]},  # type: ignore[dict-item]

@@ -22,7 +22,7 @@ from .build import build_actor
 from .claims import TrustPolicy
 from .desired import DesiredActor, DesiredState
 from .errors import ConfigError, ControlError, NatsServerError, PiEdgeError
-from .host import MAX_SCALE, Host, default_host_name
+from .host import MAX_SCALE, REFUSALS, Host, NotRunning, default_host_name
 from .identity import HostIdentity, default_state_dir
 from .lattice import connect
 from .limits import Limits
@@ -153,7 +153,10 @@ class AgentService:
                 self._links_later = asyncio.ensure_future(self._refresh_links_once_joined())
         self.identity, self.state_dir = identity, state_dir
         for spec in opts.actors:
-            await self._start_spec(spec)
+            await self._start_configured(spec)
+        if opts.actors and not self.host.actors:
+            log.warning("agent: every configured actor was refused; the agent still answers control requests, "
+                        "deploys and display calls: fix their trust or claims and reload (SIGHUP)")
         self._enter("restoring deployed actors")
         await self._restore(wanted)
         self._enter("subscribing to the lattice")
@@ -184,17 +187,33 @@ class AgentService:
         before = {spec.name: spec.path for spec in old.actors}
         after = {spec.name: spec for spec in new.actors}
         for name in before.keys() - after.keys():
-            if name in host.actors and name not in self.running:
-                await host.stop_actor(name)
+            if name not in self.running:
+                host.not_running.pop(name, None)  # no longer wanted, so no longer "not running"
+                if name in host.actors:
+                    await host.stop_actor(name)
         for name, spec in after.items():
             if before.get(name) != spec.path or name not in host.actors:
                 try:
-                    await self._start_spec(spec)
+                    await self._start_configured(spec)
                 except PiEdgeError as exc:  # a bad new entry must not take the others down
                     log.error("reload: actor=%s not started: %s", name, exc)
+                    host.not_running[name] = NotRunning(str(exc), refused=False)
         old.labels, old.trusted, old.allow_unsigned = new.labels, new.trusted, new.allow_unsigned
         old.limits, old.heartbeat_s, old.actors = new.limits, new.heartbeat_s, new.actors
         self.phase = "running"
+
+    async def _start_configured(self, spec: ActorSpec) -> None:
+        """Start a configured actor; one the host refuses is recorded, not raised: the rest of the agent runs on.
+
+        A refusal (trust, claims, capabilities) will be the same after a restart, so exiting would only make
+        systemd restart the agent in a loop; what cannot be loaded at all (a missing file) still stops a start.
+        """
+        assert self.host is not None
+        try:
+            await self._start_spec(spec)
+        except REFUSALS as exc:  # the host has published the actor-refused event
+            log.error("agent: %s; the agent runs without it", exc)
+            self.host.not_running[spec.name] = NotRunning(str(exc), refused=True)
 
     async def _start_spec(self, spec: ActorSpec) -> None:
         assert self.host is not None and self.identity is not None and self.state_dir is not None

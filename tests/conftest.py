@@ -69,7 +69,7 @@ class RunningAgent:
 
 @pytest.fixture
 async def start_agent(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator:
-    """Factory: an in-process agent with its own leaf server and a panel on a fake bus."""
+    """Factory: an in-process agent with its own leaf server (or ``nats_url``'s) and a panel on a fake bus."""
     running: list[RunningAgent] = []
 
     async def start(actors: dict[str, Path], hub: NatsServer | None = None, name: str = "test-pi",
@@ -77,7 +77,8 @@ async def start_agent(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory)
                     state_dir: Path | None = None, labels: dict[str, str] | None = None,
                     hub_credentials: Path | None = None, hub_ca: Path | None = None,
                     trusted: list[str] | None = None, allow_unsigned: bool = True,
-                    supervision: SupervisionPolicy | None = None, **display: object) -> RunningAgent:
+                    supervision: SupervisionPolicy | None = None, nats_url: str | None = None,
+                    **display: object) -> RunningAgent:
         bus = bus or FakeSSD1306Bus(width=int(display.get("width", 128)), height=int(display.get("height", 64)))
         provider = OledProvider(DisplayConfig(display="ssd1306", **display), bus=bus)
         options = AgentOptions(
@@ -86,7 +87,7 @@ async def start_agent(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory)
             actors=[ActorSpec(n, p) for n, p in actors.items()],
             state_dir=state_dir or tmp_path_factory.mktemp(f"state-{name}"), labels=labels or {},
             hub_credentials=hub_credentials, hub_ca=hub_ca, trusted=trusted or [], allow_unsigned=allow_unsigned,
-            supervision=supervision or SupervisionPolicy(),
+            supervision=supervision or SupervisionPolicy(), nats_url=nats_url,
         )
         service = AgentService(options, provider)
         agent = RunningAgent(service, provider, bus)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -13,10 +14,10 @@ import pytest
 from agent import claims, subjects
 from agent.claims import ClaimsError, TrustPolicy
 from agent.errors import CapabilityError
-from agent.lattice import connect, request
+from agent.lattice import connect, ping, request
 from tests.conftest import ROOT
 from tests.events import follow
-from tests.processes import run_cli
+from tests.processes import CliProcess, run_cli
 
 ACCOUNT = claims.generate_key("account")
 ISSUER = ACCOUNT.public_key.decode()
@@ -166,3 +167,52 @@ async def test_inspect_flags_claims_hosts_would_refuse_for_their_time(built, tmp
     monkeypatch.undo()
     code, out, _ = await run_cli("inspect", str(component))
     assert code == 1 and "(EXPIRED: hosts refuse it; sign it again)" in out and "(matches)" in out, out
+
+
+async def test_a_refused_configured_actor_is_reported_and_the_agent_serves_on(start_agent, built, tmp_path, hub,
+                                                                               caplog) -> None:
+    """A refusal is the same after a restart: exiting would only make systemd restart the agent in a loop."""
+    caplog.set_level(logging.ERROR, logger="pi_edge.agent")
+    nc = await connect(hub.url, name="test-events")  # the agent uses this server: its events are seen from the start
+    try:
+        events = await follow(nc, "actor-refused")
+        agent = await start_agent({"oled-text": signed(built, tmp_path),
+                                   "sign": signed(built, tmp_path, "expired.wasm", expires_in=-60)},
+                                  nats_url=hub.url, trusted=[ISSUER], allow_unsigned=False)
+        event = await asyncio.wait_for(events.get(), 10)
+        assert event["actor"] == "sign" and "the claims expired at" in event["reason"]
+        assert "sign" not in agent.service.host.actors
+        assert any(r.levelno == logging.ERROR and "actor 'sign' refused: the claims expired at" in r.getMessage()
+                   for r in caplog.records), caplog.text
+        reply = await request(nc, subjects.actor("default", "oled-text"), b"Still here", None, 10, what="actor")
+        assert reply.body.startswith(b"shown:")
+    finally:
+        await nc.close()
+    code, out, err = await run_cli("inventory", "test-pi", "--json", "--nats-url", hub.url)
+    assert code == 0, err
+    down = json.loads(out)["not_running"]["sign"]
+    assert down["refused"] is True and "the claims expired at" in down["reason"]
+    code, out, err = await run_cli("inventory", "test-pi", "--nats-url", hub.url)
+    assert code == 0, err
+    [line] = [line for line in out.splitlines() if line.strip().startswith("sign ")]
+    assert "REFUSED: actor 'sign' refused: the claims expired at" in line
+
+
+async def test_an_agent_whose_every_actor_is_refused_still_runs(built, tmp_path) -> None:
+    """From the command line, as systemd runs it: no exit, the control plane answers, a stop exits 0."""
+    agent = await CliProcess.start("agent", "--port", "0", "--display", "emulator", "--name", "pi-refused",
+                                   "--actor", f"sign={signed(built, tmp_path, issuer=claims.generate_key('account'))}",
+                                   "--trust", ISSUER, "--state-dir", str(tmp_path / "state"),
+                                   "--cache-dir", str(built["oled-text"].parent.parent))
+    try:
+        match = await agent.wait_line(r"via (nats://\S+); actors: none; not running: sign")
+        await agent.wait_line(r"ERROR .*actor 'sign' refused: issuer \S+ is not trusted", stream="stderr")
+        nc = await connect(match[1], name="test")
+        try:
+            [host] = await ping(nc, "default", window=0.5)
+            assert host["name"] == "pi-refused"
+        finally:
+            await nc.close()
+        assert await agent.stop() == 0, agent.transcript()
+    finally:
+        await agent.kill()
