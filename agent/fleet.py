@@ -234,18 +234,20 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 def _on_hosts_running(args: argparse.Namespace, op: str, body: dict[str, Any],
                       describe: Callable[[dict[str, Any]], str]) -> int:
-    """``op`` on the chosen hosts that run actor ``args.name`` (all chosen ones if none does)."""
+    """``op`` on the chosen hosts that run actor ``args.name``, or want to but cannot (all chosen ones if none does)."""
     async def main() -> int:
         async with lattice(args) as nc:
             hosts = await select_hosts(nc, args)
-            hosts = [h for h in hosts if args.name in dict(h.get("actors", {}))] or hosts
+            hosts = [h for h in hosts if args.name in dict(h.get("actors", {}))
+                     or args.name in list(h.get("not_running", []))] or hosts
             return await _each_host(hosts, lambda host: control(nc, args, host, op, body), describe)
 
     return asyncio.run(main())
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    return _on_hosts_running(args, "stop", {"name": args.name}, lambda r: f"{r['actor']} stopped")
+    return _on_hosts_running(args, "stop", {"name": args.name}, lambda r: f"{r['actor']} stopped" if r.get(
+        "stopped", True) else f"{r['actor']} was not running; forgotten")
 
 
 def cmd_scale(args: argparse.Namespace) -> int:
@@ -350,7 +352,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
 
     p = sub.add_parser("stop", help="stop an actor on hosts", description="Stop actor NAME on the chosen hosts "
                        "(default: every host running it); a deployed actor is not restored at their next start (one "
-                       "the agent's own --actor or config file names comes back with it).")
+                       "the agent's own --actor or config file names comes back with it). A host that was told to "
+                       "run it but could not (see 'inventory') forgets it.")
     p.add_argument("name", metavar="NAME", type=name_arg("actor"))
     target_args(p)
     lattice_args(p)

@@ -398,6 +398,7 @@ class Host:
             "labels": self.labels,
             "provider": self.provider_name,
             "actors": {name: group.scale for name, group in sorted(self.actors.items())},
+            "not_running": sorted(self.not_running),  # so 'stop' finds the hosts that still want them
             "display": {"healthy": health.healthy, "reason": health.reason},
         }
 

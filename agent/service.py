@@ -198,6 +198,8 @@ class AgentService:
                 except PiEdgeError as exc:  # a bad new entry must not take the others down
                     log.error("reload: actor=%s not started: %s", name, exc)
                     host.not_running[name] = NotRunning(str(exc), refused=False)
+        # Trust may have changed since they failed: deployed actors that did not start get another chance.
+        await self._restore_desired([name for name in self.running if name not in host.actors])
         old.labels, old.trusted, old.allow_unsigned = new.labels, new.trusted, new.allow_unsigned
         old.limits, old.heartbeat_s, old.actors = new.limits, new.heartbeat_s, new.actors
         self.phase = "running"
@@ -242,15 +244,26 @@ class AgentService:
 
     async def _restore(self, wanted: dict[str, DesiredActor]) -> None:
         """Start what this host was told to run, from its own cache: the hub may be far away."""
-        assert self.host is not None and self.desired is not None
         self.running = dict(wanted)
-        for actor in wanted.values():
+        await self._restore_desired(list(wanted))
+
+    async def _restore_desired(self, names: list[str]) -> None:
+        """Start these desired actors; one that fails stays desired and is listed as not running, with why.
+
+        It is kept rather than dropped so that fixing the cause (trust, at a reload) brings it back, and
+        ``pi-edge stop`` can still forget it.
+        """
+        assert self.host is not None and self.desired is not None
+        for name in names:
+            actor = self.running[name]
             path = self.desired.component_path(actor.digest)
             try:
                 await self.host.start_actor(actor.name, path, actor.scale)
                 log.info("agent: restored actor=%s scale=%d from %s", actor.name, actor.scale, path.name)
             except (PiEdgeError, OSError) as exc:  # one bad entry must not keep the others down
-                log.error("agent: cannot restore actor=%s: %s", actor.name, exc)
+                log.error("agent: cannot restore actor=%s: %s; 'pi-edge stop %s' forgets it",
+                          actor.name, exc, actor.name)
+                self.host.not_running[actor.name] = NotRunning(str(exc), refused=isinstance(exc, REFUSALS))
 
     # -- control operations from the lattice -------------------------------------------------
 
@@ -272,6 +285,12 @@ class AgentService:
     async def _stop_actor(self, request: dict[str, Any]) -> dict[str, Any]:
         assert self.host is not None
         name = _field(request, "name", str)
+        if name not in self.host.actors and (name in self.running or name in self.host.not_running):
+            # Wanted but not running (it failed to start): stopping it means no longer wanting it.
+            self.host.not_running.pop(name, None)
+            self._forget(name)
+            log.info("agent: actor=%s was not running; forgotten", name)
+            return {"host": self.host.name, "actor": name, "stopped": False, "forgotten": True}
         await self.host.stop_actor(name)
         self._forget(name)
         return {"host": self.host.name, "actor": name, "stopped": True}

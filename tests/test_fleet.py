@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from agent import subjects
+from agent.desired import DesiredActor, DesiredState
 from agent.errors import NoResponderError
 from agent.lattice import connect, ping, request, wait_for_actor
+from agent.store import sha256
 from tests.processes import CliProcess, run_cli
-from tests.test_signing import ACCOUNT
+from tests.test_signing import ACCOUNT, ISSUER, signed
 
 
 async def ask(url: str, actor: str, text: str) -> bytes:
@@ -288,3 +291,46 @@ async def test_hub_outage_leaves_local_messages_working_and_the_host_returns(sta
         assert (await ask(hub.url, "oled-text", "Welcome back")).startswith(b"shown:")
     finally:
         hub.stop()
+
+
+def deployed_in(state: Path, name: str, component: Path) -> None:
+    """A state directory as a deploy leaves it: the component cached, the actor in desired.json."""
+    data = component.read_bytes()
+    desired = DesiredState(state)
+    path = desired.component_path(sha256(data))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    desired.save({name: DesiredActor(name, sha256(data))})
+
+
+async def test_a_deployed_actor_that_cannot_be_restored_is_listed_and_stop_forgets_it(hub, start_agent, built,
+                                                                                      tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    deployed_in(state, "sign", signed(built, tmp_path))
+    await start_agent({}, hub=hub, name="pi-a", state_dir=state, allow_unsigned=False)  # its issuer: no longer trusted
+    await start_agent({}, hub=hub, name="pi-b")
+    await until_hub_sees(hub.url, "pi-a", "pi-b")
+
+    code, out, err = await run_cli("inventory", "pi-a", "--json", "--nats-url", hub.url)
+    assert code == 0, err
+    down = json.loads(out)["not_running"]["sign"]
+    assert down["refused"] is True and f"issuer {ISSUER} is not trusted by this host" in down["reason"]
+    code, out, err = await run_cli("inventory", "pi-a", "--nats-url", hub.url)
+    assert code == 0 and "sign                 REFUSED: actor 'sign' refused: issuer" in out, err
+
+    code, out, err = await run_cli("stop", "sign", "--nats-url", hub.url)
+    assert code == 0, out + err
+    assert "pi-a: sign was not running; forgotten" in out and "pi-b" not in out
+    assert DesiredState(state).load() == {}
+    code, out, err = await run_cli("stop", "sign", "--nats-url", hub.url)
+    assert code != 0 and "actor 'sign' is not running on host pi-a" in out, out + err
+
+
+async def test_a_reload_retries_deployed_actors_that_failed_to_restore(start_agent, built, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    deployed_in(state, "sign", signed(built, tmp_path))
+    agent = await start_agent({}, name="pi-a", state_dir=state, allow_unsigned=False)
+    assert "sign" not in agent.service.host.actors and "sign" in agent.service.host.not_running
+    await agent.service.reconfigure(replace(agent.service.options, trusted=[ISSUER]))  # what SIGHUP does
+    assert "sign" in agent.service.host.actors and agent.service.host.not_running == {}
+    assert (await ask(agent.url, "sign", "Trusted again")).startswith(b"shown:")
