@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .claims import Claims
 from .errors import ActorTrapError
 from .instance import ActorInstance, Message
 from .lane import Lane
@@ -64,6 +65,7 @@ class ActorGroup:
         self.stopped = False  # set once stopping begins; an instance still starting then stops too
         self.granted: frozenset[str] | None = None  # interfaces its claims grant; None: unsigned, all
         self.signer: str | None = None
+        self.claims: Claims | None = None  # as verified at start; judged again when the host's trust changes
 
     @property
     def failed_reason(self) -> str | None:

@@ -244,13 +244,24 @@ class TrustPolicy:
         """The verified claims, None for an allowed unsigned component, or ClaimsError with the reason."""
         token = extract_token(wasm)
         if token is None:
-            if self.allow_unsigned:
-                return None
-            raise ClaimsError("the component is not signed; sign it with 'pi-edge sign' "
-                              "(or run the agent with --allow-unsigned, for development only)")
+            self.admit(None, now)
+            return None
         claims = read_claims(token)
         if component_digest(wasm) != claims.digest:
             raise ClaimsError("the component does not match its claims' digest: it was changed after signing")
+        self.admit(claims, now)
+        return claims
+
+    def admit(self, claims: Claims | None, now: float | None = None) -> None:
+        """Whether claims already verified (None: unsigned) are accepted now, else ClaimsError with the reason.
+
+        Apart from ``check`` so that a reload can judge running actors again under new trust without their bytes.
+        """
+        if claims is None:
+            if self.allow_unsigned:
+                return
+            raise ClaimsError("the component is not signed; sign it with 'pi-edge sign' "
+                              "(or run the agent with --allow-unsigned, for development only)")
         moment = time.time() if now is None else now
         if claims.expires is not None and moment >= claims.expires:
             raise ClaimsError(f"the claims expired at {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(claims.expires))} UTC")
@@ -258,4 +269,3 @@ class TrustPolicy:
             raise ClaimsError("the claims are not valid yet (not-before is in the future)")
         if claims.issuer not in self.trusted:
             raise ClaimsError(f"issuer {claims.issuer} is not trusted by this host; add it with --trust")
-        return claims

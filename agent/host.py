@@ -133,6 +133,7 @@ class Host:
         group = ActorGroup(name, loaded.digest)
         group.granted = frozenset(claims.capabilities) if claims else None
         group.signer = claims.issuer if claims else None
+        group.claims = claims
         try:
             for _ in range(scale):
                 await self._add_instance(group, loaded)
@@ -156,6 +157,11 @@ class Host:
         group = self._group(name)
         if not 1 <= scale <= MAX_SCALE:
             raise ConfigError(f"scale {scale} for actor {name!r} is outside 1..{MAX_SCALE}")
+        if scale > group.scale:
+            try:  # new instances only for claims still accepted (they may have expired since it started)
+                self.policy.admit(group.claims)
+            except ClaimsError as exc:
+                raise ClaimsError(f"actor {name!r} refused: {exc}; not scaled") from None
         while group.scale < scale:
             loaded = group.instances[0].instance.loaded
             await self._add_instance(group, loaded)
@@ -164,6 +170,26 @@ class Host:
         log.info("host=%s actor=%s scaled to %d", self.name, name, scale)
         await self.events.publish(ACTOR_STARTED, {"actor": name, "digest": group.digest, "scale": scale})
         return group
+
+    async def apply_policy(self, policy: TrustPolicy) -> dict[str, str]:
+        """New trust (a reload): running actors whose claims it no longer accepts stop gracefully; returns why, by name.
+
+        They are marked not running rather than dropped, so the agent still wants them and trusting their
+        issuer again (and reloading) brings them back.
+        """
+        self.policy = policy
+        refused: dict[str, str] = {}
+        for name, group in list(self.actors.items()):
+            try:
+                policy.admit(group.claims)
+            except ClaimsError as exc:
+                refused[name] = f"actor {name!r} refused: {exc}"
+                log.error("host=%s %s; stopping it", self.name, refused[name])
+                self.not_running[name] = NotRunning(refused[name], refused=True)
+                await self.events.publish(ACTOR_REFUSED, {"actor": name, "reason": str(exc)})
+                if self.actors.get(name) is group:  # not replaced meanwhile by a deploy
+                    await self.stop_actor(name)
+        return refused
 
     async def stop_actor(self, name: str) -> None:
         group = self._group(name)
@@ -176,6 +202,9 @@ class Host:
         try:
             return self.actors[name]
         except KeyError:
+            if name in self.not_running:
+                raise ActorCallError(f"actor {name!r} is not running on host {self.name}: "
+                                     f"{self.not_running[name].reason}") from None
             running = ", ".join(sorted(self.actors)) or "none"
             raise ActorCallError(f"actor {name!r} is not running on host {self.name} (running: {running})") from None
 

@@ -178,7 +178,7 @@ class AgentService:
             return
         found = {k: v for k, v in host.labels.items() if k in ("arch", "os", "display", "name")}
         host.labels = {**found, **new.labels}
-        host.policy = TrustPolicy(frozenset(new.trusted) | {host.id}, new.allow_unsigned)
+        revoked = await host.apply_policy(TrustPolicy(frozenset(new.trusted) | {host.id}, new.allow_unsigned))
         host.limits = new.limits
         if new.heartbeat_s != old.heartbeat_s:
             host.stop_heartbeat()
@@ -192,14 +192,16 @@ class AgentService:
                 if name in host.actors:
                     await host.stop_actor(name)
         for name, spec in after.items():
-            if before.get(name) != spec.path or name not in host.actors:
+            unchanged = before.get(name) == spec.path
+            # One this reload just stopped for its trust would only be refused again.
+            if not unchanged or name not in host.actors and name not in revoked:
                 try:
                     await self._start_configured(spec)
                 except PiEdgeError as exc:  # a bad new entry must not take the others down
                     log.error("reload: actor=%s not started: %s", name, exc)
                     host.not_running[name] = NotRunning(str(exc), refused=False)
         # Trust may have changed since they failed: deployed actors that did not start get another chance.
-        await self._restore_desired([name for name in self.running if name not in host.actors])
+        await self._restore_desired([name for name in self.running if name not in host.actors.keys() | revoked.keys()])
         old.labels, old.trusted, old.allow_unsigned = new.labels, new.trusted, new.allow_unsigned
         old.limits, old.heartbeat_s, old.actors = new.limits, new.heartbeat_s, new.actors
         self.phase = "running"

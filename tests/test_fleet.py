@@ -15,6 +15,7 @@ from agent.desired import DesiredActor, DesiredState
 from agent.errors import NoResponderError
 from agent.lattice import connect, ping, request, wait_for_actor
 from agent.store import sha256
+from tests.events import follow
 from tests.processes import CliProcess, run_cli
 from tests.test_signing import ACCOUNT, ISSUER, signed
 
@@ -334,3 +335,32 @@ async def test_a_reload_retries_deployed_actors_that_failed_to_restore(start_age
     await agent.service.reconfigure(replace(agent.service.options, trusted=[ISSUER]))  # what SIGHUP does
     assert "sign" in agent.service.host.actors and agent.service.host.not_running == {}
     assert (await ask(agent.url, "sign", "Trusted again")).startswith(b"shown:")
+
+
+async def test_revoking_trust_on_reload_stops_its_actors_until_it_is_trusted_again(start_agent, built,
+                                                                                   tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    deployed_in(state, "sign", signed(built, tmp_path))
+    agent = await start_agent({"oled-text": signed(built, tmp_path, "configured.wasm")}, name="pi-a",
+                              state_dir=state, trusted=[ISSUER], allow_unsigned=False)
+    host = agent.service.host
+    assert set(host.actors) == {"oled-text", "sign"}
+    nc = await connect(agent.url, name="test-events")
+    try:
+        events = await follow(nc, "actor-refused", host="pi-a")
+        await agent.service.reconfigure(replace(agent.service.options, trusted=[]))  # SIGHUP, issuer removed
+        refused = [await asyncio.wait_for(events.get(), 10) for _ in range(2)]
+        assert {e["actor"] for e in refused} == {"oled-text", "sign"}
+        assert all(f"issuer {ISSUER} is not trusted" in e["reason"] for e in refused)
+    finally:
+        await nc.close()
+    assert host.actors == {} and all(down.refused for down in host.not_running.values())
+    with pytest.raises(NoResponderError):
+        await ask(agent.url, "sign", "Revoked")
+    code, out, err = await run_cli("scale", "sign", "2", "--nats-url", agent.url)
+    assert code != 0 and f"actor 'sign' is not running on host pi-a: actor 'sign' refused: issuer {ISSUER}" in out
+    assert set(DesiredState(state).load()) == {"sign"}, "a revoked actor must stay desired"
+
+    await agent.service.reconfigure(replace(agent.service.options, trusted=[ISSUER]))  # trusted again
+    assert set(host.actors) == {"oled-text", "sign"} and host.not_running == {}
+    assert (await ask(agent.url, "sign", "Back")).startswith(b"shown:")

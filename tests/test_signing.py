@@ -216,3 +216,12 @@ async def test_an_agent_whose_every_actor_is_refused_still_runs(built, tmp_path)
         assert await agent.stop() == 0, agent.transcript()
     finally:
         await agent.kill()
+
+
+async def test_scale_starts_no_instance_whose_claims_are_no_longer_accepted(start_agent, built, tmp_path) -> None:
+    agent = await start_agent({"oled-text": signed(built, tmp_path)}, trusted=[ISSUER], allow_unsigned=False)
+    host = agent.service.host
+    host.policy = TrustPolicy(frozenset({host.id}))  # as if its claims expired while it ran
+    with pytest.raises(ClaimsError, match=f"actor 'oled-text' refused: issuer {ISSUER} is not trusted.*; not scaled"):
+        await host.scale_actor("oled-text", 2)
+    assert host.actors["oled-text"].scale == 1
