@@ -31,7 +31,7 @@ from .config import DEFAULT_PATH as DEFAULT_CONFIG
 from .daemon import DEFAULT_ACTOR
 from .limits import Limits
 from .provider import ProviderError
-from .signals import start_unless_stopped, stop_on_signals
+from .signals import set_from_thread, start_unless_stopped, stop_on_signals, stop_when
 from .screen import MAX_SCALE, Screen
 
 log = logging.getLogger("pi_edge.cli")
@@ -196,17 +196,27 @@ def _run(coro_fn: Callable[[], Awaitable[int]]) -> int:
 
 
 async def _serve(prog: str, start: Callable[[], Awaitable[T]], on_ready: Callable[[T], None],
-                 stop: Callable[[], Awaitable[None]]) -> int:
-    """Start, announce, wait for SIGINT/SIGTERM, stop; a signal during start stops too."""
+                 stop: Callable[[], Awaitable[None]], lost: asyncio.Event | None = None) -> int:
+    """Start, announce, wait for SIGINT/SIGTERM, stop; a signal during start stops too.
+
+    ``lost`` set (the server underneath died) stops as a signal would, but exits 1,
+    so that systemd's Restart=on-failure starts the command again.
+    """
     stopping = stop_on_signals()
+    lost = asyncio.Event() if lost is None else lost
+    relay = stop_when(lost, stopping)
     started = False
     try:
         started, result = await start_unless_stopped(start(), stopping)
         if started:
             on_ready(result)  # type: ignore[arg-type]
             await stopping.wait()
-        return 0
+        return 1 if lost.is_set() else 0
     finally:
+        relay.cancel()
+        if lost.is_set():
+            log.info("%s: stopping because its nats-server is gone; exit code 1 so that systemd "
+                     "(Restart=on-failure) starts it again", prog)
         await stop()
         if started:
             _out(f"{prog}: stopped")
@@ -231,9 +241,11 @@ def cmd_hub(args: argparse.Namespace) -> int:
     server = NatsServer(hub_config(args.host, args.port, args.leafnode_port, store_dir=str(state / "jetstream"),
                                    credentials=creds, tls_cert=args.tls_cert, tls_key=args.tls_key))
     gateway: HttpGateway | None = None
+    lost = asyncio.Event()
 
     async def start() -> None:
         nonlocal gateway
+        server.on_exit = set_from_thread(lost)
         await server.start_async()
         if args.http is not None:
             gateway = HttpGateway(server.url, host=args.http_host, port=args.http)
@@ -257,7 +269,7 @@ def cmd_hub(args: argparse.Namespace) -> int:
             await gateway.stop()
         await asyncio.to_thread(server.stop)
 
-    return _run(lambda: _serve("pi-edge hub", start, ready, stop))
+    return _run(lambda: _serve("pi-edge hub", start, ready, stop, lost))
 
 
 def cmd_agent(args: argparse.Namespace) -> int:

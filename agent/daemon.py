@@ -19,7 +19,7 @@ from .limits import Limits
 from .provider import DisplayProvider, ProviderConfigError
 from .sdnotify import Notifier
 from .service import ActorSpec, AgentOptions, AgentService
-from .signals import start_unless_stopped, stop_on_signals
+from .signals import start_unless_stopped, stop_on_signals, stop_when
 
 log = logging.getLogger("pi_edge.daemon")
 
@@ -98,7 +98,10 @@ class Agent:
             raise
 
     async def run(self) -> int:
+        """0 after a stop signal; 1 if the leaf server died under the agent (systemd restarts it)."""
         stopping = stop_on_signals()
+        lost = self.service.server_exited
+        relay = stop_when(lost, stopping)
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
         watchdog: asyncio.Task[None] | None = None
         keeper: asyncio.Task[None] | None = None
@@ -114,7 +117,7 @@ class Agent:
                 if keeper is not None:
                     keeper.cancel()
             if not started or host is None:
-                return 0
+                return 1 if lost.is_set() else 0
             down = f"; not running: {', '.join(sorted(host.not_running))} (see the log)" if host.not_running else ""
             self.out(f"pi-edge agent {host.name}: lattice {self.options.lattice!r} via {self.service.url}; "
                      f"actors: {', '.join(sorted(host.actors)) or 'none'}{down}")
@@ -122,12 +125,21 @@ class Agent:
             if self.notifier.watchdog_interval:
                 watchdog = asyncio.ensure_future(self._watchdog(self.notifier.watchdog_interval))
             await stopping.wait()
+            if lost.is_set():
+                self.notifier.stopping("stopping: the leaf nats-server exited")
+                return 1
             self.notifier.stopping(f"stopping: in-flight messages get {self.args.grace_s:g} s")
             return 0
         finally:
+            relay.cancel()
             if watchdog is not None:
                 watchdog.cancel()
-            await self.service.stop(grace=self.args.grace_s, blank_display=self.args.blank_display)
+            if lost.is_set():
+                # No reply can leave without the server: waiting for in-flight messages would only delay the restart.
+                log.info("agent: stopping because its leaf nats-server is gone; exit code 1 so that systemd "
+                         "(Restart=on-failure) starts it again")
+            grace = 0.0 if lost.is_set() else self.args.grace_s
+            await self.service.stop(grace=grace, blank_display=self.args.blank_display)
             self.provider.close()
             if started:
                 self.out("pi-edge agent: stopped")

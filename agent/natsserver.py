@@ -204,9 +204,13 @@ class ServerConfig:
 class NatsServer:
     """A running nats-server; ``start`` returns once it accepts clients."""
 
-    def __init__(self, config: ServerConfig, binary: str | None = None) -> None:
+    def __init__(self, config: ServerConfig, binary: str | None = None,
+                 on_exit: Callable[[str], None] | None = None) -> None:
         self.config = config
         self.binary = binary or find_binary()
+        #: Called, from the log-reader thread, with a one-line reason when the server exits after it was
+        #: ready without ``stop`` having been called: its parent cannot serve any more and should stop.
+        self.on_exit = on_exit
         self.client_port: int | None = None
         self.leafnode_port: int | None = None
         self.ready = threading.Event()
@@ -217,6 +221,7 @@ class NatsServer:
         self._proc: subprocess.Popen[str] | None = None
         self._dir: tempfile.TemporaryDirectory[str] | None = None
         self._reader: threading.Thread | None = None
+        self._stopping = False  # stop() was called: the exit that follows is expected
 
     @property
     def url(self) -> str:
@@ -241,6 +246,7 @@ class NatsServer:
         return await asyncio.to_thread(self._wait_ready, proc, timeout)
 
     def _spawn(self) -> "subprocess.Popen[str]":
+        self._stopping = False
         self._dir = tempfile.TemporaryDirectory(prefix="pi-edge-nats-")
         conf = Path(self._dir.name) / "nats-server.conf"
         conf.write_text(self.config.render(), encoding="utf-8")
@@ -305,12 +311,39 @@ class NatsServer:
             elif "[ERR]" in line or "[FTL]" in line:
                 log.warning("nats-server %s: %s", self.config.name, _message(line))
         self._settled.set()
+        if self.ready.is_set() and not self._stopping:
+            self._report_exit(proc)
+
+    def _report_exit(self, proc: "subprocess.Popen[str]") -> None:
+        """The server ended by itself (killed, crashed): one ERROR line, then ``on_exit``.
+
+        Without this the parent ran on with nobody to talk to, and systemd, fed
+        by its watchdog, never restarted it.
+        """
+        code = proc.wait()
+        try:
+            how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        except ValueError:
+            how = f"killed by signal {-code}"
+        errors = [_message(line) for line in self._tail if "[ERR]" in line or "[FTL]" in line]
+        reason = f"nats-server {self.config.name!r} exited unexpectedly ({how})"
+        if errors:
+            reason += f"; its last error: {errors[-1]}"
+        log.error("%s; its clients are cut off", reason)
+        if self.on_exit is not None:
+            self.on_exit(reason)
 
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it is started (to signal it in tests and diagnostics)."""
+        return self._proc.pid if self._proc is not None else None
+
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM, then SIGKILL if it lingers; always reaps the process."""
+        self._stopping = True
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
             proc.terminate()

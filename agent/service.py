@@ -30,6 +30,7 @@ from .links import LinkTable
 from .natsserver import LeafCredentials, NatsServer, leaf_config, redact
 from .provider import DisplayProvider, ProviderError
 from .runtime import Runtime
+from .signals import set_from_thread
 from .store import ComponentStore, read_links
 from .supervision import SupervisionPolicy
 
@@ -97,6 +98,9 @@ class AgentService:
         self.phase = "not started"
         self.on_phase: Callable[[str], None] | None = None  # told each new phase
         self._links_later: asyncio.Task[None] | None = None  # fetches links once a late hub link comes up
+        #: Set when the leaf server exits without being stopped: nothing reaches this host's actors any more,
+        #: so the agent stops and exits non-zero for systemd to restart it.
+        self.server_exited = asyncio.Event()
 
     @property
     def url(self) -> str:
@@ -131,7 +135,8 @@ class AgentService:
             config = leaf_config(name, opts.port, opts.hub, host=opts.host, credentials=creds,
                                  tls_ca=str(opts.hub_ca) if opts.hub_ca else None)
             self._enter("starting the leaf nats-server")
-            self.server = NatsServer(config)  # kept before it is up: a stop while it starts stops it
+            # Kept before it is up: a stop while it starts stops it.
+            self.server = NatsServer(config, on_exit=set_from_thread(self.server_exited))
             await self.server.start_async()
             if opts.hub:
                 log.info("agent: leaf server joins hub %s%s", redact(opts.hub),

@@ -5,6 +5,7 @@ announced addresses, and a clean stop on SIGTERM with no nats-server left behind
 from __future__ import annotations
 
 import hashlib
+import os
 import signal
 from pathlib import Path
 
@@ -64,6 +65,35 @@ async def test_hub_and_agent_processes_serve_the_laptop_and_stop_on_sigterm(proc
     code, _, err = await run_cli("display", "--nats-url", hub_url, "--timeout", "2", "gone")
     assert code != 0 and "no actor 'oled-text' is running" in err
     await stop_cleanly(hub, "pi-edge hub")
+
+
+async def exits_1_when_its_server_is_killed(proc: CliProcess, prog: str) -> None:
+    """SIGKILL the command's own nats-server: it must say so in one ERROR line, stop by itself (no
+    hang, no traceback) and exit 1, so that systemd's Restart=on-failure starts it again."""
+    [server] = children(proc.proc.pid)
+    os.kill(server, signal.SIGKILL)
+    assert await proc.wait(30) == 1, proc.transcript()
+    errors = [line for line in proc.lines["stderr"] if " ERROR " in line]
+    assert len(errors) == 1, proc.transcript()
+    assert "exited unexpectedly (killed by SIGKILL)" in errors[0], proc.transcript()
+    assert not [line for line in proc.lines["stderr"] if "Traceback" in line or "Task was destroyed" in line]
+    await proc.wait_line(rf"^{prog}: stopped$")
+    assert not alive(server)
+
+
+async def test_agent_exits_1_when_its_leaf_server_dies(processes, built, cache_dir, tmp_path) -> None:
+    agent = await processes("agent", "--port", "0", "--state-dir", str(tmp_path / "pi"), "--display", "emulator",
+                            "--actor", f"oled-text={built['oled-text']}", "--allow-unsigned", "--cache-dir",
+                            str(cache_dir))
+    await agent.wait_line(AGENT_READY)
+    await exits_1_when_its_server_is_killed(agent, "pi-edge agent")
+
+
+async def test_hub_exits_1_when_its_server_dies(processes, tmp_path) -> None:
+    hub = await processes("hub", "--host", "127.0.0.1", "--port", "0", "--leafnode-port", "0", "--http", "0",
+                          "--state-dir", str(tmp_path / "hub"))
+    await hub.wait_line(r"HTTP gateway: http://127\.0\.0\.1:\d+/")
+    await exits_1_when_its_server_is_killed(hub, "pi-edge hub")
 
 
 async def test_agent_on_an_existing_server_with_nats_url(processes, hub, built, cache_dir) -> None:

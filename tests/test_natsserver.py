@@ -4,6 +4,7 @@ import asyncio
 import os
 import signal
 import sys
+import threading
 
 import nats
 import pytest
@@ -98,3 +99,26 @@ async def test_the_server_exits_when_its_parent_is_killed() -> None:
         if holder.returncode is None:
             holder.kill()
             await holder.wait()
+
+
+def test_an_unexpected_exit_is_reported_once_and_a_stop_is_not(caplog: pytest.LogCaptureFixture) -> None:
+    reasons: list[str] = []
+    reported = threading.Event()
+
+    def on_exit(reason: str) -> None:
+        reasons.append(reason)
+        reported.set()
+
+    server = NatsServer(hub_config("127.0.0.1", 0, 0, name="doomed"), on_exit=on_exit)
+    with server:
+        pass
+    assert reasons == [] and "exited unexpectedly" not in caplog.text  # stop() is expected
+    server.start()
+    try:
+        assert server.pid is not None
+        os.kill(server.pid, signal.SIGKILL)
+        assert reported.wait(10), "on_exit was not called"
+    finally:
+        server.stop()
+    assert reasons == ["nats-server 'doomed' exited unexpectedly (killed by SIGKILL)"]
+    assert [r.levelname for r in caplog.records if "exited unexpectedly" in r.getMessage()] == ["ERROR"]
