@@ -40,6 +40,10 @@ _READY = "Server is ready"
 _LEAF_UP = "Leafnode connection created"
 _LEAF_DOWN = "Leafnode connection closed"
 _LEAF_REFUSED = "Leafnode Error 'Authorization Violation'"
+# Two leaf servers with one server_name (two agents with one --name): the hub keeps the newer link and
+# drops the older, which reconnects a second later and drops the other in turn.
+_LEAF_DUPLICATE = "Leafnode Error 'Duplicate Remote LeafNode Connection'"  # the leaf's side
+_HUB_DUPLICATE = re.compile(r"Duplicate Remote LeafNode Connection(?: - Remote: (\S+))?")  # the hub's side
 
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -216,6 +220,8 @@ class NatsServer:
         self.ready = threading.Event()
         self.leaf_connected = threading.Event()
         self.leaf_refused = threading.Event()  # the hub said our leaf credentials are wrong
+        self.name_clash = threading.Event()  # the hub dropped our leaf link for another host's of the same name
+        self._clashing: set[str] = set()  # hub: leaf names already reported as used twice
         self._settled = threading.Event()  # ready, or the process ended
         self._tail: deque[str] = deque(maxlen=20)
         self._proc: subprocess.Popen[str] | None = None
@@ -295,8 +301,17 @@ class NatsServer:
                 self._settled.set()
             elif _LEAF_UP in line:
                 self.leaf_connected.set()
-                log.log(logging.DEBUG if self.leaf_refused.is_set() else logging.INFO,
-                        "nats-server %s: leafnode connection up", self.config.name)
+                log.log(self._link_level(), "nats-server %s: leafnode connection up", self.config.name)
+            elif _LEAF_DUPLICATE in line:
+                self.leaf_connected.clear()
+                if not self.name_clash.is_set():
+                    log.error("nats-server %s: the hub dropped this host's leaf connection because another host "
+                              "named %r is connected to it (Duplicate Remote LeafNode Connection): each Pi needs "
+                              "its own --name; the two will keep knocking each other off the hub until one is "
+                              "renamed; local actors keep serving", self.config.name, self.config.name)
+                self.name_clash.set()
+            elif m := _HUB_DUPLICATE.search(line):
+                self._hub_side_clash(m.group(1))
             elif _LEAF_REFUSED in line:
                 self.leaf_connected.clear()
                 if not self.leaf_refused.is_set():
@@ -306,13 +321,24 @@ class NatsServer:
                 self.leaf_refused.set()
             elif _LEAF_DOWN in line:
                 self.leaf_connected.clear()
-                log.log(logging.DEBUG if self.leaf_refused.is_set() else logging.INFO,
-                        "nats-server %s: leafnode connection closed", self.config.name)
+                log.log(self._link_level(), "nats-server %s: leafnode connection closed", self.config.name)
             elif "[ERR]" in line or "[FTL]" in line:
                 log.warning("nats-server %s: %s", self.config.name, _message(line))
         self._settled.set()
         if self.ready.is_set() and not self._stopping:
             self._report_exit(proc)
+
+    def _link_level(self) -> int:
+        """Link up/down is news, unless the link is known to fail every second (refused, or a name clash)."""
+        return logging.DEBUG if self.leaf_refused.is_set() or self.name_clash.is_set() else logging.INFO
+
+    def _hub_side_clash(self, name: str | None) -> None:
+        """The hub's view of two leaves with one name: one ERROR per name, not one a second."""
+        if name is None or name in self._clashing:
+            return  # the line without the name comes with one that has it
+        self._clashing.add(name)
+        log.error("nats-server %s: two hosts named %r take turns on the leaf port, each dropping the other "
+                  "(Duplicate Remote LeafNode Connection): each Pi needs its own --name", self.config.name, name)
 
     def _report_exit(self, proc: "subprocess.Popen[str]") -> None:
         """The server ended by itself (killed, crashed): one ERROR line, then ``on_exit``.

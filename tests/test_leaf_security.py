@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -107,3 +110,53 @@ async def test_tls_leaf_link_with_the_hubs_ca(start_agent, tmp_path: Path):
         await hub_sees(hub, "pi-tls")
     finally:
         hub.stop()
+
+
+class LogWatch(logging.Handler):
+    """Records of one logger as they come, so a test waits for the lines it needs instead of sleeping."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+        self.changed = threading.Condition()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self.changed:
+            self.records.append(record)
+            self.changed.notify_all()
+
+    async def until(self, done: Callable[[list[logging.LogRecord]], bool], timeout: float = 30) -> None:
+        def wait() -> bool:
+            with self.changed:
+                return self.changed.wait_for(lambda: done(self.records), timeout)
+
+        assert await asyncio.to_thread(wait), "\n".join(r.getMessage() for r in self.records)
+
+
+async def test_two_hosts_with_one_name_are_told_once_each(hub, start_agent, caplog) -> None:
+    caplog.set_level(logging.DEBUG, logger="pi_edge.nats_server")
+    watch = LogWatch()
+    logging.getLogger("pi_edge.nats_server").addHandler(watch)
+    try:
+        first = await start_agent({}, hub=hub, name="pi-twin")
+        second = await start_agent({}, hub=hub, name="pi-twin")
+        readers = {first.service.server._reader.ident, second.service.server._reader.ident}
+
+        def knocked_off(records: list[logging.LogRecord], times: int) -> bool:
+            """Each leaf server has been dropped by the hub at least ``times`` times."""
+            seen = [r.thread for r in records if "Leafnode Error 'Duplicate Remote LeafNode" in r.getMessage()
+                    and r.levelno == logging.DEBUG]
+            return all(seen.count(reader) >= times for reader in readers)
+
+        # Knocked off twice each: the second time must not repeat the ERROR.
+        await watch.until(lambda records: knocked_off(records, 2))
+        errors = [r for r in watch.records if r.levelno == logging.ERROR]
+        told = [r.thread for r in errors if "another host named 'pi-twin' is connected" in r.getMessage()]
+        assert sorted(told) == sorted(readers), [r.getMessage() for r in errors]
+        assert "each Pi needs its own --name" in errors[0].getMessage()
+        hub_told = [r for r in errors if "two hosts named 'pi-twin'" in r.getMessage()]
+        assert len(hub_told) == 1, [r.getMessage() for r in errors]
+        assert first.service.server.running() and second.service.server.running()  # both keep serving locally
+        assert first.service.server.name_clash.is_set() and second.service.server.name_clash.is_set()
+    finally:
+        logging.getLogger("pi_edge.nats_server").removeHandler(watch)
