@@ -27,7 +27,7 @@ from .cli_types import name_arg, positive_int
 from .fleet import lattice_args, out
 from .errors import ConfigError, NoResponderError, PiEdgeError
 from .lattice import broadcast, connect, ping, request, subscriptions_live
-from .config import DEFAULT_PATH as DEFAULT_CONFIG
+from .config import DEFAULT_PATH as DEFAULT_CONFIG, readable_file
 from .daemon import DEFAULT_ACTOR
 from .limits import Limits
 from .provider import ProviderError
@@ -222,12 +222,32 @@ async def _serve(prog: str, start: Callable[[], Awaitable[T]], on_ready: Callabl
             _out(f"{prog}: stopped")
 
 
+def _pem_file(flag: str, path: str, what: str) -> None:
+    """Checked before the server starts: its own message names neither the flag nor, for a bad file, the file.
+
+    ``what`` is "CERTIFICATE" or "PRIVATE KEY" (also matching "RSA PRIVATE KEY" and the like).
+    """
+    try:
+        data = readable_file(Path(path)).read_bytes()
+    except ValueError as exc:
+        raise ConfigError(f"{flag} {exc}") from None
+    except OSError as exc:  # a directory opens, then fails to read
+        raise ConfigError(f"{flag} must name a readable file, got '{path}' ({exc.strerror or exc})") from None
+    if f"{what}-----".encode() not in data:
+        raise ConfigError(f"{flag} must name a PEM file with a '-----BEGIN {what}-----' line, got '{path}'")
+
+
 def cmd_hub(args: argparse.Namespace) -> int:
     from .gateway import HttpGateway
     from .identity import default_state_dir
     from .natsserver import LeafCredentials, NatsServer, hub_config
 
     state: Path = args.state_dir or default_state_dir() / "hub"
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise ConfigError("--tls-cert and --tls-key go together")
+    if args.tls_cert:
+        _pem_file("--tls-cert", args.tls_cert, "CERTIFICATE")
+        _pem_file("--tls-key", args.tls_key, "PRIVATE KEY")
     creds_path = state / "leaf.creds"
     creds = None
     if not args.no_auth:
@@ -236,8 +256,6 @@ def cmd_hub(args: argparse.Namespace) -> int:
         else:
             creds = LeafCredentials.generate()
             creds.write(creds_path)
-    if bool(args.tls_cert) != bool(args.tls_key):
-        raise ConfigError("--tls-cert and --tls-key go together")
     server = NatsServer(hub_config(args.host, args.port, args.leafnode_port, store_dir=str(state / "jetstream"),
                                    credentials=creds, tls_cert=args.tls_cert, tls_key=args.tls_key))
     gateway: HttpGateway | None = None

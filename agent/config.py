@@ -66,7 +66,8 @@ def _token(value: str) -> str:
     return value
 
 
-def _readable_file(path: Path) -> Path:
+def readable_file(path: Path) -> Path:
+    """``path``, if it can be opened for reading; else ValueError("must name a readable file, got ...")."""
     try:
         with path.open("rb"):
             pass
@@ -77,7 +78,7 @@ def _readable_file(path: Path) -> Path:
 
 def _leaf_credentials(path: Path) -> Path:
     """The file must exist and hold what 'pi-edge hub' wrote, or the leaf server would fail later."""
-    _readable_file(path)
+    readable_file(path)
     try:
         LeafCredentials.read(path)
     except ConfigError as exc:
@@ -139,7 +140,7 @@ KEYS: tuple[Key, ...] = (
     Key("agent", "lattice", "str", "default", "lattice", _token),
     Key("agent", "hub", "str", None, "hub"),
     Key("agent", "hub_credentials", "path", None, "hub_credentials", _leaf_credentials),
-    Key("agent", "hub_ca", "path", None, "hub_ca", _readable_file),
+    Key("agent", "hub_ca", "path", None, "hub_ca", readable_file),
     Key("agent", "nats_url", "str", None, "nats_url"),
     Key("agent", "host", "str", "127.0.0.1", "host"),
     Key("agent", "port", "int", 4222, "port", _port),

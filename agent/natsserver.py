@@ -75,17 +75,25 @@ def exit_with_parent() -> Callable[[], None] | None:
 
 
 _LOG_LINE = re.compile(r"\[(?:DBG|TRC|INF|WRN|ERR|FTL)\] (.*)$")
+# What the server prints before its log is set up, when its configuration is unusable (a TLS file that
+# cannot be read, say): "nats-server: /tmp/.../nats-server.conf:3:3: error parsing X509 ...".
+_CONFIG_ERROR = re.compile(r"^nats-server: (?:\S+:\d+:\d+: )?(.*)$")
 
 
 def _message(line: str) -> str:
-    """A nats-server log line without its pid, time and level."""
-    m = _LOG_LINE.search(line)
+    """A nats-server log line without its pid, time and level (or its config file's generated path)."""
+    m = _LOG_LINE.search(line) or _CONFIG_ERROR.match(line)
     return m.group(1) if m else line
+
+
+def _is_error(line: str) -> bool:
+    return "[ERR]" in line or "[FTL]" in line or line.startswith("nats-server: ")
 
 
 def why_not_started(lines: list[str]) -> str:
     """The server's own reason from its last log lines: its errors (start-up chatter left out), with a hint."""
-    errors = [_message(line) for line in lines if "[ERR]" in line or "[FTL]" in line]
+    lines = [line for line in lines if line.strip()]  # a config error ends with an empty line
+    errors = [_message(line) for line in lines if _is_error(line)]
     detail = "; ".join(errors) if errors else (_message(lines[-1]) if lines else "no output")
     if "address already in use" in detail:
         detail += " (another server, maybe an earlier pi-edge, has that port: stop it or pick another; 0 picks a free one)"
@@ -289,6 +297,8 @@ class NatsServer:
         assert proc.stderr is not None
         for raw in proc.stderr:
             line = raw.rstrip()
+            if not line:
+                continue
             self._tail.append(line)
             log.debug("nats-server %s: %s", self.config.name, line)
             if m := _LISTEN.search(line):
@@ -351,7 +361,7 @@ class NatsServer:
             how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
         except ValueError:
             how = f"killed by signal {-code}"
-        errors = [_message(line) for line in self._tail if "[ERR]" in line or "[FTL]" in line]
+        errors = [_message(line) for line in self._tail if _is_error(line)]
         reason = f"nats-server {self.config.name!r} exited unexpectedly ({how})"
         if errors:
             reason += f"; its last error: {errors[-1]}"

@@ -145,3 +145,19 @@ async def test_help_explains_every_command() -> None:
         assert f"    {command}" in out
     code, out, _ = await run_cli("agent", "--help")
     assert code == 0 and "--hub" in out and "--display" in out and "--i2c-address" in out
+
+
+@pytest.mark.parametrize("cert,key,message", [
+    ("missing.pem", "missing.key", "--tls-cert must name a readable file, got '{dir}/missing.pem' (No such file"),
+    ("text.pem", "text.pem", "--tls-cert must name a PEM file with a '-----BEGIN CERTIFICATE-----' line"),
+    ("cert.pem", "cert.pem", "--tls-key must name a PEM file with a '-----BEGIN PRIVATE KEY-----' line"),
+])
+async def test_unusable_tls_files_are_one_line_naming_the_flag(tmp_path: Path, cert: str, key: str,
+                                                               message: str) -> None:
+    (tmp_path / "text.pem").write_text("not a certificate\n")
+    (tmp_path / "cert.pem").write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    code, out, err = await run_cli("hub", "--port", "0", "--leafnode-port", "0", "--state-dir", str(tmp_path / "hub"),
+                                   "--tls-cert", str(tmp_path / cert), "--tls-key", str(tmp_path / key))
+    assert code == 2 and out == "", err
+    assert err.startswith("pi-edge: error: " + message.format(dir=tmp_path)) and err.count("\n") == 1, err
+    assert not (tmp_path / "hub").exists(), "nothing is written before the flags are checked"

@@ -122,3 +122,14 @@ def test_an_unexpected_exit_is_reported_once_and_a_stop_is_not(caplog: pytest.Lo
         server.stop()
     assert reasons == ["nats-server 'doomed' exited unexpectedly (killed by SIGKILL)"]
     assert [r.levelname for r in caplog.records if "exited unexpectedly" in r.getMessage()] == ["ERROR"]
+
+
+def test_a_config_the_server_refuses_is_reported_with_its_reason(tmp_path) -> None:
+    """Such errors come before the server's log starts, as a bare line and an empty one."""
+    bad = tmp_path / "not-a-cert.pem"
+    bad.write_text("not a certificate\n")
+    server = NatsServer(hub_config("127.0.0.1", 0, 0, tls_cert=str(bad), tls_key=str(bad)))
+    with pytest.raises(NatsServerError, match=r"did not start on 127\.0\.0\.1:0: error parsing X509 certificate/key "
+                                              r"pair: tls: failed to find any PEM data in certificate input$"):
+        server.start(timeout=5)
+    assert not server.running()
