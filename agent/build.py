@@ -93,7 +93,11 @@ def build_actor(actor_dir: Path, cache_dir: Path | None = None, out: Path | None
 
 
 def _run_componentize(actor_dir: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a default cache directory nobody checked (a flag is checked at start)
+        raise BuildError(f"cannot write the build cache {target.parent}: {exc.strerror or exc}; pick another "
+                         "directory with --cache-dir or PI_EDGE_CACHE_DIR") from None
     log.info("build: compiling %s with componentize-py (takes about 10 s)", actor_dir)
     with tempfile.TemporaryDirectory(prefix="pi-edge-build-") as work:
         partial = Path(work) / "actor.wasm"

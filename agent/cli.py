@@ -27,7 +27,7 @@ from .cli_types import name_arg, positive_int
 from .fleet import lattice_args, out
 from .errors import ConfigError, NoResponderError, PiEdgeError
 from .lattice import broadcast, connect, ping, request, subscriptions_live
-from .config import DEFAULT_PATH as DEFAULT_CONFIG, readable_file
+from .config import DEFAULT_PATH as DEFAULT_CONFIG, directory_problem, readable_file, usable_dir
 from .daemon import DEFAULT_ACTOR
 from .limits import Limits
 from .provider import ProviderError
@@ -222,6 +222,15 @@ async def _serve(prog: str, start: Callable[[], Awaitable[T]], on_ready: Callabl
             _out(f"{prog}: stopped")
 
 
+def _dir_flag(flag: str, path: Path | None) -> None:
+    """A directory flag, checked (and created) before anything is written to it or built for it."""
+    if path is not None:
+        try:
+            usable_dir(path)
+        except ValueError as exc:
+            raise ConfigError(f"{flag} {exc}") from None
+
+
 def _pem_file(flag: str, path: str, what: str) -> None:
     """Checked before the server starts: its own message names neither the flag nor, for a bad file, the file.
 
@@ -248,6 +257,10 @@ def cmd_hub(args: argparse.Namespace) -> int:
     if args.tls_cert:
         _pem_file("--tls-cert", args.tls_cert, "CERTIFICATE")
         _pem_file("--tls-key", args.tls_key, "PRIVATE KEY")
+    if args.state_dir:
+        _dir_flag("--state-dir", state)
+    elif (problem := directory_problem(state)) is not None:
+        raise ConfigError(f"cannot use the hub's state directory {state} ({problem}); pick another with --state-dir")
     creds_path = state / "leaf.creds"
     creds = None
     if not args.no_auth:
@@ -443,6 +456,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     if not args.actor_dir.is_dir():
         raise PiEdgeError(f"{args.actor_dir} is not a directory")
+    _dir_flag("--cache-dir", args.cache_dir)
     result = build_actor(args.actor_dir, cache_dir=args.cache_dir, out=args.output)
     # The file's own sha256, as deploy and sha256sum show it (result.digest is the sources' cache key).
     digest = hashlib.sha256(result.path.read_bytes()).hexdigest()
@@ -453,6 +467,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
+    _dir_flag("--cache-dir", args.cache_dir)
     return _run(lambda: run_demo(args.text, args.output, args.plugin, args.cache_dir, _out))
 
 

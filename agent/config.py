@@ -76,6 +76,30 @@ def readable_file(path: Path) -> Path:
     return path
 
 
+def directory_problem(path: Path) -> str | None:
+    """Why pi-edge cannot keep files in ``path`` (created here if missing), or None if it can.
+
+    Checked at start, so a bad directory is one line naming the flag, variable or
+    file line it came from, not a traceback from whatever first writes there.
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        return "it is a file, not a directory"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if not os.access(path, os.W_OK | os.X_OK):
+        return "this user cannot write to it"
+    return None
+
+
+def usable_dir(path: Path) -> Path:
+    """``path``, created if missing; ValueError("must name a directory ...") if pi-edge cannot write there."""
+    if (problem := directory_problem(path)) is not None:
+        raise ValueError(f"must name a directory pi-edge can create and write to, got '{path}' ({problem})")
+    return path
+
+
 def _leaf_credentials(path: Path) -> Path:
     """The file must exist and hold what 'pi-edge hub' wrote, or the leaf server would fail later."""
     readable_file(path)
@@ -144,8 +168,8 @@ KEYS: tuple[Key, ...] = (
     Key("agent", "nats_url", "str", None, "nats_url"),
     Key("agent", "host", "str", "127.0.0.1", "host"),
     Key("agent", "port", "int", 4222, "port", _port),
-    Key("agent", "state_dir", "path", None, "state_dir"),
-    Key("agent", "cache_dir", "path", None, "cache_dir"),
+    Key("agent", "state_dir", "path", None, "state_dir", usable_dir),
+    Key("agent", "cache_dir", "path", None, "cache_dir", usable_dir),
     Key("agent", "heartbeat", "float", 30.0, "heartbeat", _at_least(0, "seconds", " (0 turns heartbeats off)")),
     Key("agent", "labels", "map", {}, "label", _labels),
     Key("agent", "trust", "list", [], "trust", _account_keys),

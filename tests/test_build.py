@@ -47,3 +47,12 @@ def test_componentize_errors_are_summarised(tmp_path: Path) -> None:
 def test_second_build_is_reused(built: dict[str, Path], cache_dir: Path) -> None:
     again = build_actor(Path(__file__).resolve().parent.parent / "actors" / "oled_text", cache_dir)
     assert again.cached and again.path == built["oled-text"]
+
+
+def test_a_cache_directory_that_cannot_be_made_is_a_build_error(tmp_path: Path) -> None:
+    """A default cache directory is not checked at start the way --cache-dir is."""
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file where the cache should be\n")
+    with pytest.raises(BuildError, match=rf"cannot write the build cache {blocker}/actors: Not a directory; "
+                                         "pick another directory with --cache-dir"):
+        build_actor(_actor(tmp_path, "x = 1\n"), cache_dir=blocker)

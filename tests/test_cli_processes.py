@@ -161,3 +161,27 @@ async def test_unusable_tls_files_are_one_line_naming_the_flag(tmp_path: Path, c
     assert code == 2 and out == "", err
     assert err.startswith("pi-edge: error: " + message.format(dir=tmp_path)) and err.count("\n") == 1, err
     assert not (tmp_path / "hub").exists(), "nothing is written before the flags are checked"
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["hub", "--port", "0", "--leafnode-port", "0", "--state-dir", "/proc/nope"],
+     "--state-dir must name a directory pi-edge can create and write to, got '/proc/nope' (No such file or directory)"),
+    (["hub", "--port", "0", "--leafnode-port", "0", "--state-dir", "{file}"],
+     "--state-dir must name a directory pi-edge can create and write to, got '{file}' (it is a file, not a directory)"),
+    (["agent", "--port", "0", "--display", "emulator", "--state-dir", "{tmp}/pi", "--cache-dir", "/proc/nope"],
+     "--cache-dir must name a directory pi-edge can create and write to, got '/proc/nope'"),
+    (["agent", "--port", "0", "--display", "emulator", "--state-dir", "{file}"],
+     "--state-dir must name a directory pi-edge can create and write to, got '{file}' (it is a file, not a directory)"),
+    (["build", "{actor}", "--cache-dir", "/proc/nope"],
+     "--cache-dir must name a directory pi-edge can create and write to, got '/proc/nope'"),
+], ids=["hub-state-proc", "hub-state-file", "agent-cache-proc", "agent-state-file", "build-cache-proc"])
+async def test_unusable_directories_are_one_line_naming_the_flag(tmp_path: Path, argv: list[str],
+                                                                  message: str) -> None:
+    from tests.conftest import ROOT
+
+    places = {"file": tmp_path / "a-file", "tmp": tmp_path, "actor": ROOT / "actors" / "oled_text"}
+    places["file"].write_text("not a directory\n")
+    code, out, err = await run_cli(*(arg.format(**places) for arg in argv))
+    assert code == 2 and "Traceback" not in err, err
+    assert err.splitlines()[-1].startswith("pi-edge: error: " + message.format(**places)), err
+    assert [line for line in err.splitlines() if "error" in line.lower()] == [err.splitlines()[-1]], err

@@ -98,6 +98,8 @@ def agent_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str
 
 
 MISSING = "/nonexistent/pi-edge/file"
+NO_DIR = "/proc/nope"  # cannot be created, not even by root
+NO_DIR_WHY = f"pi-edge can create and write to, got '{NO_DIR}' (No such file or directory)"
 FILE_VALUES = [
     # (the file's text, the key as written, the line it is on, part of what the message says is allowed)
     ('[limits]\ndeadline_ms = -5\n', "[limits] deadline_ms", 2, "must be at least 10 milliseconds, got -5"),
@@ -114,6 +116,8 @@ FILE_VALUES = [
     ('[agent]\nactors = { "a.b" = "builtin" }\n', "[agent] actors", 2, "must have names of letters"),
     (f'[agent]\nactors = {{ x = "{MISSING}.wasm" }}\n', "[agent] actors", 2, "does not exist"),
     ('[agent]\nport = 70000\n', "[agent] port", 2, "must be a port number 0..65535"),
+    (f'[agent]\nstate_dir = "{NO_DIR}"\n', "[agent] state_dir", 2, f"must name a directory {NO_DIR_WHY}"),
+    (f'[agent]\n\ncache_dir = "{NO_DIR}"\n', "[agent] cache_dir", 3, f"must name a directory {NO_DIR_WHY}"),
 ]
 
 
@@ -159,6 +163,8 @@ def test_unreadable_leaf_credentials_contents_exit_78(agent_cli, tmp_path: Path)
     (["--lattice", "a.b"], "--lattice must use letters, digits, '-' and '_' only"),
     (["--hub-credentials", MISSING], "--hub-credentials must name a readable file"),
     (["--hub-ca", MISSING], "--hub-ca must name a readable file"),
+    (["--state-dir", NO_DIR], f"--state-dir must name a directory {NO_DIR_WHY}"),
+    (["--cache-dir", NO_DIR], f"--cache-dir must name a directory {NO_DIR_WHY}"),
 ])
 def test_the_same_values_as_flags_exit_2_naming_the_flag(agent_cli, argv: list[str], message: str) -> None:
     code, err = agent_cli(*argv)
@@ -175,6 +181,7 @@ def test_the_same_values_as_flags_exit_2_naming_the_flag(agent_cli, argv: list[s
     ("PI_EDGE_TRUST", "x", "must list account public keys"),
     ("PI_EDGE_LABELS", "a b=c", "must be KEY=VALUE"),
     ("PI_EDGE_HUB_CREDENTIALS", MISSING, "must name a readable file"),
+    ("PI_EDGE_CACHE_DIR", NO_DIR, f"must name a directory {NO_DIR_WHY}"),
 ])
 def test_the_same_values_from_the_environment_name_the_variable(agent_cli, name: str, value: str,
                                                                  message: str) -> None:
