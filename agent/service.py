@@ -77,10 +77,6 @@ class AgentOptions:
     hub_ca: Path | None = None  # verify the hub's TLS certificate with this CA
 
 
-#: How long start waits for a just-started leaf server to join its hub before reading the lattice's links
-#: (a hub on the LAN answers well within it); later, links are fetched in the background once it joins.
-LEAF_JOIN_WAIT_S = 0.5
-
 class AgentService:
     def __init__(self, options: AgentOptions, provider: DisplayProvider) -> None:
         self.options = options
@@ -324,7 +320,9 @@ class AgentService:
     async def _refresh_links(self) -> bool:
         """The lattice's links from the hub, if it answers soon; else the saved copy stands (False)."""
         assert self.host is not None and self.nc is not None and self.link_table is not None
-        if self.server is not None and not await self.wait_for_hub(LEAF_JOIN_WAIT_S):
+        if self.server is not None and not self.server.leaf_connected.is_set():
+            # Not waited for: the actors start with the saved links, and the lattice's follow once it joins
+            # (waiting here would hold every restart up by the join, a few hundred ms).
             log.info("agent: using saved links until the hub link is up")
             return False
         try:
