@@ -21,7 +21,7 @@ from . import claims, subjects
 from .build import build_actor
 from .claims import TrustPolicy
 from .desired import DesiredActor, DesiredState
-from .errors import ConfigError, ControlError, NatsServerError, PiEdgeError
+from .errors import ActorLoadError, BuildError, ConfigError, ControlError, NatsServerError, PiEdgeError
 from .host import MAX_SCALE, REFUSALS, Host, NotRunning, default_host_name
 from .identity import HostIdentity, default_state_dir
 from .lattice import connect
@@ -208,10 +208,12 @@ class AgentService:
         self.phase = "running"
 
     async def _start_configured(self, spec: ActorSpec) -> None:
-        """Start a configured actor; one the host refuses is recorded, not raised: the rest of the agent runs on.
+        """Start a configured actor; one the host refuses or cannot load is recorded, not raised.
 
-        A refusal (trust, claims, capabilities) will be the same after a restart, so exiting would only make
-        systemd restart the agent in a loop; what cannot be loaded at all (a missing file) still stops a start.
+        A refusal (trust, claims, capabilities), a build that fails or a component
+        that does not fit the world will be the same after a restart, so exiting
+        would only make systemd restart the agent in a loop: the rest of it runs
+        on.  (A missing file is caught earlier, as a configuration error.)
         """
         assert self.host is not None
         try:
@@ -219,6 +221,9 @@ class AgentService:
         except REFUSALS as exc:  # the host has published the actor-refused event
             log.error("agent: %s; the agent runs without it", exc)
             self.host.not_running[spec.name] = NotRunning(str(exc), refused=True)
+        except (ActorLoadError, BuildError) as exc:
+            log.error("agent: %s; the agent runs without it", exc)
+            self.host.not_running[spec.name] = NotRunning(str(exc), refused=False)
 
     async def _start_spec(self, spec: ActorSpec) -> None:
         assert self.host is not None and self.identity is not None and self.state_dir is not None

@@ -106,6 +106,32 @@ async def test_bad_actor_at_start_leaves_the_others_serving(start_agent, built, 
         await nc.close()
 
 
+async def test_configured_actors_that_cannot_load_are_listed_and_the_rest_serves(
+        start_agent, built, tmp_path: Path) -> None:
+    """One that does not fit the world, one that is no actor source: a restart would fail the same way, so
+    the agent runs on without them, as it does for a refusal."""
+    from agent import subjects
+    from agent.lattice import connect, request
+
+    bad = tmp_path / "bad.wasm"
+    bad.write_bytes(__import__("wasmtime").wat2wasm(EMPTY_COMPONENT))
+    not_an_actor = tmp_path / "src"
+    not_an_actor.mkdir()
+    agent = await start_agent({"oled-text": built["oled-text"], "bad": bad, "unbuilt": not_an_actor})
+    host = agent.service.host
+    assert sorted(host.actors) == ["oled-text"]
+    down = host.not_running["bad"]
+    assert not down.refused and "does not target world" in down.reason, down
+    down = host.not_running["unbuilt"]
+    assert not down.refused and "is not an actor: it has no app.py" in down.reason, down
+    nc = await connect(agent.url, name="test")
+    try:
+        reply = await request(nc, subjects.actor("default", "oled-text"), b"fine", None, 5, what="actor")
+        assert reply.body.startswith(b"shown:")
+    finally:
+        await nc.close()
+
+
 class _MallInfo2(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in
                 "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
