@@ -156,8 +156,8 @@ class AgentService:
         for spec in opts.actors:
             await self._start_configured(spec)
         if opts.actors and not self.host.actors:
-            log.warning("agent: every configured actor was refused; the agent still answers control requests, "
-                        "deploys and display calls: fix their trust or claims and reload (SIGHUP)")
+            log.warning("agent: no configured actor started (see the errors above); the agent still answers "
+                        "control requests, deploys and display calls: fix them and reload (SIGHUP)")
         self._enter("restoring deployed actors")
         await self._restore(wanted)
         self._enter("subscribing to the lattice")
