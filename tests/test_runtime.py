@@ -88,17 +88,11 @@ def test_compiled_code_is_cached_and_a_corrupt_entry_recompiled(tmp_path: Path, 
         rt.close()
 
 
-async def test_bad_actor_at_start_leaves_the_others_serving(start_agent, built, tmp_path: Path) -> None:
+async def oled_text_still_shows(url: str) -> None:
     from agent import subjects
     from agent.lattice import connect, request
 
-    agent = await start_agent({"oled-text": built["oled-text"]})
-    bad = tmp_path / "bad.wasm"
-    bad.write_bytes(__import__("wasmtime").wat2wasm(EMPTY_COMPONENT))
-    with pytest.raises(WorldMismatchError):
-        await agent.service.host.start_actor("bad", bad)
-    assert sorted(agent.service.host.actors) == ["oled-text"]
-    nc = await connect(agent.url, name="test")
+    nc = await connect(url, name="test")
     try:
         reply = await request(nc, subjects.actor("default", "oled-text"), b"fine", None, 5, what="actor")
         assert reply.body.startswith(b"shown:")
@@ -106,13 +100,20 @@ async def test_bad_actor_at_start_leaves_the_others_serving(start_agent, built, 
         await nc.close()
 
 
+async def test_bad_actor_at_start_leaves_the_others_serving(start_agent, built, tmp_path: Path) -> None:
+    agent = await start_agent({"oled-text": built["oled-text"]})
+    bad = tmp_path / "bad.wasm"
+    bad.write_bytes(__import__("wasmtime").wat2wasm(EMPTY_COMPONENT))
+    with pytest.raises(WorldMismatchError):
+        await agent.service.host.start_actor("bad", bad)
+    assert sorted(agent.service.host.actors) == ["oled-text"]
+    await oled_text_still_shows(agent.url)
+
+
 async def test_configured_actors_that_cannot_load_are_listed_and_the_rest_serves(
         start_agent, built, tmp_path: Path) -> None:
     """One that does not fit the world, one that is no actor source: a restart would fail the same way, so
     the agent runs on without them, as it does for a refusal."""
-    from agent import subjects
-    from agent.lattice import connect, request
-
     bad = tmp_path / "bad.wasm"
     bad.write_bytes(__import__("wasmtime").wat2wasm(EMPTY_COMPONENT))
     not_an_actor = tmp_path / "src"
@@ -124,12 +125,7 @@ async def test_configured_actors_that_cannot_load_are_listed_and_the_rest_serves
     assert not down.refused and "does not target world" in down.reason, down
     down = host.not_running["unbuilt"]
     assert not down.refused and "is not an actor: it has no app.py" in down.reason, down
-    nc = await connect(agent.url, name="test")
-    try:
-        reply = await request(nc, subjects.actor("default", "oled-text"), b"fine", None, 5, what="actor")
-        assert reply.body.startswith(b"shown:")
-    finally:
-        await nc.close()
+    await oled_text_still_shows(agent.url)
 
 
 class _MallInfo2(ctypes.Structure):
