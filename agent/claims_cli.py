@@ -113,8 +113,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         return 1
     c = claims.read_claims(token)
     intact = claims.component_digest(wasm) == c.digest
-    expired = c.expires is not None and time.time() >= c.expires
-    not_yet = c.not_before is not None and time.time() < c.not_before
+    now = time.time()
+    expired = c.expires is not None and now >= c.expires
+    not_yet = c.not_before is not None and now < c.not_before
     rows = [("component", str(args.component)), ("name", c.name or "-"), ("version", c.version or "-"),
             ("issuer", c.issuer), ("actor", c.subject), ("capabilities", ", ".join(c.capabilities) or "none"),
             ("issued", _when(c.issued_at)),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
 import logging
 import sys
@@ -31,6 +30,7 @@ from .config import DEFAULT_PATH as DEFAULT_CONFIG, directory_problem, readable_
 from .daemon import DEFAULT_ACTOR
 from .limits import Limits
 from .provider import ProviderError
+from .store import sha256
 from .signals import set_from_thread, start_unless_stopped, stop_on_signals, stop_when
 from .screen import MAX_SCALE, Screen
 
@@ -459,7 +459,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     _dir_flag("--cache-dir", args.cache_dir)
     result = build_actor(args.actor_dir, cache_dir=args.cache_dir, out=args.output)
     # The file's own sha256, as deploy and sha256sum show it (result.digest is the sources' cache key).
-    digest = hashlib.sha256(result.path.read_bytes()).hexdigest()
+    digest = sha256(result.path.read_bytes())
     _out(f"{'reused' if result.cached else 'built'} {result.path} (sha256 {digest[:16]}…, {result.seconds:.2f} s)")
     return 0
 

@@ -90,10 +90,15 @@ def _is_error(line: str) -> bool:
     return "[ERR]" in line or "[FTL]" in line or line.startswith("nats-server: ")
 
 
+def _errors(lines: list[str] | deque[str]) -> list[str]:
+    """The error lines among a server's log lines, as messages."""
+    return [_message(line) for line in lines if _is_error(line)]
+
+
 def why_not_started(lines: list[str]) -> str:
     """The server's own reason from its last log lines: its errors (start-up chatter left out), with a hint."""
     lines = [line for line in lines if line.strip()]  # a config error ends with an empty line
-    errors = [_message(line) for line in lines if _is_error(line)]
+    errors = _errors(lines)
     detail = "; ".join(errors) if errors else (_message(lines[-1]) if lines else "no output")
     if "address already in use" in detail:
         detail += " (another server, maybe an earlier pi-edge, has that port: stop it or pick another; 0 picks a free one)"
@@ -361,7 +366,7 @@ class NatsServer:
             how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
         except ValueError:
             how = f"killed by signal {-code}"
-        errors = [_message(line) for line in self._tail if _is_error(line)]
+        errors = _errors(self._tail)
         reason = f"nats-server {self.config.name!r} exited unexpectedly ({how})"
         if errors:
             reason += f"; its last error: {errors[-1]}"

@@ -23,7 +23,7 @@ from .claims import TrustPolicy
 from .desired import DesiredActor, DesiredState
 from .errors import ActorLoadError, BuildError, ConfigError, ControlError, NatsServerError, PiEdgeError
 from .host import MAX_SCALE, REFUSALS, Host, NotRunning, default_host_name
-from .identity import HostIdentity, default_state_dir
+from .identity import AUTOMATIC_LABELS, HostIdentity, default_state_dir
 from .lattice import connect
 from .limits import Limits
 from .links import LinkTable
@@ -177,7 +177,7 @@ class AgentService:
         host, old = self.host, self.options
         if host is None:
             return
-        found = {k: v for k, v in host.labels.items() if k in ("arch", "os", "display", "name")}
+        found = {k: v for k, v in host.labels.items() if k in AUTOMATIC_LABELS}
         host.labels = {**found, **new.labels}
         revoked = await host.apply_policy(TrustPolicy(frozenset(new.trusted) | {host.id}, new.allow_unsigned))
         host.limits = new.limits
@@ -218,12 +218,9 @@ class AgentService:
         assert self.host is not None
         try:
             await self._start_spec(spec)
-        except REFUSALS as exc:  # the host has published the actor-refused event
+        except (*REFUSALS, ActorLoadError, BuildError) as exc:  # a refusal's actor-refused event is published
             log.error("agent: %s; the agent runs without it", exc)
-            self.host.not_running[spec.name] = NotRunning(str(exc), refused=True)
-        except (ActorLoadError, BuildError) as exc:
-            log.error("agent: %s; the agent runs without it", exc)
-            self.host.not_running[spec.name] = NotRunning(str(exc), refused=False)
+            self.host.not_running[spec.name] = NotRunning(str(exc), refused=isinstance(exc, REFUSALS))
 
     async def _start_spec(self, spec: ActorSpec) -> None:
         assert self.host is not None and self.identity is not None and self.state_dir is not None
