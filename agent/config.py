@@ -76,6 +76,12 @@ def readable_file(path: Path) -> Path:
     return path
 
 
+def _readable_files(paths: list[str]) -> list[str]:
+    for path in paths:
+        readable_file(Path(path))
+    return paths
+
+
 def directory_problem(path: Path) -> str | None:
     """Why pi-edge cannot keep files in ``path`` (created here if missing), or None if it can.
 
@@ -181,6 +187,7 @@ KEYS: tuple[Key, ...] = (
     Key("display", "rotate", "int", 0, "rotate"),
     Key("display", "i2c_port", "int", 1, "i2c_port"),
     Key("display", "i2c_address", "int", 0x3C, "i2c_address"),
+    Key("display", "fonts", "list", [], "font", _readable_files, flag="--font"),
     Key("limits", "deadline_ms", "int", 2000, "deadline_ms", _at_least(MIN_DEADLINE_MS, "milliseconds")),
     Key("limits", "memory_mb", "int", 256, "memory_mb", _at_least(MIN_MEMORY_MB, "MiB")),
     Key("limits", "max_message_kb", "int", 64, "max_message_kb", _at_least(MIN_MESSAGE_KB, "KiB")),

@@ -76,7 +76,7 @@ class DisplayImports:
             if layout.frame is None:
                 raise ProviderError("the display provider did not report what became of the frame")
             return _record(lines=layout.lines, font_size=layout.font_size, truncated=layout.truncated,
-                           frame=_frame_record(layout.frame))
+                           frame=_frame_record(layout.frame), missing=layout.missing)
 
         return self._guard("show-text", run)
 

@@ -62,6 +62,7 @@ class TextLayout:
     font_size: int
     truncated: bool
     frame: FrameReport | None = None  # filled in once the frame has been handed to the panel
+    missing: str = ""  # characters shown as boxes because no font had them, each once
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,9 @@ SIGN = TextOptions(align="center", wrap=True, font_size=None)
 def show(provider: OledProvider, text: str) -> bytes:
     layout = provider.show_text(text, SIGN)
     note = " (cut to fit)" if layout.truncated else ""
+    if layout.missing:  # the bench's texts are ASCII: kept so the work matches the actor's
+        shown = " ".join(c if c.isprintable() else f"U+{ord(c):04X}" for c in layout.missing[:8])
+        note += f", no font here has {shown} (drawn as boxes)"
     what = f"{len(text)} chars, {layout.lines} line(s), {layout.font_size}px{note}"
     assert layout.frame is not None
     if layout.frame.status == "superseded":

@@ -150,3 +150,24 @@ async def test_invalid_utf8_gets_the_actors_own_error(start_agent, built) -> Non
             await request(nc, subjects.actor("default", "oled-text"), b"\xff\xfe", None, 5, what="actor")
     finally:
         await nc.close()
+
+
+async def test_the_reply_names_characters_no_font_could_draw(start_agent, built, tmp_path) -> None:
+    """ü and ß come from the configured fallback font; the snowman and a NUL no font has: the reply says so."""
+    from tests.fonts import block_font
+
+    blocks = block_font(tmp_path / "blocks.ttf", {"ü": (100, 0, 500, 500), "ß": (100, -200, 300, 300)})
+    agent = await start_agent({"oled-text": built["oled-text"]}, fonts=(str(blocks),))
+    nc = await connect(agent.url, name="test-client")
+    try:
+        async def show(text: str) -> str:
+            reply = await request(nc, subjects.actor("default", "oled-text"), text.encode(), None, 10, what="actor")
+            return reply.body.decode()
+
+        out = await show("Grüße")
+        assert out.startswith("shown: 5 chars") and "no font" not in out, out
+        out = await show("Grüße ☃\x00 ☃")
+        assert out.startswith("shown: 10 chars") and ", no font here has ☃ U+0000 (drawn as boxes);" in out, out
+        assert same_pixels(agent.bus.image(), agent.provider.snapshot_image())
+    finally:
+        await nc.close()

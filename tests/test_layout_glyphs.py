@@ -112,8 +112,8 @@ def test_runs_after_a_pen_between_pixels_are_measured_as_in_place(monkeypatch):
     real = layout._glyph
     nudge = {"n": 0}
 
-    def between_pixels(char: str, size: int) -> layout._Glyph:
-        g = real(char, size)
+    def between_pixels(char: str, size: int, fonts: layout.FontChain = layout.BUILT_IN) -> layout._Glyph:
+        g = real(char, size, fonts)
         return layout._Glyph(g.advance + nudge["n"], g.x, g.y, g.right, g.bottom, g.mask)
 
     monkeypatch.setattr(layout, "_glyph", between_pixels)

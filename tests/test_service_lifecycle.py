@@ -108,6 +108,7 @@ FILE_VALUES = [
     ('[agent]\ntrust = ["x"]\n', "[agent] trust", 2, "must list account public keys"),
     (f'[agent]\nhub_credentials = "{MISSING}"\n', "[agent] hub_credentials", 2, "must name a readable file"),
     (f'[agent]\nhub_ca = "{MISSING}"\n', "[agent] hub_ca", 2, "must name a readable file"),
+    (f'[display]\nfonts = ["{MISSING}.ttf"]\n', "[display] fonts", 2, "must name a readable file"),
     ('[agent]\nname = "pi.01"\n', "[agent] name", 2, "must use letters, digits, '-' and '_' only"),
     ('[agent]\nlattice = "a.b"\n', "[agent] lattice", 2, "must use letters, digits, '-' and '_' only"),
     ('[agent]\nheartbeat = -1\n', "[agent] heartbeat", 2, "must be at least 0 seconds"),
@@ -399,6 +400,20 @@ async def test_sighup_reloads_labels_without_reconnecting(built, tmp_path) -> No
         assert await agent.stop() == 0
     finally:
         await agent.kill()
+
+
+def test_a_font_file_that_is_no_font_is_named_with_where_it_was_set(agent_cli, tmp_path: Path) -> None:
+    not_a_font = tmp_path / "font.ttf"
+    not_a_font.write_text("hello\n")
+    conf = tmp_path / "agent.toml"
+    conf.write_text(f'[display]\ndisplay = "emulator"\nfonts = ["{not_a_font}"]\n')
+    refusal = f"font {not_a_font} cannot be read as a TrueType or OpenType font"
+    code, err = agent_cli("--config", str(conf))
+    assert code == EX_CONFIG and f"{conf}, line 1: [display] {refusal}" in err, err
+    code, err = agent_cli("--display", "emulator", env={"PI_EDGE_FONTS": str(not_a_font)})
+    assert code == EX_CONFIG and f"environment variable PI_EDGE_FONTS: {refusal}" in err, err
+    code, err = agent_cli("--display", "emulator", "--font", str(not_a_font))
+    assert code == 2 and refusal in err and err.count("\n") == 1, err
 
 
 async def test_impossible_display_from_the_file_is_a_config_error_too(tmp_path: Path) -> None:

@@ -25,6 +25,13 @@ def _log(level: logging.Level, message: str) -> None:
     logging.log(level, CONTEXT, message)
 
 
+def _unshown(missing: str) -> str:
+    """What the panel could not draw, for the reply: the characters (or their code points), at most 8."""
+    shown = " ".join(c if c.isprintable() else f"U+{ord(c):04X}" for c in missing[:8])
+    more = " ..." if len(missing) > 8 else ""
+    return f", no font here has {shown}{more} (drawn as boxes)" if missing else ""
+
+
 def _delivery(frame: display.FrameReport) -> str:
     if frame.status == display.FrameStatus.SUPERSEDED:
         return " (superseded by a newer frame)"
@@ -47,7 +54,7 @@ class Handler(exports.Handler):
         options = display.TextOptions(align=display.Align.CENTER, wrap=True, font_size=None)
         layout = display.show_text(text, options)
         note = " (cut to fit)" if layout.truncated else ""
-        what = f"{len(text)} chars, {layout.lines} line(s), {layout.font_size}px{note}"
+        what = f"{len(text)} chars, {layout.lines} line(s), {layout.font_size}px{note}{_unshown(layout.missing)}"
         if layout.frame.status == display.FrameStatus.SUPERSEDED:
             _log(logging.Level.INFO, f"frame of {what} replaced by a newer one before it was sent")
             return f"superseded: {what} replaced by a newer frame before it reached the panel".encode()

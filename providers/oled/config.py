@@ -67,6 +67,9 @@ class DisplayConfig:
     i2c_port: int = 1
     i2c_address: int = 0x3C
     png_path: str | None = None
+    #: Fallback fonts for characters Pillow's built-in font lacks, tried in order;
+    #: None looks for common system fonts (``fonts.SYSTEM_FALLBACKS``).
+    fonts: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.display not in ALLOWED_DISPLAYS:
@@ -89,6 +92,11 @@ class DisplayConfig:
                 f"i2c address {self.i2c_address!r} is outside 0x{I2C_ADDRESS_MIN:02X}..0x{I2C_ADDRESS_MAX:02X}; "
                 "most SSD1306 boards use 0x3C or 0x3D"
             )
+        if self.fonts is not None:
+            from .fonts import check_font  # Pillow: not needed until a font is configured
+
+            for path in self.fonts:
+                check_font(path)
 
     def _check_size(self) -> None:
         size = (self.width, self.height)
@@ -160,6 +168,11 @@ def add_display_arguments(parser: argparse.ArgumentParser) -> None:
         "--i2c-address", type=parse_i2c_address, default=0x3C,
         help="I2C display address, e.g. 0x3C",
     )
+    group.add_argument(
+        "--font", action="append", default=None, metavar="PATH",
+        help="a TrueType/OpenType font for characters the built-in font lacks (it has ASCII only); "
+        "repeat to try several in order (default: DejaVu Sans or another common system font, if installed)",
+    )
 
 
 def config_from_args(ns: argparse.Namespace) -> DisplayConfig:
@@ -177,4 +190,5 @@ def config_from_args(ns: argparse.Namespace) -> DisplayConfig:
         i2c_port=port,
         i2c_address=address,
         png_path=getattr(ns, "png_path", None),
+        fonts=tuple(str(p) for p in fonts) if (fonts := getattr(ns, "font", None)) else None,
     )

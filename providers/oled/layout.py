@@ -18,6 +18,7 @@ from PIL import Image, ImageFont
 from agent.provider import ALIGNMENTS, TextLayout, TextOptions
 
 from .errors import ValueRangeError
+from .fonts import BUILT_IN, FontChain, built_in, fallback, has_glyph
 
 MAX_FONT_SIZE = 64
 MIN_FONT_SIZE = 8
@@ -29,10 +30,7 @@ FONT_SIZE_RANGE = (4, 128)
 _MODE = "1"
 
 
-@lru_cache(maxsize=None)
-def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    """Pillow's built-in scalable font; cached because loading costs ~1 ms."""
-    return ImageFont.load_default(size=size)
+font = built_in  # the font every line's metrics (pitch, ascent) come from
 
 
 @dataclass(frozen=True)
@@ -42,6 +40,7 @@ class _Glyph:
     ``advance`` is in FreeType's 26.6 fixed point, so pen positions add up
     exactly as FreeType's own layout adds them; ``mask`` is the glyph's own
     bitmap cropped to its ink, whose box is ``x``, ``y``, ``right``, ``bottom``.
+    ``missing`` marks a character no font had: the built-in font's box stands in.
     """
 
     advance: int
@@ -50,18 +49,31 @@ class _Glyph:
     right: int = 0
     bottom: int = 0
     mask: Image.Image | None = None
+    missing: bool = False
 
     def moved(self, dx: int, dy: int) -> _Glyph:
-        return _Glyph(self.advance, self.x + dx, self.y + dy, self.right + dx, self.bottom + dy, self.mask)
+        return _Glyph(self.advance, self.x + dx, self.y + dy, self.right + dx, self.bottom + dy, self.mask,
+                      self.missing)
 
 
 #: The glyph a probe line puts on either side of the one being placed.
 _PROBE = "H"
 
 
-def _ink(text: str, size: int) -> tuple[int, int, Image.Image] | None:
-    """Pillow's own rendering of ``text`` with anchor "la", cropped to its ink: (x, y, mask)."""
-    core, (ox, oy) = font(size).getmask2(text, mode=_MODE, anchor="la")
+FontFace = ImageFont.FreeTypeFont | ImageFont.ImageFont
+
+
+def _ink(text: str, size: int, face: FontFace | None = None, baseline: int = 0) -> tuple[int, int, Image.Image] | None:
+    """Pillow's own rendering of ``text`` with anchor "la", cropped to its ink: (x, y, mask).
+
+    With another ``face`` (a fallback font), ``text`` sits on the built-in
+    font's ``baseline`` instead, so its glyphs line up with the built-in ones.
+    """
+    if face is None:
+        core, (ox, oy) = font(size).getmask2(text, mode=_MODE, anchor="la")
+    else:
+        core, (ox, oy) = face.getmask2(text, mode=_MODE, anchor="ls")
+        oy += baseline
     if 0 in core.size:
         return None
     mask = Image.frombytes("L", core.size, bytes(core))
@@ -74,21 +86,37 @@ def _ink(text: str, size: int) -> tuple[int, int, Image.Image] | None:
 #: Glyph pictures kept, in pixels (Pillow stores a byte per pixel): a few thousand glyphs at sign
 #: sizes, and a hostile text of thousands of distinct characters at 128 px cannot grow it further.
 GLYPH_CACHE_PIXELS = 4 << 20
-_glyphs: dict[tuple[str, int], _Glyph] = {}
+_glyphs: dict[tuple[str, int, FontChain], _Glyph] = {}
 _glyph_pixels = 0
 _glyph_lock = threading.Lock()
 
 
-def _glyph(char: str, size: int) -> _Glyph:
-    """Rasterised once per character and size (until evicted, oldest first); lines are composed from these."""
-    glyph = _glyphs.get((char, size))
+def _glyph(char: str, size: int, fonts: FontChain = BUILT_IN) -> _Glyph:
+    """Rasterised once per character, size and fallback fonts (until evicted, oldest first).
+
+    Lines are composed from these.
+    """
+    glyph = _glyphs.get((char, size, fonts))
     if glyph is None:
-        glyph = _rasterise(char, size)
-        _remember((char, size), glyph)
+        glyph = _rasterise(char, size) if fonts is BUILT_IN else _rasterise_with(char, size, fonts)
+        _remember((char, size, fonts), glyph)
     return glyph
 
 
-def _remember(key: tuple[str, int], glyph: _Glyph) -> None:
+def _rasterise_with(char: str, size: int, fonts: FontChain) -> _Glyph:
+    """The built-in font's glyph, or the first fallback font's that has the character."""
+    glyph = _glyph(char, size)
+    if not glyph.missing:
+        return glyph
+    baseline = font(size).getmetrics()[0]
+    for path in fonts.paths:
+        face = fallback(path, size)
+        if has_glyph(face, char):
+            return _rasterise(char, size, face, baseline)
+    return glyph
+
+
+def _remember(key: tuple[str, int, FontChain], glyph: _Glyph) -> None:
     global _glyph_pixels
     with _glyph_lock:
         if key in _glyphs:
@@ -103,7 +131,7 @@ def _area(glyph: _Glyph) -> int:
     return (glyph.right - glyph.x) * (glyph.bottom - glyph.y) if glyph.mask is not None else 0
 
 
-def _rasterise(char: str, size: int) -> _Glyph:
+def _rasterise(char: str, size: int, face: FontFace | None = None, baseline: int = 0) -> _Glyph:
     """One character through FreeType, placed as it would be inside a line.
 
     Alone, a glyph's offset comes from FreeType's control box, which can be a
@@ -111,16 +139,19 @@ def _rasterise(char: str, size: int) -> _Glyph:
     drawn between two probe glyphs and the offset that reproduces that picture
     is kept: lines composed here match Pillow's own, glyph for glyph (except
     below 10 px, where Pillow cuts descenders to the control box and we keep them).
+    A fallback ``face`` is probed between its own probe glyphs, on ``baseline``.
     """
-    advance = round(font(size).getlength(char, mode=_MODE) * 64)
-    alone = _ink(char, size)
+    drawn_by = face or font(size)
+    advance = round(drawn_by.getlength(char, mode=_MODE) * 64)
+    missing = face is None and not has_glyph(drawn_by, char)
+    alone = _ink(char, size, face, baseline)
     if alone is None:
-        return _Glyph(advance)
+        return _Glyph(advance, missing=missing)
     x, y, mask = alone
-    glyph = _Glyph(advance, x, y, x + mask.size[0], y + mask.size[1], mask)
-    if char != _PROBE:
-        probe = _ink(_PROBE + char + _PROBE, size)
-        ref = _glyph(_PROBE, size)
+    glyph = _Glyph(advance, x, y, x + mask.size[0], y + mask.size[1], mask, missing)
+    if char != _PROBE and has_glyph(drawn_by, _PROBE):
+        probe = _ink(_PROBE + char + _PROBE, size, face, baseline)
+        ref = _glyph(_PROBE, size) if face is None else _rasterise(_PROBE, size, face, baseline)
         for dx, dy in ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (1, -1), (-1, 1), (-1, -1)):
             candidate = glyph.moved(dx, dy)
             if probe is not None and _compose([ref, candidate, ref]) == probe:
@@ -206,12 +237,12 @@ RUN_CACHE_MAX_CHARS = 48
 
 
 @lru_cache(maxsize=RUN_CACHE_SIZE)
-def _run(text: str, size: int, frac: int) -> _Line:
+def _run(text: str, size: int, frac: int, fonts: FontChain = BUILT_IN) -> _Line:
     """``text`` measured from a pen ``frac``/64 px into its first pixel: ink box relative to that pixel."""
-    return _Line("", 0, 0, 0, 0, frac).then([_glyph(c, size) for c in text], "")
+    return _Line("", 0, 0, 0, 0, frac).then([_glyph(c, size, fonts) for c in text], "")
 
 
-def _extend(line: _Line, text: str, size: int) -> _Line:
+def _extend(line: _Line, text: str, size: int, fonts: FontChain = BUILT_IN) -> _Line:
     """``line`` with ``text`` after it; a short run is measured once per size and pen fraction, then shifted.
 
     A glyph's pixel is (pen + 32) >> 6, so a run's ink relative to the pen's
@@ -219,8 +250,8 @@ def _extend(line: _Line, text: str, size: int) -> _Line:
     line is the same box moved by whole pixels.
     """
     if len(text) > RUN_CACHE_MAX_CHARS:
-        return line.then([_glyph(c, size) for c in text], text)
-    run = _run(text, size, line.pen & 63)
+        return line.then([_glyph(c, size, fonts) for c in text], text)
+    run = _run(text, size, line.pen & 63, fonts)
     shift = line.pen >> 6
     pen = (shift << 6) + run.pen
     if run.right <= run.left:  # no ink in the run: only the pen moves
@@ -232,13 +263,13 @@ def _extend(line: _Line, text: str, size: int) -> _Line:
                  max(line.bottom, run.bottom), pen)
 
 
-def _measure(text: str, size: int) -> _Line:
+def _measure(text: str, size: int, fonts: FontChain = BUILT_IN) -> _Line:
     """The exact ink box of ``text`` drawn at (0, 0) with anchor "la": the box ``render`` fills.
 
     Side bearings are not ink, so centring uses this box rather than the
     advance width; built from cached glyphs, so measuring costs no rasterising.
     """
-    return _extend(_START, text, size)
+    return _extend(_START, text, size, fonts)
 
 
 def _paragraphs(text: str) -> list[list[str]]:
@@ -247,7 +278,7 @@ def _paragraphs(text: str) -> list[list[str]]:
     return [para.split() for para in text.split("\n")]
 
 
-def _break_word(word: str, size: int, width: int) -> list[_Line]:
+def _break_word(word: str, size: int, width: int, fonts: FontChain = BUILT_IN) -> list[_Line]:
     """Cut a word that alone is wider than the panel into panel-wide pieces.
 
     A line only widens as glyphs are added, so growing it glyph by glyph finds
@@ -256,17 +287,18 @@ def _break_word(word: str, size: int, width: int) -> list[_Line]:
     pieces: list[_Line] = []
     line = _START
     for char in word:
-        longer = _extend(line, char, size)
+        longer = _extend(line, char, size, fonts)
         if longer.width > width and line.text:
             pieces.append(line)
-            line = _extend(_START, char, size)
+            line = _extend(_START, char, size, fonts)
         else:
             line = longer
     pieces.append(line)
     return pieces
 
 
-def _wrap(text: str, size: int, width: int, wrap: bool = True, break_words: bool = True) -> list[_Line] | None:
+def _wrap(text: str, size: int, width: int, wrap: bool = True, break_words: bool = True,
+          fonts: FontChain = BUILT_IN) -> list[_Line] | None:
     """Greedy word wrap at ``size``, lines measured as they grow.
 
     A word wider than ``width`` is cut into pieces, or with ``break_words=False``
@@ -277,21 +309,21 @@ def _wrap(text: str, size: int, width: int, wrap: bool = True, break_words: bool
     lines: list[_Line] = []
     for words in _paragraphs(text):
         if not wrap:
-            lines.append(_measure(" ".join(words), size))
+            lines.append(_measure(" ".join(words), size, fonts))
             continue
         current: _Line | None = None
         for word in words:
             if current is not None:
-                candidate = _extend(current, " " + word, size)
+                candidate = _extend(current, " " + word, size, fonts)
                 if candidate.width <= width:
                     current = candidate
                     continue
                 lines.append(current)
-            current = _measure(word, size)
+            current = _measure(word, size, fonts)
             if current.width > width:
                 if not break_words:
                     return None
-                *whole, current = _break_word(word, size, width)
+                *whole, current = _break_word(word, size, width, fonts)
                 lines.extend(whole)
         lines.append(current if current is not None else _START)
     return lines
@@ -323,38 +355,39 @@ def _fits(lines: list[_Line], pitch: int, width: int, height: int) -> bool:
 
 
 def _try_size(text: str, size: int, width: int, height: int, wrap: bool,
-              break_words: bool = True) -> tuple[list[_Line], bool]:
+              break_words: bool = True, fonts: FontChain = BUILT_IN) -> tuple[list[_Line], bool]:
     """The wrapped lines at ``size`` and whether they fit (never, if a word would have to be split and may not)."""
-    lines = _wrap(text, size, width, wrap, break_words)
+    lines = _wrap(text, size, width, wrap, break_words, fonts)
     if lines is None:
         return [], False
     return lines, _fits(lines, _pitch(size), width, height)
 
 
-def _largest_fitting(text: str, width: int, height: int, wrap: bool) -> tuple[int, list[_Line]]:
+def _largest_fitting(text: str, width: int, height: int, wrap: bool,
+                     fonts: FontChain = BUILT_IN) -> tuple[int, list[_Line]]:
     """The largest size at which the text fits with every word whole, as a sign is lettered.
 
     Only a word too wide for the panel even at MIN is split, and then at the
     largest size that fits with it split; MIN (cut to fit) if nothing fits.
     """
-    whole = _bisect_sizes(text, width, height, wrap, break_words=False)
+    whole = _bisect_sizes(text, width, height, wrap, False, fonts)
     if whole is not None:
         return whole
-    at_min = _wrap(text, MIN_FONT_SIZE, width, wrap, break_words=False)
+    at_min = _wrap(text, MIN_FONT_SIZE, width, wrap, False, fonts)
     if at_min is not None:  # every word fits the width at MIN; the text is just too long: cut it there
         return MIN_FONT_SIZE, at_min
-    split = _bisect_sizes(text, width, height, wrap, break_words=True)
-    return split if split is not None else (MIN_FONT_SIZE, _wrap(text, MIN_FONT_SIZE, width, wrap) or [])
+    split = _bisect_sizes(text, width, height, wrap, True, fonts)
+    return split if split is not None else (MIN_FONT_SIZE, _wrap(text, MIN_FONT_SIZE, width, wrap, True, fonts) or [])
 
 
 def _bisect_sizes(text: str, width: int, height: int, wrap: bool,
-                  break_words: bool) -> tuple[int, list[_Line]] | None:
+                  break_words: bool, fonts: FontChain = BUILT_IN) -> tuple[int, list[_Line]] | None:
     """Bisect sizes MAX..MIN for the largest that fits (fit shrinks as size grows); None if none does."""
     lo, hi = MIN_FONT_SIZE, MAX_FONT_SIZE
     best: tuple[int, list[_Line]] | None = None
     while lo <= hi:
         mid = (lo + hi) // 2
-        lines, fits = _try_size(text, mid, width, height, wrap, break_words)
+        lines, fits = _try_size(text, mid, width, height, wrap, break_words, fonts)
         if fits:
             best = (mid, lines)
             lo = mid + 1
@@ -404,19 +437,30 @@ class TextPlan:
     font_size: int
     lines: tuple[PlacedLine, ...]
     truncated: bool
+    fonts: FontChain = BUILT_IN
+
+    def missing(self) -> str:
+        """The characters on the panel that no font had (each once, in reading order): drawn as boxes."""
+        found = dict.fromkeys(c for line in self.lines for c in line.text
+                              if _glyph(c, self.font_size, self.fonts).missing)
+        return "".join(found)
 
     def layout(self) -> TextLayout:
-        return TextLayout(lines=len(self.lines), font_size=self.font_size, truncated=self.truncated)
+        return TextLayout(lines=len(self.lines), font_size=self.font_size, truncated=self.truncated,
+                          missing=self.missing())
 
 
-def plan_text(text: str, width: int, height: int, options: TextOptions) -> TextPlan:
-    """Wrap, fit and place ``text`` as a sign: aligned, block centred vertically."""
+def plan_text(text: str, width: int, height: int, options: TextOptions, fonts: FontChain = BUILT_IN) -> TextPlan:
+    """Wrap, fit and place ``text`` as a sign: aligned, block centred vertically.
+
+    Characters the built-in font lacks are drawn from the first of ``fonts`` that has them.
+    """
     _check(width, height, options)
     if options.font_size is not None:
         size = options.font_size
-        lines, _ = _try_size(text, size, width, height, options.wrap)
+        lines, _ = _try_size(text, size, width, height, options.wrap, True, fonts)
     else:
-        size, lines = _largest_fitting(text, width, height, options.wrap)
+        size, lines = _largest_fitting(text, width, height, options.wrap, fonts)
     pitch = _pitch(size)
     kept = _cut_to_height(lines, pitch, height)
     truncated = len(kept) < len(lines) or any(ln.width > width for ln in kept)
@@ -432,7 +476,7 @@ def plan_text(text: str, width: int, height: int, options: TextOptions) -> TextP
         else:
             x = (width - ln.width) // 2 - ln.left
         placed.append(PlacedLine(ln.text, x, y0 + i * pitch))
-    return TextPlan(width, height, size, tuple(placed), truncated)
+    return TextPlan(width, height, size, tuple(placed), truncated, fonts)
 
 
 def render(plan: TextPlan, margin: int = 0) -> Image.Image:
@@ -442,14 +486,15 @@ def render(plan: TextPlan, margin: int = 0) -> Image.Image:
     # call, which cost more than the pasting for a line of small glyphs.  Same C call.
     core = image.im
     for line in plan.lines:
-        for x, y, mask in _placed([_glyph(c, plan.font_size) for c in line.text]):
+        for x, y, mask in _placed([_glyph(c, plan.font_size, plan.fonts) for c in line.text]):
             left, top = line.x + x + margin, line.y + y + margin
             width, height = mask.size
             core.paste(255, (left, top, left + width, top + height), mask.im)
     return image
 
 
-def layout_text(text: str, width: int, height: int, options: TextOptions) -> tuple[Image.Image, TextLayout]:
+def layout_text(text: str, width: int, height: int, options: TextOptions,
+                fonts: FontChain = BUILT_IN) -> tuple[Image.Image, TextLayout]:
     """Render ``text`` as a sign: wrapped, aligned, centred vertically, in a 1-bit image."""
-    plan = plan_text(text, width, height, options)
+    plan = plan_text(text, width, height, options, fonts)
     return render(plan), plan.layout()

@@ -21,6 +21,7 @@ from .bitmap import unpack_bitmap
 from .config import DisplayConfig
 from .device import bus_label
 from .errors import BitmapSizeError, DisplayUnavailableError, ValueRangeError
+from .fonts import chain_of, system_chain
 from .panel import INVERT_DISPLAY, NORMAL_DISPLAY
 from .scheduler import FrameScheduler
 from .sinks import MemorySink, PanelSink
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 #: How long a caller waits for its frame to reach the panel (retries included).
 FRAME_TIMEOUT = 5.0
+#: Characters no font has are logged once each, up to this many (a hostile sender cannot flood the log).
+MAX_WARNED_CHARACTERS = 256
 DISPLAY_ON, DISPLAY_OFF, SET_CONTRAST = 0xAF, 0xAE, 0x81
 
 
@@ -50,6 +53,7 @@ class OledProvider:
         else:
             self._sink = PanelSink(config, bus, after_init=self._restore_settings)
         self.width, self.height = self._sink.width, self._sink.height
+        self.fonts = chain_of(config.fonts) if config.fonts is not None else system_chain()
         error = self._sink.error
         self._frames = FrameScheduler(self._sink, config.display, healthy=error is None,
                                       reason=str(error or ""), on_health=self._health_changed,
@@ -58,6 +62,9 @@ class OledProvider:
             f"on {bus_label(config, bus)} addr 0x{config.i2c_address:02X}")
         log.info("oled: opened %s %dx%d %s rotate %d%s", config.display, self.width, self.height, where,
                  config.rotate, "" if error is None else " (not answering yet; retrying)")
+        log.info("oled: fonts for characters beyond ASCII: %s", ", ".join(self.fonts.paths) or
+                 "none found (install fonts-dejavu-core or set [display] fonts)")
+        self._unshown: set[str] = set()  # characters already warned about
 
     # -- DisplayProvider -------------------------------------------------
 
@@ -70,7 +77,9 @@ class OledProvider:
     def show_text(self, text: str, options: TextOptions | None = None) -> TextLayout:
         from .layout import layout_text
 
-        image, layout = layout_text(text, self.width, self.height, options or TextOptions())
+        image, layout = layout_text(text, self.width, self.height, options or TextOptions(), self.fonts)
+        if layout.missing:
+            self._warn_unshown(layout.missing)
         return dataclasses.replace(layout, frame=self._show(image))
 
     def show_bitmap(self, width: int, height: int, bits: bytes) -> FrameReport:
@@ -151,6 +160,16 @@ class OledProvider:
 
     def _show(self, image: Image.Image) -> FrameReport:
         return self._frames.submit(image).wait(self.frame_timeout)
+
+    def _warn_unshown(self, missing: str) -> None:
+        """Once per character (for the first few hundred): the sender hears it in the reply every time."""
+        new = [c for c in missing if c not in self._unshown]
+        if not new or len(self._unshown) >= MAX_WARNED_CHARACTERS:
+            return
+        self._unshown.update(new)
+        log.warning("oled: no font here has %s: drawn as boxes (fonts tried: %s; install fonts-dejavu-core "
+                    "or set [display] fonts)", " ".join(f"U+{ord(c):04X}" for c in new),
+                    ", ".join(("built-in", *self.fonts.paths)))
 
     def _restore_settings(self, sink: PanelSink) -> None:
         """After the controller was (re-)initialised: put back what actors set."""
