@@ -8,6 +8,7 @@ heartbeats while a call is in progress.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from .claims import Claims
@@ -66,6 +67,7 @@ class ActorGroup:
         self.granted: frozenset[str] | None = None  # interfaces its claims grant; None: unsigned, all
         self.signer: str | None = None
         self.claims: Claims | None = None  # as verified at start; judged again when the host's trust changes
+        self.expiry: asyncio.TimerHandle | None = None  # when its claims are next judged against the clock
 
     @property
     def failed_reason(self) -> str | None:

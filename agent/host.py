@@ -57,6 +57,9 @@ log = logging.getLogger("pi_edge.host")
 MAX_SCALE = 16
 MAX_WAITING = 64  # messages queued for one instance before new ones are refused as busy
 STOP_GRACE_S = 10.0  # how long messages already accepted may take to finish when an instance stops
+#: A running actor whose claims expire is judged again at its expiry, and at least this often before:
+#: a Pi has no clock of its own and sets it from NTP after boot, so the wall clock can jump.
+EXPIRY_RECHECK_S = 60.0
 #: Frame events are a preview (``pi-edge watch``), not a video feed: at most one per this many seconds,
 #: always the newest frame, so a busy panel costs the host a snapshot per interval, not per frame.
 FRAME_EVENT_INTERVAL_S = 0.05
@@ -109,6 +112,9 @@ class Host:
         #: Names this agent process's queue group on broadcast subjects: unique even when two
         #: Pis were cloned from one SD card and share an identity, so each of them answers.
         self._broadcast_token = secrets.token_hex(6)
+        #: The wall clock claims are judged by (tests move it).
+        self.clock: Callable[[], float] = time.time
+        self._expiring: set[asyncio.Task[None]] = set()
 
     async def start_actor(self, name: str, wasm_path: Path, scale: int = 1) -> ActorGroup:
         """Load, instantiate ``scale`` instances and subscribe them; errors leave the host as it was.
@@ -124,7 +130,7 @@ class Host:
         except OSError as exc:
             raise ActorLoadError(f"actor {name!r}: cannot read {wasm_path}: {exc.strerror}") from None
         try:
-            claims = await asyncio.to_thread(self.policy.check, wasm)
+            claims = await asyncio.to_thread(self.policy.check, wasm, self.clock())
         except ClaimsError as exc:
             await self.events.publish(ACTOR_REFUSED, {"actor": name, "reason": str(exc)})
             raise ClaimsError(f"actor {name!r} refused: {exc}") from None
@@ -147,6 +153,7 @@ class Host:
         old = self.actors.get(name)
         self.actors[name] = group
         self.not_running.pop(name, None)
+        self._watch_expiry(group)
         if old is not None:
             await self._stop_group(old)
         log.info("host=%s actor=%s started digest=%s scale=%d", self.name, name, loaded.digest[:12], scale)
@@ -159,7 +166,7 @@ class Host:
             raise ConfigError(f"scale {scale} for actor {name!r} is outside 1..{MAX_SCALE}")
         if scale > group.scale:
             try:  # new instances only for claims still accepted (they may have expired since it started)
-                self.policy.admit(group.claims)
+                self.policy.admit(group.claims, self.clock())
             except ClaimsError as exc:
                 raise ClaimsError(f"actor {name!r} refused: {exc}; not scaled") from None
         while group.scale < scale:
@@ -181,15 +188,43 @@ class Host:
         refused: dict[str, str] = {}
         for name, group in list(self.actors.items()):
             try:
-                policy.admit(group.claims)
+                policy.admit(group.claims, self.clock())
             except ClaimsError as exc:
-                refused[name] = f"actor {name!r} refused: {exc}"
-                log.error("host=%s %s; stopping it", self.name, refused[name])
-                self.not_running[name] = NotRunning(refused[name], refused=True)
-                await self.events.publish(ACTOR_REFUSED, {"actor": name, "reason": str(exc)})
-                if self.actors.get(name) is group:  # not replaced meanwhile by a deploy
-                    await self.stop_actor(name)
+                refused[name] = await self._refuse_running(group, exc)
         return refused
+
+    async def _refuse_running(self, group: ActorGroup, why: ClaimsError) -> str:
+        """Stop a running actor its claims no longer admit; it stays wanted (not running), so trust or a
+        new signature and a reload bring it back."""
+        reason = f"actor {group.name!r} refused: {why}"
+        log.error("host=%s %s; stopping it", self.name, reason)
+        self.not_running[group.name] = NotRunning(reason, refused=True)
+        await self.events.publish(ACTOR_REFUSED, {"actor": group.name, "reason": str(why)})
+        if self.actors.get(group.name) is group:  # not replaced meanwhile by a deploy
+            await self.stop_actor(group.name)
+        return reason
+
+    def _watch_expiry(self, group: ActorGroup) -> None:
+        """Judge ``group``'s claims again when they expire (or sooner, see EXPIRY_RECHECK_S)."""
+        if group.claims is None or group.claims.expires is None:
+            return
+        delay = min(max(group.claims.expires - self.clock(), 0.0), EXPIRY_RECHECK_S)
+        group.expiry = asyncio.get_running_loop().call_later(delay, self._expiry_due, group)
+
+    def _expiry_due(self, group: ActorGroup) -> None:
+        task = asyncio.ensure_future(self._judge_expiry(group))
+        self._expiring.add(task)
+        task.add_done_callback(self._expiring.discard)
+
+    async def _judge_expiry(self, group: ActorGroup) -> None:
+        if group.stopped or self._stopping:
+            return
+        try:
+            self.policy.admit(group.claims, self.clock())
+        except ClaimsError as exc:
+            await self._refuse_running(group, exc)
+            return
+        self._watch_expiry(group)  # not yet: the clock was behind, or the expiry is further than a recheck
 
     async def stop_actor(self, name: str) -> None:
         group = self._group(name)
@@ -259,6 +294,8 @@ class Host:
     async def _stop_group(self, group: ActorGroup, grace: float = STOP_GRACE_S) -> None:
         """Every instance stops taking messages at once, then finishes what it accepted."""
         group.stopped = True
+        if group.expiry is not None:
+            group.expiry.cancel()
         actors, group.instances = group.instances, []
         await self._close_actors(group.name, actors, grace)
 
@@ -466,6 +503,9 @@ class Host:
         groups = list(self.actors.values())
         self.actors.clear()
         await asyncio.gather(*(self._stop_group(group, grace) for group in groups))
+        for task in self._expiring:  # an expiry being judged: every actor has stopped anyway
+            task.cancel()
+        await asyncio.gather(*self._expiring, return_exceptions=True)
         while self._closing:  # lanes a stop, scale or redeploy was closing when we were asked to stop
             await asyncio.gather(*self._closing, return_exceptions=True)
         self.provider.listen()

@@ -13,7 +13,7 @@ import pytest
 
 from agent import claims, subjects
 from agent.claims import ClaimsError, TrustPolicy
-from agent.errors import CapabilityError
+from agent.errors import CapabilityError, NoResponderError
 from agent.lattice import connect, ping, request
 from tests.conftest import ROOT
 from tests.events import follow
@@ -225,3 +225,61 @@ async def test_scale_starts_no_instance_whose_claims_are_no_longer_accepted(star
     with pytest.raises(ClaimsError, match=f"actor 'oled-text' refused: issuer {ISSUER} is not trusted.*; not scaled"):
         await host.scale_actor("oled-text", 2)
     assert host.actors["oled-text"].scale == 1
+
+
+async def test_an_actor_stops_when_its_claims_expire_while_it_runs(start_agent, built, tmp_path) -> None:
+    """Signed to expire in 2 s: it serves until then, then is refused like one that arrived expired."""
+    agent = await start_agent({"oled-text": signed(built, tmp_path, expires_in=2)}, trusted=[ISSUER],
+                              allow_unsigned=False)
+    host = agent.service.host
+    events = await refusals(agent)
+    try:
+        reply = await request(events.nc, subjects.actor("default", "oled-text"), b"Before", None, 10, what="actor")
+        assert reply.body.startswith(b"shown:")
+        event = await asyncio.wait_for(events.get(), 10)
+        assert event["actor"] == "oled-text" and "the claims expired at" in event["reason"], event
+        assert "oled-text" not in host.actors
+        assert host.not_running["oled-text"].refused and "expired" in host.not_running["oled-text"].reason
+        with pytest.raises(NoResponderError, match="no actor is running"):
+            await request(events.nc, subjects.actor("default", "oled-text"), b"After", None, 2, what="actor")
+    finally:
+        await events.nc.close()
+
+
+async def test_expiry_is_judged_again_when_the_clock_jumps(start_agent, built, tmp_path, monkeypatch) -> None:
+    """A Pi sets its clock from NTP after boot: claims that expire in an hour by the boot-time clock may
+    already have expired by the real one, and are noticed within a recheck, not an hour later."""
+    from agent import host as host_module
+
+    monkeypatch.setattr(host_module, "EXPIRY_RECHECK_S", 0.05)
+    agent = await start_agent({"oled-text": signed(built, tmp_path, expires_in=3600)}, trusted=[ISSUER],
+                              allow_unsigned=False)
+    host = agent.service.host
+    judged = asyncio.Event()
+    judge = host._judge_expiry
+
+    async def judging(group) -> None:  # type: ignore[no-untyped-def]
+        await judge(group)
+        judged.set()
+
+    monkeypatch.setattr(host, "_judge_expiry", judging)
+    events = await refusals(agent)
+    try:
+        await asyncio.wait_for(judged.wait(), 10)  # judged once and found valid: it must look again
+        assert "oled-text" in host.actors
+        host.clock = lambda: time.time() + 7200  # NTP moved the clock two hours on
+        event = await asyncio.wait_for(events.get(), 10)
+        assert event["actor"] == "oled-text" and "the claims expired at" in event["reason"], event
+        assert "oled-text" not in host.actors
+    finally:
+        await events.nc.close()
+
+
+async def test_a_stopped_actor_leaves_no_expiry_behind(start_agent, built, tmp_path) -> None:
+    agent = await start_agent({"oled-text": signed(built, tmp_path, expires_in=3600)}, trusted=[ISSUER],
+                              allow_unsigned=False)
+    host = agent.service.host
+    group = host.actors["oled-text"]
+    assert group.expiry is not None and not group.expiry.cancelled()
+    await host.stop_actor("oled-text")
+    assert group.expiry.cancelled()
