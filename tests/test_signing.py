@@ -233,11 +233,13 @@ async def test_an_actor_stops_when_its_claims_expire_while_it_runs(start_agent, 
                               allow_unsigned=False)
     host = agent.service.host
     events = await refusals(agent)
+    stopped = await follow(events.nc, "actor-stopped")
     try:
         reply = await request(events.nc, subjects.actor("default", "oled-text"), b"Before", None, 10, what="actor")
         assert reply.body.startswith(b"shown:")
         event = await asyncio.wait_for(events.get(), 10)
         assert event["actor"] == "oled-text" and "the claims expired at" in event["reason"], event
+        assert (await asyncio.wait_for(stopped.get(), 10))["actor"] == "oled-text"
         assert "oled-text" not in host.actors
         assert host.not_running["oled-text"].refused and "expired" in host.not_running["oled-text"].reason
         with pytest.raises(NoResponderError, match="no actor is running"):
