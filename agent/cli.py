@@ -22,15 +22,16 @@ from . import __version__, subjects
 from .claims_cli import add_commands as add_claims_commands
 from .fleet import add_commands as add_fleet_commands
 from .install_service import add_commands as add_install_commands
-from .cli_types import name_arg, positive_int
+from .cli_types import font_size_arg, name_arg, positive_int
 from .fleet import lattice_args, out
 from .errors import ConfigError, NoResponderError, PiEdgeError
 from .lattice import broadcast, connect, ping, request, subscriptions_live
 from .config import DEFAULT_PATH as DEFAULT_CONFIG, directory_problem, readable_file, usable_dir
 from .daemon import DEFAULT_ACTOR
 from .limits import Limits
-from .provider import ProviderError
+from .provider import ALIGNMENTS, ProviderError
 from .store import sha256
+from .text_headers import text_headers
 from .signals import set_from_thread, start_unless_stopped, stop_on_signals, stop_when
 from .screen import MAX_SCALE, Screen
 
@@ -139,6 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="actor to send to (default %(default)s)")
     p.add_argument("--all", action="store_true",
                    help="every host that runs the actor, one line per host (default: one host)")
+    p.add_argument("--align", choices=ALIGNMENTS, help="line alignment (default: center)")
+    p.add_argument("--size", type=font_size_arg, metavar="PX",
+                   help="font size in pixels (default: the largest at which the text fits)")
+    p.add_argument("--no-wrap", dest="wrap", action="store_const", const=False,
+                   help="one line per paragraph, cut at the panel's edge (default: wrap on words)")
     _lattice_args(p)
     p.set_defaults(func=cmd_display)
 
@@ -355,7 +361,8 @@ async def _send_all(args: argparse.Namespace, body: bytes, headers: dict[str, st
 
 def cmd_display(args: argparse.Namespace) -> int:
     send = _send_all if args.all else _send
-    return _run(lambda: send(args, args.text.encode("utf-8"), None))
+    headers = text_headers(args.align, args.size, args.wrap) or None
+    return _run(lambda: send(args, args.text.encode("utf-8"), headers))
 
 
 def cmd_clear(args: argparse.Namespace) -> int:

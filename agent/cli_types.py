@@ -9,6 +9,7 @@ from collections.abc import Callable
 from . import subjects
 from .errors import InvalidNameError
 from .host import MAX_SCALE
+from .text_headers import check_size
 
 
 def name_arg(kind: str) -> Callable[[str], str]:
@@ -28,6 +29,14 @@ def _number(value: str, kind: type[int] | type[float], what: str) -> float:
         return kind(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not {what}") from None
+
+
+def font_size_arg(value: str) -> int:
+    """A font size in pixels; whether the display can draw it is for its provider to say."""
+    try:
+        return check_size(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def scale_arg(value: str) -> int:

@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http import HTTPStatus
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import nats.errors
 from nats.aio.client import Client
@@ -51,6 +51,7 @@ from .errors import (
 )
 from .lattice import connect, request
 from .limits import Limits
+from .text_headers import headers_from_query
 
 log = logging.getLogger("pi_edge.gateway")
 
@@ -446,7 +447,11 @@ class HttpGateway:
         assert actor is not None
         if req.method == "DELETE":
             return await self._forward(actor, b"", {"op": "clear"})
-        return await self._forward(actor, body, None)
+        try:
+            options = headers_from_query(parse_qs(urlsplit(req.target).query, keep_blank_values=True))
+        except ValueError as exc:
+            return Response(400, str(exc))
+        return await self._forward(actor, body, options or None)
 
     async def _forward(self, actor: str, body: bytes, headers: dict[str, str] | None) -> Response:
         nc = self._nc
@@ -471,6 +476,7 @@ class HttpGateway:
         base = f"http://{hosts[0]}" if hosts and _HOST.fullmatch(hosts[0]) else self.url.rstrip("/")
         examples = [
             (f"curl -d 'Hello' {base}/", f"show text on the display (actor {self.actor})"),
+            (f"curl -d 'Hi' '{base}/?align=left&size=16&wrap=no'", "left-aligned, 16 px, no wrapping"),
             (f"curl -X DELETE {base}/", "clear it"),
             (f"curl -d 'Hi' {base}/actors/NAME", "send to actor NAME (DELETE clears)"),
             (f"curl {base}/healthz", "'ok' while connected to the lattice"),

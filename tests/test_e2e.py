@@ -171,3 +171,44 @@ async def test_the_reply_names_characters_no_font_could_draw(start_agent, built,
         assert same_pixels(agent.bus.image(), agent.provider.snapshot_image())
     finally:
         await nc.close()
+
+
+async def test_alignment_size_and_wrapping_from_the_laptop(hub, start_agent, built) -> None:
+    agent = await start_agent({"oled-text": built["oled-text"]}, hub=hub)
+    await joined(agent, hub)
+    code, out, err = await run_cli("display", "--nats-url", hub.url, "--align", "left", "--size", "12", "Left")
+    assert code == 0 and out.startswith("shown: 4 chars, 1 line(s), 12px;"), (out, err)
+    left, _, right, _ = lit_box(agent.bus.image())
+    assert left <= 1 and right < 64, f"not left-aligned at 12 px: lit columns {left}..{right}"
+    code, out, err = await run_cli("display", "--nats-url", hub.url, "--align", "right", "Right")
+    assert code == 0, err
+    _, _, right, _ = lit_box(agent.bus.image())
+    assert right >= 127, f"not right-aligned: lit up to column {right}"
+    long = "one two three four five six seven eight nine ten"
+    code, out, err = await run_cli("display", "--nats-url", hub.url, "--no-wrap", "--size", "16", long)
+    assert code == 0 and "1 line(s), 16px (cut to fit)" in out, (out, err)
+    code, out, err = await run_cli("display", "--nats-url", hub.url, "--size", "200", "Huge")
+    assert code == 1 and "font size 200 is outside 4..128" in err, (out, err)
+    code, out, err = await run_cli("display", "--nats-url", hub.url, "--size", "0", "None")
+    assert code == 2 and "size '0' is not a font size in pixels" in err, (out, err)
+
+
+@pytest.mark.parametrize("headers,refusal", [
+    ({"align": "middle"}, "align 'middle' is not one of left, center, right"),
+    ({"wrap": "maybe"}, "wrap 'maybe' is not yes or no"),
+    ({"font-size": "12px"}, "font-size '12px' is not a size in pixels"),
+    ({"font-size": "99999999999"}, "font-size '99999999999' is not a size in pixels"),
+])
+async def test_a_wrong_text_header_is_refused_with_its_name(start_agent, built, headers, refusal) -> None:
+    """Any NATS client may set the headers: the actor names a wrong one and serves on."""
+    from agent.errors import ActorReplyError
+
+    agent = await start_agent({"oled-text": built["oled-text"]})
+    nc = await connect(agent.url, name="test-client")
+    try:
+        with pytest.raises(ActorReplyError, match=refusal):
+            await request(nc, subjects.actor("default", "oled-text"), b"text", headers, 10, what="actor")
+        ok = await request(nc, subjects.actor("default", "oled-text"), b"fine", {"ALIGN": "Left"}, 10, what="actor")
+        assert ok.body.startswith(b"shown:")
+    finally:
+        await nc.close()

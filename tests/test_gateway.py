@@ -451,3 +451,18 @@ async def test_hub_command_with_a_busy_http_port_is_one_line_and_no_leftovers() 
     assert nats_port, err
     with pytest.raises(OSError):  # the hub's nats-server was stopped, not orphaned
         await asyncio.open_connection("127.0.0.1", int(nats_port[1]))
+
+
+async def test_query_parameters_become_the_actors_text_headers(gateway, echo) -> None:
+    r = await call(gateway, "POST", "/actors/echo?align=Right&size=16&wrap=no", b"set")
+    assert (r.status, r.text) == (200, "echo:set\n"), r
+    assert echo[-1].headers == {"align": "right", "font-size": "16", "wrap": "no"}
+    for query, refusal in [("colour=red", "unknown parameter 'colour'; the parameters are align, size, wrap"),
+                           ("size=big", "size 'big' is not a font size in pixels"),
+                           ("align=middle", "align 'middle' is not one of left, center, right"),
+                           ("wrap=maybe", "wrap 'maybe' is not yes or no"),
+                           ("size=8&size=9", "parameter 'size' is given 2 times")]:
+        sent = len(echo)
+        r = await call(gateway, "POST", f"/actors/echo?{query}", b"x")
+        assert r.status == 400 and r.text.startswith(refusal), (query, r)
+        assert len(echo) == sent, f"{query}: a refused request must not reach the actor"
