@@ -138,8 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text", help="the text to show (an empty string clears)")
     p.add_argument("--actor", default=DEFAULT_ACTOR, type=name_arg("actor"),
                    help="actor to send to (default %(default)s)")
-    p.add_argument("--all", action="store_true",
-                   help="every host that runs the actor, one line per host (default: one host)")
+    _target_args(p, "every host that runs the actor, one line per host (default: one host)")
     p.add_argument("--align", choices=ALIGNMENTS, help="line alignment (default: center)")
     p.add_argument("--size", type=font_size_arg, metavar="PX",
                    help="font size in pixels (default: the largest at which the text fits)")
@@ -151,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("clear", help="laptop: clear the Pi's display")
     p.add_argument("--actor", default=DEFAULT_ACTOR, type=name_arg("actor"),
                    help="actor to send to (default %(default)s)")
-    p.add_argument("--all", action="store_true", help="clear every host that runs the actor")
+    _target_args(p, "clear every host that runs the actor")
     _lattice_args(p)
     p.set_defaults(func=cmd_clear)
 
@@ -315,11 +314,22 @@ def cmd_agent(args: argparse.Namespace) -> int:
     return run_agent(args, _out)
 
 
+def _target_args(p: argparse.ArgumentParser, all_help: str) -> None:
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--all", action="store_true", help=all_help)
+    which.add_argument("--host", type=name_arg("host"),
+                       help="only this host (a name 'pi-edge hosts' lists; default: any one that runs the actor)")
+
+
 async def _send(args: argparse.Namespace, body: bytes, headers: dict[str, str] | None) -> int:
+    if args.host:
+        subject = subjects.actor_on(args.lattice, args.host, args.actor)
+        what = f"actor {args.actor!r} on host {args.host!r}"
+    else:
+        subject, what = subjects.actor(args.lattice, args.actor), f"actor {args.actor!r}"
     nc = await connect(args.nats_url, name="pi-edge-cli", timeout=min(args.timeout, 3.0))
     try:
-        reply = await request(nc, subjects.actor(args.lattice, args.actor), body, headers, args.timeout,
-                              what=f"actor {args.actor!r}")
+        reply = await request(nc, subject, body, headers, args.timeout, what=what)
     finally:
         await nc.close()
     _out(f"{reply.body.decode('utf-8', 'replace')}  ({reply.seconds * 1000:.1f} ms)")

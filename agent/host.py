@@ -279,6 +279,7 @@ class Host:
         actor = Actor(instance, Supervisor(group.name, self.supervision),
                       on_failed=functools.partial(self._actor_failed, group.name))
         subscriptions = [(subjects.actor(self.lattice, group.name), group.name),
+                         (subjects.actor_on(self.lattice, self.name, group.name), group.name),
                          (subjects.actor_all(self.lattice, group.name),
                           subjects.broadcast_queue(group.name, self._broadcast_token))]
         try:

@@ -37,6 +37,11 @@ def actor_all(lattice: str, name: str) -> str:
     return f"{PREFIX}.{check_token('lattice', lattice)}.all.actor.{check_token('actor', name)}"
 
 
+def actor_on(lattice: str, host: str, name: str) -> str:
+    """Requests to actor NAME on host HOST only: its instances there share the queue group NAME."""
+    return f"{PREFIX}.{check_token('lattice', lattice)}.host.{check_token('host', host)}.actor.{check_token('actor', name)}"
+
+
 def broadcast_queue(name: str, token: str) -> str:
     """The queue group of one agent's instances of NAME on the broadcast subject: one per agent answers."""
     return f"{check_token('actor', name)}.{check_token('agent token', token)}"

@@ -44,6 +44,23 @@ async def test_a_host_whose_display_fails_is_named_and_the_exit_is_non_zero(hub,
     assert agents["pi-a"].bus.image().getbbox() is not None
 
 
+async def test_display_host_reaches_that_host_only(hub, start_agent, built) -> None:
+    agents = await three_pis(hub, start_agent, built)
+    for name in NAMES:
+        before = {n: agents[n].provider.stats["frames_sent"] for n in NAMES}
+        code, out, err = await run_cli("display", "--host", name, f"Only {name}", "--nats-url", hub.url)
+        assert code == 0 and out.startswith("shown:"), out + err
+        drawn = {n for n in NAMES if agents[n].provider.stats["frames_sent"] > before[n]}
+        assert drawn == {name}, f"--host {name} drew on {sorted(drawn)}"
+    await agents["pi-a"].service.host.stop_actor("oled-text")
+    code, out, err = await run_cli("display", "--host", "pi-a", "x", "--nats-url", hub.url)
+    assert code == 1 and "no actor 'oled-text' on host 'pi-a' is running" in err, out + err
+    code, out, err = await run_cli("clear", "--host", "pi-b", "--nats-url", hub.url)
+    assert code == 0 and out.startswith("cleared") and agents["pi-b"].bus.image().getbbox() is None, out + err
+    code, out, err = await run_cli("display", "--host", "pi-b", "--all", "x", "--nats-url", hub.url)
+    assert code == 2 and "not allowed with argument" in err, err
+
+
 async def test_no_host_runs_the_actor_is_one_clear_error(hub, start_agent) -> None:
     await start_agent({}, hub=hub, name="pi-empty")
     await until_hub_sees(hub.url, "pi-empty")
@@ -65,3 +82,4 @@ async def test_the_single_host_path_also_names_the_host(hub, start_agent, built)
 def test_broadcast_subject_is_separate_from_the_queue_subject() -> None:
     assert subjects.actor_all("default", "oled-text") == "pe.default.all.actor.oled-text"
     assert subjects.actor_all("default", "oled-text") != subjects.actor("default", "oled-text")
+    assert subjects.actor_on("default", "pi-a", "oled-text") == "pe.default.host.pi-a.actor.oled-text"
