@@ -135,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("display", help="laptop: show text on the Pi's display",
                        description="Send TEXT to the display actor and print its reply and the round-trip time.")
-    p.add_argument("text", help="the text to show (an empty string clears)")
+    p.add_argument("text", help="the text to show (an empty string clears; - reads it from standard input, "
+                   "without its last newline: date | pi-edge display -)")
     p.add_argument("--actor", default=DEFAULT_ACTOR, type=name_arg("actor"),
                    help="actor to send to (default %(default)s)")
     _target_args(p, "every host that runs the actor, one line per host (default: one host)")
@@ -372,7 +373,12 @@ async def _send_all(args: argparse.Namespace, body: bytes, headers: dict[str, st
 def cmd_display(args: argparse.Namespace) -> int:
     send = _send_all if args.all else _send
     headers = text_headers(args.align, args.size, args.wrap) or None
-    return _run(lambda: send(args, args.text.encode("utf-8"), headers))
+    body = args.text.encode("utf-8")
+    if args.text == "-":
+        body = sys.stdin.buffer.read()
+        body = body[:-1] if body.endswith(b"\n") else body
+        body = body[:-1] if body.endswith(b"\r") else body
+    return _run(lambda: send(args, body, headers))
 
 
 def cmd_clear(args: argparse.Namespace) -> int:

@@ -64,6 +64,15 @@ async def test_long_text_wraps_inside_the_panel(hub, start_agent, built) -> None
     assert same_pixels(agent.bus.image(), agent.provider.snapshot_image())
 
 
+async def test_text_from_standard_input(hub, start_agent, built) -> None:
+    agent = await start_agent({"oled-text": built["oled-text"]}, hub=hub)
+    await joined(agent, hub)
+    code, out, err = await run_cli("display", "--nats-url", hub.url, "-", stdin=b"line one\nline two\n")
+    assert code == 0 and out.startswith("shown: 17 chars, 2 line(s)"), (out, err)  # the last newline dropped
+    code, out, err = await run_cli("display", "--nats-url", hub.url, "-", stdin=b"\xff\xfe not text")
+    assert code == 1 and "message body is not UTF-8 text" in err, (out, err)
+
+
 async def test_clear_leaves_every_pixel_off(hub, start_agent, built) -> None:
     agent = await start_agent({"oled-text": built["oled-text"]}, hub=hub)
     await joined(agent, hub)
