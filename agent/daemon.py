@@ -85,16 +85,20 @@ class Agent:
         try:
             return self.args.plugin.create(self.args)  # type: ignore[no-any-return]
         except ProviderConfigError as exc:
-            # A display value from the file or the environment will be just as wrong after a restart.
-            # The provider does not say which key it refused, so the file's [display] line stands for them.
+            # Blame the settings the provider refused (all display settings when it does not say), where
+            # they were set: a flag is a typo at the terminal (exit 2); a value from the environment or the
+            # file would be just as wrong after a restart (78). A flag given next to a file is not the file's.
             given = {key.rsplit("=", 1)[0].removeprefix("display."): key.rsplit("=", 1)[1] for key in self.origins
                      if key.startswith("display.")}
-            if "file" in given.values():
-                raise ConfigFileError(f"{self.args.config_where('', 'display')}: [display] {exc}") from None
-            if "env" in given.values():
-                names = [f"PI_EDGE_{name.upper()}" for name, origin in given.items() if origin == "env"]
+            involved = [name for name in (exc.keys or given) if given.get(name, "default") != "default"]
+            if any(given[name] == "flag" for name in involved):
+                raise
+            names = [f"PI_EDGE_{name.upper()}" for name in involved if given[name] == "env"]
+            if names:
                 raise ConfigFileError(f"environment variable{'s' * (len(names) > 1)} {', '.join(names)}: "
                                       f"{exc}") from None
+            if involved:
+                raise ConfigFileError(f"{self.args.config_where('display', involved[0])}: [display] {exc}") from None
             raise
 
     async def run(self) -> int:

@@ -23,7 +23,15 @@ class ProviderError(Exception):
 
 
 class ProviderConfigError(ProviderError):
-    """The provider's settings are impossible (unknown driver, size, address...): fix the configuration."""
+    """The provider's settings are impossible (unknown driver, size, address...): fix the configuration.
+
+    ``keys`` names the settings (``[display]`` keys: ``width``, ``fonts``...) the refused value came from,
+    so the agent can name the flag, variable or file line that set them rather than guess.
+    """
+
+    def __init__(self, message: str = "", *, keys: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.keys = keys
 
 
 @dataclass(frozen=True)

@@ -409,11 +409,35 @@ def test_a_font_file_that_is_no_font_is_named_with_where_it_was_set(agent_cli, t
     conf.write_text(f'[display]\ndisplay = "emulator"\nfonts = ["{not_a_font}"]\n')
     refusal = f"font {not_a_font} cannot be read as a TrueType or OpenType font"
     code, err = agent_cli("--config", str(conf))
-    assert code == EX_CONFIG and f"{conf}, line 1: [display] {refusal}" in err, err
+    assert code == EX_CONFIG and f"{conf}, line 3: [display] {refusal}" in err, err
     code, err = agent_cli("--display", "emulator", env={"PI_EDGE_FONTS": str(not_a_font)})
     assert code == EX_CONFIG and f"environment variable PI_EDGE_FONTS: {refusal}" in err, err
     code, err = agent_cli("--display", "emulator", "--font", str(not_a_font))
     assert code == 2 and refusal in err and err.count("\n") == 1, err
+
+
+async def test_a_display_refusal_names_the_key_and_where_it_was_set(tmp_path: Path) -> None:
+    """The line of the refused key, not of [display]; a flag or variable next to a file is not the file's fault."""
+    conf = tmp_path / "agent.toml"
+    conf.write_text('[agent]\nname = "x"\n\n[display]\ndisplay = "emulator"\nwidth = 128\nrotate = 7\n')
+    code, _, err = await run_cli("agent", "--config", str(conf), "--port", "0")
+    assert code == EX_CONFIG and f"{conf}, line 7: [display] rotate must be 0, 1, 2 or 3" in err, err
+    conf.write_text('[display]\ndisplay = "emulator"\n')
+    too_high = "an emulated panel of 128x60 is not possible"
+    code, _, err = await run_cli("agent", "--config", str(conf), "--port", "0", "--height", "60")
+    assert code == 2 and too_high in err and str(conf) not in err, err
+    code, err = await _run_cli_env({"PI_EDGE_HEIGHT": "60"}, "agent", "--config", str(conf), "--port", "0")
+    assert code == EX_CONFIG and f"environment variable PI_EDGE_HEIGHT: {too_high}" in err, err
+
+
+async def _run_cli_env(env: dict[str, str], *args: str) -> tuple[int, str]:
+    """``run_cli`` with extra environment variables: (exit code, stderr)."""
+    from tests.processes import CLI, ENV
+
+    proc = await asyncio.create_subprocess_exec(*CLI, *args, stdout=asyncio.subprocess.DEVNULL,
+                                                stderr=asyncio.subprocess.PIPE, env={**ENV, **env})
+    _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    return proc.returncode or 0, err.decode()
 
 
 async def test_impossible_display_from_the_file_is_a_config_error_too(tmp_path: Path) -> None:
@@ -421,6 +445,6 @@ async def test_impossible_display_from_the_file_is_a_config_error_too(tmp_path: 
     conf.write_text('[display]\ndisplay = "sh1107"\nwidth = 128\nheight = 64\n')
     code, _, err = await run_cli("agent", "--config", str(conf), "--port", "0")
     assert code == EX_CONFIG, err
-    assert f"{conf}, line 1: [display] sh1107 does not drive a 128x64 panel; its sizes are 64x128, 80x128, 128x128" in err
+    assert f"{conf}, line 2: [display] sh1107 does not drive a 128x64 panel; its sizes are 64x128, 80x128, 128x128" in err
     code, _, err = await run_cli("agent", "--display", "sh1107", "--width", "128", "--height", "64", "--port", "0")
     assert code == 2 and "sh1107 does not drive a 128x64 panel" in err  # a typo on the command line: not 78

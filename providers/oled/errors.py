@@ -26,7 +26,7 @@ class UnknownDriverError(ConfigError):
         self.name = name
         self.allowed = tuple(allowed)
         super().__init__(
-            f"unknown display driver {name!r}; use one of: {', '.join(self.allowed)}"
+            f"unknown display driver {name!r}; use one of: {', '.join(self.allowed)}", keys=("display",)
         )
 
 

@@ -67,11 +67,12 @@ def check_font(path: str) -> None:
     """Raise ``ConfigError`` unless FreeType can open ``path`` as a font: a wrong path is named at start,
     not noticed at the first ü."""
     if not os.path.isfile(path):
-        raise ConfigError(f"font {path} does not exist (or is not a file)")
+        raise ConfigError(f"font {path} does not exist (or is not a file)", keys=("fonts",))
     try:
         ImageFont.truetype(path, 12)
     except OSError as exc:
-        raise ConfigError(f"font {path} cannot be read as a TrueType or OpenType font ({exc})") from None
+        raise ConfigError(f"font {path} cannot be read as a TrueType or OpenType font ({exc})",
+                          keys=("fonts",)) from None
 
 
 @lru_cache(maxsize=None)
