@@ -185,12 +185,14 @@ class Agent:
             self.notifier.send("READY=1")
             return
         await self.service.reconfigure(new)
-        for field in ("hub", "nats_url", "host", "port", "name", "lattice", "state_dir", "hub_credentials"):
+        # Read once at start (the leaf server, the runtime's cache, the provider): said, not silently ignored.
+        for field in ("hub", "nats_url", "host", "port", "name", "lattice", "state_dir", "cache_dir",
+                      "hub_credentials", "hub_ca"):
             if getattr(new, field) != getattr(self.options, field):
                 log.warning("reload: %s changed; restart the agent to apply it", field)
-        if (args.display, args.width, args.height, args.rotate, args.i2c_port, args.i2c_address) != (
+        if (args.display, args.width, args.height, args.rotate, args.i2c_port, args.i2c_address, args.font) != (
                 self.args.display, self.args.width, self.args.height, self.args.rotate, self.args.i2c_port,
-                self.args.i2c_address):
+                self.args.i2c_address, self.args.font):
             log.warning("reload: display settings changed; restart the agent to apply them")
         self.options, self.args.grace_s, self.args.blank_display = new, args.grace_s, args.blank_display
         log.info("reload: configuration applied")

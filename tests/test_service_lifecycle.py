@@ -402,6 +402,33 @@ async def test_sighup_reloads_labels_without_reconnecting(built, tmp_path) -> No
         await agent.kill()
 
 
+async def test_sighup_names_every_change_that_needs_a_restart(built, tmp_path) -> None:
+    """Fonts, the cache directory and the hub's CA are read once at start: a reload must say so."""
+    from tests.fonts import block_font
+
+    conf = tmp_path / "agent.toml"
+    conf.write_text(f'[agent]\ncache_dir = "{built["oled-text"].parent.parent}"\n')
+    agent = await CliProcess.start("agent", "--config", str(conf), "--port", "0", "--display", "emulator",
+                                   "--allow-unsigned", "--actor", f"oled-text={built['oled-text']}",
+                                   "--name", "pi-hup2", "--state-dir", str(tmp_path / "state"))
+    try:
+        await agent.wait_line(r"via (nats://\S+);")
+        font = block_font(tmp_path / "font.ttf", {"\u00fc": (50, 0, 550, 700)})
+        ca = tmp_path / "ca.pem"
+        ca.write_text("-----BEGIN CERTIFICATE-----\n")
+        conf.write_text(f'[agent]\ncache_dir = "{tmp_path / "other-cache"}"\nhub_ca = "{ca}"\n'
+                        f'[display]\nfonts = ["{font}"]\n')
+        agent.proc.send_signal(signal.SIGHUP)
+        await agent.wait_line(r"reload: configuration applied", stream="stderr")
+        log = "\n".join(agent.lines["stderr"])
+        assert "reload: cache_dir changed; restart the agent to apply it" in log, agent.transcript()
+        assert "reload: hub_ca changed; restart the agent to apply it" in log, agent.transcript()
+        assert "reload: display settings changed; restart the agent to apply them" in log, agent.transcript()
+        assert await agent.stop() == 0
+    finally:
+        await agent.kill()
+
+
 def test_a_font_file_that_is_no_font_is_named_with_where_it_was_set(agent_cli, tmp_path: Path) -> None:
     not_a_font = tmp_path / "font.ttf"
     not_a_font.write_text("hello\n")
