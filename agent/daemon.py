@@ -80,6 +80,9 @@ class Agent:
         self.notifier = Notifier()
         self.provider: DisplayProvider = self._provider()
         self.service = AgentService(self.options, self.provider)
+        #: Set once the agent serves: a SIGHUP before that waits, or it would start the actors a second time.
+        self.started = asyncio.Event()
+        self._reloading = asyncio.Lock()  # one reload at a time, however fast the SIGHUPs come
 
     def _provider(self) -> DisplayProvider:
         try:
@@ -126,6 +129,7 @@ class Agent:
             self.out(f"pi-edge agent {host.name}: lattice {self.options.lattice!r} via {self.service.url}; "
                      f"actors: {', '.join(sorted(host.actors)) or 'none'}{down}")
             self.notifier.ready(_status(self.service))
+            self.started.set()
             if self.notifier.watchdog_interval:
                 watchdog = asyncio.ensure_future(self._watchdog(self.notifier.watchdog_interval))
             await stopping.wait()
@@ -174,7 +178,18 @@ class Agent:
             await asyncio.sleep(every)  # a period, not synchronisation
 
     async def reload(self) -> None:
-        """SIGHUP: apply what can change live; say which changes need a restart."""
+        """SIGHUP: apply what can change live; say which changes need a restart.
+
+        One that comes while the agent is still starting (building, compiling) waits for the start to
+        finish: applying it at once would start the configured actors a second time beside the first.
+        """
+        if not self.started.is_set():
+            log.info("reload: the agent is still starting; the configuration is read again once it serves")
+            await self.started.wait()
+        async with self._reloading:
+            await self._reload()
+
+    async def _reload(self) -> None:
         self.notifier.reloading()
         try:
             args, _ = resolve(copy.copy(self.flags))

@@ -429,6 +429,26 @@ async def test_sighup_names_every_change_that_needs_a_restart(built, tmp_path) -
         await agent.kill()
 
 
+async def test_sighup_while_starting_waits_for_the_start(tmp_path) -> None:
+    """A reload during the first build must not build and start the configured actor a second time."""
+    from tests.processes import ROOT
+
+    agent = await CliProcess.start("agent", "--port", "0", "--display", "emulator", "--name", "pi-early",
+                                   "--actor", f"oled-text={ROOT / 'actors' / 'oled_text'}",
+                                   "--state-dir", str(tmp_path / "state"), "--cache-dir", str(tmp_path / "cache"))
+    try:
+        await agent.wait_line(r"build: compiling", stream="stderr")
+        agent.proc.send_signal(signal.SIGHUP)
+        await agent.wait_line(r"via (nats://\S+);", timeout=120)
+        await agent.wait_line(r"reload: configuration applied", stream="stderr")
+        log = agent.lines["stderr"]
+        assert sum("build: compiling" in line for line in log) == 1, agent.transcript()
+        assert sum("actor=oled-text started" in line for line in log) == 1, agent.transcript()
+        assert await agent.stop() == 0
+    finally:
+        await agent.kill()
+
+
 def test_a_font_file_that_is_no_font_is_named_with_where_it_was_set(agent_cli, tmp_path: Path) -> None:
     not_a_font = tmp_path / "font.ttf"
     not_a_font.write_text("hello\n")
