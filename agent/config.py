@@ -59,6 +59,13 @@ def _port(value: int) -> int:
     return value
 
 
+def _address(value: str) -> str:
+    """An address to listen on: caught here, or an empty one ends in a traceback from the NATS client."""
+    if not value or any(c.isspace() for c in value):
+        raise ValueError(f"must be an address to listen on, like 127.0.0.1 or 0.0.0.0, got {value!r}")
+    return value
+
+
 def _token(value: str) -> str:
     """Names that become one NATS subject token: the rule ``subjects.check_token`` applies later."""
     if not subjects.is_token(value):
@@ -172,7 +179,7 @@ KEYS: tuple[Key, ...] = (
     Key("agent", "hub_credentials", "path", None, "hub_credentials", _leaf_credentials),
     Key("agent", "hub_ca", "path", None, "hub_ca", readable_file),
     Key("agent", "nats_url", "str", None, "nats_url"),
-    Key("agent", "host", "str", "127.0.0.1", "host"),
+    Key("agent", "host", "str", "127.0.0.1", "host", _address),
     Key("agent", "port", "int", 4222, "port", _port),
     Key("agent", "state_dir", "path", None, "state_dir", usable_dir),
     Key("agent", "cache_dir", "path", None, "cache_dir", usable_dir),

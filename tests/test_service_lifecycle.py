@@ -117,6 +117,8 @@ FILE_VALUES = [
     ('[agent]\nactors = { "a.b" = "builtin" }\n', "[agent] actors", 2, "must have names of letters"),
     (f'[agent]\nactors = {{ x = "{MISSING}.wasm" }}\n', "[agent] actors", 2, "does not exist"),
     ('[agent]\nport = 70000\n', "[agent] port", 2, "must be a port number 0..65535"),
+    ('[agent]\nhost = ""\n', "[agent] host", 2, "must be an address to listen on"),
+    ('[agent]\nhost = "not an ip"\n', "[agent] host", 2, "must be an address to listen on"),
     (f'[agent]\nstate_dir = "{NO_DIR}"\n', "[agent] state_dir", 2, f"must name a directory {NO_DIR_WHY}"),
     (f'[agent]\n\ncache_dir = "{NO_DIR}"\n', "[agent] cache_dir", 3, f"must name a directory {NO_DIR_WHY}"),
 ]
@@ -461,6 +463,13 @@ def test_a_font_file_that_is_no_font_is_named_with_where_it_was_set(agent_cli, t
     assert code == EX_CONFIG and f"environment variable PI_EDGE_FONTS: {refusal}" in err, err
     code, err = agent_cli("--display", "emulator", "--font", str(not_a_font))
     assert code == 2 and refusal in err and err.count("\n") == 1, err
+
+
+async def test_an_empty_host_is_refused_naming_the_flag_not_a_traceback(tmp_path: Path) -> None:
+    code, _, err = await run_cli("agent", "--host", "", "--port", "0", "--display", "emulator",
+                                 "--state-dir", str(tmp_path / "state"))
+    assert code == 2 and "--host must be an address to listen on" in err, err
+    assert "Traceback" not in err and err.count("\n") == 1, err
 
 
 async def test_a_display_refusal_names_the_key_and_where_it_was_set(tmp_path: Path) -> None:
