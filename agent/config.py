@@ -19,12 +19,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import claims, subjects
 from .errors import ConfigError
 from .identity import AUTOMATIC_LABELS, LABEL_RULE, is_label_key
 from .limits import MIN_DEADLINE_MS, MIN_MEMORY_MB, MIN_MESSAGE_KB
-from .natsserver import LeafCredentials
+from .natsserver import LeafCredentials, redact
 
 DEFAULT_PATH = Path("/etc/pi-edge/agent.toml")
 EX_CONFIG = 78
@@ -63,6 +64,22 @@ def _address(value: str) -> str:
     """An address to listen on: caught here, or an empty one ends in a traceback from the NATS client."""
     if not value or any(c.isspace() for c in value):
         raise ValueError(f"must be an address to listen on, like 127.0.0.1 or 0.0.0.0, got {value!r}")
+    return value
+
+
+#: What nats-server dials a leafnode remote with; anything else it misreads (``laptop:7422`` dials ``:7422``).
+HUB_SCHEMES = ("nats-leaf", "nats", "tls", "ws", "wss")
+
+
+def _hub(value: str) -> str:
+    """The hub's leafnode URL: a typo here would otherwise retry an address that cannot work, every second."""
+    try:
+        url = urlsplit(value)
+        url.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        url = None
+    if url is None or url.scheme not in HUB_SCHEMES or not url.hostname:
+        raise ValueError(f"must be the hub's leafnode URL, like nats-leaf://laptop.local:7422, got {redact(value)!r}")
     return value
 
 
@@ -175,7 +192,7 @@ class Key:
 KEYS: tuple[Key, ...] = (
     Key("agent", "name", "str", None, "name", _token),
     Key("agent", "lattice", "str", "default", "lattice", _token),
-    Key("agent", "hub", "str", None, "hub"),
+    Key("agent", "hub", "str", None, "hub", _hub),
     Key("agent", "hub_credentials", "path", None, "hub_credentials", _leaf_credentials),
     Key("agent", "hub_ca", "path", None, "hub_ca", readable_file),
     Key("agent", "nats_url", "str", None, "nats_url"),
