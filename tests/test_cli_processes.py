@@ -147,6 +147,17 @@ async def test_help_explains_every_command() -> None:
     assert code == 0 and "--hub" in out and "--display" in out and "--i2c-address" in out
 
 
+async def test_agent_help_states_the_display_defaults() -> None:
+    """The agent's display flags default to None (the config file may set them): the help must still say."""
+    code, out, _ = await run_cli("agent", "--help")
+    text = " ".join(out.split())
+    assert code == 0 and "(default None)" not in text, out
+    for flag, default in (("--width WIDTH", "128"), ("--height HEIGHT", "64"), ("--rotate {0,1,2,3}", "0"),
+                          ("--i2c-port I2C_PORT", "1"), ("--i2c-address I2C_ADDRESS", "0x3C")):
+        described = text.split(f"{flag} ", 1)[1].split(" --", 1)[0]
+        assert f"(default {default})" in described, (flag, described)
+
+
 @pytest.mark.parametrize("cert,key,message", [
     ("missing.pem", "missing.key", "--tls-cert must name a readable file, got '{dir}/missing.pem' (No such file"),
     ("text.pem", "text.pem", "--tls-cert must name a PEM file with a '-----BEGIN CERTIFICATE-----' line"),

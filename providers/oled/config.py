@@ -159,21 +159,25 @@ def add_display_arguments(parser: argparse.ArgumentParser) -> None:
         help="driver name, or 'emulator' (default: ssd1306 if /dev/i2c-PORT exists, "
         f"else emulator); one of: {', '.join(ALLOWED_DISPLAYS)}",
     )
-    group.add_argument("--width", type=int, default=128, help="panel width in pixels")
-    group.add_argument("--height", type=int, default=64, help="panel height in pixels")
+    # The defaults are written out: the agent sets these flags' defaults to None (its config file fills them).
+    d = DisplayConfig
+    group.add_argument("--width", type=int, default=d.width, help=f"panel width in pixels (default {d.width})")
+    group.add_argument("--height", type=int, default=d.height, help=f"panel height in pixels (default {d.height})")
     group.add_argument(
-        "--rotate", type=int, default=0, choices=(0, 1, 2, 3),
-        help="quarter turns clockwise: 0, 1, 2 or 3",
+        "--rotate", type=int, default=d.rotate, choices=(0, 1, 2, 3),
+        help=f"quarter turns clockwise: 0, 1, 2 or 3 (default {d.rotate})",
     )
-    group.add_argument("--i2c-port", type=int, default=1, help="I2C bus number")
+    group.add_argument("--i2c-port", type=int, default=d.i2c_port,
+                       help=f"I2C bus number: /dev/i2c-PORT (default {d.i2c_port})")
     group.add_argument(
-        "--i2c-address", type=parse_i2c_address, default=0x3C,
-        help="I2C display address, e.g. 0x3C",
+        "--i2c-address", type=parse_i2c_address, default=d.i2c_address,
+        help=f"I2C display address, e.g. 0x3D (default 0x{d.i2c_address:02X})",
     )
     group.add_argument(
         "--font", action="append", default=None, metavar="PATH",
-        help="a TrueType/OpenType font for characters the built-in font lacks (it has ASCII only); "
-        "repeat to try several in order (default: DejaVu Sans or another common system font, if installed)",
+        help="a TrueType/OpenType font for characters the built-in font lacks (it has printable ASCII and a "
+        "few signs); repeat to try several in order (default: DejaVu Sans or another common system font, "
+        "if installed)",
     )
 
 
