@@ -163,6 +163,11 @@ class LeafCredentials:
         return f"{scheme}://{quote(self.user, safe='')}:{quote(self.password, safe='')}@{host}"
 
 
+def host_port(host: str, port: int) -> str:
+    """``host:port``, an IPv6 address in brackets (``[::1]:4222``) so that the port can be told apart."""
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
 def redact(url: str) -> str:
     """A URL fit for logs: user info replaced."""
     scheme, sep, rest = url.partition("://")
@@ -192,7 +197,7 @@ class ServerConfig:
 
         lines = [
             f"server_name: {json.dumps(self.name)}",
-            f"listen: {json.dumps(f'{self.host}:{port(self.port)}')}",
+            f"listen: {json.dumps(host_port(self.host, port(self.port)))}",
         ]
         if self.jetstream_dir is not None:
             lines.append(f"jetstream {{ store_dir: {json.dumps(self.jetstream_dir)}, "
@@ -201,7 +206,7 @@ class ServerConfig:
         if self.leafnode_port is not None or self.remotes:
             lines.append("leafnodes {")
             if self.leafnode_port is not None:
-                lines.append(f"  listen: {json.dumps(f'{self.leafnode_host}:{port(self.leafnode_port)}')}")
+                lines.append(f"  listen: {json.dumps(host_port(self.leafnode_host, port(self.leafnode_port)))}")
                 if creds is not None:
                     lines.append(f"  authorization {{ user: {json.dumps(creds.user)}, "
                                  f"password: {json.dumps(creds.password)} }}")
@@ -245,7 +250,7 @@ class NatsServer:
     @property
     def url(self) -> str:
         host = "127.0.0.1" if self.config.host in ("0.0.0.0", "::") else self.config.host
-        return f"nats://{host}:{self.client_port}"
+        return f"nats://{host_port(host, self.client_port or 0)}"
 
     def start(self, timeout: float = 10.0) -> "NatsServer":
         """Run the server and wait until it accepts clients.
@@ -292,7 +297,8 @@ class NatsServer:
             if self._proc is proc:  # else someone stopped it meanwhile (a cancelled start)
                 self.stop()
             raise NatsServerError(
-                f"nats-server {self.config.name!r} did not start on {self.config.host}:{self.config.port}: {detail}"
+                f"nats-server {self.config.name!r} did not start on {host_port(self.config.host, self.config.port)}: "
+                f"{detail}"
             )
         log.info("nats-server %s ready: clients %s%s", self.config.name, self.url,
                  f", leafnodes port {self.leafnode_port}" if self.leafnode_port else "")

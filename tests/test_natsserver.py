@@ -65,6 +65,19 @@ async def test_hub_and_leaf_carry_a_message_across_the_leaf_link() -> None:
     assert not hub.running()
 
 
+async def test_an_ipv6_listen_address_serves_clients() -> None:
+    """``--host ::1`` reached nats-server as ``::1:-1``, which it cannot parse: the address needs brackets."""
+    with NatsServer(leaf_config("v6", 0, None, host="::1")) as server:
+        assert server.url == f"nats://[::1]:{server.client_port}"
+        nc = await nats.connect(server.url)
+        try:
+            sub = await nc.subscribe("probe")
+            await nc.publish("probe", b"1")
+            assert (await sub.next_msg(timeout=5)).data == b"1"
+        finally:
+            await nc.close()
+
+
 def test_port_in_use_is_reported_with_the_servers_words() -> None:
     with NatsServer(hub_config("127.0.0.1", 0, 0)) as first:
         clash = NatsServer(ServerConfig(name="clash", port=first.client_port or 0))
