@@ -22,7 +22,7 @@ from . import __version__, subjects
 from .claims_cli import add_commands as add_claims_commands
 from .fleet import add_commands as add_fleet_commands
 from .install_service import add_commands as add_install_commands
-from .cli_types import font_size_arg, name_arg, positive_int
+from .cli_types import font_size_arg, name_arg, positive_int, typed
 from .fleet import lattice_args, out
 from .errors import ConfigError, NoResponderError, PiEdgeError
 from .lattice import broadcast, connect, ping, request, subscriptions_live
@@ -373,7 +373,7 @@ async def _send_all(args: argparse.Namespace, body: bytes, headers: dict[str, st
 def cmd_display(args: argparse.Namespace) -> int:
     send = _send_all if args.all else _send
     headers = text_headers(args.align, args.size, args.wrap) or None
-    body = args.text.encode("utf-8")
+    body = typed(args.text)
     if args.text == "-":
         body = sys.stdin.buffer.read()
         body = body[:-1] if body.endswith(b"\n") else body

@@ -31,6 +31,16 @@ def _number(value: str, kind: type[int] | type[float], what: str) -> float:
         raise argparse.ArgumentTypeError(f"{value!r} is not {what}") from None
 
 
+def typed(text: str) -> bytes:
+    """``text`` from the command line as the bytes that were typed.
+
+    Arguments that are not UTF-8 (a Latin-1 terminal, a file name) reach Python as
+    surrogate escapes; sending the original bytes lets the actor name the problem
+    instead of this command dying with a traceback.
+    """
+    return text.encode("utf-8", "surrogateescape")
+
+
 def font_size_arg(value: str) -> int:
     """A font size in pixels; whether the display can draw it is for its provider to say."""
     try:

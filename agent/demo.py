@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import subjects
 from .build import build_actor
+from .cli_types import typed
 from .lattice import connect, request, wait_for_actor
 from .natsserver import NatsServer, hub_config
 from .plugins import ProviderPlugin
@@ -49,7 +50,7 @@ async def run_demo(text: str, png: Path, plugin: ProviderPlugin, cache_dir: Path
         try:
             await wait_for_actor(laptop, subjects.DEFAULT_LATTICE, ACTOR, timeout=15)
             say(f"  agent joined the hub; sending {text!r}")
-            reply = await request(laptop, subjects.actor(subjects.DEFAULT_LATTICE, ACTOR), text.encode(), None,
+            reply = await request(laptop, subjects.actor(subjects.DEFAULT_LATTICE, ACTOR), typed(text), None,
                                   5.0, what=f"actor {ACTOR!r}")
         finally:
             await laptop.close()

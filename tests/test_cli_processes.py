@@ -107,6 +107,20 @@ async def test_agent_on_an_existing_server_with_nats_url(processes, hub, built, 
     assert await agent.stop() == 0
 
 
+async def test_text_that_is_not_utf8_reaches_the_actor_instead_of_a_traceback(processes, hub, built,
+                                                                              cache_dir) -> None:
+    """A Latin-1 terminal types "Grüße" as bytes Python can only hold as surrogate escapes."""
+    agent = await processes("agent", "--nats-url", hub.url, "--display", "emulator",
+                            "--actor", f"oled-text={built['oled-text']}", "--allow-unsigned", "--cache-dir", str(cache_dir))
+    await agent.wait_line(AGENT_READY)
+    latin1 = b"Gr\xfc\xdfe".decode("utf-8", "surrogateescape")
+    for argv in (["display", latin1], ["display", "--all", latin1]):
+        code, out, err = await run_cli(*argv, "--nats-url", hub.url)
+        assert code == 1 and "Traceback" not in err, err
+        assert "message body is not UTF-8 text (invalid start byte at byte 2)" in out + err
+    assert await agent.stop() == 0
+
+
 async def test_sigterm_while_compiling_still_stops_the_leaf_server(processes, built, tmp_path: Path) -> None:
     # An empty cache directory: the agent has to compile, which takes seconds.
     agent = await processes("agent", "--port", "0", "--display", "emulator",
