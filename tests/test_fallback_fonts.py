@@ -144,6 +144,48 @@ def test_a_font_that_cannot_be_used_is_refused_at_start(tmp_path: Path, contents
         DisplayConfig(display="emulator", fonts=(str(path),))
 
 
+#: A bitmap font FreeType opens, at 12 px only: one glyph (ü), as BDF text.
+BDF_12PX = """STARTFONT 2.1
+FONT -misc-test-medium-r-normal--12-120-75-75-c-80-iso10646-1
+SIZE 12 75 75
+FONTBOUNDINGBOX 8 12 0 -2
+STARTPROPERTIES 3
+FONT_ASCENT 10
+FONT_DESCENT 2
+PIXEL_SIZE 12
+ENDPROPERTIES
+CHARS 1
+STARTCHAR uni00FC
+ENCODING 252
+SWIDTH 500 0
+DWIDTH 8 0
+BBX 8 12 0 -2
+BITMAP
+00
+00
+66
+00
+66
+66
+66
+66
+66
+3E
+00
+00
+ENDCHAR
+ENDFONT
+"""
+
+
+def test_a_bitmap_font_of_fixed_sizes_is_refused_at_start(tmp_path: Path) -> None:
+    """It opens at 12 px, but the sign's text is laid out at whatever size fits: every ü would fail."""
+    path = tmp_path / "fixed.bdf"
+    path.write_text(BDF_12PX)
+    with pytest.raises(ConfigError, match=f"font {path} cannot be drawn at 4 px .*scalable TrueType or OpenType"):
+        DisplayConfig(display="emulator", fonts=(str(path),))
+
+
 def test_the_log_names_each_character_no_font_has_once(blocks: Path, caplog: pytest.LogCaptureFixture) -> None:
     provider = OledProvider(DisplayConfig(display="emulator", fonts=(str(blocks),)))
     try:

@@ -68,11 +68,22 @@ def check_font(path: str) -> None:
     not noticed at the first ü."""
     if not os.path.isfile(path):
         raise ConfigError(f"font {path} does not exist (or is not a file)", keys=("fonts",))
+    from .layout import FONT_SIZE_RANGE  # layout imports this module
+
     try:
         ImageFont.truetype(path, 12)
     except OSError as exc:
         raise ConfigError(f"font {path} cannot be read as a TrueType or OpenType font ({exc})",
                           keys=("fonts",)) from None
+    # A bitmap font (BDF, PCF) opens only at the sizes it was drawn in: every message that needs it
+    # would fail, so it is refused here.  Opening all sizes takes a few milliseconds.
+    lo, hi = FONT_SIZE_RANGE
+    for size in range(lo, hi + 1):
+        try:
+            ImageFont.truetype(path, size)
+        except OSError:
+            raise ConfigError(f"font {path} cannot be drawn at {size} px (a bitmap font has fixed sizes); "
+                              "name a scalable TrueType or OpenType font", keys=("fonts",)) from None
 
 
 @lru_cache(maxsize=None)
