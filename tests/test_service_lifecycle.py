@@ -500,6 +500,19 @@ async def _run_cli_env(env: dict[str, str], *args: str) -> tuple[int, str]:
     return proc.returncode or 0, err.decode()
 
 
+def test_a_bad_font_flag_is_blamed_on_the_flag_not_on_other_display_settings(agent_cli, tmp_path: Path) -> None:
+    """Other [display] values from the file or the environment are fine; only --font is wrong."""
+    not_a_font = tmp_path / "font.ttf"
+    not_a_font.write_text("hello\n")
+    conf = tmp_path / "agent.toml"
+    conf.write_text('[display]\nwidth = 128\n')
+    refusal = f"font {not_a_font} cannot be read as a TrueType or OpenType font"
+    code, err = agent_cli("--config", str(conf), "--font", str(not_a_font))
+    assert code == 2 and refusal in err and str(conf) not in err, err
+    code, err = agent_cli("--font", str(not_a_font), env={"PI_EDGE_ROTATE": "0"})
+    assert code == 2 and refusal in err and "PI_EDGE_ROTATE" not in err, err
+
+
 async def test_impossible_display_from_the_file_is_a_config_error_too(tmp_path: Path) -> None:
     conf = tmp_path / "agent.toml"
     conf.write_text('[display]\ndisplay = "sh1107"\nwidth = 128\nheight = 64\n')
