@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=font_size_arg, metavar="PX",
                    help="font size in pixels (default: the largest at which the text fits)")
     p.add_argument("--no-wrap", dest="wrap", action="store_const", const=False,
-                   help="one line per paragraph, cut at the panel's edge (default: wrap on words)")
+                   help="one line per paragraph, cut at the panel's edge and shown from its start (default: wrap on words)")
     _lattice_args(p)
     p.set_defaults(func=cmd_display)
 

@@ -278,55 +278,110 @@ def _paragraphs(text: str) -> list[list[str]]:
     return [para.split() for para in text.split("\n")]
 
 
-def _break_word(word: str, size: int, width: int, fonts: FontChain = BUILT_IN) -> list[_Line]:
-    """Cut a word that alone is wider than the panel into panel-wide pieces.
+def _extend_upto(line: _Line, text: str, size: int, width: int, fonts: FontChain = BUILT_IN,
+                 cut: bool = False) -> _Line:
+    """``line`` with ``text`` after it, measured only until it is wider than ``width``.
+
+    A long text is measured a run at a time and left after the run that makes
+    it too wide, so a 64 KiB word costs what the panel can show, not its length.
+    With ``cut``, it ends exactly at the glyph that crosses ``width`` (its
+    ``text`` is then the part measured): what a line cut at the panel's edge
+    shows, and all that places it.
+    """
+    for start in range(0, len(text), RUN_CACHE_MAX_CHARS):
+        run = text[start:start + RUN_CACHE_MAX_CHARS]
+        longer = _extend(line, run, size, fonts)
+        if longer.width > width:
+            if not cut:
+                return longer
+            for char in run:
+                line = _extend(line, char, size, fonts)
+                if line.width > width:
+                    return line
+        line = longer
+    return line
+
+
+def _break_word(word: str, size: int, width: int, fonts: FontChain = BUILT_IN) -> Iterator[_Line]:
+    """Cut a word that alone is wider than the panel into panel-wide pieces, as they are needed.
 
     A line only widens as glyphs are added, so growing it glyph by glyph finds
-    each cut in one pass: a 64 KiB word costs one glyph lookup per character.
+    each cut in one pass, and a caller that has all the lines it can show stops
+    asking: a 64 KiB word costs what fits on the panel.
     """
-    pieces: list[_Line] = []
-    line = _START
-    for char in word:
-        longer = _extend(line, char, size, fonts)
-        if longer.width > width and line.text:
-            pieces.append(line)
-            line = _extend(_START, char, size, fonts)
+    line, start = _START, 0
+    for i, char in enumerate(word):
+        longer = _extend(line, char, size, fonts)._replace(text="")  # spelt at the cut: no quadratic joins
+        if longer.width > width and i > start:
+            yield line._replace(text=word[start:i])
+            line, start = _extend(_START, char, size, fonts)._replace(text=""), i
         else:
             line = longer
-    pieces.append(line)
-    return pieces
+    yield line._replace(text=word[start:])
+
+
+class _Stack:
+    """Lines stacked ``pitch`` apart as wrapping makes them; says when their ink is taller than ``height``."""
+
+    def __init__(self, pitch: int, height: int | None) -> None:
+        self.lines: list[_Line] = []
+        self.pitch, self.height = pitch, height
+        self.top = self.bottom = 0
+        self.inked = False
+
+    def full_after(self, line: _Line) -> bool:
+        """Add ``line``; True once the stack no longer fits (it only grows, so it never will again)."""
+        self.lines.append(line)
+        if self.height is None or line.empty:
+            return False
+        y = (len(self.lines) - 1) * self.pitch
+        if not self.inked:
+            self.top, self.bottom, self.inked = y + line.top, y + line.bottom, True
+        else:
+            self.top, self.bottom = min(self.top, y + line.top), max(self.bottom, y + line.bottom)
+        return self.bottom - self.top > self.height
 
 
 def _wrap(text: str, size: int, width: int, wrap: bool = True, break_words: bool = True,
-          fonts: FontChain = BUILT_IN) -> list[_Line] | None:
+          fonts: FontChain = BUILT_IN, height: int | None = None) -> list[_Line] | None:
     """Greedy word wrap at ``size``, lines measured as they grow.
 
     A word wider than ``width`` is cut into pieces, or with ``break_words=False``
     the answer is None (this size would have to split a word).  A line grows
     word by word from its measured self, so wrapping costs one glyph lookup per
-    character however long the paragraph.
+    character.  With ``height``, wrapping stops at the first line that makes
+    the block taller than that (it is kept, so the caller sees the text does not
+    fit, and the lines before it are those that would be shown): the work is
+    bounded by the panel, not by the length of the text.
     """
-    lines: list[_Line] = []
+    stack = _Stack(_pitch(size), height)
     for words in _paragraphs(text):
         if not wrap:
-            lines.append(_measure(" ".join(words), size, fonts))
+            if stack.full_after(_extend_upto(_START, " ".join(words), size, width, fonts, cut=True)):
+                return stack.lines
             continue
         current: _Line | None = None
         for word in words:
             if current is not None:
-                candidate = _extend(current, " " + word, size, fonts)
+                candidate = _extend_upto(current, " " + word, size, width, fonts)
                 if candidate.width <= width:
                     current = candidate
                     continue
-                lines.append(current)
-            current = _measure(word, size, fonts)
+                if stack.full_after(current):
+                    return stack.lines
+            current = _extend_upto(_START, word, size, width, fonts)
             if current.width > width:
                 if not break_words:
                     return None
-                *whole, current = _break_word(word, size, width, fonts)
-                lines.extend(whole)
-        lines.append(current if current is not None else _START)
-    return lines
+                pieces = _break_word(word, size, width, fonts)
+                current = next(pieces)
+                for piece in pieces:
+                    if stack.full_after(current):
+                        return stack.lines
+                    current = piece
+        if stack.full_after(current if current is not None else _START):
+            return stack.lines
+    return stack.lines
 
 
 def _pitch(size: int) -> int:
@@ -357,7 +412,7 @@ def _fits(lines: list[_Line], pitch: int, width: int, height: int) -> bool:
 def _try_size(text: str, size: int, width: int, height: int, wrap: bool,
               break_words: bool = True, fonts: FontChain = BUILT_IN) -> tuple[list[_Line], bool]:
     """The wrapped lines at ``size`` and whether they fit (never, if a word would have to be split and may not)."""
-    lines = _wrap(text, size, width, wrap, break_words, fonts)
+    lines = _wrap(text, size, width, wrap, break_words, fonts, height)
     if lines is None:
         return [], False
     return lines, _fits(lines, _pitch(size), width, height)
@@ -373,11 +428,13 @@ def _largest_fitting(text: str, width: int, height: int, wrap: bool,
     whole = _bisect_sizes(text, width, height, wrap, False, fonts)
     if whole is not None:
         return whole
-    at_min = _wrap(text, MIN_FONT_SIZE, width, wrap, False, fonts)
+    at_min = _wrap(text, MIN_FONT_SIZE, width, wrap, False, fonts, height)
     if at_min is not None:  # every word fits the width at MIN; the text is just too long: cut it there
         return MIN_FONT_SIZE, at_min
     split = _bisect_sizes(text, width, height, wrap, True, fonts)
-    return split if split is not None else (MIN_FONT_SIZE, _wrap(text, MIN_FONT_SIZE, width, wrap, True, fonts) or [])
+    if split is not None:
+        return split
+    return MIN_FONT_SIZE, _wrap(text, MIN_FONT_SIZE, width, wrap, True, fonts, height) or []
 
 
 def _bisect_sizes(text: str, width: int, height: int, wrap: bool,
@@ -469,7 +526,7 @@ def plan_text(text: str, width: int, height: int, options: TextOptions, fonts: F
     y0 = (height - (bottom - top)) // 2 - top
     placed = []
     for i, ln in enumerate(kept):
-        if options.align == "left":
+        if options.align == "left" or ln.width > width:  # a line cut at the edge shows its start
             x = -ln.left
         elif options.align == "right":
             x = width - ln.right
