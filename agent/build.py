@@ -8,6 +8,7 @@ only what the world grants.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -16,6 +17,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -75,30 +78,57 @@ def actor_name(actor_dir: Path) -> str:
 def build_actor(actor_dir: Path, cache_dir: Path | None = None, out: Path | None = None) -> BuildResult:
     """Build (or reuse) the component for ``actor_dir``; ``out`` also gets a copy."""
     started = time.perf_counter()
+    actor_dir, digest, target = _plan(actor_dir, cache_dir)
+    cached = target.exists()
+    if not cached:
+        with _workspace(actor_dir, target) as (command, work, env, partial):
+            _compiling(actor_dir)
+            proc = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, errors="replace")
+            _install(actor_dir, target, partial, proc.returncode, proc.stderr or proc.stdout)
+    return _finished(actor_dir, target, digest, cached, started, out)
+
+
+async def build_actor_async(actor_dir: Path, cache_dir: Path | None = None) -> BuildResult:
+    """``build_actor`` for the agent's event loop: cancelled (the agent is stopping), componentize-py is
+    killed rather than waited for, which on a Pi would outlast systemd's stop timeout."""
+    started = time.perf_counter()
+    actor_dir, digest, target = _plan(actor_dir, cache_dir)
+    cached = target.exists()
+    if not cached:
+        with _workspace(actor_dir, target) as (command, work, env, partial):
+            proc = await asyncio.create_subprocess_exec(*command, cwd=work, env=env, stdin=subprocess.DEVNULL,
+                                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            _compiling(actor_dir)  # once it runs: a stop from here on has a process to kill
+            try:
+                stdout, stderr = await proc.communicate()
+            except asyncio.CancelledError:
+                proc.kill()
+                await proc.wait()
+                log.info("build: actor=%s stopped before it finished (the agent is stopping)", actor_name(actor_dir))
+                raise
+            output = (stderr or stdout).decode("utf-8", "replace")
+            _install(actor_dir, target, partial, proc.returncode or 0, output)
+    return _finished(actor_dir, target, digest, cached, started)
+
+
+def _plan(actor_dir: Path, cache_dir: Path | None) -> tuple[Path, str, Path]:
+    """The actor's directory, its source digest, and where its build is cached."""
     actor_dir = Path(actor_dir).resolve()
     if not (actor_dir / f"{APP_MODULE}.py").is_file():
         raise BuildError(f"{actor_dir} is not an actor: it has no {APP_MODULE}.py (see actors/oled_text)")
-    tool = _componentize_version()
-    digest = source_digest(actor_dir, wit_dir(), tool)
+    digest = source_digest(actor_dir, wit_dir(), _componentize_version())
     target = (cache_dir or default_cache_dir()) / "actors" / f"{actor_name(actor_dir)}-{digest[:16]}.wasm"
-    cached = target.exists()
-    if not cached:
-        _run_componentize(actor_dir, target)
-    if out is not None:
-        write_output(out, target.read_bytes())
-    result = BuildResult(Path(out) if out else target, digest, cached, time.perf_counter() - started)
-    log.info("build: actor=%s %s %s in %.2fs", actor_name(actor_dir), "reused" if cached else "built",
-             result.path, result.seconds)
-    return result
+    return actor_dir, digest, target
 
 
-def _run_componentize(actor_dir: Path, target: Path) -> None:
+@contextmanager
+def _workspace(actor_dir: Path, target: Path) -> Iterator[tuple[list[str], str, dict[str, str], Path]]:
+    """componentize-py's command line, working directory and environment, and where it writes."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a default cache directory nobody checked (a flag is checked at start)
         raise BuildError(f"cannot write the build cache {target.parent}: {exc.strerror or exc}; pick another "
                          "directory with --cache-dir or PI_EDGE_CACHE_DIR") from None
-    log.info("build: compiling %s with componentize-py (takes about 10 s)", actor_dir)
     with tempfile.TemporaryDirectory(prefix="pi-edge-build-") as work:
         partial = Path(work) / "actor.wasm"
         command = [
@@ -107,15 +137,31 @@ def _run_componentize(actor_dir: Path, target: Path) -> None:
             "componentize", APP_MODULE, "-p", str(actor_dir), "--stub-wasi", "-o", str(partial),
         ]
         env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
-        proc = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, errors="replace")
-        if proc.returncode != 0 or not partial.exists():
-            detail = _summarise(proc.stderr or proc.stdout)
-            raise BuildError(f"componentize-py could not build {actor_dir}: {detail}")
-        # Rename into place so a crash mid-build never leaves a half-written cache entry.
-        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-        os.close(fd)
-        shutil.copyfile(partial, tmp)
-        os.replace(tmp, target)
+        yield command, work, env, partial
+
+
+def _compiling(actor_dir: Path) -> None:
+    log.info("build: compiling %s with componentize-py (takes about 10 s)", actor_dir)
+
+
+def _install(actor_dir: Path, target: Path, partial: Path, returncode: int, output: str) -> None:
+    if returncode != 0 or not partial.exists():
+        raise BuildError(f"componentize-py could not build {actor_dir}: {_summarise(output)}")
+    # Rename into place so a crash mid-build never leaves a half-written cache entry.
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+    os.close(fd)
+    shutil.copyfile(partial, tmp)
+    os.replace(tmp, target)
+
+
+def _finished(actor_dir: Path, target: Path, digest: str, cached: bool, started: float,
+              out: Path | None = None) -> BuildResult:
+    if out is not None:
+        write_output(out, target.read_bytes())
+    result = BuildResult(Path(out) if out else target, digest, cached, time.perf_counter() - started)
+    log.info("build: actor=%s %s %s in %.2fs", actor_name(actor_dir), "reused" if cached else "built",
+             result.path, result.seconds)
+    return result
 
 
 def _summarise(output: str) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import subjects
-from .build import build_actor
+from .build import build_actor_async
 from .cli_types import typed
 from .lattice import connect, request, wait_for_actor
 from .natsserver import NatsServer, hub_config
@@ -30,7 +30,7 @@ async def run_demo(text: str, png: Path, plugin: ProviderPlugin, cache_dir: Path
     from .daemon import builtin_actor_dir
 
     say("pi-edge demo: building the oled-text actor (cached after the first time)...")
-    built = await asyncio.to_thread(build_actor, builtin_actor_dir(), cache_dir)
+    built = await build_actor_async(builtin_actor_dir(), cache_dir)
     say(f"  actor: {built.path.name} ({'from cache' if built.cached else f'built in {built.seconds:.1f} s'})")
 
     hub = await NatsServer(hub_config("127.0.0.1", 0, 0)).start_async()

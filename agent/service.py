@@ -18,7 +18,7 @@ import nats.errors
 from nats.aio.client import Client
 
 from . import claims, subjects
-from .build import build_actor
+from .build import build_actor_async
 from .claims import TrustPolicy
 from .desired import DesiredActor, DesiredState
 from .errors import ActorLoadError, BuildError, ConfigError, ControlError, NatsServerError, PiEdgeError
@@ -227,20 +227,21 @@ class AgentService:
         path = spec.path
         if path.is_dir():
             self._enter(f"building actor {spec.name} from {path} (a first build takes minutes on a small Pi)")
-            path = await asyncio.to_thread(self._build_and_sign, spec, self.identity, self.state_dir)
+            built = await build_actor_async(spec.path, self.options.cache_dir)
+            path = await asyncio.to_thread(self._sign_local, spec.name, built.path, self.identity, self.state_dir)
         self._enter(f"loading actor {spec.name} (compiled once, then cached)")
         await self.host.start_actor(spec.name, path)
 
-    def _build_and_sign(self, spec: ActorSpec, identity: HostIdentity, state_dir: Path) -> Path:
-        """Build an actor from source and sign it with the host's key, granting the whole world."""
-        built = build_actor(spec.path, self.options.cache_dir)
-        target = state_dir / "local" / f"{spec.name}.wasm"
+    @staticmethod
+    def _sign_local(name: str, built: Path, identity: HostIdentity, state_dir: Path) -> Path:
+        """An actor built here from source, signed with the host's key, granting the whole world."""
+        target = state_dir / "local" / f"{name}.wasm"
         if target.exists() and claims.component_digest(target.read_bytes()) == claims.component_digest(
-                built.path.read_bytes()):
+                built.read_bytes()):
             return target  # signed before, same build
         assert identity.key is not None
-        signed = claims.sign(built.path.read_bytes(), identity.key, claims.generate_key("actor"),
-                             list(claims.CAPABILITIES), name=spec.name, version="local build")
+        signed = claims.sign(built.read_bytes(), identity.key, claims.generate_key("actor"),
+                             list(claims.CAPABILITIES), name=name, version="local build")
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(".tmp")
         tmp.write_bytes(signed)

@@ -455,6 +455,27 @@ async def test_sighup_while_starting_waits_for_the_start(tmp_path) -> None:
         await agent.kill()
 
 
+async def test_stopping_during_the_first_build_stops_the_build(tmp_path) -> None:
+    """componentize-py takes minutes on a Pi, longer than systemd waits for a stop: it is killed, not
+    waited for, and leaves neither a cache entry nor its work directory behind."""
+    from tests.processes import ROOT
+
+    scratch, cache = tmp_path / "tmp", tmp_path / "cache"
+    scratch.mkdir()
+    agent = await CliProcess.start("agent", "--port", "0", "--display", "emulator", "--name", "pi-stop-build",
+                                   "--actor", f"oled-text={ROOT / 'actors' / 'oled_text'}",
+                                   "--state-dir", str(tmp_path / "state"), "--cache-dir", str(cache),
+                                   env={"TMPDIR": str(scratch)})
+    try:
+        await agent.wait_line(r"build: compiling", stream="stderr")
+        assert await agent.stop() == 0, agent.transcript()
+        assert any("stopped before it finished" in line for line in agent.lines["stderr"]), agent.transcript()
+        assert not list((cache / "actors").glob("*.wasm")), "the build ran to the end"
+        assert not [p for p in scratch.iterdir() if p.name.startswith("pi-edge-build-")], list(scratch.iterdir())
+    finally:
+        await agent.kill()
+
+
 def test_a_font_file_that_is_no_font_is_named_with_where_it_was_set(agent_cli, tmp_path: Path) -> None:
     not_a_font = tmp_path / "font.ttf"
     not_a_font.write_text("hello\n")
