@@ -97,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, metavar="FILE",
                    help=f"TOML config (default $PI_EDGE_CONFIG, else {DEFAULT_CONFIG} if it exists)")
     p.add_argument("--hub", help="hub's leafnode URL, e.g. nats-leaf://laptop.local:7422 (default: run standalone)")
-    p.add_argument("--nats-url", help="use this existing NATS server instead of starting a leaf server")
+    p.add_argument("--nats-url", help="use this existing NATS server (nats://HOST:PORT; tls://, ws:// and "
+                   "wss:// too) instead of starting a leaf server")
     p.add_argument("--host", help="leaf server's client address (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="leaf server's client port; 0 picks a free one (default 4222)")
     p.add_argument("--lattice", help=f"lattice id (default {subjects.DEFAULT_LATTICE})")

@@ -71,15 +71,35 @@ def _address(value: str) -> str:
 HUB_SCHEMES = ("nats-leaf", "nats", "tls", "ws", "wss")
 
 
-def _hub(value: str) -> str:
-    """The hub's leafnode URL: a typo here would otherwise retry an address that cannot work, every second."""
+#: What the NATS client (nats-py) connects with.
+NATS_SCHEMES = ("nats", "tls", "ws", "wss")
+
+
+def _is_url(value: str, schemes: tuple[str, ...]) -> bool:
+    """``value`` has one of ``schemes``, a host, and a port that is a number if it has one."""
     try:
         url = urlsplit(value)
         url.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError:
-        url = None
-    if url is None or url.scheme not in HUB_SCHEMES or not url.hostname:
+        return False
+    return url.scheme in schemes and bool(url.hostname)
+
+
+def _hub(value: str) -> str:
+    """The hub's leafnode URL: a typo here would otherwise retry an address that cannot work, every second."""
+    if not _is_url(value, HUB_SCHEMES):
         raise ValueError(f"must be the hub's leafnode URL, like nats-leaf://laptop.local:7422, got {redact(value)!r}")
+    return value
+
+
+def _nats_url(value: str) -> str:
+    """An existing server's client URL: a typo here would exit 1 ("cannot reach"), which systemd restarts forever.
+
+    Only the form is checked: a server that does not answer yet may come up later.
+    """
+    if not _is_url(value, NATS_SCHEMES):
+        raise ValueError("must be a NATS server's client URL with scheme nats, tls, ws or wss and a host, "
+                         f"like nats://127.0.0.1:4222, got {redact(value)!r}")
     return value
 
 
@@ -195,7 +215,7 @@ KEYS: tuple[Key, ...] = (
     Key("agent", "hub", "str", None, "hub", _hub),
     Key("agent", "hub_credentials", "path", None, "hub_credentials", _leaf_credentials),
     Key("agent", "hub_ca", "path", None, "hub_ca", readable_file),
-    Key("agent", "nats_url", "str", None, "nats_url"),
+    Key("agent", "nats_url", "str", None, "nats_url", _nats_url),
     Key("agent", "host", "str", "127.0.0.1", "host", _address),
     Key("agent", "port", "int", 4222, "port", _port),
     Key("agent", "state_dir", "path", None, "state_dir", usable_dir),

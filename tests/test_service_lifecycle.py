@@ -119,6 +119,9 @@ FILE_VALUES = [
     ('[agent]\nport = 70000\n', "[agent] port", 2, "must be a port number 0..65535"),
     ('[agent]\nhost = ""\n', "[agent] host", 2, "must be an address to listen on"),
     ('[agent]\nhub = "laptop.local:7422"\n', "[agent] hub", 2, "must be the hub's leafnode URL, like nats-leaf:"),
+    ('[agent]\nnats_url = "garbage"\n', "[agent] nats_url", 2,
+     "must be a NATS server's client URL with scheme nats, tls, ws or wss and a host, like nats://127.0.0.1:4222"),
+    ('[agent]\nnats_url = "http://pi:secret@laptop:4222"\n', "[agent] nats_url", 2, "got 'http://***@laptop:4222'"),
     ('[agent]\nhost = "not an ip"\n', "[agent] host", 2, "must be an address to listen on"),
     (f'[agent]\nstate_dir = "{NO_DIR}"\n', "[agent] state_dir", 2, f"must name a directory {NO_DIR_WHY}"),
     (f'[agent]\n\ncache_dir = "{NO_DIR}"\n', "[agent] cache_dir", 3, f"must name a directory {NO_DIR_WHY}"),
@@ -165,6 +168,9 @@ def test_unreadable_leaf_credentials_contents_exit_78(agent_cli, tmp_path: Path)
     (["--trust", "x"], "--trust must list account public keys"),
     (["--hub", "laptop:7422"], "--hub must be the hub's leafnode URL, like nats-leaf://laptop.local:7422"),
     (["--hub", "nats-leaf://pi:secret@:7422"], "got 'nats-leaf://***@:7422'"),
+    (["--nats-url", "garbage"], "--nats-url must be a NATS server's client URL with scheme nats, tls, ws or wss"),
+    (["--nats-url", "nats://pi:secret@:4222"], "got 'nats://***@:4222'"),
+    (["--nats-url", "nats://laptop:port"], "got 'nats://laptop:port'"),
     (["--name", "pi.01"], "--name must use letters, digits, '-' and '_' only"),
     (["--lattice", "a.b"], "--lattice must use letters, digits, '-' and '_' only"),
     (["--hub-credentials", MISSING], "--hub-credentials must name a readable file"),
@@ -186,6 +192,7 @@ def test_the_same_values_as_flags_exit_2_naming_the_flag(agent_cli, argv: list[s
     ("PI_EDGE_LATTICE", "a.b", "must use letters, digits, '-' and '_' only"),
     ("PI_EDGE_TRUST", "x", "must list account public keys"),
     ("PI_EDGE_HUB", "laptop.local", "must be the hub's leafnode URL"),
+    ("PI_EDGE_NATS_URL", "localhost:4222", "must be a NATS server's client URL"),
     ("PI_EDGE_LABELS", "a b=c", "must be KEY=VALUE"),
     ("PI_EDGE_HUB_CREDENTIALS", MISSING, "must name a readable file"),
     ("PI_EDGE_CACHE_DIR", NO_DIR, f"must name a directory {NO_DIR_WHY}"),
@@ -210,6 +217,14 @@ def test_good_values_pass_the_checks(tmp_path: Path) -> None:
     args, _ = resolve(flags(config=conf, grace_s=0.0, label=["room=hall"]), {})
     assert (args.name, args.trust, args.hub_credentials, args.heartbeat) == ("pi_01-a", [account], creds, 0.0)
     assert args.label == {"room": "hall"} and args.memory_mb == 16 and args.grace_s == 0.0
+
+
+@pytest.mark.parametrize("url", ["nats://127.0.0.1:9", "tls://pi:secret@laptop.local:4222", "ws://[::1]:8080",
+                                 "wss://nowhere.invalid"])
+def test_a_well_formed_nats_url_passes_the_checks_even_if_nothing_answers_there(agent_cli, url: str) -> None:
+    """Whether the server answers is the start's business (exit 1, restarted): it may come up later."""
+    assert agent_cli("--nats-url", url) == (0, "")
+    assert agent_cli(env={"PI_EDGE_NATS_URL": url}) == (0, "")
 
 
 @pytest.mark.parametrize("kind", ["host", "typo"])
