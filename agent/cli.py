@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "runs with --no-auth")
     p.add_argument("--hub-ca", type=Path, metavar="FILE", help="CA certificate to verify a TLS hub with")
     p.add_argument("--heartbeat", type=float, metavar="SECONDS",
-                   help="seconds between heartbeat events; 0 turns them off (default 30)")
+                   help="seconds between heartbeat events, at least 1; 0 turns them off (default 30)")
     p.add_argument("--grace", dest="grace_s", type=float, metavar="SECONDS",
                    help="on SIGTERM, how long in-flight messages may finish (default 10)")
     p.add_argument("--blank-display", action="store_const", const=True,

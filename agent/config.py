@@ -54,6 +54,17 @@ def _at_least(low: int, unit: str, note: str = "") -> Check:
     return check
 
 
+#: The shortest time between heartbeats: each one is an event every subscriber receives.
+MIN_HEARTBEAT_S = 1
+
+
+def _heartbeat(value: float) -> float:
+    """0 or at least a second: 0.001 would be a thousand events a second on the lattice."""
+    if not (value == 0 or (math.isfinite(value) and value >= MIN_HEARTBEAT_S)):
+        raise ValueError(f"must be 0 (heartbeats off) or at least {MIN_HEARTBEAT_S} second, got {_number(value)}")
+    return value
+
+
 def _port(value: int) -> int:
     if not 0 <= value <= 65535:
         raise ValueError(f"must be a port number 0..65535 (0 picks a free one), got {value}")
@@ -220,7 +231,7 @@ KEYS: tuple[Key, ...] = (
     Key("agent", "port", "int", 4222, "port", _port),
     Key("agent", "state_dir", "path", None, "state_dir", usable_dir),
     Key("agent", "cache_dir", "path", None, "cache_dir", usable_dir),
-    Key("agent", "heartbeat", "float", 30.0, "heartbeat", _at_least(0, "seconds", " (0 turns heartbeats off)")),
+    Key("agent", "heartbeat", "float", 30.0, "heartbeat", _heartbeat),
     Key("agent", "labels", "map", {}, "label", _labels),
     Key("agent", "trust", "list", [], "trust", _account_keys),
     Key("agent", "allow_unsigned", "bool", False, "allow_unsigned"),

@@ -19,7 +19,7 @@ SKELETON = """\
 # port = 4222                                      # the local leaf server's client port; 0 picks a free one
 # state_dir = "/var/lib/pi-edge"
 # cache_dir = "/var/cache/pi-edge"
-# heartbeat = 30                                   # seconds; 0 turns heartbeats off
+# heartbeat = 30                                   # seconds, at least 1; 0 turns heartbeats off
 # labels = { node = "pi-01", room = "hall" }
 # trust = ["A..."]                                 # account keys whose signed actors run here
 # allow_unsigned = false                           # development only

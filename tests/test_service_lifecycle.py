@@ -111,7 +111,9 @@ FILE_VALUES = [
     (f'[display]\nfonts = ["{MISSING}.ttf"]\n', "[display] fonts", 2, "must name a readable file"),
     ('[agent]\nname = "pi.01"\n', "[agent] name", 2, "must use letters, digits, '-' and '_' only"),
     ('[agent]\nlattice = "a.b"\n', "[agent] lattice", 2, "must use letters, digits, '-' and '_' only"),
-    ('[agent]\nheartbeat = -1\n', "[agent] heartbeat", 2, "must be at least 0 seconds"),
+    ('[agent]\nheartbeat = -1\n', "[agent] heartbeat", 2, "must be 0 (heartbeats off) or at least 1 second, got -1"),
+    ('[agent]\nheartbeat = 0.001\n', "[agent] heartbeat", 2, "must be 0 (heartbeats off) or at least 1 second, got 0.001"),
+    ('[agent]\nheartbeat = inf\n', "[agent] heartbeat", 2, "must be 0 (heartbeats off) or at least 1 second, got inf"),
     ('[shutdown]\ngrace_s = -1\n', "[shutdown] grace_s", 2, "must be at least 0 seconds"),
     ('[agent]\nlabels = { "a b" = "x" }\n', "[agent] labels", 2, "must be KEY=VALUE"),
     ('[agent]\nactors = { "a.b" = "builtin" }\n', "[agent] actors", 2, "must have names of letters"),
@@ -158,7 +160,8 @@ def test_unreadable_leaf_credentials_contents_exit_78(agent_cli, tmp_path: Path)
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--heartbeat", "-1"], "--heartbeat must be at least 0 seconds (0 turns heartbeats off), got -1"),
+    (["--heartbeat", "-1"], "--heartbeat must be 0 (heartbeats off) or at least 1 second, got -1"),
+    (["--heartbeat", "0.5"], "--heartbeat must be 0 (heartbeats off) or at least 1 second, got 0.5"),
     (["--grace", "-1"], "--grace must be at least 0 seconds, got -1"),
     (["--label", "nolabel"], "--label must be KEY=VALUE"),
     (["--label", "room=hall", "--label", "bogus"], "got 'bogus'"),
@@ -186,7 +189,8 @@ def test_the_same_values_as_flags_exit_2_naming_the_flag(agent_cli, argv: list[s
 @pytest.mark.parametrize("name,value,message", [
     ("PI_EDGE_MEMORY_MB", "1", "must be at least 16 MiB, got 1"),
     ("PI_EDGE_DEADLINE_MS", "-5", "must be at least 10 milliseconds"),
-    ("PI_EDGE_HEARTBEAT", "-1", "must be at least 0 seconds"),
+    ("PI_EDGE_HEARTBEAT", "-1", "must be 0 (heartbeats off) or at least 1 second, got -1"),
+    ("PI_EDGE_HEARTBEAT", "0.001", "must be 0 (heartbeats off) or at least 1 second, got 0.001"),
     ("PI_EDGE_GRACE_S", "-1", "must be at least 0 seconds"),
     ("PI_EDGE_NAME", "pi.01", "must use letters, digits, '-' and '_' only"),
     ("PI_EDGE_LATTICE", "a.b", "must use letters, digits, '-' and '_' only"),
