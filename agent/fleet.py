@@ -255,44 +255,79 @@ def cmd_scale(args: argparse.Namespace) -> int:
                              lambda r: f"{r['actor']} now x{r['scale']}")
 
 
-async def _each_host(hosts: list[dict[str, Any]], call: Callable[[str], Awaitable[dict[str, Any]]],
-                     describe: Callable[[dict[str, Any]], str]) -> int:
-    """Run ``call`` on every host at once; one line each; non-zero exit if any failed."""
+HostResult = tuple[str, dict[str, Any] | PiEdgeError]
+
+
+async def _ask_hosts(hosts: list[dict[str, Any]],
+                     call: Callable[[str], Awaitable[dict[str, Any]]]) -> list[HostResult]:
+    """Run ``call`` on every host at once: each host's reply, or the error it ended in."""
     names = [str(h["name"]) for h in hosts]
     results = await asyncio.gather(*(call(n) for n in names), return_exceptions=True)
-    failed = 0
+    answers: list[HostResult] = []
     for name, result in zip(names, results):
+        if isinstance(result, BaseException) and not isinstance(result, PiEdgeError):
+            raise result
+        answers.append((name, result))
+    return answers
+
+
+def _report(answers: list[HostResult], describe: Callable[[dict[str, Any]], str]) -> int:
+    """One line per host; non-zero exit if any failed."""
+    failed = 0
+    for name, result in answers:
         if isinstance(result, PiEdgeError):
             failed += 1
             out(f"  {name}: error: {result}")
-        elif isinstance(result, BaseException):
-            raise result
         else:
             out(f"  {name}: {describe(result)}")
     if failed:
-        raise PiEdgeError(f"{failed} of {len(names)} host(s) failed (see above)")
+        raise PiEdgeError(f"{failed} of {len(answers)} host(s) failed (see above)")
     return 0
+
+
+async def _each_host(hosts: list[dict[str, Any]], call: Callable[[str], Awaitable[dict[str, Any]]],
+                     describe: Callable[[dict[str, Any]], str]) -> int:
+    """Run ``call`` on every host at once; one line each; non-zero exit if any failed."""
+    return _report(await _ask_hosts(hosts, call), describe)
 
 
 def cmd_link(args: argparse.Namespace) -> int:
     actor = args.actor
     provider = args.provider if args.action == "put" else None
 
+    def describe(r: dict[str, Any]) -> str:
+        return f"{r['actor']} draws on {r['provider']}"
+
     async def main() -> int:
         async with lattice(args) as nc:
-            hosts = await ping(nc, args.lattice, window=min(args.timeout, 1.0))
+            hosts = sorted(await ping(nc, args.lattice, window=min(args.timeout, 1.0)),
+                           key=lambda h: str(h.get("name")))
             offered = sorted(str(h.get("provider")) for h in hosts)
             if provider is not None and provider not in offered:
                 out(f"warning: no host offers display provider {provider!r} right now "
                     f"(offered: {', '.join(offered) or 'none'}); calls fail until it appears")
-            await write_link(nc, actor, provider)
-            out(f"link {actor} -> {provider}" if provider else f"link of {actor} removed: it draws on its own host")
-            if not hosts:
-                return 0
-            return await _each_host(
-                sorted(hosts, key=lambda h: str(h.get("name"))),
-                lambda host: control(nc, args, host, "link", {"actor": actor, "provider": provider}),
-                lambda r: f"{r['actor']} draws on {r['provider']}")
+            if provider is not None and not any(actor in dict(h.get("actors", {})) for h in hosts):
+                out(f"warning: no host runs actor {actor!r} yet; the link applies when one starts it")
+            before = await write_link(nc, actor, provider)
+            answers = await _ask_hosts(hosts, lambda host: control(
+                nc, args, host, "link", {"actor": actor, "provider": provider}))
+            if provider is not None:
+                out(f"link {actor} -> {provider}")
+                return _report(answers, describe)
+            # A host may still hold a link the hub no longer has (it was offline when it was removed).
+            held = [name for name, r in answers if isinstance(r, dict) and r.get("previous") is not None]
+            failed = any(isinstance(r, PiEdgeError) for _, r in answers)
+            if before is not None:
+                out(f"link of {actor} (to {before}) removed: it draws on its own host")
+            elif held:
+                out(f"link of {actor} removed from {', '.join(held)} (the hub had none): it draws on its own host")
+            elif not failed:
+                # Non-zero, as 'stop' of an actor that does not run is: the command did not do what it says.
+                raise PiEdgeError(f"actor {actor!r} has no link to remove: it already draws on its own host's "
+                                  "display (see 'pi-edge links')")
+            else:
+                out(f"no link of {actor} on the hub")
+            return _report(answers, describe)
 
     return asyncio.run(main())
 

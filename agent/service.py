@@ -315,9 +315,11 @@ class AgentService:
         provider = request.get("provider")
         if provider is not None and not isinstance(provider, str):
             raise ControlError(f"request field 'provider' must be a provider name or null, got {provider!r}")
+        previous = self.host.links.get(actor)
         self.host.link(actor, provider)
         self.link_table.set(actor, provider)
-        return {"host": self.host.name, "actor": actor,
+        # "previous": the link this host had (null: none), so 'link del' can tell a removal from a no-op.
+        return {"host": self.host.name, "actor": actor, "previous": previous,
                 "provider": self.host.links.get(actor, self.host.provider_name)}
 
     async def _refresh_links(self) -> bool:

@@ -115,8 +115,17 @@ async def read_links(nc: Client) -> dict[str, str]:
     return links
 
 
-async def write_link(nc: Client, actor: str, provider: str | None) -> None:
+async def write_link(nc: Client, actor: str, provider: str | None) -> str | None:
+    """Set (or with None, remove) ``actor``'s link; returns the provider it was linked to before, if any.
+
+    What it was is returned so that ``link del`` of an actor without a link can say so.
+    """
     kv = await _links_bucket(nc, create=True)
+    try:
+        entry = await kv.get(actor)
+        before = entry.value.decode() if entry.value else None
+    except nats.js.errors.KeyNotFoundError:  # never linked, or removed (KeyDeletedError is one too)
+        before = None
     if provider is None:
         try:
             await kv.delete(actor)
@@ -124,3 +133,4 @@ async def write_link(nc: Client, actor: str, provider: str | None) -> None:
             pass
     else:
         await kv.put(actor, provider.encode())
+    return before

@@ -220,7 +220,7 @@ async def test_actor_on_one_host_draws_on_anothers_display_through_a_link(hub, s
     code, out, err = await run_cli("links", "--nats-url", hub.url)  # none was ever made on this hub
     assert (code, out.strip()) == (0, "no links: every actor draws on its own host's display"), err
     code, out, err = await run_cli("link", "put", "oled-text", "pi-a-display", "--nats-url", hub.url)
-    assert code == 0, err
+    assert code == 0 and "warning" not in out, out + err
     assert "pi-a: oled-text draws on pi-a-display" in out and "pi-b: oled-text draws on pi-a-display" in out
     assert (await ask(hub.url, "oled-text", "Far away")).startswith(b"shown:")
     assert a.bus.image().getbbox() is not None, "the linked host's panel shows nothing"
@@ -234,8 +234,37 @@ async def test_actor_on_one_host_draws_on_anothers_display_through_a_link(hub, s
 
     code, out, err = await run_cli("link", "del", "oled-text", "--nats-url", hub.url)
     assert code == 0 and "pi-b: oled-text draws on pi-b-display" in out, err
+    assert "link of oled-text (to pi-a-display) removed" in out and "warning" not in out, out
     assert (await ask(hub.url, "oled-text", "Home again")).startswith(b"shown:")
     assert b.bus.image().getbbox() is not None
+
+
+async def test_link_del_says_when_there_was_no_link_and_put_warns_of_an_actor_no_host_runs(hub, start_agent,
+                                                                                           tmp_path: Path) -> None:
+    from agent.links import LinkTable
+
+    state = tmp_path / "state"
+    state.mkdir()
+    LinkTable(state).set("stale", "pi-z-display")  # kept from before a 'link del' it was offline for
+    await start_agent({}, hub=hub, name="pi-a", state_dir=state)
+    await until_hub_sees(hub.url, "pi-a")
+
+    code, out, err = await run_cli("link", "del", "ghost", "--nats-url", hub.url)
+    assert code == 1 and out == "", out + err
+    assert "actor 'ghost' has no link to remove: it already draws on its own host's display" in err, err
+
+    code, out, err = await run_cli("link", "put", "ghost", "pi-a-display", "--nats-url", hub.url)
+    assert code == 0, out + err
+    assert "warning: no host runs actor 'ghost' yet; the link applies when one starts it" in out
+    assert "no host offers" not in out and "pi-a: ghost draws on pi-a-display" in out
+    code, out, err = await run_cli("link", "del", "ghost", "--nats-url", hub.url)
+    assert code == 0 and "link of ghost (to pi-a-display) removed: it draws on its own host" in out, out + err
+    code, out, err = await run_cli("link", "del", "ghost", "--nats-url", hub.url)
+    assert code == 1 and "has no link to remove" in err, out + err
+
+    code, out, err = await run_cli("link", "del", "stale", "--nats-url", hub.url)
+    assert code == 0 and "link of stale removed from pi-a (the hub had none)" in out, out + err
+    assert "pi-a: stale draws on pi-a-display" in out
 
 
 async def test_links_survive_a_restart_with_the_hub_gone(hub, start_agent, built, tmp_path: Path) -> None:
