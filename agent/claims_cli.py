@@ -128,12 +128,15 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("keys", help="make Ed25519 nkeys for accounts, actors and hosts")
+    p = sub.add_parser("keys", help="make Ed25519 nkeys for accounts, actors and hosts",
+                       description="Make Ed25519 key pairs (nkeys). An account key signs actors ('pi-edge sign "
+                                   "--issuer'); agents --trust its public key.")
     keys = p.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
     gen = keys.add_parser("gen", help="generate a key pair", description="Generate an nkey: 'account' keys "
                           "sign actors (hosts --trust their public key), 'actor' keys name an actor, 'host' keys "
                           "identify a host. Prints the public key; the seed goes to -o FILE (mode 0600) or stdout.")
-    gen.add_argument("kind", choices=sorted(claims.KEY_KINDS))
+    gen.add_argument("kind", choices=sorted(claims.KEY_KINDS),
+                     help="account (signs actors), actor (names one) or host (identifies one)")
     gen.add_argument("-o", "--output", type=Path, help="write the seed here instead of printing it")
     gen.set_defaults(func=cmd_keys)
 
@@ -141,7 +144,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
                        description="Sign COMPONENT: a JWT (issuer, actor key, digest of the component, "
                                    "capabilities, times, name, version) signed by the issuer's account key, "
                                    "stored in a custom section. Hosts that --trust the issuer run it.")
-    p.add_argument("component", type=Path)
+    p.add_argument("component", type=Path, metavar="COMPONENT",
+                   help="the built component (.wasm) to sign; signed in place unless -o is given")
     p.add_argument("--issuer", required=True, metavar="SEED", help="account seed, or a file holding it")
     p.add_argument("--cap", action="append", choices=claims.CAPABILITIES,
                    help="capability to grant; repeatable (default: all of them)")
@@ -156,5 +160,5 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     p = sub.add_parser("inspect", help="print a component's claims",
                        description="Print the claims of COMPONENT and whether it is unchanged since signing. "
                                    "Exit 1 if unsigned, changed, expired or not valid yet.")
-    p.add_argument("component", type=Path)
+    p.add_argument("component", type=Path, metavar="COMPONENT", help="the component (.wasm) to read")
     p.set_defaults(func=cmd_inspect)

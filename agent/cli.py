@@ -149,7 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     _lattice_args(p)
     p.set_defaults(func=cmd_display)
 
-    p = sub.add_parser("clear", help="laptop: clear the Pi's display")
+    p = sub.add_parser("clear", help="laptop: clear the Pi's display",
+                       description="Ask the display actor to clear the panel and print its reply and the "
+                                   "round-trip time.")
     p.add_argument("--actor", default=DEFAULT_ACTOR, type=name_arg("actor"),
                    help="actor to send to (default %(default)s)")
     _target_args(p, "clear every host that runs the actor")
@@ -181,7 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="build an actor's Python sources into a Wasm component",
                        description="Build ACTOR_DIR (which holds app.py) with componentize-py against the "
                                    "display-actor world. Cached by the digest of the sources and the WIT.")
-    p.add_argument("actor_dir", type=Path)
+    p.add_argument("actor_dir", type=Path, metavar="ACTOR_DIR",
+                   help="the actor's source directory, holding its app.py (e.g. actors/oled_text)")
     p.add_argument("-o", "--output", type=Path, help="also copy the component here")
     p.add_argument("--cache-dir", type=Path, help="build cache (default ~/.cache/pi-edge)")
     p.set_defaults(func=cmd_build)

@@ -389,7 +389,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
                        "(default: every host running it); a deployed actor is not restored at their next start (one "
                        "the agent's own --actor or config file names comes back with it). A host that was told to "
                        "run it but could not (see 'inventory') forgets it.")
-    p.add_argument("name", metavar="NAME", type=name_arg("actor"))
+    p.add_argument("name", metavar="NAME", type=name_arg("actor"),
+                   help="the actor's name, as 'pi-edge hosts' lists it")
     target_args(p)
     lattice_args(p)
     p.set_defaults(func=cmd_stop)
@@ -400,23 +401,32 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
                                    "'inventory'), wherever ACTOR runs. link del ACTOR: back to its own host's "
                                    "display. Kept on the hub and by every host, so it survives restarts.")
     link = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    put = link.add_parser("put", help="bind ACTOR to PROVIDER")
-    put.add_argument("actor", metavar="ACTOR", type=name_arg("actor"))
-    put.add_argument("provider", metavar="PROVIDER", type=name_arg("provider"))
+    put = link.add_parser("put", help="bind ACTOR to PROVIDER",
+                          description="Send ACTOR's display calls to PROVIDER, wherever ACTOR runs, on every host "
+                                      "now and on the hub for later. Warns, and links anyway, if no host offers "
+                                      "PROVIDER or runs ACTOR yet.")
+    put.add_argument("actor", metavar="ACTOR", type=name_arg("actor"), help="the actor whose display calls move")
+    put.add_argument("provider", metavar="PROVIDER", type=name_arg("provider"),
+                     help="the provider to draw on: '<host>-display', <host> as 'pi-edge hosts' lists it")
     lattice_args(put)
-    delete = link.add_parser("del", help="remove ACTOR's link")
-    delete.add_argument("actor", metavar="ACTOR", type=name_arg("actor"))
+    delete = link.add_parser("del", help="remove ACTOR's link",
+                             description="Remove ACTOR's link from the hub and every host: it draws on its own "
+                                         "host's display again. Exit 1 if it had no link anywhere.")
+    delete.add_argument("actor", metavar="ACTOR", type=name_arg("actor"), help="the actor whose link goes")
     lattice_args(delete)
     p.set_defaults(func=cmd_link)
 
-    p = sub.add_parser("links", help="list the lattice's links")
+    p = sub.add_parser("links", help="list the lattice's links",
+                       description="Every link the hub keeps, one 'ACTOR -> PROVIDER' a line; an actor without "
+                                   "one draws on its own host's display.")
     lattice_args(p)
     p.set_defaults(func=cmd_links)
 
     p = sub.add_parser("scale", help="change how many instances of an actor run",
                        description="Run N instances of actor NAME on the chosen hosts (default: every host "
                                    "running it).")
-    p.add_argument("name", metavar="NAME", type=name_arg("actor"))
+    p.add_argument("name", metavar="NAME", type=name_arg("actor"),
+                   help="the actor's name, as 'pi-edge hosts' lists it")
     p.add_argument("scale", type=scale_arg, metavar="N", help=f"instances per host, 1..{MAX_SCALE}")
     target_args(p)
     lattice_args(p)

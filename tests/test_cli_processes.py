@@ -161,6 +161,31 @@ async def test_help_explains_every_command() -> None:
     assert code == 0 and "--hub" in out and "--display" in out and "--i2c-address" in out
 
 
+def test_every_command_has_a_description_and_every_positional_a_help() -> None:
+    """'pi-edge COMMAND --help' must say what the command does and what each bare argument is."""
+    import argparse
+
+    from agent.cli import build_parser
+
+    missing: list[str] = []
+
+    def walk(parser: argparse.ArgumentParser, path: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                listed = {choice.dest: choice.help for choice in action._choices_actions}
+                for name, sub in action.choices.items():
+                    if not listed.get(name):
+                        missing.append(f"{path} {name}: no help in the command list")
+                    if not sub.description:
+                        missing.append(f"{path} {name}: no description")
+                    walk(sub, f"{path} {name}")
+            elif not action.option_strings and not action.help:
+                missing.append(f"{path} {action.metavar or action.dest}: no help")
+
+    walk(build_parser(), "pi-edge")
+    assert missing == []
+
+
 async def test_agent_help_states_the_display_defaults() -> None:
     """The agent's display flags default to None (the config file may set them): the help must still say."""
     code, out, _ = await run_cli("agent", "--help")
