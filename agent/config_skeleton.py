@@ -17,8 +17,8 @@ SKELETON = """\
 # nats_url = "nats://127.0.0.1:4222"               # use this NATS server instead of starting a leaf server
 # host = "127.0.0.1"                               # the local leaf server's client address
 # port = 4222                                      # the local leaf server's client port; 0 picks a free one
-# state_dir = "/var/lib/pi-edge"
-# cache_dir = "/var/cache/pi-edge"
+# state_dir = "/var/lib/pi-edge"                   # the service's unit sets PI_EDGE_STATE_DIR, which beats this
+# cache_dir = "/var/cache/pi-edge"                 # the service's unit sets PI_EDGE_CACHE_DIR, which beats this
 # heartbeat = 30                                   # seconds, at least 1; 0 turns heartbeats off
 # labels = { node = "pi-01", room = "hall" }
 # trust = ["A..."]                                 # account keys whose signed actors run here
