@@ -3,6 +3,7 @@ and what no font has is reported instead of silently drawn as a box."""
 
 from __future__ import annotations
 
+import string
 from pathlib import Path
 
 import pytest
@@ -197,3 +198,10 @@ def test_the_log_names_each_character_no_font_has_once(blocks: Path, caplog: pyt
         assert "U+65E5" in warned[1] and "U+2603" not in warned[1] and str(blocks) in warned[1], warned
     finally:
         provider.close()
+
+
+@pytest.mark.parametrize("size", [4, 8, 13, 20, 37, 64, 128])
+def test_the_built_in_font_draws_all_of_printable_ascii(size: int) -> None:
+    """Layout skips the glyph lookup for lines of printable ASCII when it lists what no font has."""
+    face = built_in(size)
+    assert [c for c in string.printable if c.isprintable() and not has_glyph(face, c)] == []

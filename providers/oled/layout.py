@@ -288,6 +288,8 @@ def _extend_upto(line: _Line, text: str, size: int, width: int, fonts: FontChain
     ``text`` is then the part measured): what a line cut at the panel's edge
     shows, and all that places it.
     """
+    if len(text) <= RUN_CACHE_MAX_CHARS and not cut:
+        return _extend(line, text, size, fonts)  # most words: one cached run
     for start in range(0, len(text), RUN_CACHE_MAX_CHARS):
         run = text[start:start + RUN_CACHE_MAX_CHARS]
         longer = _extend(line, run, size, fonts)
@@ -318,6 +320,11 @@ def _break_word(word: str, size: int, width: int, fonts: FontChain = BUILT_IN) -
         else:
             line = longer
     yield line._replace(text=word[start:])
+
+
+def _built_in_only(text: str) -> bool:
+    """Printable ASCII, which the built-in font draws whole (a test holds it to that): nothing to look up."""
+    return text.isascii() and text.isprintable()
 
 
 class _Stack:
@@ -363,7 +370,8 @@ def _wrap(text: str, size: int, width: int, wrap: bool = True, break_words: bool
         current: _Line | None = None
         for word in words:
             if current is not None:
-                candidate = _extend_upto(current, " " + word, size, width, fonts)
+                candidate = _extend(current, " " + word, size, fonts) if len(word) < RUN_CACHE_MAX_CHARS \
+                    else _extend_upto(current, " " + word, size, width, fonts)
                 if candidate.width <= width:
                     current = candidate
                     continue
@@ -384,6 +392,7 @@ def _wrap(text: str, size: int, width: int, wrap: bool = True, break_words: bool
     return stack.lines
 
 
+@lru_cache(maxsize=None)
 def _pitch(size: int) -> int:
     ascent, descent = font(size).getmetrics()
     return int(ascent + descent)
@@ -498,7 +507,7 @@ class TextPlan:
 
     def missing(self) -> str:
         """The characters on the panel that no font had (each once, in reading order): drawn as boxes."""
-        found = dict.fromkeys(c for line in self.lines for c in line.text
+        found = dict.fromkeys(c for line in self.lines if not _built_in_only(line.text) for c in line.text
                               if _glyph(c, self.font_size, self.fonts).missing)
         return "".join(found)
 
