@@ -93,6 +93,10 @@ def test_what_no_font_has_is_reported_once_in_reading_order(blocks: Path) -> Non
     assert layout.missing == "☃日"
 
 
+def test_a_control_character_in_an_ascii_line_is_reported() -> None:
+    assert layout_text("tab\x00nul\x7f", 128, 64, TextOptions())[1].missing == "\x00\x7f"
+
+
 def test_only_characters_left_on_the_panel_are_reported(blocks: Path) -> None:
     fonts = chain_of((str(blocks),))
     plan = plan_text("ok\n日", 128, 16, TextOptions(font_size=SIZE), fonts)
