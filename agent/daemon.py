@@ -12,7 +12,7 @@ import signal
 from pathlib import Path
 from collections.abc import Callable
 
-from .config import BUILTIN, ConfigFileError, resolve
+from .config import BUILTIN, KEYS, ConfigFileError, resolve
 from .errors import PiEdgeError
 from .identity import parse_labels
 from .limits import Limits
@@ -88,21 +88,7 @@ class Agent:
         try:
             return self.args.plugin.create(self.args)  # type: ignore[no-any-return]
         except ProviderConfigError as exc:
-            # Blame the settings the provider refused (all display settings when it does not say), where
-            # they were set: a flag is a typo at the terminal (exit 2); a value from the environment or the
-            # file would be just as wrong after a restart (78). A flag given next to a file is not the file's.
-            given = {key.rsplit("=", 1)[0].removeprefix("display."): key.rsplit("=", 1)[1] for key in self.origins
-                     if key.startswith("display.")}
-            involved = [name for name in (exc.keys or given) if given.get(name, "default") != "default"]
-            if any(given[name] == "flag" for name in involved):
-                raise
-            names = [f"PI_EDGE_{name.upper()}" for name in involved if given[name] == "env"]
-            if names:
-                raise ConfigFileError(f"environment variable{'s' * (len(names) > 1)} {', '.join(names)}: "
-                                      f"{exc}") from None
-            if involved:
-                raise ConfigFileError(f"{self.args.config_where('display', involved[0])}: [display] {exc}") from None
-            raise
+            raise _placed(exc, self.origins, self.args.config_where) from None
 
     async def run(self) -> int:
         """0 after a stop signal; 1 if the leaf server died under the agent (systemd restarts it)."""
@@ -192,9 +178,16 @@ class Agent:
     async def _reload(self) -> None:
         self.notifier.reloading()
         try:
-            args, _ = resolve(copy.copy(self.flags))
+            args, origins = resolve(copy.copy(self.flags))
             new = options_from(args)
-        except PiEdgeError as exc:
+            display_changed = _display_settings(args) != _display_settings(self.args)
+            if display_changed and hasattr(self.args.plugin, "check"):
+                # Not applied until a restart, but checked now: a reload must not accept what the restart refuses.
+                try:
+                    self.args.plugin.check(args)
+                except ProviderConfigError as exc:
+                    raise _placed(exc, origins, args.config_where) from None
+        except (PiEdgeError, ProviderConfigError) as exc:
             log.error("reload: keeping the running configuration: %s", exc)
             self.notifier.status(f"reload failed: {exc}; {_status(self.service)}")
             self.notifier.send("READY=1")
@@ -205,13 +198,33 @@ class Agent:
                       "hub_credentials", "hub_ca"):
             if getattr(new, field) != getattr(self.options, field):
                 log.warning("reload: %s changed; restart the agent to apply it", field)
-        if (args.display, args.width, args.height, args.rotate, args.i2c_port, args.i2c_address, args.font) != (
-                self.args.display, self.args.width, self.args.height, self.args.rotate, self.args.i2c_port,
-                self.args.i2c_address, self.args.font):
+        if display_changed:
             log.warning("reload: display settings changed; restart the agent to apply them")
         self.options, self.args.grace_s, self.args.blank_display = new, args.grace_s, args.blank_display
         log.info("reload: configuration applied")
         self.notifier.send("READY=1", f"STATUS={_status(self.service)}")
+
+
+def _display_settings(args: argparse.Namespace) -> tuple[object, ...]:
+    return tuple(getattr(args, key.dest) for key in KEYS if key.section == "display")
+
+
+def _placed(exc: ProviderConfigError, origins: list[str],
+            where: Callable[[str, str], str]) -> PiEdgeError | ProviderConfigError:
+    """The provider's refusal, named where the refused settings were set (all display settings when it
+    does not say which): a flag is a typo at the terminal (exit 2); a value from the environment or the
+    file would be just as wrong after a restart (78). A flag given next to a file is not the file's."""
+    given = {key.rsplit("=", 1)[0].removeprefix("display."): key.rsplit("=", 1)[1] for key in origins
+             if key.startswith("display.")}
+    involved = [name for name in (exc.keys or given) if given.get(name, "default") != "default"]
+    if any(given[name] == "flag" for name in involved):
+        return exc
+    names = [f"PI_EDGE_{name.upper()}" for name in involved if given[name] == "env"]
+    if names:
+        return ConfigFileError(f"environment variable{'s' * (len(names) > 1)} {', '.join(names)}: {exc}")
+    if involved:
+        return ConfigFileError(f"{where('display', involved[0])}: [display] {exc}")
+    return exc
 
 
 def run_agent(flags: argparse.Namespace, out: Callable[[str], None]) -> int:

@@ -23,6 +23,11 @@ class ProviderPlugin(Protocol):
 
     def create(self, args: argparse.Namespace) -> DisplayProvider: ...
 
+    def check(self, args: argparse.Namespace) -> None:
+        """Refuse impossible settings (``ProviderConfigError``) without opening anything: a reload
+        checks what a restart would refuse."""
+        ...
+
 
 def load_plugin(name: str = "oled") -> ProviderPlugin:
     found = {ep.name: ep for ep in entry_points(group=GROUP)}

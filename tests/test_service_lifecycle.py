@@ -454,6 +454,31 @@ async def test_sighup_names_every_change_that_needs_a_restart(built, tmp_path) -
         await agent.kill()
 
 
+async def test_sighup_refuses_a_display_setting_the_restart_would_refuse(built, tmp_path) -> None:
+    """Display settings apply at the next start, but are checked at the reload: accepting them would
+    only turn the next restart into an exit 78."""
+    conf = tmp_path / "agent.toml"
+    conf.write_text('[display]\ndisplay = "emulator"\nwidth = 128\n')
+    agent = await CliProcess.start("agent", "--config", str(conf), "--port", "0", "--allow-unsigned",
+                                   "--actor", f"oled-text={built['oled-text']}", "--name", "pi-hup3",
+                                   "--state-dir", str(tmp_path / "state"),
+                                   "--cache-dir", str(built["oled-text"].parent.parent))
+    try:
+        await agent.wait_line(r"via (nats://\S+);")
+        conf.write_text('[display]\ndisplay = "emulator"\n# wider than an emulated panel may be\nwidth = 4096\n')
+        agent.proc.send_signal(signal.SIGHUP)
+        await agent.wait_line(rf"reload: keeping the running configuration: {conf}, line 4: \[display\] "
+                              r"an emulated panel of 4096x64 is not possible", stream="stderr")
+        assert not any("configuration applied" in line for line in agent.lines["stderr"]), agent.transcript()
+        conf.write_text('[display]\ndisplay = "emulator"\nwidth = 256\n')
+        agent.proc.send_signal(signal.SIGHUP)
+        await agent.wait_line(r"reload: configuration applied", stream="stderr")
+        assert any("display settings changed; restart" in line for line in agent.lines["stderr"]), agent.transcript()
+        assert await agent.stop() == 0
+    finally:
+        await agent.kill()
+
+
 async def test_sighup_while_starting_waits_for_the_start(tmp_path) -> None:
     """A reload during the first build must not build and start the configured actor a second time."""
     from tests.processes import ROOT

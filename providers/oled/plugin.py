@@ -15,6 +15,9 @@ class OledPlugin:
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         add_display_arguments(parser)
 
+    def check(self, args: argparse.Namespace) -> None:
+        config_from_args(args)  # DisplayConfig checks itself on construction
+
     def create(self, args: argparse.Namespace) -> DisplayProvider:
         from .provider import OledProvider  # luma is imported only when a display is really wanted
 
