@@ -96,8 +96,26 @@ def _labels(h: dict[str, Any]) -> str:
 
 
 def _actors(h: dict[str, Any]) -> str:
-    actors = dict(h.get("actors", {}))
-    return ",".join(f"{n}x{c}" if c != 1 else n for n, c in sorted(actors.items())) or "-"
+    """``sign,clockx3``; an actor marked failed ends in ``!``, one the host wants but does not run in
+    ``(down)`` (``inventory`` says why)."""
+    failed = set(h.get("failed", []))
+    running = [f"{n}{'x' + str(c) if c != 1 else ''}{'!' if n in failed else ''}"
+               for n, c in sorted(dict(h.get("actors", {})).items())]
+    return ",".join(running + [f"{n}(down)" for n in sorted(h.get("not_running", []))]) or "-"
+
+
+def hosts_table(hosts: list[dict[str, Any]]) -> list[str]:
+    """The lines ``hosts`` prints: columns as wide as their widest entry, so long names stay aligned."""
+    rows = [["NAME", "ID", "UPTIME", "DISPLAY", "ACTORS", "LABELS"]]
+    for h in sorted(hosts, key=lambda h: str(h.get("name"))):
+        rows.append([str(h.get("name", "?")), str(h.get("id", "?"))[:10] + "…", f"{float(h.get('uptime_s', 0)):.0f}s",
+                     "ok" if dict(h.get("display", {})).get("healthy") else "UNHEALTHY", _actors(h), _labels(h)])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    lines = ["  ".join([*(cell.rjust(w) if i == 2 else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))),
+                        row[-1]]).rstrip() for row in rows]
+    if any("!" in row[4] or "(down)" in row[4] for row in rows[1:]):
+        lines.append("! marked failed, (down) not running: 'pi-edge inventory HOST' says why")
+    return lines
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -110,11 +128,8 @@ def cmd_hosts(args: argparse.Namespace) -> int:
         if not hosts:
             out(f"no hosts answered in lattice {args.lattice!r}")
             return 1
-        out(f"{'NAME':<16} {'ID':<12} {'UPTIME':>9}  {'DISPLAY':<9} {'ACTORS':<24} LABELS")
-        for h in sorted(hosts, key=lambda h: str(h.get("name"))):
-            display = "ok" if dict(h.get("display", {})).get("healthy") else "UNHEALTHY"
-            out(f"{h.get('name', '?'):<16} {str(h.get('id', '?'))[:10] + '…':<12} "
-                f"{float(h.get('uptime_s', 0)):>8.0f}s  {display:<9} {_actors(h):<24} {_labels(h)}")
+        for line in hosts_table(hosts):
+            out(line)
         return 0
 
     return asyncio.run(main())

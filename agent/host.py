@@ -465,6 +465,7 @@ class Host:
             "labels": self.labels,
             "provider": self.provider_name,
             "actors": {name: group.scale for name, group in sorted(self.actors.items())},
+            "failed": sorted(name for name, group in self.actors.items() if group.failed_reason),
             "not_running": sorted(self.not_running),  # so 'stop' finds the hosts that still want them
             "display": {"healthy": health.healthy, "reason": health.reason},
         }

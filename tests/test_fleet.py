@@ -393,3 +393,21 @@ async def test_revoking_trust_on_reload_stops_its_actors_until_it_is_trusted_aga
     await agent.service.reconfigure(replace(agent.service.options, trusted=[ISSUER]))  # trusted again
     assert set(host.actors) == {"oled-text", "sign"} and host.not_running == {}
     assert (await ask(agent.url, "sign", "Back")).startswith(b"shown:")
+
+
+def test_the_hosts_table_stays_aligned_and_flags_actors_that_do_not_serve() -> None:
+    from agent.fleet import hosts_table
+
+    hosts = [
+        {"name": "pi-a", "id": "pi-a-0123456789", "uptime_s": 5, "display": {"healthy": True},
+         "actors": {"oled-text": 1}, "labels": {"node": "pi-01"}},
+        {"name": "kitchen-display-long-name", "id": "k-0123456789", "uptime_s": 86400, "display": {"healthy": False},
+         "actors": {"a-rather-long-actor-name": 3, "clock": 1, "bad": 1}, "failed": ["bad"],
+         "not_running": ["sign"], "labels": {"room": "kitchen"}},
+    ]
+    header, kitchen, a, legend = hosts_table(hosts)  # sorted by name
+    assert header.index("LABELS") == a.index("node=pi-01") == kitchen.index("room=kitchen"), "\n".join((header, a, kitchen))
+    assert header.index("ACTORS") == a.index("oled-text") == kitchen.index("a-rather-long-actor-namex3")
+    assert "a-rather-long-actor-namex3,bad!,clock,sign(down)" in kitchen and "UNHEALTHY" in kitchen
+    assert legend.startswith("! marked failed, (down) not running")
+    assert len(hosts_table(hosts[:1])) == 2, "no legend when nothing is flagged"
