@@ -25,7 +25,7 @@ from .install_service import add_commands as add_install_commands
 from .cli_types import font_size_arg, name_arg, positive_int, typed
 from .fleet import lattice_args, out
 from .errors import ConfigError, NoResponderError, PiEdgeError
-from .lattice import broadcast, connect, ping, request, subscriptions_live
+from .lattice import broadcast, connect, ping, ping_window, request, subscriptions_live
 from .config import DEFAULT_PATH as DEFAULT_CONFIG, directory_problem, readable_file, usable_dir
 from .daemon import DEFAULT_ACTOR
 from .limits import Limits
@@ -345,7 +345,7 @@ async def _send_all(args: argparse.Namespace, body: bytes, headers: dict[str, st
     """Ping, then one request on the broadcast subject; a line per host that runs the actor."""
     nc = await connect(args.nats_url, name="pi-edge-cli", timeout=min(args.timeout, 3.0))
     try:
-        hosts = await ping(nc, args.lattice, window=min(args.timeout, 1.0))
+        hosts = await ping(nc, args.lattice, window=ping_window(args.timeout))
         expect = {str(h.get("name")) for h in hosts if args.actor in dict(h.get("actors", {}))}
         if not expect:
             raise NoResponderError(f"no host runs actor {args.actor!r} in lattice {args.lattice!r} "
@@ -394,7 +394,7 @@ async def _pick_host(nc: Client, args: argparse.Namespace) -> str:
     """``--host``, or the lattice's only host; several hosts without --host is an error that names them."""
     if args.host:
         return str(subjects.check_token("host", args.host))
-    names = sorted(str(h.get("name")) for h in await ping(nc, args.lattice, window=min(args.timeout, 1.0)))
+    names = sorted(str(h.get("name")) for h in await ping(nc, args.lattice, window=ping_window(args.timeout)))
     if not names:
         raise NoResponderError(f"no host answered in lattice {args.lattice!r}")
     if len(names) > 1:

@@ -28,7 +28,7 @@ from .errors import ConfigError, NoResponderError, PiEdgeError
 from .events import KINDS
 from .host import MAX_SCALE
 from .identity import parse_labels
-from .lattice import DEFAULT_URL, connect, ping, request, subscriptions_live
+from .lattice import DEFAULT_URL, connect, ping, ping_window, request, subscriptions_live
 from .store import ComponentStore, read_links, write_link
 
 #: A deploy may compile an 18 MB component on a Pi: give it time.
@@ -67,7 +67,7 @@ async def lattice(args: argparse.Namespace, name: str = "pi-edge-cli") -> AsyncI
 async def select_hosts(nc: Client, args: argparse.Namespace) -> list[dict[str, Any]]:
     """Hosts answering the ping that match ``--host`` and every ``--label``; none is an error that says why."""
     labels = parse_labels(args.label)
-    hosts = await ping(nc, args.lattice, window=min(args.timeout, 1.0))
+    hosts = await ping(nc, args.lattice, window=ping_window(args.timeout))
     if not hosts:
         raise NoResponderError(f"no host answered in lattice {args.lattice!r}")
     names = ", ".join(sorted(str(h.get("name")) for h in hosts))
@@ -124,7 +124,7 @@ def hosts_table(hosts: list[dict[str, Any]]) -> list[str]:
 def cmd_hosts(args: argparse.Namespace) -> int:
     async def main() -> int:
         async with lattice(args) as nc:
-            hosts = await ping(nc, args.lattice, window=min(args.timeout, 1.0))
+            hosts = await ping(nc, args.lattice, window=ping_window(args.timeout))
         if not hosts:
             out(f"no hosts answered in lattice {args.lattice!r}")
             return 1
@@ -315,7 +315,7 @@ def cmd_link(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         async with lattice(args) as nc:
-            hosts = sorted(await ping(nc, args.lattice, window=min(args.timeout, 1.0)),
+            hosts = sorted(await ping(nc, args.lattice, window=ping_window(args.timeout)),
                            key=lambda h: str(h.get("name")))
             offered = sorted(str(h.get("provider")) for h in hosts)
             if provider is not None and provider not in offered:

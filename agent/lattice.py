@@ -198,6 +198,16 @@ async def broadcast(nc: Client, subject: str, body: bytes, headers: dict[str, st
     return answers
 
 
+#: However short the caller's timeout, hosts get this long to answer a ping: a command that lists
+#: or addresses hosts must not miss one because it was told to wait 1 ms for replies.
+MIN_PING_WINDOW = 0.25
+
+
+def ping_window(timeout: float) -> float:
+    """How long a command with ``timeout`` listens for ping answers: up to 1 s, at least MIN_PING_WINDOW."""
+    return min(max(timeout, MIN_PING_WINDOW), 1.0)
+
+
 async def ping(nc: Client, lattice: str, window: float = 0.5) -> list[dict[str, object]]:
     """Every host's self-description that arrives within ``window`` seconds."""
     import json
