@@ -327,11 +327,7 @@ def _target_args(p: argparse.ArgumentParser, all_help: str) -> None:
 
 
 async def _send(args: argparse.Namespace, body: bytes, headers: dict[str, str] | None) -> int:
-    if args.host:
-        subject = subjects.actor_on(args.lattice, args.host, args.actor)
-        what = f"actor {args.actor!r} on host {args.host!r}"
-    else:
-        subject, what = subjects.actor(args.lattice, args.actor), f"actor {args.actor!r}"
+    subject, what = subjects.actor_target(args.lattice, args.actor, args.host)
     nc = await connect(args.nats_url, name="pi-edge-cli", timeout=min(args.timeout, 3.0))
     try:
         reply = await request(nc, subject, body, headers, args.timeout, what=what)

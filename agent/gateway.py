@@ -51,7 +51,7 @@ from .errors import (
 )
 from .lattice import connect, request
 from .limits import Limits
-from .text_headers import headers_from_query
+from .text_headers import QUERY_PARAMETERS, headers_from_query
 
 log = logging.getLogger("pi_edge.gateway")
 
@@ -445,21 +445,35 @@ class HttpGateway:
         if req.method in ("GET", "HEAD"):
             return Response(200, self._usage(req))
         assert actor is not None
-        if req.method == "DELETE":
-            return await self._forward(actor, b"", {"op": "clear"})
+        query = parse_qs(urlsplit(req.target).query, keep_blank_values=True)
+        if unknown := sorted(set(query) - {*QUERY_PARAMETERS, "host"}):
+            return Response(400, f"unknown parameter {unknown[0]!r}; the parameters are "
+                                 f"{', '.join(QUERY_PARAMETERS)} and host")
         try:
-            options = headers_from_query(parse_qs(urlsplit(req.target).query, keep_blank_values=True))
+            host = self._host(query.pop("host", None))
+            options = headers_from_query(query) if req.method == "POST" else {}
         except ValueError as exc:
             return Response(400, str(exc))
-        return await self._forward(actor, body, options or None)
+        if req.method == "DELETE":
+            return await self._forward(actor, host, b"", {"op": "clear"})
+        return await self._forward(actor, host, body, options or None)
 
-    async def _forward(self, actor: str, body: bytes, headers: dict[str, str] | None) -> Response:
+    @staticmethod
+    def _host(given: list[str] | None) -> str | None:
+        """``?host=NAME``: that host's instances of the actor only (any host when absent)."""
+        if given is None:
+            return None
+        if len(given) != 1:
+            raise ValueError(f"parameter 'host' is given {len(given)} times")
+        return subjects.check_token("host", given[0])
+
+    async def _forward(self, actor: str, host: str | None, body: bytes, headers: dict[str, str] | None) -> Response:
         nc = self._nc
         if nc is None or not nc.is_connected:
             return Response(503, f"the gateway is not connected to the lattice at {self.nc_url}; is the hub running?")
+        subject, what = subjects.actor_target(self.lattice, actor, host)
         try:
-            reply = await request(nc, subjects.actor(self.lattice, actor), body, headers, self.timeout,
-                                  what=f"actor {actor!r}")
+            reply = await request(nc, subject, body, headers, self.timeout, what=what)
         except NoResponderError as exc:
             return Response(503, _one_line(str(exc)))
         except RequestTimeoutError as exc:
@@ -477,6 +491,7 @@ class HttpGateway:
         examples = [
             (f"curl -d 'Hello' {base}/", f"show text on the display (actor {self.actor})"),
             (f"curl -d 'Hi' '{base}/?align=left&size=16&wrap=no'", "left-aligned, 16 px, no wrapping"),
+            (f"curl -d 'Hi' '{base}/?host=pi-01'", "only on host pi-01 (DELETE too)"),
             (f"curl -X DELETE {base}/", "clear it"),
             (f"curl -d 'Hi' {base}/actors/NAME", "send to actor NAME (DELETE clears)"),
             (f"curl {base}/healthz", "'ok' while connected to the lattice"),

@@ -42,6 +42,13 @@ def actor_on(lattice: str, host: str, name: str) -> str:
     return f"{PREFIX}.{check_token('lattice', lattice)}.host.{check_token('host', host)}.actor.{check_token('actor', name)}"
 
 
+def actor_target(lattice: str, name: str, host: str | None = None) -> tuple[str, str]:
+    """Where a request to actor NAME goes (any host, or only HOST), and how errors name it."""
+    if host is None:
+        return actor(lattice, name), f"actor {name!r}"
+    return actor_on(lattice, host, name), f"actor {name!r} on host {host!r}"
+
+
 def broadcast_queue(name: str, token: str) -> str:
     """The queue group of one agent's instances of NAME on the broadcast subject: one per agent answers."""
     return f"{check_token('actor', name)}.{check_token('agent token', token)}"

@@ -133,7 +133,11 @@ async def echo(hub: NatsServer) -> AsyncIterator[list[Msg]]:
     async def on_silent(msg: Msg) -> None:
         pass
 
+    async def on_echo_on_pi_x(msg: Msg) -> None:
+        await msg.respond(b"pi-x:" + msg.data)
+
     await nc.subscribe(subjects.actor("default", "echo"), cb=on_echo)
+    await nc.subscribe(subjects.actor_on("default", "pi-x", "echo"), cb=on_echo_on_pi_x)
     await nc.subscribe(subjects.actor("default", "failing"), cb=on_failing)
     await nc.subscribe(subjects.actor("default", "silent"), cb=on_silent)
     # A round trip on this connection, not flush(): nats-py 2.16's flush() writes its PING
@@ -457,7 +461,8 @@ async def test_query_parameters_become_the_actors_text_headers(gateway, echo) ->
     r = await call(gateway, "POST", "/actors/echo?align=Right&size=16&wrap=no", b"set")
     assert (r.status, r.text) == (200, "echo:set\n"), r
     assert echo[-1].headers == {"align": "right", "font-size": "16", "wrap": "no"}
-    for query, refusal in [("colour=red", "unknown parameter 'colour'; the parameters are align, size, wrap"),
+    for query, refusal in [("colour=red", "unknown parameter 'colour'; the parameters are align, size, wrap and host"),
+                           ("host=a.b", "host name 'a.b' is not allowed"),
                            ("size=big", "size 'big' is not a font size in pixels"),
                            ("align=middle", "align 'middle' is not one of left, center, right"),
                            ("wrap=maybe", "wrap 'maybe' is not yes or no"),
@@ -466,3 +471,12 @@ async def test_query_parameters_become_the_actors_text_headers(gateway, echo) ->
         r = await call(gateway, "POST", f"/actors/echo?{query}", b"x")
         assert r.status == 400 and r.text.startswith(refusal), (query, r)
         assert len(echo) == sent, f"{query}: a refused request must not reach the actor"
+
+
+async def test_host_parameter_reaches_that_host_only(gateway, echo) -> None:
+    r = await call(gateway, "POST", "/actors/echo?host=pi-x", b"hi")
+    assert (r.status, r.text) == (200, "pi-x:hi\n"), r
+    r = await call(gateway, "POST", "/actors/echo", b"hi")
+    assert (r.status, r.text) == (200, "echo:hi\n"), r
+    r = await call(gateway, "DELETE", "/actors/echo?host=nowhere")
+    assert r.status == 503 and "no actor 'echo' on host 'nowhere' is running" in r.text, r
