@@ -151,11 +151,19 @@ async def request(nc: Client, subject: str, body: bytes, headers: dict[str, str]
         raise NoResponderError(f"no {what} is running in the lattice (nobody serves {subject})") from None
     except nats.errors.TimeoutError:
         raise RequestTimeoutError(f"{what} did not answer within {timeout:g} s") from None
+    except nats.errors.MaxPayloadError:
+        raise _too_large(nc, body) from None
     elapsed = time.perf_counter() - started
     if msg.headers and ERROR_HEADER in msg.headers:
         detail = msg.data.decode("utf-8", "replace") or msg.headers[ERROR_HEADER]
         raise ActorReplyError(f"{what} answered with an error: {detail}")
     return Reply(msg.data, elapsed)
+
+
+def _too_large(nc: Client, body: bytes) -> LatticeError:
+    """A message the server refuses by size: said with the sizes (text read from standard input has no limit)."""
+    return LatticeError(f"the message is {len(body)} bytes, more than the {nc.max_payload} bytes the NATS server "
+                        "takes in one message")
 
 
 @dataclass(frozen=True)
@@ -176,7 +184,10 @@ async def broadcast(nc: Client, subject: str, body: bytes, headers: dict[str, st
     sub = await nc.subscribe(inbox)
     try:
         started = time.perf_counter()
-        await nc.publish(subject, body, reply=inbox, headers=headers)
+        try:
+            await nc.publish(subject, body, reply=inbox, headers=headers)
+        except nats.errors.MaxPayloadError:
+            raise _too_large(nc, body) from None
         deadline = time.monotonic() + timeout
         while not expect <= answers.keys() and (left := deadline - time.monotonic()) > 0:
             try:

@@ -221,3 +221,14 @@ async def test_a_wrong_text_header_is_refused_with_its_name(start_agent, built, 
         assert ok.body.startswith(b"shown:")
     finally:
         await nc.close()
+
+
+async def test_text_from_standard_input_larger_than_the_server_takes(hub, start_agent, built) -> None:
+    """Standard input has no length limit, unlike an argument: a text over the server's max_payload is
+    an error line, not a traceback."""
+    agent = await start_agent({"oled-text": built["oled-text"]}, hub=hub)
+    await joined(agent, hub)
+    for argv in (["display", "-"], ["display", "--all", "-"]):
+        code, out, err = await run_cli(*argv, "--nats-url", hub.url, stdin=b"x" * (2 << 20))
+        assert code == 1 and "Traceback" not in err, (out, err)
+        assert f"the message is {2 << 20} bytes, more than the" in err, err
