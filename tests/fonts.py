@@ -28,15 +28,16 @@ def _rectangles(boxes: list[tuple[int, int, int, int]]):  # type: ignore[no-unty
     return pen.glyph()
 
 
-def block_font(path: Path, glyphs: dict[str, tuple[int, int, int, int]], advance: int = 600) -> Path:
-    """Write a TrueType font to ``path`` with one rectangle (x0, y0, x1, y1) per character."""
+def block_font(path: Path, glyphs: dict[str, tuple[int, int, int, int] | None], advance: int = 600) -> Path:
+    """Write a TrueType font to ``path`` with one rectangle (x0, y0, x1, y1) per character (None: no ink,
+    as a zero-width space has)."""
     names = {char: f"u{ord(char):04X}" for char in glyphs}
     builder = FontBuilder(UNITS_PER_EM, isTTF=True)
     builder.setupGlyphOrder([".notdef", *names.values()])
     builder.setupCharacterMap({ord(char): name for char, name in names.items()})
     outline = [(50, 0, 550, 60), (50, 640, 550, 700), (50, 60, 110, 640), (490, 60, 550, 640)]
     shapes = {".notdef": _rectangles(outline)}
-    shapes.update({names[char]: _rectangles([box]) for char, box in glyphs.items()})
+    shapes.update({names[char]: _rectangles([box] if box else []) for char, box in glyphs.items()})
     builder.setupGlyf(shapes)
     builder.setupHorizontalMetrics({name: (advance, 0) for name in shapes})
     builder.setupHorizontalHeader(ascent=ASCENT, descent=-DESCENT)

@@ -85,3 +85,29 @@ def test_a_huge_text_of_distinct_characters_rasterises_only_what_fits(monkeypatc
         plan = plan_text(text, 128, 64, TextOptions())
         assert plan.truncated and plan.font_size == layout.MIN_FONT_SIZE
         assert len(drawn) < 2_000, f"{len(drawn)} glyphs rasterised for a {len(text)}-character text"
+
+
+def test_text_without_ink_is_not_joined_quadratically(tmp_path, monkeypatch) -> None:
+    """A braille blank (U+2800) is a glyph without ink in DejaVu Sans: a line of them never gets wider,
+    so neither the panel's width nor its height stops the measuring.  Copying the line's text at each
+    word made 20 000 of them cost hundreds of millions of characters copied; a few dozen per character
+    is linear."""
+    from providers.oled.fonts import chain_of
+    from tests.fonts import block_font
+
+    fonts = chain_of((str(block_font(tmp_path / "blank.ttf", {"\u2800": None})),))
+    copied = 0
+    real = layout._extend
+
+    def counting(line, text, *args):  # type: ignore[no-untyped-def]
+        nonlocal copied
+        copied += len(line.text)
+        return real(line, text, *args)
+
+    monkeypatch.setattr(layout, "_extend", counting)
+    for text in (" ".join(["\u2800"] * 20_000), "\u2800" * 40_000):
+        for wrap in (True, False):
+            copied = 0
+            plan = plan_text(text, 128, 64, TextOptions(wrap=wrap, font_size=12), fonts)
+            assert [line.text for line in plan.lines] == [text] and not plan.truncated
+            assert copied < 50 * len(text), f"{copied} characters copied laying out {len(text)} (wrap={wrap})"

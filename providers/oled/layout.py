@@ -290,18 +290,21 @@ def _extend_upto(line: _Line, text: str, size: int, width: int, fonts: FontChain
     """
     if len(text) <= RUN_CACHE_MAX_CHARS and not cut:
         return _extend(line, text, size, fonts)  # most words: one cached run
+    # Measured without its text, spelt once at the end: text without ink (a braille blank, a zero-width
+    # space) never gets wider, and joining it run by run would be quadratic.
+    spelt, line = line.text, line._replace(text="")
     for start in range(0, len(text), RUN_CACHE_MAX_CHARS):
         run = text[start:start + RUN_CACHE_MAX_CHARS]
-        longer = _extend(line, run, size, fonts)
+        longer = _extend(line, run, size, fonts)._replace(text="")
         if longer.width > width:
             if not cut:
-                return longer
-            for char in run:
-                line = _extend(line, char, size, fonts)
+                return longer._replace(text=spelt + text[:start + len(run)])
+            for i, char in enumerate(run):
+                line = _extend(line, char, size, fonts)._replace(text="")
                 if line.width > width:
-                    return line
+                    return line._replace(text=spelt + text[:start + i + 1])
         line = longer
-    return line
+    return line._replace(text=spelt + text)
 
 
 def _break_word(word: str, size: int, width: int, fonts: FontChain = BUILT_IN) -> Iterator[_Line]:
@@ -368,15 +371,20 @@ def _wrap(text: str, size: int, width: int, wrap: bool = True, break_words: bool
                 return stack.lines
             continue
         current: _Line | None = None
+        spelt: list[str] = []  # the start of current's text, handed over as it grows (see _SPELT_CHUNK)
         for word in words:
             if current is not None:
                 candidate = _extend(current, " " + word, size, fonts) if len(word) < RUN_CACHE_MAX_CHARS \
                     else _extend_upto(current, " " + word, size, width, fonts)
                 if candidate.width <= width:
                     current = candidate
+                    if len(current.text) > _SPELT_CHUNK:
+                        spelt.append(current.text)
+                        current = current._replace(text="")
                     continue
-                if stack.full_after(current):
+                if stack.full_after(_spelt(current, spelt)):
                     return stack.lines
+                spelt = []
             current = _extend_upto(_START, word, size, width, fonts)
             if current.width > width:
                 if not break_words:
@@ -387,9 +395,20 @@ def _wrap(text: str, size: int, width: int, wrap: bool = True, break_words: bool
                     if stack.full_after(current):
                         return stack.lines
                     current = piece
-        if stack.full_after(current if current is not None else _START):
+        if stack.full_after(_spelt(current, spelt) if current is not None else _START):
             return stack.lines
     return stack.lines
+
+
+#: A growing line's text is set aside past this many characters: words without ink (braille blanks,
+#: zero-width spaces from a fallback font) never make a line wider, and joining such a line word by
+#: word would cost the square of its length.
+_SPELT_CHUNK = 64
+
+
+def _spelt(line: _Line, spelt: list[str]) -> _Line:
+    """``line`` with the text set aside while it grew put back in front."""
+    return line._replace(text="".join(spelt) + line.text) if spelt else line
 
 
 @lru_cache(maxsize=None)
