@@ -97,6 +97,19 @@ def test_a_control_character_in_an_ascii_line_is_reported() -> None:
     assert layout_text("tab\x00nul\x7f", 128, 64, TextOptions())[1].missing == "\x00\x7f"
 
 
+def test_an_invisible_character_with_a_fallback_font_without_a_space_is_reported_not_raised(blocks: Path,
+                                                                                             tmp_path: Path) -> None:
+    """A soft hyphen or zero-width space alone is nothing to Pillow's text shaping when the font has no
+    space glyph (as the test blocks have none): asking that font whether it draws one raised ValueError
+    and every message holding one failed.  Such a font does not draw it; the next one may."""
+    fonts = chain_of((str(blocks),))
+    _, layout = layout_text("Gr\u00fc\u00dfe\u00ad \u200bok", 128, 64, TextOptions(), fonts)
+    assert layout.missing == "\u00ad\u200b"
+    spaced = block_font(tmp_path / "spaced.ttf", {" ": None, "\u200b": None})
+    _, layout = layout_text("a\u200bb", 128, 64, TextOptions(), chain_of((str(blocks), str(spaced))))
+    assert layout.missing == ""
+
+
 def test_only_characters_left_on_the_panel_are_reported(blocks: Path) -> None:
     fonts = chain_of((str(blocks),))
     plan = plan_text("ok\n日", 128, 16, TextOptions(font_size=SIZE), fonts)

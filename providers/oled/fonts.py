@@ -113,6 +113,11 @@ def has_glyph(fnt: ImageFont.FreeTypeFont | ImageFont.ImageFont, char: str) -> b
 
     Pillow does not expose a font's character map, so the character is drawn
     and compared with what an unmapped code point draws: the same advance, the
-    same place and the same pixels mean the font fell back to glyph 0.
+    same place and the same pixels mean the font fell back to glyph 0.  A font
+    without a space glyph cannot shape an invisible character alone (a soft
+    hyphen, a zero-width space: Pillow raises ValueError); it does not draw it.
     """
-    return _drawing(fnt, char) != _no_glyph(fnt)
+    try:
+        return _drawing(fnt, char) != _no_glyph(fnt)
+    except ValueError:
+        return False
