@@ -382,7 +382,7 @@ def _wrap(text: str, size: int, width: int, wrap: bool = True, break_words: bool
                         spelt.append(current.text)
                         current = current._replace(text="")
                     continue
-                if stack.full_after(_spelt(current, spelt)):
+                if stack.full_after(_spelt(current, spelt) if spelt else current):
                     return stack.lines
                 spelt = []
             current = _extend_upto(_START, word, size, width, fonts)
@@ -395,7 +395,7 @@ def _wrap(text: str, size: int, width: int, wrap: bool = True, break_words: bool
                     if stack.full_after(current):
                         return stack.lines
                     current = piece
-        if stack.full_after(_spelt(current, spelt) if current is not None else _START):
+        if stack.full_after(_START if current is None else _spelt(current, spelt) if spelt else current):
             return stack.lines
     return stack.lines
 
