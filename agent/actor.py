@@ -68,6 +68,7 @@ class ActorGroup:
         self.signer: str | None = None
         self.claims: Claims | None = None  # as verified at start; judged again when the host's trust changes
         self.expiry: asyncio.TimerHandle | None = None  # when its claims are next judged against the clock
+        self.refused = False  # set once the host refuses it while running (trust revoked, claims expired)
 
     @property
     def failed_reason(self) -> str | None:

@@ -83,6 +83,7 @@ class Agent:
         #: Set once the agent serves: a SIGHUP before that waits, or it would start the actors a second time.
         self.started = asyncio.Event()
         self._reloading = asyncio.Lock()  # one reload at a time, however fast the SIGHUPs come
+        self.stopping = asyncio.Event()  # replaced by the signal-driven one when run() starts
 
     def _provider(self) -> DisplayProvider:
         try:
@@ -92,7 +93,7 @@ class Agent:
 
     async def run(self) -> int:
         """0 after a stop signal; 1 if the leaf server died under the agent (systemd restarts it)."""
-        stopping = stop_on_signals()
+        stopping = self.stopping = stop_on_signals()
         lost = self.service.server_exited
         relay = stop_when(lost, stopping)
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
@@ -173,6 +174,9 @@ class Agent:
             log.info("reload: the agent is still starting; the configuration is read again once it serves")
             await self.started.wait()
         async with self._reloading:
+            if self.stopping.is_set():  # it would reconfigure a host on its way out, and say READY after STOPPING
+                log.info("reload: ignored, the agent is stopping")
+                return
             await self._reload()
 
     async def _reload(self) -> None:

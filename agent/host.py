@@ -197,10 +197,13 @@ class Host:
         """Stop a running actor its claims no longer admit; it stays wanted (not running), so trust or a
         new signature and a reload bring it back."""
         reason = f"actor {group.name!r} refused: {why}"
+        if self.actors.get(group.name) is not group or group.refused:  # stopped, redeployed or being refused
+            return reason
+        group.refused = True  # a reload and the expiry timer judging it at once: one refusal, one event
         log.error("host=%s %s; stopping it", self.name, reason)
-        self.not_running[group.name] = NotRunning(reason, refused=True)
         await self.events.publish(ACTOR_REFUSED, {"actor": group.name, "reason": str(why)})
-        if self.actors.get(group.name) is group:  # not replaced meanwhile by a deploy
+        if self.actors.get(group.name) is group:  # a stop or deploy during the publish has the last word
+            self.not_running[group.name] = NotRunning(reason, refused=True)
             await self.stop_actor(group.name)
         return reason
 

@@ -395,6 +395,32 @@ async def test_the_leaf_server_exits_when_the_agent_is_killed(built, tmp_path) -
         await agent.kill()
 
 
+async def test_a_sighup_while_stopping_is_ignored(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """It would reconfigure a host on its way out and tell systemd READY after STOPPING."""
+    from agent.cli import build_parser
+    from agent.daemon import Agent
+
+    flags = build_parser().parse_args(["agent", "--display", "emulator", "--port", "0",
+                                       "--state-dir", str(tmp_path / "state")])
+    agent = Agent(flags, lambda line: None)
+    try:
+        reloaded = []
+
+        async def reload_now() -> None:
+            reloaded.append(True)
+
+        agent._reload = reload_now  # type: ignore[method-assign]
+        agent.started.set()
+        await agent.reload()
+        assert reloaded == [True]
+        agent.stopping.set()
+        with caplog.at_level("INFO", logger="pi_edge.daemon"):
+            await agent.reload()
+        assert reloaded == [True] and "reload: ignored, the agent is stopping" in caplog.text
+    finally:
+        agent.provider.close()
+
+
 async def test_sighup_reloads_labels_without_reconnecting(built, tmp_path) -> None:
     conf = tmp_path / "agent.toml"
     conf.write_text('[agent]\nlabels = { room = "hall" }\n')

@@ -285,3 +285,23 @@ async def test_a_stopped_actor_leaves_no_expiry_behind(start_agent, built, tmp_p
     assert group.expiry is not None and not group.expiry.cancelled()
     await host.stop_actor("oled-text")
     assert group.expiry.cancelled()
+
+
+async def test_a_reload_and_the_expiry_refusing_at_once_refuse_once(start_agent, built, tmp_path) -> None:
+    agent = await start_agent({"oled-text": signed(built, tmp_path, expires_in=3600)}, trusted=[ISSUER],
+                              allow_unsigned=False)
+    host = agent.service.host
+    group = host.actors["oled-text"]
+    published: list[str] = []
+    publish = host.events.publish
+
+    async def recording(kind: str, data: dict) -> None:  # type: ignore[type-arg]
+        published.append(kind)
+        await asyncio.sleep(0)  # a publish that yields, as one does when the client's buffer is full
+        await publish(kind, data)
+
+    host.events.publish = recording  # type: ignore[method-assign]
+    host.clock = lambda: time.time() + 7200
+    await asyncio.gather(host.apply_policy(host.policy), host._judge_expiry(group))
+    assert published.count("actor-refused") == 1 and published.count("actor-stopped") == 1, published
+    assert "oled-text" not in host.actors and host.not_running["oled-text"].refused
