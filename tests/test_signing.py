@@ -227,11 +227,16 @@ async def test_scale_starts_no_instance_whose_claims_are_no_longer_accepted(star
     assert host.actors["oled-text"].scale == 1
 
 
+async def expiring(start_agent, built, tmp_path, seconds: int):  # type: ignore[no-untyped-def]
+    """An agent that trusts ISSUER only, running oled-text signed to expire in ``seconds``; and its host."""
+    agent = await start_agent({"oled-text": signed(built, tmp_path, expires_in=seconds)}, trusted=[ISSUER],
+                              allow_unsigned=False)
+    return agent, agent.service.host
+
+
 async def test_an_actor_stops_when_its_claims_expire_while_it_runs(start_agent, built, tmp_path) -> None:
     """Signed to expire in 2 s: it serves until then, then is refused like one that arrived expired."""
-    agent = await start_agent({"oled-text": signed(built, tmp_path, expires_in=2)}, trusted=[ISSUER],
-                              allow_unsigned=False)
-    host = agent.service.host
+    agent, host = await expiring(start_agent, built, tmp_path, 2)
     events = await refusals(agent)
     stopped = await follow(events.nc, "actor-stopped")
     try:
@@ -254,9 +259,7 @@ async def test_expiry_is_judged_again_when_the_clock_jumps(start_agent, built, t
     from agent import host as host_module
 
     monkeypatch.setattr(host_module, "EXPIRY_RECHECK_S", 0.05)
-    agent = await start_agent({"oled-text": signed(built, tmp_path, expires_in=3600)}, trusted=[ISSUER],
-                              allow_unsigned=False)
-    host = agent.service.host
+    agent, host = await expiring(start_agent, built, tmp_path, 3600)
     judged = asyncio.Event()
     judge = host._judge_expiry
 
@@ -278,9 +281,7 @@ async def test_expiry_is_judged_again_when_the_clock_jumps(start_agent, built, t
 
 
 async def test_a_stopped_actor_leaves_no_expiry_behind(start_agent, built, tmp_path) -> None:
-    agent = await start_agent({"oled-text": signed(built, tmp_path, expires_in=3600)}, trusted=[ISSUER],
-                              allow_unsigned=False)
-    host = agent.service.host
+    agent, host = await expiring(start_agent, built, tmp_path, 3600)
     group = host.actors["oled-text"]
     assert group.expiry is not None and not group.expiry.cancelled()
     await host.stop_actor("oled-text")
@@ -288,9 +289,7 @@ async def test_a_stopped_actor_leaves_no_expiry_behind(start_agent, built, tmp_p
 
 
 async def test_a_reload_and_the_expiry_refusing_at_once_refuse_once(start_agent, built, tmp_path) -> None:
-    agent = await start_agent({"oled-text": signed(built, tmp_path, expires_in=3600)}, trusted=[ISSUER],
-                              allow_unsigned=False)
-    host = agent.service.host
+    agent, host = await expiring(start_agent, built, tmp_path, 3600)
     group = host.actors["oled-text"]
     published: list[str] = []
     publish = host.events.publish
