@@ -42,11 +42,12 @@ def out(text: str, stream: TextIO | None = None) -> None:
     stream.flush()
 
 
-def lattice_args(p: argparse.ArgumentParser) -> None:
+def lattice_args(p: argparse.ArgumentParser, timeout_help: str = "seconds to wait for a reply (default %(default)s)",
+                 ) -> None:
     p.add_argument("--nats-url", default=DEFAULT_URL, help=f"the lattice's NATS server (default {DEFAULT_URL})")
     p.add_argument("--lattice", default=subjects.DEFAULT_LATTICE, type=name_arg("lattice"),
                    help="lattice id (default %(default)s)")
-    p.add_argument("--timeout", type=seconds_arg, default=5.0, help="seconds to wait for a reply (default %(default)s)")
+    p.add_argument("--timeout", type=seconds_arg, default=5.0, help=timeout_help)
 
 
 def target_args(p: argparse.ArgumentParser) -> None:
@@ -397,7 +398,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     p.add_argument("--scale", type=scale_arg, default=1, metavar=f"1..{MAX_SCALE}",
                    help="instances per host (default %(default)s)")
     target_args(p)
-    lattice_args(p)
+    lattice_args(p, f"seconds to wait for each host to fetch, compile and start it: never less than "
+                    f"{DEPLOY_TIMEOUT:g} (a first compile takes minutes on a small Pi); longer if given")
     p.set_defaults(func=cmd_deploy)
 
     p = sub.add_parser("stop", help="stop an actor on hosts", description="Stop actor NAME on the chosen hosts "
