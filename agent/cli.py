@@ -137,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("display", help="laptop: show text on the Pi's display",
                        description="Send TEXT to the display actor and print its reply and the round-trip time.")
     p.add_argument("text", help="the text to show (an empty string clears; - reads it from standard input, "
-                   "without its last newline: date | pi-edge display -)")
+                   "without its last newline: date | pi-edge display -; so a lone - is shown with "
+                   "echo - | pi-edge display -)")
     p.add_argument("--actor", default=DEFAULT_ACTOR, type=name_arg("actor"),
                    help="actor to send to (default %(default)s)")
     _target_args(p, "every host that runs the actor, one line per host (default: one host)")

@@ -242,7 +242,8 @@ KEYS: tuple[Key, ...] = (
     Key("display", "rotate", "int", 0, "rotate"),
     Key("display", "i2c_port", "int", 1, "i2c_port"),
     Key("display", "i2c_address", "int", 0x3C, "i2c_address"),
-    Key("display", "fonts", "list", [], "font", _readable_files, flag="--font"),
+    # None: look for system fonts; [] (in the file): the built-in font only.
+    Key("display", "fonts", "list", None, "font", _readable_files, flag="--font"),
     Key("limits", "deadline_ms", "int", 2000, "deadline_ms", _at_least(MIN_DEADLINE_MS, "milliseconds")),
     Key("limits", "memory_mb", "int", 256, "memory_mb", _at_least(MIN_MEMORY_MB, "MiB")),
     Key("limits", "max_message_kb", "int", 64, "max_message_kb", _at_least(MIN_MESSAGE_KB, "KiB")),

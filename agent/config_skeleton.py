@@ -32,7 +32,7 @@ SKELETON = """\
 # rotate = 0
 # i2c_port = 1
 # i2c_address = "0x3C"
-# fonts = ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"]  # beyond ASCII; default: one found here
+# fonts = ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"]  # beyond ASCII; default: found here; [] none
 
 [limits]
 # deadline_ms = 2000                               # at least 10

@@ -591,6 +591,31 @@ async def _run_cli_env(env: dict[str, str], *args: str) -> tuple[int, str]:
     return proc.returncode or 0, err.decode()
 
 
+def test_fonts_empty_in_the_file_means_the_built_in_font_only(tmp_path: Path, caplog) -> None:  # type: ignore
+    from providers.oled import OledProvider
+    from providers.oled.config import config_from_args
+    from providers.oled.fonts import BUILT_IN, system_chain
+
+    conf = tmp_path / "agent.toml"
+    conf.write_text('[display]\ndisplay = "emulator"\nfonts = []\n')
+    args, _ = resolve(flags(config=conf), {})
+    assert args.font == [] and config_from_args(args).fonts == ()
+    with caplog.at_level("INFO", logger="providers.oled.provider"):
+        provider = OledProvider(config_from_args(args))
+    try:
+        assert provider.fonts is BUILT_IN and "fonts for characters beyond ASCII: none, as configured" in caplog.text
+    finally:
+        provider.close()
+    conf.write_text('[display]\ndisplay = "emulator"\n')
+    args, _ = resolve(flags(config=conf), {})
+    assert args.font is None and config_from_args(args).fonts is None  # not set: the host's fonts
+    provider = OledProvider(config_from_args(args))
+    try:
+        assert provider.fonts is system_chain()
+    finally:
+        provider.close()
+
+
 def test_a_bad_font_flag_is_blamed_on_the_flag_not_on_other_display_settings(agent_cli, tmp_path: Path) -> None:
     """Other [display] values from the file or the environment are fine; only --font is wrong."""
     not_a_font = tmp_path / "font.ttf"

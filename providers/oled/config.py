@@ -196,5 +196,5 @@ def config_from_args(ns: argparse.Namespace) -> DisplayConfig:
         i2c_port=port,
         i2c_address=address,
         png_path=getattr(ns, "png_path", None),
-        fonts=tuple(str(p) for p in fonts) if (fonts := getattr(ns, "font", None)) else None,
+        fonts=None if (fonts := getattr(ns, "font", None)) is None else tuple(str(p) for p in fonts),
     )

@@ -62,8 +62,9 @@ class OledProvider:
             f"on {bus_label(config, bus)} addr 0x{config.i2c_address:02X}")
         log.info("oled: opened %s %dx%d %s rotate %d%s", config.display, self.width, self.height, where,
                  config.rotate, "" if error is None else " (not answering yet; retrying)")
-        log.info("oled: fonts for characters beyond ASCII: %s", ", ".join(self.fonts.paths) or
-                 "none found (install fonts-dejavu-core or set [display] fonts)")
+        log.info("oled: fonts for characters beyond ASCII: %s", ", ".join(self.fonts.paths) or (
+            "none, as configured" if config.fonts == () else
+            "none found (install fonts-dejavu-core or set [display] fonts)"))
         self._unshown: set[str] = set()  # characters already warned about
 
     # -- DisplayProvider -------------------------------------------------
