@@ -445,13 +445,10 @@ class HttpGateway:
         if req.method in ("GET", "HEAD"):
             return Response(200, self._usage(req))
         assert actor is not None
-        query = parse_qs(urlsplit(req.target).query, keep_blank_values=True)
-        if unknown := sorted(set(query) - {*QUERY_PARAMETERS, "host"}):
-            return Response(400, f"unknown parameter {unknown[0]!r}; the parameters are "
-                                 f"{', '.join(QUERY_PARAMETERS)} and host")
         try:
-            host = self._host(query.pop("host", None))
-            options = headers_from_query(query) if req.method == "POST" else {}
+            given = self._parameters(req.target)
+            host = subjects.check_token("host", given.pop("host")) if "host" in given else None
+            options = headers_from_query(given) if req.method == "POST" else {}
         except ValueError as exc:
             return Response(400, str(exc))
         if req.method == "DELETE":
@@ -459,13 +456,18 @@ class HttpGateway:
         return await self._forward(actor, host, body, options or None)
 
     @staticmethod
-    def _host(given: list[str] | None) -> str | None:
-        """``?host=NAME``: that host's instances of the actor only (any host when absent)."""
-        if given is None:
-            return None
-        if len(given) != 1:
-            raise ValueError(f"parameter 'host' is given {len(given)} times")
-        return subjects.check_token("host", given[0])
+    def _parameters(target: str) -> dict[str, str]:
+        """The query's text options and ``host`` (that host's instances only); ValueError for any other
+        parameter, or one given twice."""
+        given = {}
+        for name, values in parse_qs(urlsplit(target).query, keep_blank_values=True).items():
+            if name not in (*QUERY_PARAMETERS, "host"):
+                raise ValueError(f"unknown parameter {name!r}; the parameters are {', '.join(QUERY_PARAMETERS)} "
+                                 "and host")
+            if len(values) != 1:
+                raise ValueError(f"parameter {name!r} is given {len(values)} times")
+            given[name] = values[0]
+        return given
 
     async def _forward(self, actor: str, host: str | None, body: bytes, headers: dict[str, str] | None) -> Response:
         nc = self._nc

@@ -236,11 +236,11 @@ class AgentService:
     def _sign_local(name: str, built: Path, identity: HostIdentity, state_dir: Path) -> Path:
         """An actor built here from source, signed with the host's key, granting the whole world."""
         target = state_dir / "local" / f"{name}.wasm"
-        if target.exists() and claims.component_digest(target.read_bytes()) == claims.component_digest(
-                built.read_bytes()):
+        wasm = built.read_bytes()  # 17 MiB for oled-text: read once
+        if target.exists() and claims.component_digest(target.read_bytes()) == claims.component_digest(wasm):
             return target  # signed before, same build
         assert identity.key is not None
-        signed = claims.sign(built.read_bytes(), identity.key, claims.generate_key("actor"),
+        signed = claims.sign(wasm, identity.key, claims.generate_key("actor"),
                              list(claims.CAPABILITIES), name=name, version="local build")
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(".tmp")

@@ -13,18 +13,18 @@ from collections.abc import Mapping
 from .provider import ALIGNMENTS
 
 ALIGN, FONT_SIZE, WRAP = "align", "font-size", "wrap"
-#: Query parameters of the HTTP gateway, and the header each one sets.
-QUERY_PARAMETERS = {"align": ALIGN, "size": FONT_SIZE, "wrap": WRAP}
+#: Query parameters of the HTTP gateway: ``align``, ``size`` and ``wrap`` set the headers above.
+QUERY_PARAMETERS = ("align", "size", "wrap")
 _YES, _NO = ("yes", "true", "on", "1"), ("no", "false", "off", "0")
 
 
 def text_headers(align: str | None = None, size: int | None = None, wrap: bool | None = None) -> dict[str, str]:
-    """The headers for the options given (none for those left to the actor's defaults)."""
+    """The headers for options already checked (none for those left to the actor's defaults)."""
     headers = {}
     if align is not None:
-        headers[ALIGN] = check_align(align)
+        headers[ALIGN] = align
     if size is not None:
-        headers[FONT_SIZE] = str(check_size(str(size)))
+        headers[FONT_SIZE] = str(size)
     if wrap is not None:
         headers[WRAP] = "yes" if wrap else "no"
     return headers
@@ -53,14 +53,9 @@ def check_wrap(value: str) -> bool:
     return value.strip().lower() in _YES
 
 
-def headers_from_query(query: Mapping[str, list[str]]) -> dict[str, str]:
-    """``?align=left&size=16&wrap=no`` as headers; an unknown or repeated parameter, or a bad value, is ValueError."""
-    given = {}
-    for name, values in query.items():
-        if name not in QUERY_PARAMETERS:
-            raise ValueError(f"unknown parameter {name!r}; the parameters are {', '.join(QUERY_PARAMETERS)}")
-        if len(values) != 1:
-            raise ValueError(f"parameter {name!r} is given {len(values)} times")
-        given[name] = values[0]
-    return text_headers(given.get("align"), check_size(given["size"]) if "size" in given else None,
+def headers_from_query(given: Mapping[str, str]) -> dict[str, str]:
+    """``?align=left&size=16&wrap=no`` (the caller has refused unknown and repeated parameters) as headers;
+    a bad value is ValueError."""
+    return text_headers(check_align(given["align"]) if "align" in given else None,
+                        check_size(given["size"]) if "size" in given else None,
                         check_wrap(given["wrap"]) if "wrap" in given else None)

@@ -149,14 +149,20 @@ def _rasterise(char: str, size: int, face: FontFace | None = None, baseline: int
         return _Glyph(advance, missing=missing)
     x, y, mask = alone
     glyph = _Glyph(advance, x, y, x + mask.size[0], y + mask.size[1], mask, missing)
-    if char != _PROBE and has_glyph(drawn_by, _PROBE):
+    ref = None if char == _PROBE else _glyph(_PROBE, size) if face is None else _probe_of(face, size, baseline)
+    if ref is not None:
         probe = _ink(_PROBE + char + _PROBE, size, face, baseline)
-        ref = _glyph(_PROBE, size) if face is None else _rasterise(_PROBE, size, face, baseline)
         for dx, dy in ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (1, -1), (-1, 1), (-1, -1)):
             candidate = glyph.moved(dx, dy)
             if probe is not None and _compose([ref, candidate, ref]) == probe:
                 return candidate
     return glyph
+
+
+@lru_cache(maxsize=256)
+def _probe_of(face: FontFace, size: int, baseline: int) -> _Glyph | None:
+    """A fallback face's own probe glyph on ``baseline``, once per face and size (None: it has none)."""
+    return _rasterise(_PROBE, size, face, baseline) if has_glyph(face, _PROBE) else None
 
 
 def _compose(glyphs: list[_Glyph]) -> tuple[int, int, Image.Image] | None:
