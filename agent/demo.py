@@ -12,13 +12,13 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from . import subjects
-from .build import build_actor_async
-from .cli_types import typed
-from .lattice import connect, request, wait_for_actor
-from .natsserver import NatsServer, hub_config
-from .plugins import ProviderPlugin
-from .service import ActorSpec, AgentOptions, AgentService
+from pi_edge.agent.lattice import subjects
+from pi_edge.agent.wasm.build import build_actor_async
+from pi_edge.agent.cli.arguments import typed
+from pi_edge.agent.lattice.connection import connect, request, wait_for_actor
+from pi_edge.agent.lattice.nats_server import NatsServer, hub_config
+from pi_edge.agent.display.plugins import ProviderPlugin
+from pi_edge.agent.host.agent import ActorSpec, AgentOptions, AgentService
 
 ACTOR = "oled-text"
 
@@ -27,7 +27,7 @@ async def run_demo(text: str, png: Path, plugin: ProviderPlugin, cache_dir: Path
                    say: Callable[[str], None]) -> int:
     import asyncio
 
-    from .daemon import builtin_actor_dir
+    from pi_edge.agent.host.process import builtin_actor_dir
 
     say("pi-edge demo: building the oled-text actor (cached after the first time)...")
     built = await build_actor_async(builtin_actor_dir(), cache_dir)

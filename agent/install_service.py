@@ -23,15 +23,15 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from .config_skeleton import SKELETON
-from .errors import ConfigError, PiEdgeError
+from pi_edge.agent.host.config_skeleton import SKELETON
+from pi_edge.agent.errors import ConfigError, PiEdgeError
 
 #: The ExecStart= executable in the unit templates; replaced by the real one.
 PLACEHOLDER = "/opt/pi-edge/bin/pi-edge"
 #: The unit templates, in the source tree.
 SOURCE_UNITS = Path(__file__).resolve().parent.parent / "systemd"
 #: The same templates when installed as package data (see the report for pyproject.toml).
-PACKAGE_UNITS = "agent.systemd_units"
+PACKAGE_UNITS = "pi_edge.systemd"
 I2C_GROUP = "i2c"
 CONFIG = Path("etc/pi-edge/agent.toml")
 UNIT_DIR = Path("etc/systemd/system")
@@ -154,7 +154,7 @@ def find_executable() -> Path:
     candidates = []
     if argv0.name == "pi-edge":
         candidates.append(argv0.resolve())
-    candidates.append(Path(sys.prefix) / "bin" / "pi-edge")  # a venv's bin, even when run as python -m agent.cli
+    candidates.append(Path(sys.prefix) / "bin" / "pi-edge")  # a venv's bin, even when run as python -m pi_edge.agent.cli
     if found := shutil.which("pi-edge"):
         candidates.append(Path(found).resolve())
     for exe in candidates:

@@ -11,7 +11,7 @@ import contextlib
 import os
 from pathlib import Path
 
-from .errors import OutputError
+from pi_edge.agent.errors import OutputError
 
 
 def write_output(path: str | os.PathLike[str], data: bytes) -> Path:

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import common  # noqa: E402, F401  (puts the repository on the path)
 
-from agent.lattice import subscriptions_live  # noqa: E402
-from agent.service import ActorSpec, AgentOptions, AgentService  # noqa: E402
-from providers.oled import DisplayConfig, OledProvider  # noqa: E402
-from tests.fakes.ssd1306_bus import FakeSSD1306Bus  # noqa: E402
+from pi_edge.agent.lattice.connection import subscriptions_live  # noqa: E402
+from pi_edge.agent.host.agent import ActorSpec, AgentOptions, AgentService  # noqa: E402
+from pi_edge.providers.oled import DisplayConfig, OledProvider  # noqa: E402
+from pi_edge.providers.oled.testing import FakeSSD1306Bus  # noqa: E402
 from plain_sign import show  # noqa: E402
 
 

@@ -33,15 +33,15 @@ from luma.oled.device import ssd1306  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 from smbus2 import i2c_msg  # noqa: E402
 
-from agent.provider import TextOptions  # noqa: E402
-from providers.oled.bitmap import pack_bitmap  # noqa: E402
-from providers.oled.config import DisplayConfig  # noqa: E402
-from providers.oled.device import open_device  # noqa: E402
-from providers.oled.layout import layout_text  # noqa: E402
-from providers.oled.panel import PanelWriter, addressing_for  # noqa: E402
-from providers.oled.provider import OledProvider  # noqa: E402
-from providers.oled.transport import I2CTransport  # noqa: E402
-from tests.fakes.ssd1306_bus import FakeSSD1306Bus  # noqa: E402
+from pi_edge.agent.display.provider import TextOptions  # noqa: E402
+from pi_edge.providers.oled.bitmap import pack_bitmap  # noqa: E402
+from pi_edge.providers.oled.config import DisplayConfig  # noqa: E402
+from pi_edge.providers.oled.device import open_device  # noqa: E402
+from pi_edge.providers.oled.layout import layout_text  # noqa: E402
+from pi_edge.providers.oled.panel import PanelWriter, addressing_for  # noqa: E402
+from pi_edge.providers.oled.provider import OledProvider  # noqa: E402
+from pi_edge.providers.oled.transport import I2CTransport  # noqa: E402
+from pi_edge.providers.oled.testing import FakeSSD1306Bus  # noqa: E402
 
 WIDTH, HEIGHT, ADDRESS = 128, 64, 0x3C
 CONFIG = DisplayConfig(display="ssd1306", width=WIDTH, height=HEIGHT, i2c_address=ADDRESS)

@@ -29,10 +29,10 @@ from typing import Any
 from common import CACHE, ROOT, cpu_s, pct, write_result  # noqa: E402  (puts the repository on the path)
 from common import rss_mib as common_rss_mib  # noqa: E402
 
-from agent import subjects  # noqa: E402
-from agent.build import build_actor  # noqa: E402
-from agent.lattice import broadcast, connect, ping  # noqa: E402
-from agent.natsserver import NatsServer, hub_config  # noqa: E402
+from pi_edge.agent.lattice import subjects  # noqa: E402
+from pi_edge.agent.wasm.build import build_actor  # noqa: E402
+from pi_edge.agent.lattice.connection import broadcast, connect, ping  # noqa: E402
+from pi_edge.agent.lattice.nats_server import NatsServer, hub_config  # noqa: E402
 
 ACTOR = "oled-text"
 START_AT_ONCE = 4  # agents starting concurrently: 2 cores, each start compiles/instantiates Wasm

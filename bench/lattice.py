@@ -21,14 +21,14 @@ from pathlib import Path
 
 from common import CACHE, ROOT, pct, write_result  # noqa: E402  (puts the repository on the path)
 
-from agent import subjects  # noqa: E402
-from agent.build import build_actor  # noqa: E402
-from agent.lattice import connect, ping, request, wait_for_actor  # noqa: E402
-from agent.natsserver import NatsServer, hub_config  # noqa: E402
-from agent.service import AgentOptions, AgentService  # noqa: E402
-from agent.store import ComponentStore  # noqa: E402
-from providers.oled import DisplayConfig, OledProvider  # noqa: E402
-from tests.fakes.ssd1306_bus import FakeSSD1306Bus  # noqa: E402
+from pi_edge.agent.lattice import subjects  # noqa: E402
+from pi_edge.agent.wasm.build import build_actor  # noqa: E402
+from pi_edge.agent.lattice.connection import connect, ping, request, wait_for_actor  # noqa: E402
+from pi_edge.agent.lattice.nats_server import NatsServer, hub_config  # noqa: E402
+from pi_edge.agent.host.agent import AgentOptions, AgentService  # noqa: E402
+from pi_edge.agent.lattice.store import ComponentStore  # noqa: E402
+from pi_edge.providers.oled import DisplayConfig, OledProvider  # noqa: E402
+from pi_edge.providers.oled.testing import FakeSSD1306Bus  # noqa: E402
 
 
 

@@ -25,13 +25,13 @@ from pathlib import Path
 
 from common import CACHE, ROOT, write_result  # noqa: E402  (puts the repository on the path)
 
-from agent import subjects  # noqa: E402
-from agent.build import build_actor  # noqa: E402
-from agent.instance import ActorInstance, Message  # noqa: E402
-from agent.limits import Limits  # noqa: E402
-from agent.runtime import Runtime  # noqa: E402
-from providers.oled import DisplayConfig, OledProvider  # noqa: E402
-from tests.fakes.ssd1306_bus import FakeSSD1306Bus  # noqa: E402
+from pi_edge.agent.lattice import subjects  # noqa: E402
+from pi_edge.agent.wasm.build import build_actor  # noqa: E402
+from pi_edge.agent.wasm.instance import ActorInstance, Message  # noqa: E402
+from pi_edge.agent.wasm.limits import Limits  # noqa: E402
+from pi_edge.agent.wasm.runtime import Runtime  # noqa: E402
+from pi_edge.providers.oled import DisplayConfig, OledProvider  # noqa: E402
+from pi_edge.providers.oled.testing import FakeSSD1306Bus  # noqa: E402
 from plain_sign import show as plain  # noqa: E402
 
 SUBJECT = subjects.actor(subjects.DEFAULT_LATTICE, "oled-text")

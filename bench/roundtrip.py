@@ -25,10 +25,10 @@ from pathlib import Path
 
 from common import CACHE, ROOT, pct, rss_mib, write_result  # noqa: E402  (puts the repository on the path)
 
-from agent import subjects  # noqa: E402
-from agent.build import build_actor  # noqa: E402
-from agent.lattice import connect, wait_for_actor  # noqa: E402
-from agent.natsserver import NatsServer, hub_config  # noqa: E402
+from pi_edge.agent.lattice import subjects  # noqa: E402
+from pi_edge.agent.wasm.build import build_actor  # noqa: E402
+from pi_edge.agent.lattice.connection import connect, wait_for_actor  # noqa: E402
+from pi_edge.agent.lattice.nats_server import NatsServer, hub_config  # noqa: E402
 
 
 

@@ -28,12 +28,12 @@ from pathlib import Path
 
 from common import CACHE, ROOT, cpu_s, rss_mib, write_result  # noqa: E402  (puts the repository on the path)
 
-from agent.build import build_actor  # noqa: E402
-from agent.natsserver import NatsServer, hub_config  # noqa: E402
-from agent.runtime import Runtime  # noqa: E402
-from agent.service import ActorSpec, AgentOptions, AgentService  # noqa: E402
-from providers.oled import DisplayConfig, OledProvider  # noqa: E402
-from tests.fakes.ssd1306_bus import FakeSSD1306Bus  # noqa: E402
+from pi_edge.agent.wasm.build import build_actor  # noqa: E402
+from pi_edge.agent.lattice.nats_server import NatsServer, hub_config  # noqa: E402
+from pi_edge.agent.wasm.runtime import Runtime  # noqa: E402
+from pi_edge.agent.host.agent import ActorSpec, AgentOptions, AgentService  # noqa: E402
+from pi_edge.providers.oled import DisplayConfig, OledProvider  # noqa: E402
+from pi_edge.providers.oled.testing import FakeSSD1306Bus  # noqa: E402
 
 
 

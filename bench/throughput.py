@@ -24,12 +24,12 @@ from pathlib import Path
 
 from common import CACHE, ROOT, rss_anon_mib, rss_mib, write_result  # noqa: E402  (puts the repository on the path)
 
-from agent import subjects  # noqa: E402
-from agent.build import build_actor  # noqa: E402
-from agent.lattice import ERROR_HEADER, connect  # noqa: E402
-from agent.service import ActorSpec, AgentOptions, AgentService  # noqa: E402
-from providers.oled import DisplayConfig, OledProvider  # noqa: E402
-from tests.fakes.ssd1306_bus import FakeSSD1306Bus  # noqa: E402
+from pi_edge.agent.lattice import subjects  # noqa: E402
+from pi_edge.agent.wasm.build import build_actor  # noqa: E402
+from pi_edge.agent.lattice.connection import ERROR_HEADER, connect  # noqa: E402
+from pi_edge.agent.host.agent import ActorSpec, AgentOptions, AgentService  # noqa: E402
+from pi_edge.providers.oled import DisplayConfig, OledProvider  # noqa: E402
+from pi_edge.providers.oled.testing import FakeSSD1306Bus  # noqa: E402
 
 
 

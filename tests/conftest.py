@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from agent.build import build_actor
-from agent.instance import ActorInstance
-from agent.limits import Limits
-from agent.runtime import Runtime
-from agent.natsserver import NatsServer, hub_config
-from agent.service import ActorSpec, AgentOptions, AgentService
-from agent.supervision import SupervisionPolicy
-from providers.oled import DisplayConfig, OledProvider
-from tests.fakes.ssd1306_bus import FakeSSD1306Bus
+from pi_edge.agent.wasm.build import build_actor
+from pi_edge.agent.wasm.instance import ActorInstance
+from pi_edge.agent.wasm.limits import Limits
+from pi_edge.agent.wasm.runtime import Runtime
+from pi_edge.agent.lattice.nats_server import NatsServer, hub_config
+from pi_edge.agent.host.agent import ActorSpec, AgentOptions, AgentService
+from pi_edge.agent.host.supervision import SupervisionPolicy
+from pi_edge.providers.oled import DisplayConfig, OledProvider
+from pi_edge.providers.oled.testing import FakeSSD1306Bus
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_ACTORS = Path(__file__).resolve().parent / "actors"

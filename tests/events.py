@@ -8,8 +8,8 @@ from typing import Any
 
 from nats.aio.client import Client
 
-from agent import subjects
-from agent.lattice import subscriptions_live
+from pi_edge.agent.lattice import subjects
+from pi_edge.agent.lattice.connection import subscriptions_live
 
 
 async def follow(nc: Client, kind: str, host: str = "test-pi", lattice: str = "default") -> asyncio.Queue[dict[str, Any]]:

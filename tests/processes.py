@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CLI = [sys.executable, "-m", "agent.cli"]
+CLI = [sys.executable, "-m", "pi_edge.agent.cli"]
 # Child processes keep their state (host keys, hub store, credentials) out of the user's home.
 STATE = Path(tempfile.mkdtemp(prefix="pi-edge-test-state-"))
 atexit.register(shutil.rmtree, STATE, True)

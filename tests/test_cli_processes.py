@@ -165,7 +165,7 @@ def test_every_command_has_a_description_and_every_positional_a_help() -> None:
     """'pi-edge COMMAND --help' must say what the command does and what each bare argument is."""
     import argparse
 
-    from agent.cli import build_parser
+    from pi_edge.agent.cli.main import build_parser
 
     missing: list[str] = []
 

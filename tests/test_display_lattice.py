@@ -7,12 +7,12 @@ import asyncio
 import pytest
 from PIL import Image
 
-from agent import subjects
-from agent.errors import ActorReplyError
-from agent.lattice import connect, request
-from agent.provider import TextOptions
-from agent.screen import Screen
-from providers.oled.layout import layout_text
+from pi_edge.agent.lattice import subjects
+from pi_edge.agent.errors import ActorReplyError
+from pi_edge.agent.lattice.connection import connect, request
+from pi_edge.agent.display.provider import TextOptions
+from pi_edge.agent.display.screen import Screen
+from pi_edge.providers.oled.layout import layout_text
 from tests.events import follow
 from tests.processes import CliProcess, run_cli
 
@@ -85,7 +85,7 @@ async def test_watch_says_when_its_host_stops(hub, start_agent, built) -> None:
 
 
 async def test_a_burst_of_frames_gives_few_frame_events_and_the_last_shows_the_last_frame(start_agent, built) -> None:
-    from agent.host import FRAME_EVENT_INTERVAL_S
+    from pi_edge.agent.host.host import FRAME_EVENT_INTERVAL_S
 
     agent = await start_agent({"oled-text": built["oled-text"]})
     nc = await connect(agent.url, name="test-events")
@@ -133,8 +133,8 @@ async def test_unplugged_panel_errors_reach_the_sender_and_events_the_lattice(st
 
 
 async def test_panel_missing_at_start_leaves_the_agent_serving_and_unhealthy(start_agent, built) -> None:
-    from agent.lattice import ping
-    from tests.fakes.ssd1306_bus import FakeSSD1306Bus
+    from pi_edge.agent.lattice.connection import ping
+    from pi_edge.providers.oled.testing import FakeSSD1306Bus
 
     bus = FakeSSD1306Bus()
     bus.disconnect()

@@ -11,9 +11,9 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from agent import subjects
-from agent.lattice import connect, request, wait_for_actor
-from agent.natsserver import NatsServer
+from pi_edge.agent.lattice import subjects
+from pi_edge.agent.lattice.connection import connect, request, wait_for_actor
+from pi_edge.agent.lattice.nats_server import NatsServer
 from tests.processes import run_cli
 
 def lit_box(image: Image.Image) -> tuple[int, int, int, int]:
@@ -104,7 +104,7 @@ async def test_unreachable_lattice_is_one_clear_line() -> None:
 
 
 async def test_trap_and_deadline_errors_leave_the_agent_serving(start_agent, built) -> None:
-    from agent.limits import Limits
+    from pi_edge.agent.wasm.limits import Limits
 
     agent = await start_agent({"misbehave": built["misbehave"], "oled-text": built["oled-text"]},
                               limits=Limits(deadline_ms=300))
@@ -114,7 +114,7 @@ async def test_trap_and_deadline_errors_leave_the_agent_serving(start_agent, bui
             reply = await request(nc, subjects.actor("default", actor), body, None, 10, what=f"actor {actor!r}")
             return reply.body
 
-        from agent.errors import ActorReplyError
+        from pi_edge.agent.errors import ActorReplyError
 
         with pytest.raises(ActorReplyError, match="trapped: its Python code raised an exception it did not "
                                                   "catch .* raise componentize_py_types.Err"):
@@ -135,8 +135,8 @@ async def test_trap_and_deadline_errors_leave_the_agent_serving(start_agent, bui
 
 
 async def test_oversized_message_is_refused_with_its_size(start_agent, built) -> None:
-    from agent.errors import ActorReplyError
-    from agent.limits import Limits
+    from pi_edge.agent.errors import ActorReplyError
+    from pi_edge.agent.wasm.limits import Limits
 
     agent = await start_agent({"oled-text": built["oled-text"]}, limits=Limits(max_message_bytes=1024))
     nc = await connect(agent.url, name="test-client")
@@ -150,7 +150,7 @@ async def test_oversized_message_is_refused_with_its_size(start_agent, built) ->
 
 
 async def test_invalid_utf8_gets_the_actors_own_error(start_agent, built) -> None:
-    from agent.errors import ActorReplyError
+    from pi_edge.agent.errors import ActorReplyError
 
     agent = await start_agent({"oled-text": built["oled-text"]})
     nc = await connect(agent.url, name="test-client")
@@ -210,7 +210,7 @@ async def test_alignment_size_and_wrapping_from_the_laptop(hub, start_agent, bui
 ])
 async def test_a_wrong_text_header_is_refused_with_its_name(start_agent, built, headers, refusal) -> None:
     """Any NATS client may set the headers: the actor names a wrong one and serves on."""
-    from agent.errors import ActorReplyError
+    from pi_edge.agent.errors import ActorReplyError
 
     agent = await start_agent({"oled-text": built["oled-text"]})
     nc = await connect(agent.url, name="test-client")

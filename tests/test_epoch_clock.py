@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from agent import runtime as runtime_module
-from agent.errors import ActorTrapError
-from agent.instance import ActorInstance, Message
-from agent.limits import Limits
-from agent.runtime import Runtime
-from providers.oled import DisplayConfig, OledProvider
-from tests.fakes.ssd1306_bus import FakeSSD1306Bus
+from pi_edge.agent.wasm import runtime as runtime_module
+from pi_edge.agent.errors import ActorTrapError
+from pi_edge.agent.wasm.instance import ActorInstance, Message
+from pi_edge.agent.wasm.limits import Limits
+from pi_edge.agent.wasm.runtime import Runtime
+from pi_edge.providers.oled import DisplayConfig, OledProvider
+from pi_edge.providers.oled.testing import FakeSSD1306Bus
 
 
 @pytest.mark.timeout(60)  # a clock that does not wake for a call would let the loop below run forever

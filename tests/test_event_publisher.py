@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from agent.events import EventPublisher
+from pi_edge.agent.lattice.events import EventPublisher
 
 
 async def test_stopping_cancels_events_still_waiting_and_refuses_new_ones() -> None:

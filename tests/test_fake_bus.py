@@ -21,7 +21,7 @@ from luma.core.interface.serial import i2c
 from PIL import Image
 from smbus2 import i2c_msg
 
-from tests.fakes.ssd1306_bus import HORIZONTAL, PAGE, VERTICAL, FakeSSD1306Bus
+from pi_edge.providers.oled.testing import HORIZONTAL, PAGE, VERTICAL, FakeSSD1306Bus
 
 ADDR = 0x3C
 CMD, DATA = 0x00, 0x40

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from agent.provider import TextOptions
-from providers.oled import DisplayConfig, OledProvider
-from providers.oled.errors import ConfigError
-from providers.oled.fonts import BUILT_IN, built_in, chain_of, has_glyph, system_chain
-from providers.oled.layout import layout_text, plan_text, render
+from pi_edge.agent.display.provider import TextOptions
+from pi_edge.providers.oled import DisplayConfig, OledProvider
+from pi_edge.providers.oled.errors import ConfigError
+from pi_edge.providers.oled.fonts import BUILT_IN, built_in, chain_of, has_glyph, system_chain
+from pi_edge.providers.oled.layout import layout_text, plan_text, render
 from tests.fonts import block_font
 
 SIZE = 20  # px: 1000 font units are 20 pixels, so a block's corners fall on whole pixels
@@ -207,7 +207,7 @@ def test_a_bitmap_font_of_fixed_sizes_is_refused_at_start(tmp_path: Path) -> Non
 def test_the_log_names_each_character_no_font_has_once(blocks: Path, caplog: pytest.LogCaptureFixture) -> None:
     provider = OledProvider(DisplayConfig(display="emulator", fonts=(str(blocks),)))
     try:
-        with caplog.at_level("WARNING", logger="providers.oled.provider"):
+        with caplog.at_level("WARNING", logger="pi_edge.providers.oled.provider"):
             provider.show_text("ü ☃")
             provider.show_text("☃ 日 ☃")
         warned = [r.getMessage() for r in caplog.records if "no font here has" in r.getMessage()]

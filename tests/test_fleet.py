@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from agent import subjects
-from agent.desired import DesiredActor, DesiredState
-from agent.errors import NoResponderError
-from agent.lattice import connect, ping, request, wait_for_actor
-from agent.store import sha256
+from pi_edge.agent.lattice import subjects
+from pi_edge.agent.host.desired import DesiredActor, DesiredState
+from pi_edge.agent.errors import NoResponderError
+from pi_edge.agent.lattice.connection import connect, ping, request, wait_for_actor
+from pi_edge.agent.lattice.store import sha256
 from tests.events import follow
 from tests.processes import CliProcess, run_cli
 from tests.test_signing import ACCOUNT, ISSUER, signed
@@ -122,7 +122,7 @@ async def test_offline_host_and_unmatched_label_are_reported_not_waited_on(hub, 
 
 async def test_deploying_a_signed_build_names_the_digest_inventory_shows(hub, start_agent, built, tmp_path) -> None:
     """The file's sha256 covers the signature; hosts and inventory go by the component's, without it."""
-    from agent import claims
+    from pi_edge.agent.trust import claims
 
     await start_agent({}, hub=hub, name="pi-a", trusted=[ACCOUNT.public_key.decode()])
     await until_hub_sees(hub.url, "pi-a")
@@ -241,7 +241,7 @@ async def test_actor_on_one_host_draws_on_anothers_display_through_a_link(hub, s
 
 async def test_link_del_says_when_there_was_no_link_and_put_warns_of_an_actor_no_host_runs(hub, start_agent,
                                                                                            tmp_path: Path) -> None:
-    from agent.links import LinkTable
+    from pi_edge.agent.host.links import LinkTable
 
     state = tmp_path / "state"
     state.mkdir()
@@ -281,7 +281,7 @@ async def test_links_survive_a_restart_with_the_hub_gone(hub, start_agent, built
 
 async def test_a_host_started_before_its_hub_learns_the_links_once_it_joins(start_agent, built, tmp_path) -> None:
     """A new Pi joining a lattice whose links it has never seen, while the laptop is still asleep."""
-    from agent.natsserver import NatsServer, hub_config
+    from pi_edge.agent.lattice.nats_server import NatsServer, hub_config
 
     def start_hub(ports: tuple[int, int] = (0, 0)) -> NatsServer:
         return NatsServer(hub_config("127.0.0.1", *ports, name="test-hub", store_dir=str(tmp_path / "js"))).start()
@@ -304,7 +304,7 @@ async def test_a_host_started_before_its_hub_learns_the_links_once_it_joins(star
 
 
 async def test_hub_outage_leaves_local_messages_working_and_the_host_returns(start_agent, built, tmp_path) -> None:
-    from agent.natsserver import NatsServer, hub_config
+    from pi_edge.agent.lattice.nats_server import NatsServer, hub_config
 
     hub = NatsServer(hub_config("127.0.0.1", 0, 0, name="test-hub", store_dir=str(tmp_path / "js"))).start()
     ports = (hub.client_port, hub.leafnode_port)
@@ -396,7 +396,7 @@ async def test_revoking_trust_on_reload_stops_its_actors_until_it_is_trusted_aga
 
 
 def test_the_hosts_table_stays_aligned_and_flags_actors_that_do_not_serve() -> None:
-    from agent.fleet import hosts_table
+    from pi_edge.agent.cli.fleet import hosts_table
 
     hosts = [
         {"name": "pi-a", "id": "pi-a-0123456789", "uptime_s": 5, "display": {"healthy": True},

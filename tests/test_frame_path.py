@@ -15,13 +15,13 @@ from hypothesis import strategies as st
 from luma.core.interface.serial import i2c
 from PIL import Image, ImageDraw, ImageFont
 
-from providers.oled import ConfigError, DisplayConfig, DisplayUnavailableError, OledProvider
-from providers.oled.config import PANEL_SIZES
-from providers.oled.errors import DisplayIOError
-from providers.oled.packing import pack_pages, unpack_pages
-from providers.oled.scheduler import FrameScheduler
-from providers.oled.windows import Window, changed_runs, plan_windows
-from tests.fakes.ssd1306_bus import FakeSSD1306Bus
+from pi_edge.providers.oled import ConfigError, DisplayConfig, DisplayUnavailableError, OledProvider
+from pi_edge.providers.oled.config import PANEL_SIZES
+from pi_edge.providers.oled.errors import DisplayIOError
+from pi_edge.providers.oled.packing import pack_pages, unpack_pages
+from pi_edge.providers.oled.scheduler import FrameScheduler
+from pi_edge.providers.oled.windows import Window, changed_runs, plan_windows
+from pi_edge.providers.oled.testing import FakeSSD1306Bus
 
 
 def frame_of(seed: int, size: tuple[int, int] = (128, 64)) -> Image.Image:

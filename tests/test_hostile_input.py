@@ -13,11 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent import subjects
-from agent.lattice import ERROR_HEADER, connect
-from agent.service import ActorSpec, AgentOptions, AgentService
-from providers.oled import DisplayConfig, OledProvider
-from tests.fakes.ssd1306_bus import FakeSSD1306Bus
+from pi_edge.agent.lattice import subjects
+from pi_edge.agent.lattice.connection import ERROR_HEADER, connect
+from pi_edge.agent.host.agent import ActorSpec, AgentOptions, AgentService
+from pi_edge.providers.oled import DisplayConfig, OledProvider
+from pi_edge.providers.oled.testing import FakeSSD1306Bus
 
 HOST = "fuzz-pi"
 SUBJECTS = [

@@ -19,10 +19,10 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from agent import subjects
-from agent.host import MAX_WAITING
-from agent.lattice import ERROR_HEADER, HOST_HEADER, connect, ping, request
-from agent.limits import Limits
+from pi_edge.agent.lattice import subjects
+from pi_edge.agent.host.host import MAX_WAITING
+from pi_edge.agent.lattice.connection import ERROR_HEADER, HOST_HEADER, connect, ping, request
+from pi_edge.agent.wasm.limits import Limits
 
 
 def lane_threads(actor: str) -> list[threading.Thread]:
@@ -224,8 +224,8 @@ async def test_lanes_end_with_their_instances(start_agent, built) -> None:
 
 async def test_an_instance_starting_while_its_actor_stops_stops_too(start_agent, built, monkeypatch) -> None:
     """scale and stop arriving together: the instance being added must not outlive its stopped actor."""
-    from agent.errors import ControlError
-    from agent.lane import Lane
+    from pi_edge.agent.errors import ControlError
+    from pi_edge.agent.host.lane import Lane
 
     agent = await start_agent({"misbehave": built["misbehave"]})
     host = agent.service.host
@@ -279,7 +279,7 @@ async def test_busy_refusals_leave_before_the_next_call(start_agent, built) -> N
 async def test_stopping_the_agent_waits_for_an_actor_already_stopping(start_agent, built, monkeypatch) -> None:
     """A stop request is closing a busy lane when the agent itself is told to stop: the agent must wait for
     it (answering what it holds), not leave a lane running after the agent is gone."""
-    from agent.lane import Lane
+    from pi_edge.agent.host.lane import Lane
 
     async with misbehave_agent(start_agent, built, 1500) as (agent, subject, nc):
         host = agent.service.host

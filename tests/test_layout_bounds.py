@@ -10,9 +10,9 @@ from unittest import mock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.provider import TextOptions
-from providers.oled import layout
-from providers.oled.layout import plan_text, render
+from pi_edge.agent.display.provider import TextOptions
+from pi_edge.providers.oled import layout
+from pi_edge.providers.oled.layout import plan_text, render
 
 WORD = st.text(alphabet=string.ascii_letters + "°äöü€日本", min_size=1, max_size=12) | \
     st.text(alphabet="Wil.", min_size=40, max_size=160)  # words wider than any panel, some past a run's length
@@ -92,7 +92,7 @@ def test_text_without_ink_is_not_joined_quadratically(tmp_path, monkeypatch) -> 
     so neither the panel's width nor its height stops the measuring.  Copying the line's text at each
     word made 20 000 of them cost hundreds of millions of characters copied; a few dozen per character
     is linear."""
-    from providers.oled.fonts import chain_of
+    from pi_edge.providers.oled.fonts import chain_of
     from tests.fonts import block_font
 
     fonts = chain_of((str(block_font(tmp_path / "blank.ttf", {"\u2800": None})),))

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from providers.oled.layout import MAX_FONT_SIZE, PlacedLine, TextPlan, _glyph, _ink, _measure, render
+from pi_edge.providers.oled.layout import MAX_FONT_SIZE, PlacedLine, TextPlan, _glyph, _ink, _measure, render
 
 TEXT = st.text(alphabet=st.sampled_from(string.printable[:95] + "°—äöüßéñ€"), min_size=1, max_size=24)
 
@@ -58,7 +58,7 @@ def test_a_glyph_that_sits_a_pixel_off_alone_is_placed_as_in_a_line():
 def _pillow_picture(text: str, size: int, dims: tuple[int, int]) -> Image.Image:
     from PIL import ImageDraw
 
-    from providers.oled.layout import font
+    from pi_edge.providers.oled.layout import font
 
     image = Image.new("1", dims, 0)
     draw = ImageDraw.Draw(image)
@@ -69,7 +69,7 @@ def _pillow_picture(text: str, size: int, dims: tuple[int, int]) -> Image.Image:
 
 def test_the_glyph_cache_keeps_to_its_pixel_budget(monkeypatch):
     """A text of many distinct characters at a huge size evicts old glyphs instead of growing without end."""
-    from providers.oled import layout
+    from pi_edge.providers.oled import layout
 
     monkeypatch.setattr(layout, "GLYPH_CACHE_PIXELS", 50_000)
     hostile = " ".join(chr(c) for c in range(0x4E00, 0x4E00 + 80))  # 80 distinct characters, ~3500 px each
@@ -85,7 +85,7 @@ def test_the_glyph_cache_keeps_to_its_pixel_budget(monkeypatch):
 @settings(max_examples=400, deadline=None)
 def test_a_run_measured_once_and_shifted_is_the_run_measured_in_place(prefix, text, size):
     """Runs are kept per pen fraction; placed after any prefix they must give the glyph-by-glyph answer."""
-    from providers.oled import layout
+    from pi_edge.providers.oled import layout
 
     line = layout._START.then([_glyph(c, size) for c in prefix], prefix)
     by_glyph = line.then([_glyph(c, size) for c in text], text)
@@ -95,7 +95,7 @@ def test_a_run_measured_once_and_shifted_is_the_run_measured_in_place(prefix, te
 
 def test_long_runs_are_measured_but_not_kept():
     """The run cache holds sign-sized words; a hostile 10 000-character word must not sit in it."""
-    from providers.oled import layout
+    from pi_edge.providers.oled import layout
 
     layout._run.cache_clear()
     word = "w" * 10_000
@@ -108,7 +108,7 @@ def test_long_runs_are_measured_but_not_kept():
 def test_runs_after_a_pen_between_pixels_are_measured_as_in_place(monkeypatch):
     """The built-in font advances whole pixels in mode "1"; a font whose pens fall between pixels must
     measure the same through the run cache as glyph by glyph, from every one of the 64 fractions."""
-    from providers.oled import layout
+    from pi_edge.providers.oled import layout
 
     real = layout._glyph
     nudge = {"n": 0}

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import ConfigError
-from agent.lattice import connect, ping
-from agent.natsserver import LeafCredentials, NatsServer, hub_config, redact
+from pi_edge.agent.errors import ConfigError
+from pi_edge.agent.lattice.connection import connect, ping
+from pi_edge.agent.lattice.nats_server import LeafCredentials, NatsServer, hub_config, redact
 
 
 @pytest.fixture

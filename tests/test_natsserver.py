@@ -9,14 +9,14 @@ import threading
 import nats
 import pytest
 
-from agent.errors import NatsServerError
-from agent.natsserver import NatsServer, ServerConfig, hub_config, leaf_config
+from pi_edge.agent.errors import NatsServerError
+from pi_edge.agent.lattice.nats_server import NatsServer, ServerConfig, hub_config, leaf_config
 from tests.processes import ENV, alive, children, exited
 
 # A process that starts a hub the way `pi-edge hub` does (on its event loop), says so, and waits.
 HOLDER = """
 import asyncio, sys
-from agent.natsserver import NatsServer, hub_config
+from pi_edge.agent.lattice.nats_server import NatsServer, hub_config
 
 async def main():
     server = await NatsServer(hub_config("127.0.0.1", 0, 0)).start_async()

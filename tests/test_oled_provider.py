@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from agent.provider import DisplayProvider, ProviderError, TextOptions
-from providers.oled import (
+from pi_edge.agent.display.provider import DisplayProvider, ProviderError, TextOptions
+from pi_edge.providers.oled import (
     ALLOWED_DISPLAYS,
     MONOCHROME_I2C_DRIVERS,
     BitmapSizeError,
@@ -36,8 +36,8 @@ from providers.oled import (
     pack_bitmap,
     to_halfblocks,
 )
-from providers.oled.layout import MIN_FONT_SIZE, layout_text, plan_text, render
-from tests.fakes.ssd1306_bus import HORIZONTAL, FakeSSD1306Bus
+from pi_edge.providers.oled.layout import MIN_FONT_SIZE, layout_text, plan_text, render
+from pi_edge.providers.oled.testing import HORIZONTAL, FakeSSD1306Bus
 
 # luma 3.16 calls Image.getdata(), which Pillow 13 deprecates; not our code.
 pytestmark = pytest.mark.filterwarnings("ignore:Image.Image.getdata is deprecated:DeprecationWarning")

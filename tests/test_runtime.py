@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from wasmtime.component import _types
 
-from agent import wasm_bytes
-from agent.errors import ActorLoadError, WorldMismatchError
-from agent.instance import Message
-from agent.limits import Limits
-from agent.runtime import Runtime
-from agent.wit import WORLD, wit_dir
+from pi_edge.agent.wasm.workarounds import byte_lists as wasm_bytes
+from pi_edge.agent.errors import ActorLoadError, WorldMismatchError
+from pi_edge.agent.wasm.instance import Message
+from pi_edge.agent.wasm.limits import Limits
+from pi_edge.agent.wasm.runtime import Runtime
+from pi_edge.agent.wasm.wit import WORLD, wit_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,8 +89,8 @@ def test_compiled_code_is_cached_and_a_corrupt_entry_recompiled(tmp_path: Path, 
 
 
 async def oled_text_still_shows(url: str) -> None:
-    from agent import subjects
-    from agent.lattice import connect, request
+    from pi_edge.agent.lattice import subjects
+    from pi_edge.agent.lattice.connection import connect, request
 
     nc = await connect(url, name="test")
     try:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 
-from agent.lane import Lane
-from agent.lattice import connect, send_now
-from agent.natsserver import NatsServer
+from pi_edge.agent.host.lane import Lane
+from pi_edge.agent.lattice.connection import connect, send_now
+from pi_edge.agent.lattice.nats_server import NatsServer
 
 
 async def test_a_message_leaves_while_the_loop_stays_blocked(hub: NatsServer) -> None:

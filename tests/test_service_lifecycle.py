@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import EX_CONFIG, ConfigFileError, resolve
-from agent.lattice import connect, ping, request
-from agent import subjects
+from pi_edge.agent.host.config import EX_CONFIG, ConfigFileError, resolve
+from pi_edge.agent.lattice.connection import connect, ping, request
+from pi_edge.agent.lattice import subjects
 from tests.processes import CliProcess, alive, children, exited, run_cli
 
 
 def flags(**given: object) -> argparse.Namespace:
-    from agent.config import KEYS
+    from pi_edge.agent.host.config import KEYS
 
     ns = argparse.Namespace(**{k.dest: None for k in KEYS})
     for key, value in given.items():
@@ -76,9 +76,9 @@ def agent_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str
 
     Starting is stubbed: a value the checks miss returns 0 at once instead of running an agent.
     """
-    from agent.cli import main
-    from agent.config import KEYS
-    from agent.daemon import Agent
+    from pi_edge.agent.cli.main import main
+    from pi_edge.agent.host.config import KEYS
+    from pi_edge.agent.host.process import Agent
 
     async def started(self: Agent) -> int:
         self.provider.close()
@@ -209,8 +209,8 @@ def test_the_same_values_from_the_environment_name_the_variable(agent_cli, name:
 
 
 def test_good_values_pass_the_checks(tmp_path: Path) -> None:
-    from agent import claims
-    from agent.natsserver import LeafCredentials
+    from pi_edge.agent.trust import claims
+    from pi_edge.agent.lattice.nats_server import LeafCredentials
 
     account = claims.generate_key("account").public_key.decode()
     creds = tmp_path / "leaf.creds"
@@ -233,7 +233,7 @@ def test_a_well_formed_nats_url_passes_the_checks_even_if_nothing_answers_there(
 
 @pytest.mark.parametrize("kind", ["host", "typo"])
 def test_trust_refuses_keys_that_are_not_account_keys(kind: str) -> None:
-    from agent import claims
+    from pi_edge.agent.trust import claims
 
     key = claims.generate_key("host" if kind == "host" else "account").public_key.decode()
     if kind == "typo":  # one character changed: the checksum catches it
@@ -397,8 +397,8 @@ async def test_the_leaf_server_exits_when_the_agent_is_killed(built, tmp_path) -
 
 async def test_a_sighup_while_stopping_is_ignored(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """It would reconfigure a host on its way out and tell systemd READY after STOPPING."""
-    from agent.cli import build_parser
-    from agent.daemon import Agent
+    from pi_edge.agent.cli.main import build_parser
+    from pi_edge.agent.host.process import Agent
 
     flags = build_parser().parse_args(["agent", "--display", "emulator", "--port", "0",
                                        "--state-dir", str(tmp_path / "state")])
@@ -592,15 +592,15 @@ async def _run_cli_env(env: dict[str, str], *args: str) -> tuple[int, str]:
 
 
 def test_fonts_empty_in_the_file_means_the_built_in_font_only(tmp_path: Path, caplog) -> None:  # type: ignore
-    from providers.oled import OledProvider
-    from providers.oled.config import config_from_args
-    from providers.oled.fonts import BUILT_IN, system_chain
+    from pi_edge.providers.oled import OledProvider
+    from pi_edge.providers.oled.config import config_from_args
+    from pi_edge.providers.oled.fonts import BUILT_IN, system_chain
 
     conf = tmp_path / "agent.toml"
     conf.write_text('[display]\ndisplay = "emulator"\nfonts = []\n')
     args, _ = resolve(flags(config=conf), {})
     assert args.font == [] and config_from_args(args).fonts == ()
-    with caplog.at_level("INFO", logger="providers.oled.provider"):
+    with caplog.at_level("INFO", logger="pi_edge.providers.oled.provider"):
         provider = OledProvider(config_from_args(args))
     try:
         assert provider.fonts is BUILT_IN and "fonts for characters beyond ASCII: none, as configured" in caplog.text

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from agent import claims, subjects
-from agent.claims import ClaimsError, TrustPolicy
-from agent.errors import CapabilityError, NoResponderError
-from agent.lattice import connect, ping, request
+from pi_edge.agent.trust import claims
+from pi_edge.agent.lattice import subjects
+from pi_edge.agent.trust.claims import ClaimsError, TrustPolicy
+from pi_edge.agent.errors import CapabilityError, NoResponderError
+from pi_edge.agent.lattice.connection import connect, ping, request
 from tests.conftest import ROOT
 from tests.events import follow
 from tests.processes import CliProcess, run_cli
@@ -263,7 +264,7 @@ async def test_an_actor_stops_when_its_claims_expire_while_it_runs(start_agent, 
 async def test_expiry_is_judged_again_when_the_clock_jumps(start_agent, built, tmp_path, monkeypatch) -> None:
     """A Pi sets its clock from NTP after boot: claims that expire in an hour by the boot-time clock may
     already have expired by the real one, and are noticed within a recheck, not an hour later."""
-    from agent import host as host_module
+    from pi_edge.agent.host import host as host_module
 
     monkeypatch.setattr(host_module, "EXPIRY_RECHECK_S", 0.05)
     agent, host = await expiring(start_agent, built, tmp_path, 3600)

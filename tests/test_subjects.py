@@ -1,6 +1,6 @@
 import pytest
 
-from agent import subjects
+from pi_edge.agent.lattice import subjects
 
 
 def test_actor_subject_shape() -> None:

@@ -8,9 +8,9 @@ from collections.abc import Awaitable, Callable
 import pytest
 from nats.aio.client import Client
 
-from agent.errors import LatticeUnreachableError
-from agent.lattice import connect, subscriptions_live
-from agent.natsserver import NatsServer
+from pi_edge.agent.errors import LatticeUnreachableError
+from pi_edge.agent.lattice.connection import connect, subscriptions_live
+from pi_edge.agent.lattice.nats_server import NatsServer
 from tests.held_writes import hold_back_writes
 
 

@@ -8,10 +8,10 @@ import re
 
 import pytest
 
-from agent import subjects
-from agent.errors import ActorReplyError
-from agent.lattice import connect, request
-from agent.supervision import SupervisionPolicy
+from pi_edge.agent.lattice import subjects
+from pi_edge.agent.errors import ActorReplyError
+from pi_edge.agent.lattice.connection import connect, request
+from pi_edge.agent.host.supervision import SupervisionPolicy
 from tests.events import follow
 from tests.processes import run_cli
 
@@ -74,7 +74,7 @@ def rss_mib() -> float:
 
 
 async def test_a_memory_bomb_hits_its_cap_and_the_host_stays_small(start_agent, built) -> None:
-    from agent.limits import Limits
+    from pi_edge.agent.wasm.limits import Limits
 
     agent = await start_agent({"misbehave": built["misbehave"], "oled-text": built["oled-text"]},
                               limits=Limits(memory_bytes=48 * 2**20, deadline_ms=10_000),

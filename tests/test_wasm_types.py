@@ -10,12 +10,12 @@ import pytest
 from wasmtime import _ffi as ffi
 from wasmtime.component import _types
 
-from agent import wasm_types
-from agent.errors import ActorCallError
-from agent.instance import ActorInstance, Message
-from agent.provider import ProviderError
-from agent.runtime import Runtime
-from providers.oled import OledProvider
+from pi_edge.agent.wasm.workarounds import type_cache as wasm_types
+from pi_edge.agent.errors import ActorCallError
+from pi_edge.agent.wasm.instance import ActorInstance, Message
+from pi_edge.agent.display.provider import ProviderError
+from pi_edge.agent.wasm.runtime import Runtime
+from pi_edge.providers.oled import OledProvider
 
 SUBJECT = "pe.default.actor.oled-text"
 

@@ -4,9 +4,9 @@ import pytest
 import wasmtime
 from wasmtime import component as wc
 
-from agent.errors import WitError
-from agent.host_imports import DisplayImports, LoggingImports, _method_for, define_imports
-from agent.wit import contract, parse_contract
+from pi_edge.agent.errors import WitError
+from pi_edge.agent.wasm.imports import DisplayImports, LoggingImports, _method_for, define_imports
+from pi_edge.agent.wasm.wit import contract, parse_contract
 
 
 def test_contract_reads_the_shipped_wit() -> None:

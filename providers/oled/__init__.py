@@ -7,8 +7,8 @@ loaded on first use, so reading flags and config never imports luma.
 
 from typing import TYPE_CHECKING
 
-from .bitmap import pack_bitmap, unpack_bitmap
-from .config import (
+from pi_edge.providers.oled.bitmap import pack_bitmap, unpack_bitmap
+from pi_edge.providers.oled.config import (
     ALLOWED_DISPLAYS,
     EMULATOR,
     MONOCHROME_I2C_DRIVERS,
@@ -17,7 +17,7 @@ from .config import (
     config_from_args,
     default_display,
 )
-from .errors import (
+from pi_edge.providers.oled.errors import (
     BitmapSizeError,
     BusUnavailableError,
     ClosedError,
@@ -29,11 +29,11 @@ from .errors import (
     UnknownDriverError,
     ValueRangeError,
 )
-from .layout import layout_text
-from .terminal import to_halfblocks
+from pi_edge.providers.oled.layout import layout_text
+from pi_edge.providers.oled.terminal import to_halfblocks
 
 if TYPE_CHECKING:
-    from .provider import OledProvider
+    from pi_edge.providers.oled.provider import OledProvider
 
 __all__ = [
     "ALLOWED_DISPLAYS",
@@ -63,7 +63,7 @@ __all__ = [
 
 def __getattr__(name: str) -> object:
     if name == "OledProvider":
-        from .provider import OledProvider
+        from pi_edge.providers.oled.provider import OledProvider
 
         return OledProvider
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,7 +10,7 @@ import argparse
 import os
 from dataclasses import dataclass
 
-from .errors import ConfigError, UnknownDriverError
+from pi_edge.providers.oled.errors import ConfigError, UnknownDriverError
 
 EMULATOR = "emulator"
 
@@ -94,7 +94,7 @@ class DisplayConfig:
                 "most SSD1306 boards use 0x3C or 0x3D", keys=("i2c_address",)
             )
         if self.fonts is not None:
-            from .fonts import check_font  # Pillow: not needed until a font is configured
+            from pi_edge.providers.oled.fonts import check_font  # Pillow: not needed until a font is configured
 
             for path in self.fonts:
                 check_font(path)

@@ -19,8 +19,8 @@ from luma.core.device import device as LumaDevice
 from luma.core.device import dummy
 from luma.core.interface.serial import i2c
 
-from .config import DisplayConfig
-from .errors import BusUnavailableError, DisplayIOError, DisplayModeError
+from pi_edge.providers.oled.config import DisplayConfig
+from pi_edge.providers.oled.errors import BusUnavailableError, DisplayIOError, DisplayModeError
 
 log = logging.getLogger(__name__)
 

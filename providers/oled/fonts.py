@@ -17,7 +17,7 @@ from functools import lru_cache
 
 from PIL import ImageFont
 
-from .errors import ConfigError
+from pi_edge.providers.oled.errors import ConfigError
 
 #: Fallback fonts looked for when none are configured, first found first tried: Debian and
 #: Raspberry Pi OS (fonts-dejavu-core, fonts-noto-core, fonts-freefont-ttf, fonts-liberation2),
@@ -68,7 +68,7 @@ def check_font(path: str) -> None:
     not noticed at the first ü."""
     if not os.path.isfile(path):
         raise ConfigError(f"font {path} does not exist (or is not a file)", keys=("fonts",))
-    from .layout import FONT_SIZE_RANGE  # layout imports this module
+    from pi_edge.providers.oled.layout import FONT_SIZE_RANGE  # layout imports this module
 
     try:
         ImageFont.truetype(path, 12)

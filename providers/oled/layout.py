@@ -15,10 +15,10 @@ from typing import NamedTuple
 
 from PIL import Image, ImageFont
 
-from agent.provider import ALIGNMENTS, TextLayout, TextOptions
+from pi_edge.agent.display.provider import ALIGNMENTS, TextLayout, TextOptions
 
-from .errors import ValueRangeError
-from .fonts import BUILT_IN, FontChain, built_in, fallback, has_glyph
+from pi_edge.providers.oled.errors import ValueRangeError
+from pi_edge.providers.oled.fonts import BUILT_IN, FontChain, built_in, fallback, has_glyph
 
 MAX_FONT_SIZE = 64
 MIN_FONT_SIZE = 8

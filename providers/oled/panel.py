@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageChops
 
-from .packing import Pages, pack_pages, unpack_pages
-from .transport import I2CTransport
-from .windows import Window, plan_windows
+from pi_edge.providers.oled.packing import Pages, pack_pages, unpack_pages
+from pi_edge.providers.oled.transport import I2CTransport
+from pi_edge.providers.oled.windows import Window, plan_windows
 
 SET_COLUMN_WINDOW = 0x21
 SET_PAGE_WINDOW = 0x22

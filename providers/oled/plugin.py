@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from agent.provider import DisplayProvider
+from pi_edge.agent.display.provider import DisplayProvider
 
-from .config import add_display_arguments, config_from_args
+from pi_edge.providers.oled.config import add_display_arguments, config_from_args
 
 
 class OledPlugin:
@@ -19,7 +19,7 @@ class OledPlugin:
         config_from_args(args)  # DisplayConfig checks itself on construction
 
     def create(self, args: argparse.Namespace) -> DisplayProvider:
-        from .provider import OledProvider  # luma is imported only when a display is really wanted
+        from pi_edge.providers.oled.provider import OledProvider  # luma is imported only when a display is really wanted
 
         return OledProvider(config_from_args(args))
 

@@ -14,18 +14,18 @@ from pathlib import Path
 
 from PIL import Image, ImageChops
 
-from agent.provider import DisplayInfo, FrameListener, FrameReport, Health, HealthListener, TextLayout, TextOptions
-from agent.screen import Screen
+from pi_edge.agent.display.provider import DisplayInfo, FrameListener, FrameReport, Health, HealthListener, TextLayout, TextOptions
+from pi_edge.agent.display.screen import Screen
 
-from .bitmap import unpack_bitmap
-from .config import DisplayConfig
-from .device import bus_label
-from .errors import BitmapSizeError, DisplayUnavailableError, ValueRangeError
-from .fonts import chain_of, system_chain
-from .panel import INVERT_DISPLAY, NORMAL_DISPLAY
-from .scheduler import FrameScheduler
-from .sinks import MemorySink, PanelSink
-from .terminal import to_halfblocks
+from pi_edge.providers.oled.bitmap import unpack_bitmap
+from pi_edge.providers.oled.config import DisplayConfig
+from pi_edge.providers.oled.device import bus_label
+from pi_edge.providers.oled.errors import BitmapSizeError, DisplayUnavailableError, ValueRangeError
+from pi_edge.providers.oled.fonts import chain_of, system_chain
+from pi_edge.providers.oled.panel import INVERT_DISPLAY, NORMAL_DISPLAY
+from pi_edge.providers.oled.scheduler import FrameScheduler
+from pi_edge.providers.oled.sinks import MemorySink, PanelSink
+from pi_edge.providers.oled.terminal import to_halfblocks
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class OledProvider:
         return self._show(Image.new("1", (self.width, self.height)))
 
     def show_text(self, text: str, options: TextOptions | None = None) -> TextLayout:
-        from .layout import layout_text
+        from pi_edge.providers.oled.layout import layout_text
 
         image, layout = layout_text(text, self.width, self.height, options or TextOptions(), self.fonts)
         if layout.missing:

@@ -17,9 +17,9 @@ from typing import Protocol
 
 from PIL import Image
 
-from agent.provider import FrameReport
+from pi_edge.agent.display.provider import FrameReport
 
-from .errors import ClosedError, DisplayUnavailableError, OledError
+from pi_edge.providers.oled.errors import ClosedError, DisplayUnavailableError, OledError
 
 log = logging.getLogger(__name__)
 

@@ -11,13 +11,13 @@ from collections.abc import Callable
 
 from PIL import Image
 
-from agent.screen import Screen
+from pi_edge.agent.display.screen import Screen
 
-from .config import DisplayConfig
-from .device import bus_errors, open_bus, open_device
-from .errors import DisplayIOError
-from .panel import Addressing, PanelWriter, addressing_for
-from .transport import I2CTransport
+from pi_edge.providers.oled.config import DisplayConfig
+from pi_edge.providers.oled.device import bus_errors, open_bus, open_device
+from pi_edge.providers.oled.errors import DisplayIOError
+from pi_edge.providers.oled.panel import Addressing, PanelWriter, addressing_for
+from pi_edge.providers.oled.transport import I2CTransport
 
 log = logging.getLogger(__name__)
 

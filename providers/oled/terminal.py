@@ -4,6 +4,6 @@ luma.emulator's ``asciiblock`` device needs a real tty (it queries the
 terminal size and writes escape codes), so frames are drawn as strings.
 """
 
-from agent.screen import to_halfblocks
+from pi_edge.agent.display.screen import to_halfblocks
 
 __all__ = ["to_halfblocks"]

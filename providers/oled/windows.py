@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .packing import Pages
+from pi_edge.providers.oled.packing import Pages
 
 
 @dataclass(frozen=True)

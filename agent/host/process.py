@@ -1,0 +1,236 @@
+"""``pi-edge agent`` as a long-running service: settings resolved, systemd told the truth,
+signals handled (TERM/INT stop gracefully, HUP re-reads the configuration).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import logging
+import signal
+from pathlib import Path
+from collections.abc import Callable
+
+from pi_edge.agent.host.config import BUILTIN, KEYS, ConfigFileError, resolve
+from pi_edge.agent.errors import PiEdgeError
+from pi_edge.agent.trust.identity import parse_labels
+from pi_edge.agent.wasm.limits import Limits
+from pi_edge.agent.display.provider import DisplayProvider, ProviderConfigError
+from pi_edge.agent.host.sdnotify import Notifier
+from pi_edge.agent.host.agent import ActorSpec, AgentOptions, AgentService
+from pi_edge.agent.signals import start_unless_stopped, stop_on_signals, stop_when
+
+log = logging.getLogger("pi_edge.daemon")
+
+DEFAULT_ACTOR = "oled-text"
+#: Each "still starting" message to systemd extends the start timeout by this much (sent every third of it).
+START_EXTEND_S = 30
+
+
+def builtin_actor_dir() -> Path:
+    """The oled_text actor's sources, shipped inside the ``actors`` package."""
+    from importlib import resources
+
+    return Path(str(resources.files("pi_edge.actors") / "oled_text"))
+
+
+def options_from(args: argparse.Namespace) -> AgentOptions:
+    """Resolved settings (flags, environment, file, defaults) as the service's options.
+
+    ``config.resolve`` has checked every value, naming the flag, variable or file
+    line it came from; what is left here cannot fail on a user's value.
+    """
+    actors = dict(args.actor) or {DEFAULT_ACTOR: BUILTIN}
+    specs = [ActorSpec.parse(f"{name}={builtin_actor_dir() if path == BUILTIN else path}")
+             for name, path in actors.items()]
+    return AgentOptions(
+        lattice=args.lattice, name=args.name, hub=args.hub,
+        nats_url=args.nats_url, host=args.host, port=args.port, actors=specs, cache_dir=args.cache_dir,
+        limits=Limits(deadline_ms=args.deadline_ms, memory_bytes=args.memory_mb * 2**20,
+                      max_message_bytes=args.max_message_kb * 1024),
+        state_dir=args.state_dir, labels=parse_labels([f"{k}={v}" for k, v in args.label.items()]),
+        heartbeat_s=args.heartbeat, hub_credentials=args.hub_credentials, hub_ca=args.hub_ca,
+        trusted=list(args.trust), allow_unsigned=args.allow_unsigned,
+    )
+
+
+def _status(service: AgentService) -> str:
+    host = service.host
+    if host is None:
+        return "not running"
+    count = sum(group.scale for group in host.actors.values())
+    down = f"; {len(host.not_running)} actor(s) not running" if host.not_running else ""
+    hub = ""
+    if service.options.hub and service.server is not None:
+        hub = "; hub connected" if service.server.leaf_connected.is_set() else "; hub not connected"
+    health = service.provider.health()
+    display = "display ok" if health.healthy else f"display UNHEALTHY: {health.reason}"
+    return f"{count} actor instance(s) running{down}{hub}; {display}"
+
+
+class Agent:
+    """One agent process: the service plus everything the operating system talks to."""
+
+    def __init__(self, flags: argparse.Namespace, out: Callable[[str], None]) -> None:
+        self.flags = copy.copy(flags)  # as given on the command line: re-resolved on SIGHUP
+        self.out = out
+        self.args, self.origins = resolve(copy.copy(flags))
+        self.options = options_from(self.args)
+        self.notifier = Notifier()
+        self.provider: DisplayProvider = self._provider()
+        self.service = AgentService(self.options, self.provider)
+        #: Set once the agent serves: a SIGHUP before that waits, or it would start the actors a second time.
+        self.started = asyncio.Event()
+        self._reloading = asyncio.Lock()  # one reload at a time, however fast the SIGHUPs come
+        self.stopping = asyncio.Event()  # replaced by the signal-driven one when run() starts
+
+    def _provider(self) -> DisplayProvider:
+        try:
+            return self.args.plugin.create(self.args)  # type: ignore[no-any-return]
+        except ProviderConfigError as exc:
+            raise _placed(exc, self.origins, self.args.config_where) from None
+
+    async def run(self) -> int:
+        """0 after a stop signal; 1 if the leaf server died under the agent (systemd restarts it)."""
+        stopping = self.stopping = stop_on_signals()
+        lost = self.service.server_exited
+        relay = stop_when(lost, stopping)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        watchdog: asyncio.Task[None] | None = None
+        keeper: asyncio.Task[None] | None = None
+        if self.notifier.enabled:
+            self.service.on_phase = self._starting
+            keeper = asyncio.ensure_future(self._keep_starting())
+        started = False
+        try:
+            try:
+                started, host = await start_unless_stopped(self.service.start(), stopping)
+            finally:
+                self.service.on_phase = None
+                if keeper is not None:
+                    keeper.cancel()
+            if not started or host is None:
+                return 1 if lost.is_set() else 0
+            down = f"; not running: {', '.join(sorted(host.not_running))} (see the log)" if host.not_running else ""
+            self.out(f"pi-edge agent {host.name}: lattice {self.options.lattice!r} via {self.service.url}; "
+                     f"actors: {', '.join(sorted(host.actors)) or 'none'}{down}")
+            self.notifier.ready(_status(self.service))
+            self.started.set()
+            if self.notifier.watchdog_interval:
+                watchdog = asyncio.ensure_future(self._watchdog(self.notifier.watchdog_interval))
+            await stopping.wait()
+            if lost.is_set():
+                self.notifier.stopping("stopping: the leaf nats-server exited")
+                return 1
+            self.notifier.stopping(f"stopping: in-flight messages get {self.args.grace_s:g} s")
+            return 0
+        finally:
+            relay.cancel()
+            if watchdog is not None:
+                watchdog.cancel()
+            if lost.is_set():
+                # No reply can leave without the server: waiting for in-flight messages would only delay the restart.
+                log.info("agent: stopping because its leaf nats-server is gone; exit code 1 so that systemd "
+                         "(Restart=on-failure) starts it again")
+            grace = 0.0 if lost.is_set() else self.args.grace_s
+            await self.service.stop(grace=grace, blank_display=self.args.blank_display)
+            self.provider.close()
+            if started:
+                self.out("pi-edge agent: stopped")
+
+    def _starting(self, phase: str) -> None:
+        """Until READY, at each new phase and every START_EXTEND_S / 3: the start is alive, and what it is doing.
+
+        The unit's start timeout is short; each message buys START_EXTEND_S more,
+        so a first start may build and compile for as long as it needs while a
+        start whose event loop is stuck still fails in time.
+        """
+        self.notifier.send(f"EXTEND_TIMEOUT_USEC={START_EXTEND_S * 1_000_000}", f"STATUS=starting: {phase}")
+
+    async def _keep_starting(self) -> None:
+        while True:
+            await asyncio.sleep(START_EXTEND_S / 3)  # a period, not synchronisation
+            self._starting(self.service.phase)
+
+    async def _watchdog(self, every: float) -> None:
+        """Pets systemd's watchdog from the event loop itself, so a wedged loop gets restarted."""
+        last = ""
+        while True:
+            self.notifier.watchdog()
+            status = _status(self.service)
+            if status != last:
+                self.notifier.status(status)
+                last = status
+            await asyncio.sleep(every)  # a period, not synchronisation
+
+    async def reload(self) -> None:
+        """SIGHUP: apply what can change live; say which changes need a restart.
+
+        One that comes while the agent is still starting (building, compiling) waits for the start to
+        finish: applying it at once would start the configured actors a second time beside the first.
+        """
+        if not self.started.is_set():
+            log.info("reload: the agent is still starting; the configuration is read again once it serves")
+            await self.started.wait()
+        async with self._reloading:
+            if self.stopping.is_set():  # it would reconfigure a host on its way out, and say READY after STOPPING
+                log.info("reload: ignored, the agent is stopping")
+                return
+            await self._reload()
+
+    async def _reload(self) -> None:
+        self.notifier.reloading()
+        try:
+            args, origins = resolve(copy.copy(self.flags))
+            new = options_from(args)
+            display_changed = _display_settings(args) != _display_settings(self.args)
+            if display_changed and hasattr(self.args.plugin, "check"):
+                # Not applied until a restart, but checked now: a reload must not accept what the restart refuses.
+                try:
+                    self.args.plugin.check(args)
+                except ProviderConfigError as exc:
+                    raise _placed(exc, origins, args.config_where) from None
+        except (PiEdgeError, ProviderConfigError) as exc:
+            log.error("reload: keeping the running configuration: %s", exc)
+            self.notifier.status(f"reload failed: {exc}; {_status(self.service)}")
+            self.notifier.send("READY=1")
+            return
+        await self.service.reconfigure(new)
+        # Read once at start (the leaf server, the runtime's cache, the provider): said, not silently ignored.
+        for field in ("hub", "nats_url", "host", "port", "name", "lattice", "state_dir", "cache_dir",
+                      "hub_credentials", "hub_ca"):
+            if getattr(new, field) != getattr(self.options, field):
+                log.warning("reload: %s changed; restart the agent to apply it", field)
+        if display_changed:
+            log.warning("reload: display settings changed; restart the agent to apply them")
+        self.options, self.args.grace_s, self.args.blank_display = new, args.grace_s, args.blank_display
+        log.info("reload: configuration applied")
+        self.notifier.send("READY=1", f"STATUS={_status(self.service)}")
+
+
+def _display_settings(args: argparse.Namespace) -> tuple[object, ...]:
+    return tuple(getattr(args, key.dest) for key in KEYS if key.section == "display")
+
+
+def _placed(exc: ProviderConfigError, origins: list[str],
+            where: Callable[[str, str], str]) -> PiEdgeError | ProviderConfigError:
+    """The provider's refusal, named where the refused settings were set (all display settings when it
+    does not say which): a flag is a typo at the terminal (exit 2); a value from the environment or the
+    file would be just as wrong after a restart (78). A flag given next to a file is not the file's."""
+    given = {key.rsplit("=", 1)[0].removeprefix("display."): key.rsplit("=", 1)[1] for key in origins
+             if key.startswith("display.")}
+    involved = [name for name in (exc.keys or given) if given.get(name, "default") != "default"]
+    if any(given[name] == "flag" for name in involved):
+        return exc
+    names = [f"PI_EDGE_{name.upper()}" for name in involved if given[name] == "env"]
+    if names:
+        return ConfigFileError(f"environment variable{'s' * (len(names) > 1)} {', '.join(names)}: {exc}")
+    if involved:
+        return ConfigFileError(f"{where('display', involved[0])}: [display] {exc}")
+    return exc
+
+
+def run_agent(flags: argparse.Namespace, out: Callable[[str], None]) -> int:
+    """Run until a stop signal; ``out`` gets the lines meant for the person at the terminal."""
+    return asyncio.run(Agent(flags, out).run())

@@ -1,0 +1,140 @@
+"""A display provider on another host, reached over the lattice: ``pe.<lattice>.prov.<name>.<op>``.
+
+Both ends are here: ``serve_provider`` answers for a host's own provider,
+``RemoteProvider`` is what a linked actor's imports call.  Requests are JSON;
+failures come back as the usual error header and reach the actor as ``err``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import functools
+import json
+import logging
+from typing import Any
+
+import nats.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from pi_edge.agent.lattice import subjects
+from pi_edge.agent.lattice.connection import ERROR_HEADER, error_headers
+from pi_edge.agent.display.provider import DisplayInfo, DisplayProvider, FrameReport, Health, ProviderError, TextLayout, TextOptions
+from pi_edge.agent.display.screen import Screen
+
+log = logging.getLogger("pi_edge.remote_provider")
+
+OPS = ("info", "clear", "show-text", "show-bitmap", "set-contrast", "set-power", "set-invert")
+
+
+def _frame(report: FrameReport) -> dict[str, Any]:
+    return dataclasses.asdict(report)
+
+
+async def _call(provider: DisplayProvider, op: str, args: dict[str, Any]) -> dict[str, Any]:
+    """One operation on the local provider, in a thread: it may wait for the bus."""
+    def run() -> dict[str, Any]:
+        if op == "info":
+            return dataclasses.asdict(provider.info())
+        if op == "clear":
+            return _frame(provider.clear())
+        if op == "show-text":
+            options = TextOptions(**dict(args.get("options", {})))
+            layout = provider.show_text(str(args["text"]), options)
+            return {**dataclasses.asdict(layout)}
+        if op == "show-bitmap":
+            bits = base64.b64decode(str(args["bits"]), validate=True)
+            return _frame(provider.show_bitmap(int(args["width"]), int(args["height"]), bits))
+        if op == "set-contrast":
+            provider.set_contrast(int(args["level"]))
+        elif op == "set-power":
+            provider.set_power(bool(args["on"]))
+        elif op == "set-invert":
+            provider.set_invert(bool(args["on"]))
+        return {}
+
+    return await asyncio.to_thread(run)
+
+
+async def serve_provider(nc: Client, lattice: str, name: str, provider: DisplayProvider) -> list[Subscription]:
+    """Answer every display operation for ``provider`` under the instance name ``name``."""
+    async def handle(op: str, msg: Msg) -> None:
+        try:
+            args = json.loads(msg.data) if msg.data else {}
+            if not isinstance(args, dict):
+                raise ValueError("the request must be a JSON object")
+            body, headers = json.dumps(await _call(provider, op, args)).encode(), None
+        except ProviderError as exc:
+            body, headers = str(exc).encode(), error_headers(str(exc))
+        except (ValueError, KeyError, TypeError) as exc:
+            text = f"provider {name}: malformed {op} request: {type(exc).__name__}: {exc}"
+            body, headers = text.encode(), error_headers(text)
+        if msg.reply:
+            await nc.publish(msg.reply, body, headers=headers)
+
+    return [await nc.subscribe(subjects.provider(lattice, name, op), cb=functools.partial(handle, op))
+            for op in OPS]
+
+
+class RemoteProvider:
+    """``DisplayProvider`` over NATS; called from an actor's lane thread, so it hops onto the host's loop."""
+
+    def __init__(self, nc: Client, loop: asyncio.AbstractEventLoop, lattice: str, name: str,
+                 timeout: float = 5.0) -> None:
+        self.nc, self.loop, self.lattice, self.name, self.timeout = nc, loop, lattice, name, timeout
+
+    def _request(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
+        subject = subjects.provider(self.lattice, self.name, op)
+        future = asyncio.run_coroutine_threadsafe(
+            self.nc.request(subject, json.dumps(args).encode(), timeout=self.timeout), self.loop)
+        try:
+            msg = future.result(self.timeout + 1)
+        except nats.errors.NoRespondersError:
+            raise ProviderError(f"display provider {self.name!r} is not running in the lattice "
+                                f"(its host is offline, or the link names the wrong provider)") from None
+        except (nats.errors.TimeoutError, TimeoutError):
+            raise ProviderError(f"display provider {self.name!r} did not answer within {self.timeout:g} s") from None
+        except nats.errors.Error as exc:
+            raise ProviderError(f"display provider {self.name!r} cannot be reached: {exc}") from None
+        if msg.headers and ERROR_HEADER in msg.headers:
+            raise ProviderError(msg.data.decode("utf-8", "replace") or msg.headers[ERROR_HEADER])
+        return dict(json.loads(msg.data))
+
+    def info(self) -> DisplayInfo:
+        return DisplayInfo(**self._request("info", {}))
+
+    def clear(self) -> FrameReport:
+        return FrameReport(**self._request("clear", {}))
+
+    def show_text(self, text: str, options: TextOptions) -> TextLayout:
+        raw = self._request("show-text", {"text": text, "options": dataclasses.asdict(options)})
+        frame = raw.pop("frame", None)
+        return TextLayout(**raw, frame=FrameReport(**frame) if frame else None)
+
+    def show_bitmap(self, width: int, height: int, bits: bytes) -> FrameReport:
+        return FrameReport(**self._request("show-bitmap", {"width": width, "height": height,
+                                                           "bits": base64.b64encode(bits).decode()}))
+
+    def set_contrast(self, level: int) -> None:
+        self._request("set-contrast", {"level": level})
+
+    def set_power(self, on: bool) -> None:
+        self._request("set-power", {"on": on})
+
+    def set_invert(self, on: bool) -> None:
+        self._request("set-invert", {"on": on})
+
+    def snapshot(self) -> Screen:
+        raise ProviderError(f"ask the host of {self.name!r} for its snapshot")
+
+    def health(self) -> Health:
+        return Health(True)
+
+    def listen(self, on_health: object = None, on_frame: object = None) -> None:
+        """Events come from the provider's own host."""
+
+    def close(self) -> None:
+        """Nothing held."""

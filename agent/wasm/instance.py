@@ -1,0 +1,126 @@
+"""One running instance of an actor: a store, an instance, and its ``handle`` export.
+
+An instance is used by one thread at a time (its lane's, see ``lane``).  After a
+trap the instance is thrown away and a fresh one made from the same compiled
+component, so one bad message never poisons the next.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import wasmtime
+from wasmtime import component as wc
+
+from pi_edge.agent.errors import ActorCallError, ActorLoadError, ActorTrapError, CapabilityError
+from pi_edge.agent.wasm.workarounds.export_call import ExportCall
+from pi_edge.agent.wasm.imports import define_imports
+from pi_edge.agent.wasm.limits import Limits
+from pi_edge.agent.display.provider import DisplayProvider
+from pi_edge.agent.wasm.runtime import LoadedComponent, Runtime, first_line
+
+log = logging.getLogger("pi_edge.instance")
+
+
+@dataclass(frozen=True)
+class Message:
+    """What the ``handler`` export receives."""
+
+    subject: str
+    body: bytes
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+class ActorInstance:
+    def __init__(self, runtime: Runtime, loaded: LoadedComponent, provider: DisplayProvider, limits: Limits,
+                 granted: frozenset[str] | None = None) -> None:
+        self.runtime = runtime
+        self.loaded = loaded
+        self.name = loaded.name
+        self.limits = limits
+        if granted is not None and loaded.imports - granted:
+            missing = ", ".join(sorted(loaded.imports - granted))
+            raise CapabilityError(
+                f"actor {self.name!r} imports {missing} but its claims do not grant it "
+                f"(granted: {', '.join(sorted(granted)) or 'nothing'}); nothing was bound, not started"
+            )
+        self.linker = wc.Linker(runtime.engine)
+        define_imports(self.linker, runtime.world, self.name, provider, granted)
+        self.restarts = 0  # after a trap
+        self.renewals = 0  # after ``limits.renew_after`` messages
+        self._instantiate()
+
+    def _instantiate(self) -> None:
+        store = wasmtime.Store(self.runtime.engine)
+        store.set_limits(memory_size=self.limits.memory_bytes)
+        store.set_epoch_deadline(self.runtime.ticks_for(self.limits.deadline_ms))
+        try:
+            with self.runtime.clock.running():  # instantiation runs the guest's start-up code
+                instance = self.linker.instantiate(store, self.loaded.component)
+        except wasmtime.WasmtimeError as exc:
+            raise ActorLoadError(f"actor {self.name!r}: cannot instantiate: {first_line(exc)}") from None
+        handler = self.runtime.world.qualified("handler")
+        index = instance.get_export_index(store, handler)
+        func_index = instance.get_export_index(store, "handle", index) if index else None
+        func = instance.get_func(store, func_index) if func_index else None
+        if func is None:
+            raise ActorLoadError(f"actor {self.name!r}: export {handler}#handle not found after instantiation")
+        self.store, self.instance, self.handle_func = store, instance, ExportCall(func, store)
+        self._calls = 0  # messages this instance has handled
+
+    def call(self, message: Message) -> bytes:
+        """Run ``handle``; the actor's ``err`` becomes ActorCallError, a trap ActorTrapError."""
+        record = wc.Record()
+        record.subject = message.subject
+        record.headers = list(message.headers)
+        record.body = bytes(message.body)
+        self.store.set_epoch_deadline(self.runtime.ticks_for(self.limits.deadline_ms))
+        try:
+            with self.runtime.clock.running():
+                result = self.handle_func(self.store, record)
+        except wasmtime.WasmtimeError as exc:
+            reason = _trap_reason(exc, self.limits)
+            log.warning("actor=%s trapped: %s; starting a fresh instance", self.name, reason)
+            self._replace()
+            raise ActorTrapError(f"actor {self.name!r} trapped: {reason}") from None
+        self._calls += 1
+        if self._calls >= self.limits.renew_after:
+            self._renew()
+        if isinstance(result, str):
+            raise ActorCallError(result)
+        return bytes(result)
+
+    def _replace(self) -> None:
+        self.restarts += 1
+        self._instantiate()
+
+    def _renew(self) -> None:
+        """Start over with fresh memory: what the guest leaked so far is dropped with the old store.
+
+        The message just handled has its answer already; if a fresh instance cannot
+        be made, the old one carries on and the next message tries again.
+        """
+        try:
+            self._instantiate()
+        except ActorLoadError as exc:
+            log.warning("actor=%s could not be renewed, keeping the running instance: %s", self.name, exc)
+            return
+        self.renewals += 1
+        log.debug("actor=%s renewed after %d messages", self.name, self.limits.renew_after)
+
+
+def _trap_reason(exc: wasmtime.WasmtimeError, limits: Limits) -> str:
+    """What a person can do about a trap; wasmtime's first line ("error while executing at wasm backtrace:")
+    says nothing, the cause is on its last line."""
+    text = str(exc)
+    if "interrupt" in text:
+        return f"it ran past its {limits.deadline_ms} ms deadline"
+    cause = next((line.strip() for line in reversed(text.splitlines()) if line.strip()), first_line(exc))
+    if "libpython" in text:
+        # CPython in the guest hit an exception nobody caught; printing its traceback needs files the
+        # sandbox does not have, so the traceback is lost and the guest stops where it tried.
+        return (f"its Python code raised an exception it did not catch (a MemoryError too, at its "
+                f"{limits.memory_bytes // 2**20} MiB memory cap); the sandbox keeps no traceback, so catch "
+                f"errors in the actor and raise componentize_py_types.Err(reason) to reply with one ({cause})")
+    return cause

@@ -1,0 +1,135 @@
+"""Wasmtime, set up once per agent: engine, epoch clock, compile cache, component checks.
+
+Deadlines use epoch interruption: an ``EpochClock`` advances the engine's epoch
+every ``EPOCH_TICK_S`` while actor code runs, and each call sets how many ticks
+it may run, so an actor stuck in a loop traps instead of holding its worker
+forever.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import wasmtime
+from wasmtime import component as wc
+
+from pi_edge.agent.wasm.compile_cache import WASMTIME_VERSION, CompileCache, default_cache_dir, digest
+from pi_edge.agent.wasm.workarounds import byte_lists as wasm_bytes, strings as wasm_strings, type_cache as wasm_types
+from pi_edge.agent.wasm.epoch_clock import EpochClock
+from pi_edge.agent.errors import ActorLoadError, WorldMismatchError
+from pi_edge.agent.wasm.wit import WorldContract, contract
+
+log = logging.getLogger("pi_edge.runtime")
+
+EPOCH_TICK_S = 0.01
+#: The epoch clock parks after this long without actor code running (see epoch_clock).
+CLOCK_IDLE_S = 1.0
+
+
+@dataclass
+class LoadedComponent:
+    """A compiled component that has been checked against the world."""
+
+    name: str
+    digest: str
+    component: wc.Component
+    from_cache: bool
+    load_seconds: float
+    imports: frozenset[str] = frozenset()  # the world's interfaces it imports, e.g. {"display", "logging"}
+
+
+class Runtime:
+    """One wasmtime engine shared by every actor of the agent."""
+
+    def __init__(self, cache_dir: Path | None = None, world: WorldContract | None = None,
+                 epoch_interruption: bool = True) -> None:
+        """``epoch_interruption=False`` exists only to measure what deadlines cost; never run actors so."""
+        wasm_bytes.install()
+        wasm_types.install()
+        wasm_strings.install()
+        config = wasmtime.Config()
+        config.epoch_interruption = epoch_interruption
+        self.engine = wasmtime.Engine(config)
+        self.world = world or contract()
+        # The fingerprint covers every setting above that changes generated code.
+        fingerprint = hashlib.sha256(f"epoch_interruption={int(epoch_interruption)}".encode()).hexdigest()[:12]
+        self.cache = CompileCache(cache_dir or default_cache_dir(), fingerprint)
+        self.clock = EpochClock(self.engine, EPOCH_TICK_S, CLOCK_IDLE_S)
+        log.info("runtime: wasmtime %s, compile cache %s", WASMTIME_VERSION, self.cache.directory)
+
+    def close(self) -> None:
+        self.clock.close()
+
+    def ticks_for(self, deadline_ms: int) -> int:
+        """Epoch ticks for a deadline, rounded up, plus one for the tick already under way."""
+        return max(1, -(-deadline_ms // int(EPOCH_TICK_S * 1000))) + 1
+
+    def load(self, name: str, wasm: bytes, wasm_digest: str | None = None) -> LoadedComponent:
+        """Compile (or fetch from cache) and check that the component targets the world.
+
+        ``wasm_digest`` saves hashing the component again when the caller already
+        has it (verified claims name it).
+        """
+        started = time.perf_counter()
+        if wasm[:4] != b"\0asm":
+            raise ActorLoadError(f"actor {name!r}: not a WebAssembly binary (first bytes {wasm[:4]!r})")
+        wasm_digest = wasm_digest or digest(wasm)
+        try:
+            component, cached = self.cache.load(self.engine, wasm, wasm_digest)
+        except wasmtime.WasmtimeError as exc:
+            raise ActorLoadError(f"actor {name!r}: not a valid component: {first_line(exc)}") from None
+        self.check_world(name, component)
+        qualified = set(component.type.imports(self.engine))
+        imports = frozenset(i for i in self.world.imports if self.world.qualified(i) in qualified)
+        elapsed = time.perf_counter() - started
+        log.info("runtime: loaded actor=%s digest=%s %s in %.3fs", name, wasm_digest[:12],
+                 "from cache" if cached else "compiled", elapsed)
+        return LoadedComponent(name, wasm_digest, component, cached, elapsed, imports)
+
+    def load_file(self, name: str, path: Path) -> LoadedComponent:
+        try:
+            wasm = Path(path).read_bytes()
+        except OSError as exc:
+            raise ActorLoadError(f"actor {name!r}: cannot read {path}: {exc.strerror}") from None
+        return self.load(name, wasm)
+
+    def check_world(self, name: str, component: wc.Component) -> None:
+        """Name the first missing export or unexpected import, in WIT terms."""
+        ty = component.type
+        imports = set(ty.imports(self.engine))
+        exports = ty.exports(self.engine)
+        provided = {self.world.qualified(i) for i in self.world.imports}
+        for interface in self.world.exports:
+            qualified = self.world.qualified(interface)
+            item = exports.get(qualified)
+            if item is None:
+                raise WorldMismatchError(
+                    f"actor {name!r} does not target world 'display-actor': it lacks the export "
+                    f"{qualified!r} (it exports: {', '.join(sorted(exports)) or 'nothing'})"
+                )
+            ty_item = getattr(item, "ty", item)  # a ComponentExtern wraps the item's type
+            have = set(ty_item.exports(self.engine)) if isinstance(ty_item, wc.ComponentInstanceType) else set()
+            for function in self.world.functions[interface]:
+                if function not in have:
+                    raise WorldMismatchError(
+                        f"actor {name!r} does not target world 'display-actor': export {qualified!r} "
+                        f"lacks function {function!r}"
+                    )
+        extra = sorted(imports - provided)
+        if extra:
+            raise WorldMismatchError(
+                f"actor {name!r} imports {', '.join(repr(e) for e in extra[:5])}"
+                f"{' and more' if len(extra) > 5 else ''}, which this host does not provide "
+                f"(it provides: {', '.join(sorted(provided))}); build it with 'pi-edge build', "
+                "which stubs out WASI"
+            )
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an error, for one-line messages."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

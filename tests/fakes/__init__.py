@@ -1,1 +1,0 @@
-"""Fakes that behave like hardware, for tests; library code never imports them."""
