@@ -12,13 +12,13 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from pi_edge.agent.lattice import subjects
-from pi_edge.agent.wasm.build import build_actor_async
 from pi_edge.agent.cli.arguments import typed
-from pi_edge.agent.lattice.connection import connect, request, wait_for_actor
-from pi_edge.agent.lattice.nats_server import NatsServer, hub_config
 from pi_edge.agent.display.plugins import ProviderPlugin
 from pi_edge.agent.host.agent import ActorSpec, AgentOptions, AgentService
+from pi_edge.agent.lattice import subjects
+from pi_edge.agent.lattice.connection import connect, request, wait_for_actor
+from pi_edge.agent.lattice.nats_server import NatsServer, hub_config
+from pi_edge.agent.wasm.build import build_actor_async
 
 ACTOR = "oled-text"
 

@@ -1,14 +1,46 @@
-"""The agent's exceptions: one base, one class per distinct failure.
+"""Every error pi-edge raises on purpose: one root, one class per distinct failure.
 
 Every message names the value that was wrong and, where there is one, what to
-do about it, so the CLI can print ``str(exc)`` as the whole story.
+do about it, so the CLI can print ``str(exc)`` as the whole story and exit
+with ``exc.exit_code``.  Catch the narrowest class that says what you can
+handle::
+
+    PiEdgeError                      exit 1 unless a subclass says otherwise
+    ├── ConfigError                  a flag, file or environment value is not usable (exit 2)
+    │   ├── ConfigFileError          ... in the file or the environment: systemd must not restart into it (78)
+    │   ├── InvalidNameError         a name that cannot be a NATS subject token (also a ValueError)
+    │   └── OutputError              a file the user asked for (-o) cannot be written there
+    ├── ProviderError                a display operation failed: the calling actor gets it as ``err`` (exit 2)
+    │   └── ProviderConfigError      the display's settings are impossible (also a ConfigError)
+    ├── WitError                     the WIT contract could not be read
+    ├── BuildError                   componentize-py could not build an actor
+    ├── ActorLoadError               a component could not be read, compiled or instantiated
+    │   ├── WorldMismatchError       it does not target the display-actor world
+    │   └── CapabilityError          it imports an interface its claims do not grant
+    ├── ClaimsError                  claims missing, broken, expired, untrusted or not granting
+    ├── ActorCallError               a call into an actor failed
+    │   └── ActorTrapError           the guest trapped (a bug, a deadline, a memory cap)
+    ├── ControlError                 a control request cannot be carried out as asked
+    ├── NatsServerError              the embedded nats-server could not be found, started or reached
+    └── LatticeError                 talking to the lattice failed
+        ├── LatticeUnreachableError  no NATS server answers at the URL
+        ├── NoResponderError         nobody serves the subject (the actor is not running)
+        ├── RequestTimeoutError      delivered, but no reply came in time
+        ├── ActorReplyError          the actor (or its host) answered with an error
+        └── StoreError               the hub's component or link store cannot help
+
+The display provider's own errors (``pi_edge.providers.oled.errors``) hang
+under ``ProviderError``.
 """
 
 from __future__ import annotations
 
+#: sysexits' EX_CONFIG: what the systemd units do not restart into (``RestartPreventExitStatus=78``).
+EX_CONFIG = 78
+
 
 class PiEdgeError(Exception):
-    """Base of every error the agent raises on purpose."""
+    """Base of every error pi-edge raises on purpose."""
 
     exit_code = 1
 
@@ -17,6 +49,12 @@ class ConfigError(PiEdgeError):
     """A flag, file or environment value is not usable."""
 
     exit_code = 2
+
+
+class ConfigFileError(ConfigError):
+    """The configuration (file or environment) is wrong; systemd must not restart into it again."""
+
+    exit_code = EX_CONFIG
 
 
 class InvalidNameError(ConfigError, ValueError):
@@ -29,6 +67,27 @@ class InvalidNameError(ConfigError, ValueError):
 
 class OutputError(ConfigError):
     """A file the user asked for (-o) cannot be written there."""
+
+
+class ProviderError(PiEdgeError):
+    """A display operation failed; the message is shown to the calling actor as ``err``.
+
+    At start it means the display cannot be set up as configured, hence exit 2.
+    """
+
+    exit_code = 2
+
+
+class ProviderConfigError(ProviderError, ConfigError):
+    """The provider's settings are impossible (unknown driver, size, address...): fix the configuration.
+
+    ``keys`` names the settings (``[display]`` keys: ``width``, ``fonts``...) the refused value came from,
+    so the agent can name the flag, variable or file line that set them rather than guess.
+    """
+
+    def __init__(self, message: str = "", *, keys: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.keys = keys
 
 
 class WitError(PiEdgeError):
@@ -47,6 +106,14 @@ class WorldMismatchError(ActorLoadError):
     """A component does not target the ``display-actor`` world."""
 
 
+class CapabilityError(ActorLoadError):
+    """An actor imports an interface its signed claims do not grant."""
+
+
+class ClaimsError(PiEdgeError):
+    """A component's claims are missing, broken, expired, untrusted or do not grant what it needs."""
+
+
 class ActorCallError(PiEdgeError):
     """A call into an actor failed in the host or trapped in the guest."""
 
@@ -55,12 +122,16 @@ class ActorTrapError(ActorCallError):
     """The guest trapped (a bug in the actor, a deadline, a memory cap)."""
 
 
+class ControlError(PiEdgeError):
+    """A control request (deploy, stop, scale...) cannot be carried out as asked."""
+
+
 class NatsServerError(PiEdgeError):
     """The embedded nats-server could not be found, started or reached."""
 
 
 class LatticeError(PiEdgeError):
-    """Talking to the lattice from the CLI failed."""
+    """Talking to the lattice failed."""
 
 
 class LatticeUnreachableError(LatticeError):
@@ -79,9 +150,5 @@ class ActorReplyError(LatticeError):
     """The actor (or the host on its behalf) answered with an error."""
 
 
-class ControlError(PiEdgeError):
-    """A control request (deploy, stop, scale...) cannot be carried out as asked."""
-
-
-class CapabilityError(ActorLoadError):
-    """An actor imports an interface its signed claims do not grant."""
+class StoreError(LatticeError):
+    """The hub's component store cannot be reached or does not hold what was asked for."""

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from pi_edge.agent.host.config_skeleton import SKELETON
 from pi_edge.agent.errors import ConfigError, PiEdgeError
+from pi_edge.agent.host.config_skeleton import SKELETON
 
 #: The ExecStart= executable in the unit templates; replaced by the real one.
 PLACEHOLDER = "/opt/pi-edge/bin/pi-edge"

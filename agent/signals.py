@@ -42,7 +42,7 @@ def set_from_thread(event: asyncio.Event) -> Callable[..., None]:
     return setter
 
 
-def stop_when(cause: asyncio.Event, stopping: asyncio.Event) -> "asyncio.Task[None]":
+def stop_when(cause: asyncio.Event, stopping: asyncio.Event) -> asyncio.Task[None]:
     """Set ``stopping`` once ``cause`` is set, as a stop signal would; cancel the task when done."""
     async def relay() -> None:
         await cause.wait()

@@ -14,17 +14,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
-import tempfile
 import sys
+import tempfile
 from pathlib import Path
 
-import common  # noqa: E402, F401  (puts the repository on the path)
+import common  # noqa: F401  (puts the repository on the path)
+from plain_sign import show
 
-from pi_edge.agent.lattice.connection import subscriptions_live  # noqa: E402
-from pi_edge.agent.host.agent import ActorSpec, AgentOptions, AgentService  # noqa: E402
-from pi_edge.providers.oled import DisplayConfig, OledProvider  # noqa: E402
-from pi_edge.providers.oled.testing import FakeSSD1306Bus  # noqa: E402
-from plain_sign import show  # noqa: E402
+from pi_edge.agent.host.agent import ActorSpec, AgentOptions, AgentService
+from pi_edge.agent.lattice.connection import subscriptions_live
+from pi_edge.providers.oled import DisplayConfig, OledProvider
+from pi_edge.providers.oled.testing import FakeSSD1306Bus
 
 
 async def main() -> None:

@@ -23,25 +23,24 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from common import write_result  # noqa: E402  (puts the repository on the path)
+import luma.core
+import luma.oled
+import PIL
+from common import write_result
+from luma.core.interface.serial import i2c
+from luma.oled.device import ssd1306
+from PIL import Image, ImageDraw, ImageFont
+from smbus2 import i2c_msg
 
-import luma.core  # noqa: E402
-import luma.oled  # noqa: E402
-import PIL  # noqa: E402
-from luma.core.interface.serial import i2c  # noqa: E402
-from luma.oled.device import ssd1306  # noqa: E402
-from PIL import Image, ImageDraw, ImageFont  # noqa: E402
-from smbus2 import i2c_msg  # noqa: E402
-
-from pi_edge.agent.display.provider import TextOptions  # noqa: E402
-from pi_edge.providers.oled.bitmap import pack_bitmap  # noqa: E402
-from pi_edge.providers.oled.config import DisplayConfig  # noqa: E402
-from pi_edge.providers.oled.device import open_device  # noqa: E402
-from pi_edge.providers.oled.layout import layout_text  # noqa: E402
-from pi_edge.providers.oled.panel import PanelWriter, addressing_for  # noqa: E402
-from pi_edge.providers.oled.provider import OledProvider  # noqa: E402
-from pi_edge.providers.oled.transport import I2CTransport  # noqa: E402
-from pi_edge.providers.oled.testing import FakeSSD1306Bus  # noqa: E402
+from pi_edge.agent.display.provider import TextOptions
+from pi_edge.providers.oled.bitmap import pack_bitmap
+from pi_edge.providers.oled.config import DisplayConfig
+from pi_edge.providers.oled.device import open_device
+from pi_edge.providers.oled.layout import layout_text
+from pi_edge.providers.oled.panel import PanelWriter, addressing_for
+from pi_edge.providers.oled.provider import OledProvider
+from pi_edge.providers.oled.testing import FakeSSD1306Bus
+from pi_edge.providers.oled.transport import I2CTransport
 
 WIDTH, HEIGHT, ADDRESS = 128, 64, 0x3C
 CONFIG = DisplayConfig(display="ssd1306", width=WIDTH, height=HEIGHT, i2c_address=ADDRESS)

@@ -26,13 +26,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import CACHE, ROOT, cpu_s, pct, write_result  # noqa: E402  (puts the repository on the path)
-from common import rss_mib as common_rss_mib  # noqa: E402
+from common import CACHE, ROOT, cpu_s, pct, write_result
+from common import rss_mib as common_rss_mib
 
-from pi_edge.agent.lattice import subjects  # noqa: E402
-from pi_edge.agent.wasm.build import build_actor  # noqa: E402
-from pi_edge.agent.lattice.connection import broadcast, connect, ping  # noqa: E402
-from pi_edge.agent.lattice.nats_server import NatsServer, hub_config  # noqa: E402
+from pi_edge.agent.lattice import subjects
+from pi_edge.agent.lattice.connection import broadcast, connect, ping
+from pi_edge.agent.lattice.nats_server import NatsServer, hub_config
+from pi_edge.agent.wasm.build import build_actor
 
 ACTOR = "oled-text"
 START_AT_ONCE = 4  # agents starting concurrently: 2 cores, each start compiles/instantiates Wasm
@@ -80,7 +80,7 @@ class Fleet:
             try:
                 line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline),  # type: ignore[union-attr]
                                               READY_TIMEOUT)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise RuntimeError(f"{name} not READY within {READY_TIMEOUT:g} s") from None
             if line.strip() != "READY":
                 tail = (self.logs / f"{name}.log").read_text()[-400:]
@@ -219,7 +219,7 @@ async def measure(sizes: list[int], rounds: int) -> dict[str, Any]:
     for n in sizes:
         try:
             results.append(await measure_size(n, rounds, actor, logs))
-        except Exception as exc:  # noqa: BLE001 - record what broke, go on with the next size
+        except Exception as exc:
             results.append({"n": n, "error": f"{type(exc).__name__}: {exc}"})
         print(f"  n={n}: done", file=sys.stderr, flush=True)
     return {

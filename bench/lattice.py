@@ -19,17 +19,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import CACHE, ROOT, pct, write_result  # noqa: E402  (puts the repository on the path)
+from common import CACHE, ROOT, pct, write_result
 
-from pi_edge.agent.lattice import subjects  # noqa: E402
-from pi_edge.agent.wasm.build import build_actor  # noqa: E402
-from pi_edge.agent.lattice.connection import connect, ping, request, wait_for_actor  # noqa: E402
-from pi_edge.agent.lattice.nats_server import NatsServer, hub_config  # noqa: E402
-from pi_edge.agent.host.agent import AgentOptions, AgentService  # noqa: E402
-from pi_edge.agent.lattice.store import ComponentStore  # noqa: E402
-from pi_edge.providers.oled import DisplayConfig, OledProvider  # noqa: E402
-from pi_edge.providers.oled.testing import FakeSSD1306Bus  # noqa: E402
-
+from pi_edge.agent.host.agent import AgentOptions, AgentService
+from pi_edge.agent.lattice import subjects
+from pi_edge.agent.lattice.connection import connect, ping, request, wait_for_actor
+from pi_edge.agent.lattice.nats_server import NatsServer, hub_config
+from pi_edge.agent.lattice.store import ComponentStore
+from pi_edge.agent.wasm.build import build_actor
+from pi_edge.providers.oled import DisplayConfig, OledProvider
+from pi_edge.providers.oled.testing import FakeSSD1306Bus
 
 
 async def start_agent(hub: NatsServer, name: str, state: Path, cache: Path) -> AgentService:

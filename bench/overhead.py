@@ -23,16 +23,16 @@ import statistics
 import time
 from pathlib import Path
 
-from common import CACHE, ROOT, write_result  # noqa: E402  (puts the repository on the path)
+from common import CACHE, ROOT, write_result
+from plain_sign import show as plain
 
-from pi_edge.agent.lattice import subjects  # noqa: E402
-from pi_edge.agent.wasm.build import build_actor  # noqa: E402
-from pi_edge.agent.wasm.instance import ActorInstance, Message  # noqa: E402
-from pi_edge.agent.wasm.limits import Limits  # noqa: E402
-from pi_edge.agent.wasm.runtime import Runtime  # noqa: E402
-from pi_edge.providers.oled import DisplayConfig, OledProvider  # noqa: E402
-from pi_edge.providers.oled.testing import FakeSSD1306Bus  # noqa: E402
-from plain_sign import show as plain  # noqa: E402
+from pi_edge.agent.lattice import subjects
+from pi_edge.agent.wasm.build import build_actor
+from pi_edge.agent.wasm.instance import ActorInstance, Message
+from pi_edge.agent.wasm.limits import Limits
+from pi_edge.agent.wasm.runtime import Runtime
+from pi_edge.providers.oled import DisplayConfig, OledProvider
+from pi_edge.providers.oled.testing import FakeSSD1306Bus
 
 SUBJECT = subjects.actor(subjects.DEFAULT_LATTICE, "oled-text")
 

@@ -12,8 +12,8 @@ import logging
 
 import common  # noqa: F401  (puts the repository on the path)
 
-from pi_edge.agent.display.provider import TextOptions  # noqa: E402
-from pi_edge.providers.oled import OledProvider  # noqa: E402
+from pi_edge.agent.display.provider import TextOptions
+from pi_edge.providers.oled import OledProvider
 
 ACTOR_LOG = logging.getLogger("pi_edge.actor")  # where the actor's log lines land through the host
 SIGN = TextOptions(align="center", wrap=True, font_size=None)

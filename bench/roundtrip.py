@@ -23,13 +23,12 @@ import sys
 import time
 from pathlib import Path
 
-from common import CACHE, ROOT, pct, rss_mib, write_result  # noqa: E402  (puts the repository on the path)
+from common import CACHE, ROOT, pct, rss_mib, write_result
 
-from pi_edge.agent.lattice import subjects  # noqa: E402
-from pi_edge.agent.wasm.build import build_actor  # noqa: E402
-from pi_edge.agent.lattice.connection import connect, wait_for_actor  # noqa: E402
-from pi_edge.agent.lattice.nats_server import NatsServer, hub_config  # noqa: E402
-
+from pi_edge.agent.lattice import subjects
+from pi_edge.agent.lattice.connection import connect, wait_for_actor
+from pi_edge.agent.lattice.nats_server import NatsServer, hub_config
+from pi_edge.agent.wasm.build import build_actor
 
 
 async def start_agent(hub: NatsServer, actor: Path, echo_actor: Path) -> tuple[subprocess.Popen[str], float]:

@@ -17,19 +17,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import CACHE, ROOT, rss_mib, write_result  # noqa: E402  (puts the repository on the path)
+from common import CACHE, ROOT, rss_mib, write_result
 
+from pi_edge.agent.host.agent import ActorSpec, AgentOptions, AgentService
+from pi_edge.agent.lattice import subjects
+from pi_edge.agent.lattice.connection import connect
 from pi_edge.agent.trust import claims
-from pi_edge.agent.lattice import subjects  # noqa: E402
-from pi_edge.agent.wasm.build import build_actor  # noqa: E402
-from pi_edge.agent.wasm.instance import ActorInstance, Message  # noqa: E402
-from pi_edge.agent.lattice.connection import connect  # noqa: E402
-from pi_edge.agent.wasm.limits import Limits  # noqa: E402
-from pi_edge.agent.wasm.runtime import Runtime  # noqa: E402
-from pi_edge.agent.host.agent import ActorSpec, AgentOptions, AgentService  # noqa: E402
-from pi_edge.providers.oled import DisplayConfig, OledProvider  # noqa: E402
-from pi_edge.providers.oled.testing import FakeSSD1306Bus  # noqa: E402
-
+from pi_edge.agent.wasm.build import build_actor
+from pi_edge.agent.wasm.instance import ActorInstance, Message
+from pi_edge.agent.wasm.limits import Limits
+from pi_edge.agent.wasm.runtime import Runtime
+from pi_edge.providers.oled import DisplayConfig, OledProvider
+from pi_edge.providers.oled.testing import FakeSSD1306Bus
 
 
 def verification(wasm: bytes, repeat: int = 20) -> dict[str, float]:

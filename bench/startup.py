@@ -26,15 +26,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import CACHE, ROOT, cpu_s, rss_mib, write_result  # noqa: E402  (puts the repository on the path)
+from common import CACHE, ROOT, cpu_s, rss_mib, write_result
 
-from pi_edge.agent.wasm.build import build_actor  # noqa: E402
-from pi_edge.agent.lattice.nats_server import NatsServer, hub_config  # noqa: E402
-from pi_edge.agent.wasm.runtime import Runtime  # noqa: E402
-from pi_edge.agent.host.agent import ActorSpec, AgentOptions, AgentService  # noqa: E402
-from pi_edge.providers.oled import DisplayConfig, OledProvider  # noqa: E402
-from pi_edge.providers.oled.testing import FakeSSD1306Bus  # noqa: E402
-
+from pi_edge.agent.host.agent import ActorSpec, AgentOptions, AgentService
+from pi_edge.agent.lattice.nats_server import NatsServer, hub_config
+from pi_edge.agent.wasm.build import build_actor
+from pi_edge.agent.wasm.runtime import Runtime
+from pi_edge.providers.oled import DisplayConfig, OledProvider
+from pi_edge.providers.oled.testing import FakeSSD1306Bus
 
 
 async def start_to_ready(wasm: Path, cache: Path) -> float:

@@ -22,15 +22,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import CACHE, ROOT, rss_anon_mib, rss_mib, write_result  # noqa: E402  (puts the repository on the path)
+from common import CACHE, ROOT, rss_anon_mib, rss_mib, write_result
 
-from pi_edge.agent.lattice import subjects  # noqa: E402
-from pi_edge.agent.wasm.build import build_actor  # noqa: E402
-from pi_edge.agent.lattice.connection import ERROR_HEADER, connect  # noqa: E402
-from pi_edge.agent.host.agent import ActorSpec, AgentOptions, AgentService  # noqa: E402
-from pi_edge.providers.oled import DisplayConfig, OledProvider  # noqa: E402
-from pi_edge.providers.oled.testing import FakeSSD1306Bus  # noqa: E402
-
+from pi_edge.agent.host.agent import ActorSpec, AgentOptions, AgentService
+from pi_edge.agent.lattice import subjects
+from pi_edge.agent.lattice.connection import ERROR_HEADER, connect
+from pi_edge.agent.wasm.build import build_actor
+from pi_edge.providers.oled import DisplayConfig, OledProvider
+from pi_edge.providers.oled.testing import FakeSSD1306Bus
 
 
 async def sample_rss(samples: list[float], anon: list[float], stop: asyncio.Event) -> None:
@@ -42,7 +41,7 @@ async def sample_rss(samples: list[float], anon: list[float], stop: asyncio.Even
             return
         try:
             await asyncio.wait_for(stop.wait(), 1.0)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 
@@ -57,7 +56,7 @@ async def drive(nc, subject: str, seconds: float, outstanding: int) -> dict[str,
             i += 1
             try:
                 reply = await nc.request(subject, f"sender {k} message {i}".encode(), timeout=10)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 counts["timeouts"] += 1
                 continue
             if reply.headers and ERROR_HEADER in reply.headers:

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from pi_edge.agent.host.agent import ActorSpec, AgentOptions, AgentService
+from pi_edge.agent.host.supervision import SupervisionPolicy
+from pi_edge.agent.lattice.nats_server import NatsServer, hub_config
 from pi_edge.agent.wasm.build import build_actor
 from pi_edge.agent.wasm.instance import ActorInstance
 from pi_edge.agent.wasm.limits import Limits
 from pi_edge.agent.wasm.runtime import Runtime
-from pi_edge.agent.lattice.nats_server import NatsServer, hub_config
-from pi_edge.agent.host.agent import ActorSpec, AgentOptions, AgentService
-from pi_edge.agent.host.supervision import SupervisionPolicy
 from pi_edge.providers.oled import DisplayConfig, OledProvider
 from pi_edge.providers.oled.testing import FakeSSD1306Bus
 

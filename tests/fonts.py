@@ -39,7 +39,7 @@ def block_font(path: Path, glyphs: dict[str, tuple[int, int, int, int] | None], 
     shapes = {".notdef": _rectangles(outline)}
     shapes.update({names[char]: _rectangles([box] if box else []) for char, box in glyphs.items()})
     builder.setupGlyf(shapes)
-    builder.setupHorizontalMetrics({name: (advance, 0) for name in shapes})
+    builder.setupHorizontalMetrics(dict.fromkeys(shapes, (advance, 0)))
     builder.setupHorizontalHeader(ascent=ASCENT, descent=-DESCENT)
     builder.setupNameTable({"familyName": "Pi Edge Test Blocks", "styleName": "Regular"})
     builder.setupOS2(sTypoAscender=ASCENT, sTypoDescender=-DESCENT, usWinAscent=ASCENT, usWinDescent=DESCENT)

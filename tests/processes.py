@@ -11,8 +11,8 @@ import atexit
 import os
 import re
 import select
-import signal
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -81,7 +81,7 @@ class CliProcess:
 
     @classmethod
     async def start(cls, *args: str, prefix: tuple[str, ...] = (), env: dict[str, str] | None = None,
-                    new_session: bool = False) -> "CliProcess":
+                    new_session: bool = False) -> CliProcess:
         """``new_session``: its own session and process group, as a terminal or systemd would start it."""
         proc = await asyncio.create_subprocess_exec(
             *prefix, *CLI, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -120,7 +120,7 @@ class CliProcess:
 
         try:
             return await asyncio.wait_for(wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise AssertionError(f"no {pattern!r} on {stream} within {timeout} s:\n{self.transcript()}") from None
 
     def transcript(self) -> str:
@@ -136,7 +136,7 @@ class CliProcess:
         """The exit code of a process that ends by itself; kills it if it does not."""
         try:
             code = await asyncio.wait_for(self.proc.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.proc.kill()
             await self.proc.wait()
             raise AssertionError(f"did not stop within {timeout} s {why}:\n{self.transcript()}") from None

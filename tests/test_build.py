@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from pi_edge.agent.wasm.build import build_actor, source_digest
 from pi_edge.agent.errors import BuildError
+from pi_edge.agent.wasm.build import build_actor, source_digest
 
 
 def _actor(tmp_path: Path, body: str) -> Path:

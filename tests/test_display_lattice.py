@@ -7,11 +7,11 @@ import asyncio
 import pytest
 from PIL import Image
 
-from pi_edge.agent.lattice import subjects
-from pi_edge.agent.errors import ActorReplyError
-from pi_edge.agent.lattice.connection import connect, request
 from pi_edge.agent.display.provider import TextOptions
 from pi_edge.agent.display.screen import Screen
+from pi_edge.agent.errors import ActorReplyError
+from pi_edge.agent.lattice import subjects
+from pi_edge.agent.lattice.connection import connect, request
 from pi_edge.providers.oled.layout import layout_text
 from tests.events import follow
 from tests.processes import CliProcess, run_cli

@@ -7,7 +7,6 @@ decoded from SSD1306 traffic.
 
 from __future__ import annotations
 
-
 import pytest
 from PIL import Image
 
@@ -15,6 +14,7 @@ from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.connection import connect, request, wait_for_actor
 from pi_edge.agent.lattice.nats_server import NatsServer
 from tests.processes import run_cli
+
 
 def lit_box(image: Image.Image) -> tuple[int, int, int, int]:
     box = image.convert("1").getbbox()

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pi_edge.agent.wasm import runtime as runtime_module
 from pi_edge.agent.errors import ActorTrapError
+from pi_edge.agent.wasm import runtime as runtime_module
 from pi_edge.agent.wasm.instance import ActorInstance, Message
 from pi_edge.agent.wasm.limits import Limits
 from pi_edge.agent.wasm.runtime import Runtime
@@ -45,9 +45,8 @@ def test_the_clock_counts_calls_in_progress_not_calls_made(cache_dir: Path) -> N
                 assert clock._running == 2
             assert clock._running == 1
         assert clock._running == 0
-        with pytest.raises(RuntimeError):
-            with clock.running():
-                raise RuntimeError("a call that fails still ends")
+        with pytest.raises(RuntimeError), clock.running():
+            raise RuntimeError("a call that fails still ends")
         assert clock._running == 0
     finally:
         runtime.close()

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pi_edge.agent.lattice import subjects
-from pi_edge.agent.host.desired import DesiredActor, DesiredState
 from pi_edge.agent.errors import NoResponderError
+from pi_edge.agent.host.desired import DesiredActor, DesiredState
+from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.connection import connect, ping, request, wait_for_actor
 from pi_edge.agent.lattice.store import sha256
 from tests.events import follow

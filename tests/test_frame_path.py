@@ -20,8 +20,8 @@ from pi_edge.providers.oled.config import PANEL_SIZES
 from pi_edge.providers.oled.errors import DisplayIOError
 from pi_edge.providers.oled.packing import pack_pages, unpack_pages
 from pi_edge.providers.oled.scheduler import FrameScheduler
-from pi_edge.providers.oled.windows import Window, changed_runs, plan_windows
 from pi_edge.providers.oled.testing import FakeSSD1306Bus
+from pi_edge.providers.oled.windows import Window, changed_runs, plan_windows
 
 
 def frame_of(seed: int, size: tuple[int, int] = (128, 64)) -> Image.Image:

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pi_edge.agent.host.agent import ActorSpec, AgentOptions, AgentService
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.connection import ERROR_HEADER, connect
-from pi_edge.agent.host.agent import ActorSpec, AgentOptions, AgentService
 from pi_edge.providers.oled import DisplayConfig, OledProvider
 from pi_edge.providers.oled.testing import FakeSSD1306Bus
 

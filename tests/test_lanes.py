@@ -19,8 +19,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from pi_edge.agent.lattice import subjects
 from pi_edge.agent.host.host import MAX_WAITING
+from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.connection import ERROR_HEADER, HOST_HEADER, connect, ping, request
 from pi_edge.agent.wasm.limits import Limits
 
@@ -168,7 +168,8 @@ async def test_a_message_routed_while_the_lane_drains_is_never_left_unanswered(s
     confirms with a PING written ahead of its buffered UNSUB, so the lane's UNSUB is held back here to show
     a drain that trusts that PONG."""
     from nats.aio.subscription import Subscription
-    from nats.errors import NoRespondersError, TimeoutError as NatsTimeout
+    from nats.errors import NoRespondersError
+    from nats.errors import TimeoutError as NatsTimeout
 
     from tests.held_writes import hold_back_writes
 

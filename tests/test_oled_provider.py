@@ -11,13 +11,14 @@ import string
 import threading
 
 import luma.oled.device
-from luma.core.interface.serial import i2c
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from luma.core.interface.serial import i2c
 from PIL import Image
 
-from pi_edge.agent.display.provider import DisplayProvider, ProviderError, TextOptions
+from pi_edge.agent.display.provider import DisplayProvider, TextOptions
+from pi_edge.agent.errors import ProviderError
 from pi_edge.providers.oled import (
     ALLOWED_DISPLAYS,
     MONOCHROME_I2C_DRIVERS,

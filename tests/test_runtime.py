@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from wasmtime.component import _types
 
-from pi_edge.agent.wasm.workarounds import byte_lists as wasm_bytes
 from pi_edge.agent.errors import ActorLoadError, WorldMismatchError
 from pi_edge.agent.wasm.instance import Message
 from pi_edge.agent.wasm.limits import Limits
 from pi_edge.agent.wasm.runtime import Runtime
 from pi_edge.agent.wasm.wit import WORLD, wit_dir
+from pi_edge.agent.wasm.workarounds import byte_lists as wasm_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -130,7 +130,7 @@ async def test_configured_actors_that_cannot_load_are_listed_and_the_rest_serves
 
 class _MallInfo2(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in
-                "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+                ["arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost"]]
 
 
 def _native_heap_bytes() -> int | None:

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from pi_edge.agent.trust import claims
+from pi_edge.agent.errors import CapabilityError, ClaimsError, NoResponderError
 from pi_edge.agent.lattice import subjects
-from pi_edge.agent.trust.claims import ClaimsError, TrustPolicy
-from pi_edge.agent.errors import CapabilityError, NoResponderError
 from pi_edge.agent.lattice.connection import connect, ping, request
+from pi_edge.agent.trust import claims
+from pi_edge.agent.trust.claims import TrustPolicy
 from tests.conftest import ROOT
 from tests.events import follow
 from tests.processes import CliProcess, run_cli

@@ -30,7 +30,7 @@ async def _received_after(sync: Callable[[Client], Awaitable[None]], hub: NatsSe
         await sender.publish("sync.test", b"right after")
         try:  # the listener's held-back SUB goes out after 1 s: a message lost before that stays lost
             await asyncio.wait_for(arrived.wait(), 2.0)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         return got
     finally:

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from pi_edge.agent import install_service
+from pi_edge.agent.errors import ConfigError, PiEdgeError
 from pi_edge.agent.host.config import KEYS
 from pi_edge.agent.host.config_skeleton import SKELETON
-from pi_edge.agent.errors import ConfigError, PiEdgeError
 from pi_edge.agent.install_service import PLACEHOLDER, find_executable, install
 from tests.processes import run_cli
 

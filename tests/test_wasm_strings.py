@@ -10,11 +10,11 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from wasmtime import _ffi as ffi
 
-from pi_edge.agent.wasm.workarounds import strings as wasm_strings
+from pi_edge.agent.display.provider import FrameReport, TextLayout, TextOptions
 from pi_edge.agent.wasm.instance import ActorInstance, Message
 from pi_edge.agent.wasm.limits import Limits
-from pi_edge.agent.display.provider import FrameReport, TextLayout, TextOptions
 from pi_edge.agent.wasm.runtime import Runtime
+from pi_edge.agent.wasm.workarounds import strings as wasm_strings
 
 
 def _c_bytes(vec: ffi.wasm_byte_vec_t) -> bytes:

@@ -10,11 +10,10 @@ import pytest
 from wasmtime import _ffi as ffi
 from wasmtime.component import _types
 
-from pi_edge.agent.wasm.workarounds import type_cache as wasm_types
-from pi_edge.agent.errors import ActorCallError
+from pi_edge.agent.errors import ActorCallError, ProviderError
 from pi_edge.agent.wasm.instance import ActorInstance, Message
-from pi_edge.agent.display.provider import ProviderError
 from pi_edge.agent.wasm.runtime import Runtime
+from pi_edge.agent.wasm.workarounds import type_cache as wasm_types
 from pi_edge.providers.oled import OledProvider
 
 SUBJECT = "pe.default.actor.oled-text"

@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from pi_edge.agent.lattice import subjects
+from pi_edge.agent.display.text_headers import check_size
 from pi_edge.agent.errors import InvalidNameError
 from pi_edge.agent.host.host import MAX_SCALE
-from pi_edge.agent.display.text_headers import check_size
+from pi_edge.agent.lattice import subjects
 
 
 def name_arg(kind: str) -> Callable[[str], str]:

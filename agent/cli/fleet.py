@@ -21,16 +21,16 @@ from typing import Any, TextIO
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from pi_edge.agent.trust import claims
-from pi_edge.agent.lattice import subjects
-from pi_edge.agent.trust.claims import is_component
 from pi_edge.agent.cli.arguments import name_arg, positive_int, scale_arg, seconds_arg
 from pi_edge.agent.errors import ConfigError, NoResponderError, PiEdgeError
-from pi_edge.agent.lattice.events import KINDS
 from pi_edge.agent.host.host import MAX_SCALE
-from pi_edge.agent.trust.identity import parse_labels
+from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.connection import DEFAULT_URL, connect, ping, ping_window, request, subscriptions_live
+from pi_edge.agent.lattice.events import KINDS
 from pi_edge.agent.lattice.store import ComponentStore, read_links, write_link
+from pi_edge.agent.trust import claims
+from pi_edge.agent.trust.claims import is_component
+from pi_edge.agent.trust.identity import parse_labels
 
 #: A deploy may compile an 18 MB component on a Pi: give it time.
 DEPLOY_TIMEOUT = 180.0

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import nkeys
 
-from pi_edge.agent.trust import claims
 from pi_edge.agent.errors import ConfigError
 from pi_edge.agent.outputs import write_output
+from pi_edge.agent.trust import claims
 
 _DURATION = re.compile(r"(\d+)([smhdwy])")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}

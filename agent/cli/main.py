@@ -12,29 +12,30 @@ import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from pathlib import Path
 
 from pi_edge.agent import __version__
-from pi_edge.agent.lattice import subjects
-from pi_edge.agent.cli.keys import add_commands as add_claims_commands
-from pi_edge.agent.cli.fleet import add_commands as add_fleet_commands
-from pi_edge.agent.install_service import add_commands as add_install_commands
 from pi_edge.agent.cli.arguments import font_size_arg, name_arg, positive_int, typed
+from pi_edge.agent.cli.fleet import add_commands as add_fleet_commands
 from pi_edge.agent.cli.fleet import lattice_args, out
-from pi_edge.agent.errors import ConfigError, NoResponderError, PiEdgeError
-from pi_edge.agent.lattice.connection import broadcast, connect, ping, ping_window, request, subscriptions_live
-from pi_edge.agent.host.config import DEFAULT_PATH as DEFAULT_CONFIG, directory_problem, readable_file, usable_dir
-from pi_edge.agent.host.process import DEFAULT_ACTOR
-from pi_edge.agent.wasm.limits import Limits
-from pi_edge.agent.display.provider import ALIGNMENTS, ProviderError
-from pi_edge.agent.lattice.store import sha256
-from pi_edge.agent.display.text_headers import text_headers
-from pi_edge.agent.signals import set_from_thread, start_unless_stopped, stop_on_signals, stop_when
+from pi_edge.agent.cli.keys import add_commands as add_claims_commands
+from pi_edge.agent.display.provider import ALIGNMENTS
 from pi_edge.agent.display.screen import MAX_SCALE, Screen
+from pi_edge.agent.display.text_headers import text_headers
+from pi_edge.agent.errors import ConfigError, NoResponderError, PiEdgeError, ProviderError
+from pi_edge.agent.host.config import DEFAULT_PATH as DEFAULT_CONFIG
+from pi_edge.agent.host.config import directory_problem, readable_file, usable_dir
+from pi_edge.agent.host.process import DEFAULT_ACTOR
+from pi_edge.agent.install_service import add_commands as add_install_commands
+from pi_edge.agent.lattice import subjects
+from pi_edge.agent.lattice.connection import broadcast, connect, ping, ping_window, request, subscriptions_live
+from pi_edge.agent.lattice.store import sha256
+from pi_edge.agent.signals import set_from_thread, start_unless_stopped, stop_on_signals, stop_when
+from pi_edge.agent.wasm.limits import Limits
 
 log = logging.getLogger("pi_edge.cli")
 
@@ -260,8 +261,8 @@ def _pem_file(flag: str, path: str, what: str) -> None:
 
 def cmd_hub(args: argparse.Namespace) -> int:
     from pi_edge.agent.hub.gateway import HttpGateway
-    from pi_edge.agent.trust.identity import default_state_dir
     from pi_edge.agent.lattice.nats_server import LeafCredentials, NatsServer, hub_config
+    from pi_edge.agent.trust.identity import default_state_dir
 
     state: Path = args.state_dir or default_state_dir() / "hub"
     if bool(args.tls_cert) != bool(args.tls_key):

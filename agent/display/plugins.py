@@ -10,8 +10,8 @@ import argparse
 from importlib.metadata import entry_points
 from typing import Protocol
 
-from pi_edge.agent.errors import ConfigError
 from pi_edge.agent.display.provider import DisplayProvider
+from pi_edge.agent.errors import ConfigError
 
 GROUP = "pi_edge.providers"
 

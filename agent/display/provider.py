@@ -18,21 +18,6 @@ Align = Literal["left", "center", "right"]
 ALIGNMENTS: tuple[Align, ...] = ("left", "center", "right")
 
 
-class ProviderError(Exception):
-    """A display operation failed; the message is shown to the calling actor as ``err``."""
-
-
-class ProviderConfigError(ProviderError):
-    """The provider's settings are impossible (unknown driver, size, address...): fix the configuration.
-
-    ``keys`` names the settings (``[display]`` keys: ``width``, ``fonts``...) the refused value came from,
-    so the agent can name the flag, variable or file line that set them rather than guess.
-    """
-
-    def __init__(self, message: str = "", *, keys: tuple[str, ...] = ()) -> None:
-        super().__init__(message)
-        self.keys = keys
-
 
 @dataclass(frozen=True)
 class DisplayInfo:
@@ -106,7 +91,7 @@ class DisplayProvider(Protocol):
 
     def set_invert(self, on: bool) -> None: ...
 
-    def snapshot(self) -> "Screen":
+    def snapshot(self) -> Screen:
         """What the panel shows now, from the provider's copy of panel memory."""
         ...
 

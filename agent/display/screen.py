@@ -58,7 +58,7 @@ class Screen:
     bits: bytes
 
     @classmethod
-    def of(cls, image: Image.Image) -> "Screen":
+    def of(cls, image: Image.Image) -> Screen:
         return cls(image.width, image.height, bits_from_image(image))
 
     def image(self) -> Image.Image:
@@ -68,7 +68,7 @@ class Screen:
         return {"width": self.width, "height": self.height, "bits": base64.b64encode(self.bits).decode()}
 
     @classmethod
-    def from_json(cls, data: dict[str, object]) -> "Screen":
+    def from_json(cls, data: dict[str, object]) -> Screen:
         width, height = int(data["width"]), int(data["height"])  # type: ignore[arg-type]
         bits = base64.b64decode(str(data["bits"]), validate=True)
         if width <= 0 or height <= 0 or len(bits) != bitmap_length(width, height):

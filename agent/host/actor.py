@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from pi_edge.agent.trust.claims import Claims
 from pi_edge.agent.errors import ActorTrapError
-from pi_edge.agent.wasm.instance import ActorInstance, Message
 from pi_edge.agent.host.lane import Lane
 from pi_edge.agent.host.supervision import Supervisor
+from pi_edge.agent.trust.claims import Claims
+from pi_edge.agent.wasm.instance import ActorInstance, Message
 
 
 class Actor:

@@ -17,23 +17,31 @@ from typing import Any, TypeVar
 import nats.errors
 from nats.aio.client import Client
 
-from pi_edge.agent.trust import claims
-from pi_edge.agent.lattice import subjects
-from pi_edge.agent.wasm.build import build_actor_async
-from pi_edge.agent.trust.claims import TrustPolicy
+from pi_edge.agent.display.provider import DisplayProvider
+from pi_edge.agent.errors import (
+    ActorLoadError,
+    BuildError,
+    ConfigError,
+    ControlError,
+    NatsServerError,
+    PiEdgeError,
+    ProviderError,
+)
 from pi_edge.agent.host.desired import DesiredActor, DesiredState
-from pi_edge.agent.errors import ActorLoadError, BuildError, ConfigError, ControlError, NatsServerError, PiEdgeError
 from pi_edge.agent.host.host import MAX_SCALE, REFUSALS, Host, NotRunning, default_host_name
-from pi_edge.agent.trust.identity import AUTOMATIC_LABELS, HostIdentity, default_state_dir
-from pi_edge.agent.lattice.connection import connect
-from pi_edge.agent.wasm.limits import Limits
 from pi_edge.agent.host.links import LinkTable
-from pi_edge.agent.lattice.nats_server import LeafCredentials, NatsServer, leaf_config, redact
-from pi_edge.agent.display.provider import DisplayProvider, ProviderError
-from pi_edge.agent.wasm.runtime import Runtime
-from pi_edge.agent.signals import set_from_thread
-from pi_edge.agent.lattice.store import ComponentStore, read_links
 from pi_edge.agent.host.supervision import SupervisionPolicy
+from pi_edge.agent.lattice import subjects
+from pi_edge.agent.lattice.connection import connect
+from pi_edge.agent.lattice.nats_server import LeafCredentials, NatsServer, leaf_config, redact
+from pi_edge.agent.lattice.store import ComponentStore, read_links
+from pi_edge.agent.signals import set_from_thread
+from pi_edge.agent.trust import claims
+from pi_edge.agent.trust.claims import TrustPolicy
+from pi_edge.agent.trust.identity import AUTOMATIC_LABELS, HostIdentity, default_state_dir
+from pi_edge.agent.wasm.build import build_actor_async
+from pi_edge.agent.wasm.limits import Limits
+from pi_edge.agent.wasm.runtime import Runtime
 
 log = logging.getLogger("pi_edge.agent")
 
@@ -46,7 +54,7 @@ class ActorSpec:
     path: Path
 
     @classmethod
-    def parse(cls, text: str) -> "ActorSpec":
+    def parse(cls, text: str) -> ActorSpec:
         name, sep, path = text.partition("=")
         if not sep:
             path, name = name, Path(name).name.removesuffix(".wasm").replace("_", "-")
@@ -196,7 +204,7 @@ class AgentService:
         for name, spec in after.items():
             unchanged = before.get(name) == spec.path
             # One this reload just stopped for its trust would only be refused again.
-            if not unchanged or name not in host.actors and name not in revoked:
+            if not unchanged or (name not in host.actors and name not in revoked):
                 try:
                     await self._start_configured(spec)
                 except PiEdgeError as exc:  # a bad new entry must not take the others down
@@ -333,7 +341,7 @@ class AgentService:
             return False
         try:
             links = await asyncio.wait_for(read_links(self.nc), 3)
-        except (asyncio.TimeoutError, PiEdgeError, nats.errors.Error) as exc:
+        except (TimeoutError, PiEdgeError, nats.errors.Error) as exc:
             log.info("agent: using saved links (%s)", str(exc) or "the hub did not answer")
             return False
         for actor, provider in links.items():
@@ -403,7 +411,7 @@ T = TypeVar("T")
 
 def _field(request: dict[str, Any], key: str, kind: type[T]) -> T:
     value = request.get(key)
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise ControlError(f"request field {key!r} must be a {kind.__name__}, got {value!r}")
     return value
 

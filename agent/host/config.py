@@ -21,22 +21,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pi_edge.agent.trust import claims
+from pi_edge.agent.errors import ConfigError, ConfigFileError
 from pi_edge.agent.lattice import subjects
-from pi_edge.agent.errors import ConfigError
+from pi_edge.agent.lattice.nats_server import LeafCredentials, redact
+from pi_edge.agent.trust import claims
 from pi_edge.agent.trust.identity import AUTOMATIC_LABELS, LABEL_RULE, is_label_key
 from pi_edge.agent.wasm.limits import MIN_DEADLINE_MS, MIN_MEMORY_MB, MIN_MESSAGE_KB
-from pi_edge.agent.lattice.nats_server import LeafCredentials, redact
 
 DEFAULT_PATH = Path("/etc/pi-edge/agent.toml")
-EX_CONFIG = 78
 BUILTIN = "builtin"  # an actor path meaning "the oled_text actor shipped with pi-edge"
 
-
-class ConfigFileError(ConfigError):
-    """The configuration (file or environment) is wrong; systemd must not restart into it again."""
-
-    exit_code = EX_CONFIG
 
 
 Check = Callable[[Any], Any]

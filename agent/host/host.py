@@ -28,10 +28,22 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from pi_edge.agent import __version__
-from pi_edge.agent.lattice import subjects
+from pi_edge.agent.display.provider import DisplayProvider
+from pi_edge.agent.errors import (
+    ActorCallError,
+    ActorLoadError,
+    CapabilityError,
+    ClaimsError,
+    ConfigError,
+    ControlError,
+    PiEdgeError,
+    ProviderError,
+)
 from pi_edge.agent.host.actor import Actor, ActorGroup
-from pi_edge.agent.trust.claims import ClaimsError, TrustPolicy
-from pi_edge.agent.errors import ActorCallError, ActorLoadError, CapabilityError, ConfigError, ControlError, PiEdgeError
+from pi_edge.agent.host.links import ProviderSlot, provider_instance
+from pi_edge.agent.host.supervision import SupervisionPolicy, Supervisor
+from pi_edge.agent.lattice import subjects
+from pi_edge.agent.lattice.connection import HOST_HEADER, error_headers, subscriptions_live
 from pi_edge.agent.lattice.events import (
     ACTOR_FAILED,
     ACTOR_REFUSED,
@@ -44,14 +56,11 @@ from pi_edge.agent.lattice.events import (
     PROVIDER_HEALTH,
     EventPublisher,
 )
-from pi_edge.agent.wasm.instance import ActorInstance, Message
-from pi_edge.agent.lattice.connection import HOST_HEADER, error_headers, subscriptions_live
-from pi_edge.agent.wasm.limits import Limits
-from pi_edge.agent.host.links import ProviderSlot, provider_instance
-from pi_edge.agent.display.provider import DisplayProvider, ProviderError
 from pi_edge.agent.lattice.remote_provider import RemoteProvider, serve_provider
+from pi_edge.agent.trust.claims import TrustPolicy
+from pi_edge.agent.wasm.instance import ActorInstance, Message
+from pi_edge.agent.wasm.limits import Limits
 from pi_edge.agent.wasm.runtime import LoadedComponent, Runtime
-from pi_edge.agent.host.supervision import SupervisionPolicy, Supervisor
 
 log = logging.getLogger("pi_edge.host")
 

@@ -15,8 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pi_edge.agent.errors import ConfigError
 from pi_edge.agent.display.provider import DisplayProvider
+from pi_edge.agent.errors import ConfigError
 
 log = logging.getLogger("pi_edge.links")
 

@@ -9,17 +9,17 @@ import asyncio
 import copy
 import logging
 import signal
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 
-from pi_edge.agent.host.config import BUILTIN, KEYS, ConfigFileError, resolve
-from pi_edge.agent.errors import PiEdgeError
+from pi_edge.agent.display.provider import DisplayProvider
+from pi_edge.agent.errors import ConfigFileError, PiEdgeError, ProviderConfigError
+from pi_edge.agent.host.agent import ActorSpec, AgentOptions, AgentService
+from pi_edge.agent.host.config import BUILTIN, KEYS, resolve
+from pi_edge.agent.host.sdnotify import Notifier
+from pi_edge.agent.signals import start_unless_stopped, stop_on_signals, stop_when
 from pi_edge.agent.trust.identity import parse_labels
 from pi_edge.agent.wasm.limits import Limits
-from pi_edge.agent.display.provider import DisplayProvider, ProviderConfigError
-from pi_edge.agent.host.sdnotify import Notifier
-from pi_edge.agent.host.agent import ActorSpec, AgentOptions, AgentService
-from pi_edge.agent.signals import start_unless_stopped, stop_on_signals, stop_when
 
 log = logging.getLogger("pi_edge.daemon")
 

@@ -30,8 +30,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import socket
 import re
+import socket
 import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
@@ -42,7 +42,7 @@ import nats.errors
 from nats.aio.client import Client
 
 from pi_edge.agent import __version__
-from pi_edge.agent.lattice import subjects
+from pi_edge.agent.display.text_headers import QUERY_PARAMETERS, headers_from_query
 from pi_edge.agent.errors import (
     ActorReplyError,
     ConfigError,
@@ -50,9 +50,9 @@ from pi_edge.agent.errors import (
     NoResponderError,
     RequestTimeoutError,
 )
+from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.connection import connect, request
 from pi_edge.agent.wasm.limits import Limits
-from pi_edge.agent.display.text_headers import QUERY_PARAMETERS, headers_from_query
 
 log = logging.getLogger("pi_edge.gateway")
 
@@ -232,14 +232,14 @@ class HttpGateway:
         try:
             try:
                 line = await asyncio.wait_for(self._request_line(reader), self.idle_timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return False  # an idle keep-alive connection
             if line is None:
                 return False  # closed between requests
             started = time.perf_counter()
             try:
                 req = await asyncio.wait_for(self._read_head(reader, line), self.read_timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise HttpError(408, f"the request head did not arrive within {self.read_timeout:g} s") from None
             self._check_head(req)
             response = await self._respond(req, reader, writer)
@@ -363,7 +363,7 @@ class HttpGateway:
             await writer.drain()
         try:
             body = await asyncio.wait_for(reader.readexactly(req.length), self.read_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise HttpError(408, f"the {req.length}-byte body did not arrive within {self.read_timeout:g} s") from None
         except asyncio.IncompleteReadError as exc:
             raise HttpError(400, f"the body ended after {len(exc.partial)} of {req.length} bytes") from None
@@ -408,7 +408,7 @@ class HttpGateway:
                 if not chunk:
                     break
                 drained += len(chunk)
-        except (asyncio.TimeoutError, ConnectionError, OSError):
+        except (TimeoutError, ConnectionError, OSError):
             pass
 
     # -- routes --------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from pi_edge.agent.lattice import subjects
 from pi_edge.agent.errors import (
     ActorReplyError,
     LatticeError,
@@ -24,6 +23,7 @@ from pi_edge.agent.errors import (
     NoResponderError,
     RequestTimeoutError,
 )
+from pi_edge.agent.lattice import subjects
 
 log = logging.getLogger("pi_edge.lattice")
 
@@ -68,7 +68,7 @@ async def connect(url: str, name: str, timeout: float = 3.0, reconnect: bool = F
     try:
         await asyncio.wait_for(attempt, timeout=2 * timeout + 1)
         return nc
-    except (OSError, asyncio.TimeoutError, nats.errors.NoServersError) as exc:
+    except (TimeoutError, OSError, nats.errors.NoServersError) as exc:
         raise LatticeUnreachableError(
             f"cannot reach the lattice at {url}: {str(exc) or 'no connection within the timeout'}; is 'pi-edge hub' "
             "(or the agent's server) running there?"
@@ -93,7 +93,7 @@ async def subscriptions_live(nc: Client, timeout: float = 10.0) -> None:
     await nc.publish(inbox, b"")
     try:
         await asyncio.wait_for(arrived.wait(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise LatticeUnreachableError(f"the NATS server did not confirm subscriptions within {timeout:g} s") from None
     finally:
         await sub.unsubscribe()

@@ -131,11 +131,11 @@ class LeafCredentials:
     password: str
 
     @classmethod
-    def generate(cls) -> "LeafCredentials":
+    def generate(cls) -> LeafCredentials:
         return cls("pi-edge", secrets.token_urlsafe(24))
 
     @classmethod
-    def read(cls, path: Path) -> "LeafCredentials":
+    def read(cls, path: Path) -> LeafCredentials:
         try:
             text = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
@@ -252,7 +252,7 @@ class NatsServer:
         host = "127.0.0.1" if self.config.host in ("0.0.0.0", "::") else self.config.host
         return f"nats://{host_port(host, self.client_port or 0)}"
 
-    def start(self, timeout: float = 10.0) -> "NatsServer":
+    def start(self, timeout: float = 10.0) -> NatsServer:
         """Run the server and wait until it accepts clients.
 
         The server exits when the calling thread ends (see ``exit_with_parent``):
@@ -260,7 +260,7 @@ class NatsServer:
         """
         return self._wait_ready(self._spawn(), timeout)
 
-    async def start_async(self, timeout: float = 10.0) -> "NatsServer":
+    async def start_async(self, timeout: float = 10.0) -> NatsServer:
         """``start`` for an event loop: forked on the loop's thread, readiness awaited in a worker.
 
         Forking in a worker thread instead would tie the server's life to that
@@ -269,7 +269,7 @@ class NatsServer:
         proc = self._spawn()
         return await asyncio.to_thread(self._wait_ready, proc, timeout)
 
-    def _spawn(self) -> "subprocess.Popen[str]":
+    def _spawn(self) -> subprocess.Popen[str]:
         self._stopping = False
         self._dir = tempfile.TemporaryDirectory(prefix="pi-edge-nats-")
         conf = Path(self._dir.name) / "nats-server.conf"
@@ -290,7 +290,7 @@ class NatsServer:
         self._reader.start()
         return self._proc
 
-    def _wait_ready(self, proc: "subprocess.Popen[str]", timeout: float) -> "NatsServer":
+    def _wait_ready(self, proc: subprocess.Popen[str], timeout: float) -> NatsServer:
         self._settled.wait(timeout)
         if not self.ready.is_set() or proc.poll() is not None:
             detail = why_not_started(list(self._tail))
@@ -304,7 +304,7 @@ class NatsServer:
                  f", leafnodes port {self.leafnode_port}" if self.leafnode_port else "")
         return self
 
-    def _read_log(self, proc: "subprocess.Popen[str]") -> None:
+    def _read_log(self, proc: subprocess.Popen[str]) -> None:
         assert proc.stderr is not None
         for raw in proc.stderr:
             line = raw.rstrip()
@@ -361,7 +361,7 @@ class NatsServer:
         log.error("nats-server %s: two hosts named %r take turns on the leaf port, each dropping the other "
                   "(Duplicate Remote LeafNode Connection): each Pi needs its own --name", self.config.name, name)
 
-    def _report_exit(self, proc: "subprocess.Popen[str]") -> None:
+    def _report_exit(self, proc: subprocess.Popen[str]) -> None:
         """The server ended by itself (killed, crashed): one ERROR line, then ``on_exit``.
 
         Without this the parent ran on with nobody to talk to, and systemd, fed
@@ -409,7 +409,7 @@ class NatsServer:
         self.leaf_connected.clear()
         self._settled.clear()
 
-    def __enter__(self) -> "NatsServer":
+    def __enter__(self) -> NatsServer:
         return self.start()
 
     def __exit__(self, *_exc: object) -> None:

@@ -20,10 +20,11 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from pi_edge.agent.display.provider import DisplayInfo, DisplayProvider, FrameReport, Health, TextLayout, TextOptions
+from pi_edge.agent.display.screen import Screen
+from pi_edge.agent.errors import ProviderError
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.connection import ERROR_HEADER, error_headers
-from pi_edge.agent.display.provider import DisplayInfo, DisplayProvider, FrameReport, Health, ProviderError, TextLayout, TextOptions
-from pi_edge.agent.display.screen import Screen
 
 log = logging.getLogger("pi_edge.remote_provider")
 

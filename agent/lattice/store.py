@@ -18,7 +18,7 @@ import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
 
-from pi_edge.agent.errors import LatticeError
+from pi_edge.agent.errors import StoreError
 from pi_edge.agent.lattice.nats_server import JETSTREAM_DOMAIN
 
 log = logging.getLogger("pi_edge.store")
@@ -29,9 +29,6 @@ BUCKET = "pi-edge-actors"
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
-
-class StoreError(LatticeError):
-    """The hub's component store cannot be reached or does not hold what was asked for."""
 
 
 class ComponentStore:

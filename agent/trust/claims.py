@@ -22,7 +22,7 @@ import nacl.exceptions
 import nacl.signing
 import nkeys
 
-from pi_edge.agent.errors import PiEdgeError
+from pi_edge.agent.errors import ClaimsError
 
 SECTION = "pi-edge-claims"
 CAPABILITIES = ("display", "logging")
@@ -30,9 +30,6 @@ _HEADER = {"typ": "JWT", "alg": "ed25519-nkey"}
 _COMPONENT_PREAMBLE = b"\0asm\x0d\x00\x01\x00"
 KEY_KINDS = {"account": nkeys.PREFIX_BYTE_ACCOUNT, "actor": nkeys.PREFIX_BYTE_USER, "host": nkeys.PREFIX_BYTE_SERVER}
 
-
-class ClaimsError(PiEdgeError):
-    """A component's claims are missing, broken, expired, untrusted or do not grant what it needs."""
 
 
 @dataclass(frozen=True)

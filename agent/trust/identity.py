@@ -87,7 +87,7 @@ class HostIdentity:
     key: nkeys.KeyPair | None = field(default=None, repr=False, compare=False)  # signs what the host builds
 
     @classmethod
-    def create(cls, state_dir: Path, name: str, labels: dict[str, str], driver: str) -> "HostIdentity":
+    def create(cls, state_dir: Path, name: str, labels: dict[str, str], driver: str) -> HostIdentity:
         """Labels the host knows about itself, overridable by the user's."""
         key = load_or_create_host_key(state_dir)
         found = dict(zip(AUTOMATIC_LABELS, (platform.machine(), platform.system().lower(), driver, name)))

@@ -36,7 +36,8 @@ def digest(wasm: bytes) -> str:
     Signing (or re-signing) a component changes only that custom section, not
     one instruction, so its compiled code is the same and so is this digest.
     """
-    from pi_edge.agent.trust.claims import ClaimsError, component_digest
+    from pi_edge.agent.errors import ClaimsError
+    from pi_edge.agent.trust.claims import component_digest
 
     try:
         return component_digest(wasm)

@@ -12,9 +12,10 @@ from typing import Any
 
 from wasmtime import component as wc
 
-from pi_edge.agent.wasm.workarounds.import_call import add_host_func
-from pi_edge.agent.display.provider import ALIGNMENTS, DisplayProvider, FrameReport, ProviderError, TextOptions
+from pi_edge.agent.display.provider import ALIGNMENTS, DisplayProvider, FrameReport, TextOptions
+from pi_edge.agent.errors import ProviderError
 from pi_edge.agent.wasm.wit import WorldContract
+from pi_edge.agent.wasm.workarounds.import_call import add_host_func
 
 MAX_LOG_CHARS = 2000
 

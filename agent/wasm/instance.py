@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 import wasmtime
 from wasmtime import component as wc
 
+from pi_edge.agent.display.provider import DisplayProvider
 from pi_edge.agent.errors import ActorCallError, ActorLoadError, ActorTrapError, CapabilityError
-from pi_edge.agent.wasm.workarounds.export_call import ExportCall
 from pi_edge.agent.wasm.imports import define_imports
 from pi_edge.agent.wasm.limits import Limits
-from pi_edge.agent.display.provider import DisplayProvider
 from pi_edge.agent.wasm.runtime import LoadedComponent, Runtime, first_line
+from pi_edge.agent.wasm.workarounds.export_call import ExportCall
 
 log = logging.getLogger("pi_edge.instance")
 

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from pi_edge.agent.errors import ConfigError
 
-
 #: The smallest limits an actor can work under; the configuration refuses smaller values by these too.
 MIN_DEADLINE_MS = 10
 MIN_MEMORY_MB = 16

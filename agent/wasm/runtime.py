@@ -17,11 +17,13 @@ from pathlib import Path
 import wasmtime
 from wasmtime import component as wc
 
-from pi_edge.agent.wasm.compile_cache import WASMTIME_VERSION, CompileCache, default_cache_dir, digest
-from pi_edge.agent.wasm.workarounds import byte_lists as wasm_bytes, strings as wasm_strings, type_cache as wasm_types
-from pi_edge.agent.wasm.epoch_clock import EpochClock
 from pi_edge.agent.errors import ActorLoadError, WorldMismatchError
+from pi_edge.agent.wasm.compile_cache import WASMTIME_VERSION, CompileCache, default_cache_dir, digest
+from pi_edge.agent.wasm.epoch_clock import EpochClock
 from pi_edge.agent.wasm.wit import WorldContract, contract
+from pi_edge.agent.wasm.workarounds import byte_lists as wasm_bytes
+from pi_edge.agent.wasm.workarounds import strings as wasm_strings
+from pi_edge.agent.wasm.workarounds import type_cache as wasm_types
 
 log = logging.getLogger("pi_edge.runtime")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from PIL import Image
 
 from pi_edge.agent.display.screen import bitmap_length, bits_from_image, image_from_bits
-
 from pi_edge.providers.oled.errors import BitmapSizeError
 
 __all__ = ["bitmap_length", "pack_bitmap", "unpack_bitmap"]

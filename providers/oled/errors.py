@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pi_edge.agent.display.provider import ProviderConfigError, ProviderError
+from pi_edge.agent.errors import ProviderConfigError, ProviderError
 
 
 class OledError(ProviderError):

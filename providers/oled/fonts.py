@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from PIL import ImageFont
 
@@ -48,7 +48,7 @@ class FontChain:
         return f"FontChain({self.paths!r})"
 
 
-@lru_cache(maxsize=None)
+@cache
 def chain_of(paths: tuple[str, ...]) -> FontChain:
     """The one ``FontChain`` for ``paths`` (checked already: see ``check_font``)."""
     return FontChain(paths)
@@ -86,7 +86,7 @@ def check_font(path: str) -> None:
                               "name a scalable TrueType or OpenType font", keys=("fonts",)) from None
 
 
-@lru_cache(maxsize=None)
+@cache
 def built_in(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     """Pillow's built-in scalable font; cached because loading costs ~1 ms."""
     return ImageFont.load_default(size=size)

@@ -10,13 +10,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import NamedTuple
 
 from PIL import Image, ImageFont
 
 from pi_edge.agent.display.provider import ALIGNMENTS, TextLayout, TextOptions
-
 from pi_edge.providers.oled.errors import ValueRangeError
 from pi_edge.providers.oled.fonts import BUILT_IN, FontChain, built_in, fallback, has_glyph
 
@@ -417,7 +416,7 @@ def _spelt(line: _Line, spelt: list[str]) -> _Line:
     return line._replace(text="".join(spelt) + line.text) if spelt else line
 
 
-@lru_cache(maxsize=None)
+@cache
 def _pitch(size: int) -> int:
     ascent, descent = font(size).getmetrics()
     return int(ascent + descent)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from pi_edge.agent.display.provider import DisplayProvider
-
 from pi_edge.providers.oled.config import add_display_arguments, config_from_args
 
 
@@ -19,7 +18,9 @@ class OledPlugin:
         config_from_args(args)  # DisplayConfig checks itself on construction
 
     def create(self, args: argparse.Namespace) -> DisplayProvider:
-        from pi_edge.providers.oled.provider import OledProvider  # luma is imported only when a display is really wanted
+        from pi_edge.providers.oled.provider import (
+            OledProvider,  # luma is imported only when a display is really wanted
+        )
 
         return OledProvider(config_from_args(args))
 

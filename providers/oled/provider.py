@@ -14,9 +14,16 @@ from pathlib import Path
 
 from PIL import Image, ImageChops
 
-from pi_edge.agent.display.provider import DisplayInfo, FrameListener, FrameReport, Health, HealthListener, TextLayout, TextOptions
+from pi_edge.agent.display.provider import (
+    DisplayInfo,
+    FrameListener,
+    FrameReport,
+    Health,
+    HealthListener,
+    TextLayout,
+    TextOptions,
+)
 from pi_edge.agent.display.screen import Screen
-
 from pi_edge.providers.oled.bitmap import unpack_bitmap
 from pi_edge.providers.oled.config import DisplayConfig
 from pi_edge.providers.oled.device import bus_label

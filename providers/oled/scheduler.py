@@ -18,7 +18,6 @@ from typing import Protocol
 from PIL import Image
 
 from pi_edge.agent.display.provider import FrameReport
-
 from pi_edge.providers.oled.errors import ClosedError, DisplayUnavailableError, OledError
 
 log = logging.getLogger(__name__)

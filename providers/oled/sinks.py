@@ -12,7 +12,6 @@ from collections.abc import Callable
 from PIL import Image
 
 from pi_edge.agent.display.screen import Screen
-
 from pi_edge.providers.oled.config import DisplayConfig
 from pi_edge.providers.oled.device import bus_errors, open_bus, open_device
 from pi_edge.providers.oled.errors import DisplayIOError
@@ -95,7 +94,7 @@ class PanelSink:
     """
 
     def __init__(self, config: DisplayConfig, bus: object | None = None,
-                 after_init: Callable[["PanelSink"], None] | None = None) -> None:
+                 after_init: Callable[[PanelSink], None] | None = None) -> None:
         self.config = config
         self.width, self.height = logical_size(config)
         self.owns_bus = bus is None

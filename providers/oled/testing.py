@@ -148,7 +148,7 @@ class FakeSSD1306Bus:
         for msg in messages:
             if getattr(msg, "flags", 0) & 0x0001:  # I2C_M_RD
                 raise AssertionError(f"the {self.controller.upper()} model does not support reads")
-        self._call([(getattr(msg, "addr"), list(bytes(msg))) for msg in messages])
+        self._call([(msg.addr, list(bytes(msg))) for msg in messages])
 
     def close(self) -> None:
         """Nothing to release; present because luma calls it on managed buses."""
