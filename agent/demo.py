@@ -14,20 +14,19 @@ from pathlib import Path
 
 from pi_edge.agent.cli.arguments import typed
 from pi_edge.agent.display.plugins import ProviderPlugin
-from pi_edge.agent.host.agent import ActorSpec, AgentOptions, AgentService
+from pi_edge.actors import DEFAULT_ACTOR, builtin_actor_dir
+from pi_edge.agent.host.agent import Agent
+from pi_edge.agent.host.options import ActorSpec, AgentOptions
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.connection import connect, request, wait_for_actor
 from pi_edge.agent.lattice.nats_server import NatsServer, hub_config
 from pi_edge.agent.wasm.build import build_actor_async
 
-ACTOR = "oled-text"
 
 
 async def run_demo(text: str, png: Path, plugin: ProviderPlugin, cache_dir: Path | None,
                    say: Callable[[str], None]) -> int:
     import asyncio
-
-    from pi_edge.agent.host.process import builtin_actor_dir
 
     say("pi-edge demo: building the oled-text actor (cached after the first time)...")
     built = await build_actor_async(builtin_actor_dir(), cache_dir)
@@ -36,22 +35,22 @@ async def run_demo(text: str, png: Path, plugin: ProviderPlugin, cache_dir: Path
     hub = await NatsServer(hub_config("127.0.0.1", 0, 0)).start_async()
     state = tempfile.mkdtemp(prefix="pi-edge-demo-")  # the demo host's key and the actor it signs
     provider = plugin.create(argparse.Namespace(**{**plugin_defaults(plugin), "display": "emulator"}))
-    service = AgentService(
+    agent = Agent(
         AgentOptions(name="demo-pi", hub=f"nats-leaf://127.0.0.1:{hub.leafnode_port}", port=0,
-                     actors=[ActorSpec(ACTOR, builtin_actor_dir())], cache_dir=cache_dir,
+                     actors=[ActorSpec(DEFAULT_ACTOR, builtin_actor_dir())], cache_dir=cache_dir,
                      state_dir=Path(state)),
         provider,
     )
     try:
         say(f"  hub on {hub.url}, leaf nodes on port {hub.leafnode_port}")
         say("  starting the agent (first start compiles the actor, about 10 s; then cached)...")
-        await service.start()
+        await agent.start()
         laptop = await connect(hub.url, name="pi-edge-demo-laptop")
         try:
-            await wait_for_actor(laptop, subjects.DEFAULT_LATTICE, ACTOR, timeout=15)
+            await wait_for_actor(laptop, subjects.DEFAULT_LATTICE, DEFAULT_ACTOR, timeout=15)
             say(f"  agent joined the hub; sending {text!r}")
-            reply = await request(laptop, subjects.actor(subjects.DEFAULT_LATTICE, ACTOR), typed(text), None,
-                                  5.0, what=f"actor {ACTOR!r}")
+            reply = await request(laptop, subjects.actor(subjects.DEFAULT_LATTICE, DEFAULT_ACTOR), typed(text), None,
+                                  5.0, what=f"actor {DEFAULT_ACTOR!r}")
         finally:
             await laptop.close()
         say(f"  reply: {reply.body.decode()} ({reply.seconds * 1000:.1f} ms round trip)")
@@ -59,7 +58,7 @@ async def run_demo(text: str, png: Path, plugin: ProviderPlugin, cache_dir: Path
         provider.write_png(png, scale=4)  # type: ignore[attr-defined]
         say(f"  panel saved as {png}")
     finally:
-        await service.stop()
+        await agent.stop()
         provider.close()
         await asyncio.to_thread(hub.stop)
         shutil.rmtree(state, ignore_errors=True)

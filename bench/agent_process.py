@@ -1,4 +1,4 @@
-"""A benchmark agent: the real AgentService with a panel on the fake SSD1306 bus.
+"""A benchmark agent: the real Agent with a panel on the fake SSD1306 bus.
 
 It also answers, on the same leaf connection, ``bench.echo`` with a plain
 nats-py echo (the transport alone) and ``bench.direct`` with oled-text's work
@@ -21,7 +21,8 @@ from pathlib import Path
 import common  # noqa: F401  (puts the repository on the path)
 from plain_sign import show
 
-from pi_edge.agent.host.agent import ActorSpec, AgentOptions, AgentService
+from pi_edge.agent.host.agent import Agent
+from pi_edge.agent.host.options import ActorSpec, AgentOptions
 from pi_edge.agent.lattice.connection import subscriptions_live
 from pi_edge.providers.oled import DisplayConfig, OledProvider
 from pi_edge.providers.oled.testing import FakeSSD1306Bus
@@ -40,7 +41,7 @@ async def main() -> None:
     if args.echo_actor is not None:
         actors.append(ActorSpec("echo", args.echo_actor))
     provider = OledProvider(DisplayConfig(display="ssd1306"), bus=FakeSSD1306Bus())
-    service = AgentService(AgentOptions(name=args.name, hub=args.hub, port=0, cache_dir=args.cache_dir,
+    service = Agent(AgentOptions(name=args.name, hub=args.hub, port=0, cache_dir=args.cache_dir,
                                         allow_unsigned=True, state_dir=Path(tempfile.mkdtemp()),
                                         actors=actors), provider)
     await service.start()

@@ -1,7 +1,7 @@
 """A fleet of simulated Pis on this machine: how one broadcast display scales with N hosts.
 
 Each simulated Pi is a separate agent process (bench/agent_process.py: the real
-AgentService, its own leaf nats-server, a fake SSD1306 panel) joined to one hub.
+Agent, its own leaf nats-server, a fake SSD1306 panel) joined to one hub.
 For each fleet size: time to start the fleet (spawn to the hub seeing every host
 by ping), time from one broadcast display request (the ``display --all`` path)
 to every panel having answered ``shown`` (p50/max over rounds), the hub

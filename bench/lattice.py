@@ -21,7 +21,8 @@ from pathlib import Path
 
 from common import CACHE, ROOT, pct, write_result
 
-from pi_edge.agent.host.agent import AgentOptions, AgentService
+from pi_edge.agent.host.agent import Agent
+from pi_edge.agent.host.options import AgentOptions
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.connection import connect, ping, request, wait_for_actor
 from pi_edge.agent.lattice.nats_server import NatsServer, hub_config
@@ -31,9 +32,9 @@ from pi_edge.providers.oled import DisplayConfig, OledProvider
 from pi_edge.providers.oled.testing import FakeSSD1306Bus
 
 
-async def start_agent(hub: NatsServer, name: str, state: Path, cache: Path) -> AgentService:
+async def start_agent(hub: NatsServer, name: str, state: Path, cache: Path) -> Agent:
     provider = OledProvider(DisplayConfig(display="ssd1306"), bus=FakeSSD1306Bus())
-    service = AgentService(AgentOptions(name=name, hub=f"nats-leaf://127.0.0.1:{hub.leafnode_port}", port=0,
+    service = Agent(AgentOptions(name=name, hub=f"nats-leaf://127.0.0.1:{hub.leafnode_port}", port=0,
                                         state_dir=state, cache_dir=cache, heartbeat_s=0, allow_unsigned=True),
                              provider)
     await service.start()
@@ -60,7 +61,7 @@ async def measure(messages: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="pi-edge-bench-") as tmp:
         work = Path(tmp)
         hub = NatsServer(hub_config("127.0.0.1", 0, 0, name="bench-hub", store_dir=str(work / "js"))).start()
-        agents: list[AgentService] = []
+        agents: list[Agent] = []
         try:
             a = await start_agent(hub, "pi-a", work / "a", work / "cache-a")
             b = await start_agent(hub, "pi-b", work / "b", work / "cache-b")  # empty compile cache: cold

@@ -1,10 +1,10 @@
 """The Wasm sandbox's own cost per message: oled-text's work done as plain Python against the
-built oled-text actor called through ActorInstance, each on an identical OledProvider.
+built oled-text actor called through ComponentInstance, each on an identical OledProvider.
 
 (a) plain: ``OledProvider.show_text`` (which runs providers.oled's layout and
 hands the frame to the display) with the options the actor uses (centre, wrap,
 largest font that fits), the same log line and the same reply string.
-(b) actor: ``ActorInstance.call(Message(...))`` of the built component, whose
+(b) actor: ``ComponentInstance.call(Message(...))`` of the built component, whose
 ``display`` import is bound to its own OledProvider.  Same texts, interleaved
 message by message (the order alternates), median per message and the ratio.
 Then (b) again under cProfile: the top functions by total time.
@@ -28,7 +28,7 @@ from plain_sign import show as plain
 
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.wasm.build import build_actor
-from pi_edge.agent.wasm.instance import ActorInstance, Message
+from pi_edge.agent.wasm.instance import ComponentInstance, Message
 from pi_edge.agent.wasm.limits import Limits
 from pi_edge.agent.wasm.runtime import Runtime
 from pi_edge.providers.oled import DisplayConfig, OledProvider
@@ -51,7 +51,7 @@ def measure(messages: int, profile_calls: int) -> dict[str, object]:
     plain_provider = OledProvider(config, bus=FakeSSD1306Bus())
     actor_provider = OledProvider(config, bus=FakeSSD1306Bus())
     try:
-        instance = ActorInstance(runtime, runtime.load_file("oled-text", wasm), actor_provider, Limits())
+        instance = ComponentInstance(runtime, runtime.load_file("oled-text", wasm), actor_provider, Limits())
 
         def actor(text: str) -> bytes:
             return instance.call(Message(SUBJECT, text.encode()))
@@ -118,7 +118,7 @@ def main() -> None:
     print(f"sandbox overhead per message, oled-text show, {messages} messages ({result['machine']})")
     print(f"{'path':<40}{'p50 us':>10}{'mean us':>10}")
     print(f"{'plain Python (layout + show_text)':<40}{p['p50']:>10.0f}{p['mean']:>10.0f}")  # type: ignore[index]
-    print(f"{'Wasm actor (ActorInstance.call)':<40}{a['p50']:>10.0f}{a['mean']:>10.0f}")  # type: ignore[index]
+    print(f"{'Wasm actor (ComponentInstance.call)':<40}{a['p50']:>10.0f}{a['mean']:>10.0f}")  # type: ignore[index]
     print(f"ratio of the p50s: x{result['ratio_p50']:.2f}; same message, actor minus plain, median: "
           f"{result['sandbox_us_per_message']:.0f} us (x{result['paired_ratio_median']:.3f}): the sandbox's own cost")
     prof = result["profile"]

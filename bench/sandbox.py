@@ -19,12 +19,13 @@ from pathlib import Path
 
 from common import CACHE, ROOT, rss_mib, write_result
 
-from pi_edge.agent.host.agent import ActorSpec, AgentOptions, AgentService
+from pi_edge.agent.host.agent import Agent
+from pi_edge.agent.host.options import ActorSpec, AgentOptions
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.connection import connect
 from pi_edge.agent.trust import claims
 from pi_edge.agent.wasm.build import build_actor
-from pi_edge.agent.wasm.instance import ActorInstance, Message
+from pi_edge.agent.wasm.instance import ComponentInstance, Message
 from pi_edge.agent.wasm.limits import Limits
 from pi_edge.agent.wasm.runtime import Runtime
 from pi_edge.providers.oled import DisplayConfig, OledProvider
@@ -57,7 +58,7 @@ def epoch_cost(wasm_path: Path, calls: int) -> dict[str, float]:
         runtime = Runtime(cache_dir=CACHE, epoch_interruption=epochs)
         loaded = runtime.load_file("oled-text", wasm_path)
         provider = OledProvider(DisplayConfig(display="emulator"))
-        runs[epochs] = (runtime, ActorInstance(runtime, loaded, provider, Limits()), provider)
+        runs[epochs] = (runtime, ComponentInstance(runtime, loaded, provider, Limits()), provider)
     samples: dict[bool, list[float]] = {True: [], False: []}
     # An empty body clears the screen: the cheapest display call, so the Wasm side dominates.
     message = Message("bench", b"", [])
@@ -86,7 +87,7 @@ def idle_cost(echo_path: Path, calls: int) -> dict[str, object]:
     """
     runtime = Runtime(cache_dir=CACHE)
     provider = OledProvider(DisplayConfig(display="emulator"))
-    instance = ActorInstance(runtime, runtime.load_file("echo", echo_path), provider, Limits())
+    instance = ComponentInstance(runtime, runtime.load_file("echo", echo_path), provider, Limits())
     samples: dict[int, list[float]] = {gap: [] for gap in IDLE_GAPS_MS}
     try:
         for i in range(calls):
@@ -110,7 +111,7 @@ def idle_cost(echo_path: Path, calls: int) -> dict[str, object]:
 async def hostile(wasm_path: Path, messages: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as state:
         provider = OledProvider(DisplayConfig(display="ssd1306"), bus=FakeSSD1306Bus())
-        service = AgentService(AgentOptions(name="bench-pi", port=0, cache_dir=CACHE, heartbeat_s=0,
+        service = Agent(AgentOptions(name="bench-pi", port=0, cache_dir=CACHE, heartbeat_s=0,
                                             allow_unsigned=True, state_dir=Path(state),
                                             actors=[ActorSpec("oled-text", wasm_path)]), provider)
         await service.start()

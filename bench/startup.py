@@ -1,7 +1,7 @@
 """Agent start to ready with a warm compile cache and a cold one, the oled-text component's first
 compile, and the RSS and idle CPU of an agent process with 1 and with 5 actor instances.
 
-Start to ready is ``AgentService.start()`` returning (leaf nats-server up,
+Start to ready is ``Agent.start()`` returning (leaf nats-server up,
 connected, actor loaded and subscribed) with the agent in this process; cold
 means a fresh, empty compile cache directory, so the start includes compiling
 the component.  First compile is ``Runtime(cache_dir=empty).load_file`` next to
@@ -28,7 +28,8 @@ from pathlib import Path
 
 from common import CACHE, ROOT, cpu_s, rss_mib, write_result
 
-from pi_edge.agent.host.agent import ActorSpec, AgentOptions, AgentService
+from pi_edge.agent.host.agent import Agent
+from pi_edge.agent.host.options import ActorSpec, AgentOptions
 from pi_edge.agent.lattice.nats_server import NatsServer, hub_config
 from pi_edge.agent.wasm.build import build_actor
 from pi_edge.agent.wasm.runtime import Runtime
@@ -39,7 +40,7 @@ from pi_edge.providers.oled.testing import FakeSSD1306Bus
 async def start_to_ready(wasm: Path, cache: Path) -> float:
     provider = OledProvider(DisplayConfig(display="ssd1306"), bus=FakeSSD1306Bus())
     with tempfile.TemporaryDirectory(prefix="pi-edge-bench-") as state:
-        service = AgentService(AgentOptions(name="bench-pi", port=0, cache_dir=cache, heartbeat_s=0,
+        service = Agent(AgentOptions(name="bench-pi", port=0, cache_dir=cache, heartbeat_s=0,
                                             allow_unsigned=True, state_dir=Path(state),
                                             actors=[ActorSpec("oled-text", wasm)]), provider)
         t0 = time.perf_counter()

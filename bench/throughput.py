@@ -1,6 +1,6 @@
 """Messages per second: one oled-text instance, then 2 and 4, kept busy through a real leaf nats-server.
 
-The agent (the real AgentService, its own leaf nats-server, the built oled-text
+The agent (the real Agent, its own leaf nats-server, the built oled-text
 component, a panel on the fake SSD1306 bus) runs in this process; so do the
 requesters, which keep ``--outstanding`` nats-py requests in flight for
 ``--seconds`` per run.  The process RSS is sampled every second, so a flat
@@ -24,7 +24,8 @@ from pathlib import Path
 
 from common import CACHE, ROOT, rss_anon_mib, rss_mib, write_result
 
-from pi_edge.agent.host.agent import ActorSpec, AgentOptions, AgentService
+from pi_edge.agent.host.agent import Agent
+from pi_edge.agent.host.options import ActorSpec, AgentOptions
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.connection import ERROR_HEADER, connect
 from pi_edge.agent.wasm.build import build_actor
@@ -78,7 +79,7 @@ async def measure(seconds: float, instances: list[int], outstanding: int) -> dic
     provider = OledProvider(DisplayConfig(display="ssd1306"), bus=FakeSSD1306Bus())
     runs = []
     with tempfile.TemporaryDirectory(prefix="pi-edge-bench-") as state:
-        service = AgentService(AgentOptions(name="bench-pi", port=0, cache_dir=CACHE, heartbeat_s=0,
+        service = Agent(AgentOptions(name="bench-pi", port=0, cache_dir=CACHE, heartbeat_s=0,
                                             allow_unsigned=True, state_dir=Path(state),
                                             actors=[ActorSpec("oled-text", wasm)]), provider)
         await service.start()

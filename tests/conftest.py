@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from pi_edge.agent.host.agent import ActorSpec, AgentOptions, AgentService
+from pi_edge.agent.host.agent import Agent
+from pi_edge.agent.host.options import ActorSpec, AgentOptions
 from pi_edge.agent.host.supervision import SupervisionPolicy
 from pi_edge.agent.lattice.nats_server import NatsServer, hub_config
 from pi_edge.agent.wasm.build import build_actor
-from pi_edge.agent.wasm.instance import ActorInstance
+from pi_edge.agent.wasm.instance import ComponentInstance
 from pi_edge.agent.wasm.limits import Limits
 from pi_edge.agent.wasm.runtime import Runtime
 from pi_edge.providers.oled import DisplayConfig, OledProvider
@@ -58,7 +59,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
 
 @dataclass
 class RunningAgent:
-    service: AgentService
+    service: Agent
     provider: OledProvider
     bus: FakeSSD1306Bus
 
@@ -89,7 +90,7 @@ async def start_agent(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory)
             hub_credentials=hub_credentials, hub_ca=hub_ca, trusted=trusted or [], allow_unsigned=allow_unsigned,
             supervision=supervision or SupervisionPolicy(), nats_url=nats_url,
         )
-        service = AgentService(options, provider)
+        service = Agent(options, provider)
         agent = RunningAgent(service, provider, bus)
         running.append(agent)
         await service.start()
@@ -109,13 +110,13 @@ def runtime(cache_dir: Path) -> Iterator[Runtime]:
 
 
 @pytest.fixture
-def make_instance(runtime: Runtime, built: dict[str, Path]) -> Iterator[Callable[..., ActorInstance]]:
-    """A built actor as an ActorInstance on a panel of its own, the panel closed afterwards."""
+def make_instance(runtime: Runtime, built: dict[str, Path]) -> Iterator[Callable[..., ComponentInstance]]:
+    """A built actor as an ComponentInstance on a panel of its own, the panel closed afterwards."""
     providers: list[OledProvider] = []
 
-    def make(actor: str, limits: Limits | None = None) -> ActorInstance:
+    def make(actor: str, limits: Limits | None = None) -> ComponentInstance:
         providers.append(OledProvider(DisplayConfig(display="ssd1306"), bus=FakeSSD1306Bus()))
-        return ActorInstance(runtime, runtime.load_file(actor, built[actor]), providers[-1], limits or Limits())
+        return ComponentInstance(runtime, runtime.load_file(actor, built[actor]), providers[-1], limits or Limits())
 
     yield make
     for provider in providers:

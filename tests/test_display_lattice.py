@@ -85,7 +85,7 @@ async def test_watch_says_when_its_host_stops(hub, start_agent, built) -> None:
 
 
 async def test_a_burst_of_frames_gives_few_frame_events_and_the_last_shows_the_last_frame(start_agent, built) -> None:
-    from pi_edge.agent.host.host import FRAME_EVENT_INTERVAL_S
+    from pi_edge.agent.host.display_events import FRAME_EVENT_INTERVAL_S
 
     agent = await start_agent({"oled-text": built["oled-text"]})
     nc = await connect(agent.url, name="test-events")

@@ -8,7 +8,7 @@ import pytest
 
 from pi_edge.agent.errors import ActorTrapError
 from pi_edge.agent.wasm import runtime as runtime_module
-from pi_edge.agent.wasm.instance import ActorInstance, Message
+from pi_edge.agent.wasm.instance import ComponentInstance, Message
 from pi_edge.agent.wasm.limits import Limits
 from pi_edge.agent.wasm.runtime import Runtime
 from pi_edge.providers.oled import DisplayConfig, OledProvider
@@ -22,7 +22,7 @@ def test_a_parked_clock_wakes_for_a_call_and_its_deadline_holds(
     runtime = Runtime(cache_dir=cache_dir)
     provider = OledProvider(DisplayConfig(display="ssd1306"), bus=FakeSSD1306Bus())
     try:
-        instance = ActorInstance(runtime, runtime.load_file("misbehave", built["misbehave"]), provider,
+        instance = ComponentInstance(runtime, runtime.load_file("misbehave", built["misbehave"]), provider,
                                  Limits(deadline_ms=200))
         assert runtime.clock.parked.wait(10), "the clock kept ticking with no actor code running"
         ticks = runtime.clock.ticks

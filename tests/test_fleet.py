@@ -295,7 +295,7 @@ async def test_a_host_started_before_its_hub_learns_the_links_once_it_joins(star
         agent = await start_agent({"oled-text": built["oled-text"]}, hub=hub, name="pi-new")
         assert agent.service.host is not None and agent.service.host.links == {}  # started with what it had
         hub = start_hub(ports)  # the laptop wakes up
-        fetching = agent.service._links_later
+        fetching = agent.service.hub_links.waiting
         assert fetching is not None, "nothing waits for the hub to fetch the links"
         await asyncio.wait_for(asyncio.shield(fetching), 30)
         assert agent.service.host.links == {"oled-text": "pi-z-display"}

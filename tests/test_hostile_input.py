@@ -13,7 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pi_edge.agent.host.agent import ActorSpec, AgentOptions, AgentService
+from pi_edge.agent.host.agent import Agent
+from pi_edge.agent.host.options import ActorSpec, AgentOptions
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.connection import ERROR_HEADER, connect
 from pi_edge.providers.oled import DisplayConfig, OledProvider
@@ -54,10 +55,10 @@ def rss_kib() -> int:
 
 
 @pytest.fixture(scope="module")
-def fuzz_agent(built, cache_dir, tmp_path_factory) -> Iterator[tuple[LoopThread, AgentService, object]]:
+def fuzz_agent(built, cache_dir, tmp_path_factory) -> Iterator[tuple[LoopThread, Agent, object]]:
     lt = LoopThread()
     provider = OledProvider(DisplayConfig(display="ssd1306"), bus=FakeSSD1306Bus())
-    service = AgentService(AgentOptions(name=HOST, port=0, cache_dir=cache_dir, heartbeat_s=0, allow_unsigned=True,
+    service = Agent(AgentOptions(name=HOST, port=0, cache_dir=cache_dir, heartbeat_s=0, allow_unsigned=True,
                                         state_dir=tmp_path_factory.mktemp("fuzz-state"),
                                         actors=[ActorSpec("oled-text", built["oled-text"])]), provider)
     lt.run(service.start())

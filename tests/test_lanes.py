@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from pi_edge.agent.host.host import MAX_WAITING
+from pi_edge.agent.host.inbox import MAX_WAITING
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.connection import ERROR_HEADER, HOST_HEADER, connect, ping, request
 from pi_edge.agent.wasm.limits import Limits

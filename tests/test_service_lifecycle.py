@@ -46,6 +46,7 @@ def test_flag_beats_environment_beats_file_beats_default(tmp_path: Path) -> None
 @pytest.mark.parametrize("text,message", [
     ('[agent\nname = "x"\n', "not valid TOML: .*line 1"),
     ('[agent]\nname = "x"\ncolour = "red"\n', r"agent.toml, line 3: unknown key 'colour' in \[agent\]; known keys:"),
+    ('[agent]\nhost = "0.0.0.0"\n', r"agent.toml, line 2: unknown key 'host' in \[agent\] \('host' is now 'listen'\)"),
     ('[agent]\n\nport = "4222"\n', r"agent.toml, line 3: \[agent\] port must be a whole number, got '4222'"),
     ('[displai]\nwidth = 128\n', r"agent.toml, line 1: unknown section \[displai\]; the sections are:"),
     ('[agent]\nlabels = ["node=pi"]\n', r"line 2: \[agent\] labels must be a table of strings"),
@@ -79,13 +80,13 @@ def agent_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str
     """
     from pi_edge.agent.cli.main import main
     from pi_edge.agent.host.config import KEYS
-    from pi_edge.agent.host.process import Agent
+    from pi_edge.agent.host.process import AgentProcess
 
-    async def started(self: Agent) -> int:
+    async def started(self: AgentProcess) -> int:
         self.provider.close()
         return 0
 
-    monkeypatch.setattr(Agent, "run", started)
+    monkeypatch.setattr(AgentProcess, "run", started)
 
     def run(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str]:
         for name in ["PI_EDGE_CONFIG", *(key.env for key in KEYS)]:
@@ -120,12 +121,12 @@ FILE_VALUES = [
     ('[agent]\nactors = { "a.b" = "builtin" }\n', "[agent] actors", 2, "must have names of letters"),
     (f'[agent]\nactors = {{ x = "{MISSING}.wasm" }}\n', "[agent] actors", 2, "does not exist"),
     ('[agent]\nport = 70000\n', "[agent] port", 2, "must be a port number 0..65535"),
-    ('[agent]\nhost = ""\n', "[agent] host", 2, "must be an address to listen on"),
+    ('[agent]\nlisten = ""\n', "[agent] listen", 2, "must be an address to listen on"),
     ('[agent]\nhub = "laptop.local:7422"\n', "[agent] hub", 2, "must be the hub's leafnode URL, like nats-leaf:"),
     ('[agent]\nnats_url = "garbage"\n', "[agent] nats_url", 2,
      "must be a NATS server's client URL with scheme nats, tls, ws or wss and a host, like nats://127.0.0.1:4222"),
     ('[agent]\nnats_url = "http://pi:secret@laptop:4222"\n', "[agent] nats_url", 2, "got 'http://***@laptop:4222'"),
-    ('[agent]\nhost = "not an ip"\n', "[agent] host", 2, "must be an address to listen on"),
+    ('[agent]\nlisten = "not an ip"\n', "[agent] listen", 2, "must be an address to listen on"),
     (f'[agent]\nstate_dir = "{NO_DIR}"\n', "[agent] state_dir", 2, f"must name a directory {NO_DIR_WHY}"),
     (f'[agent]\n\ncache_dir = "{NO_DIR}"\n', "[agent] cache_dir", 3, f"must name a directory {NO_DIR_WHY}"),
 ]
@@ -399,11 +400,11 @@ async def test_the_leaf_server_exits_when_the_agent_is_killed(built, tmp_path) -
 async def test_a_sighup_while_stopping_is_ignored(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """It would reconfigure a host on its way out and tell systemd READY after STOPPING."""
     from pi_edge.agent.cli.main import build_parser
-    from pi_edge.agent.host.process import Agent
+    from pi_edge.agent.host.process import AgentProcess
 
     flags = build_parser().parse_args(["agent", "--display", "emulator", "--port", "0",
                                        "--state-dir", str(tmp_path / "state")])
-    agent = Agent(flags, lambda line: None)
+    agent = AgentProcess(flags, lambda line: None)
     try:
         reloaded = []
 
@@ -561,10 +562,10 @@ def test_a_font_file_that_is_no_font_is_named_with_where_it_was_set(agent_cli, t
     assert code == 2 and refusal in err and err.count("\n") == 1, err
 
 
-async def test_an_empty_host_is_refused_naming_the_flag_not_a_traceback(tmp_path: Path) -> None:
-    code, _, err = await run_cli("agent", "--host", "", "--port", "0", "--display", "emulator",
+async def test_an_empty_listen_address_is_refused_naming_the_flag_not_a_traceback(tmp_path: Path) -> None:
+    code, _, err = await run_cli("agent", "--listen", "", "--port", "0", "--display", "emulator",
                                  "--state-dir", str(tmp_path / "state"))
-    assert code == 2 and "--host must be an address to listen on" in err, err
+    assert code == 2 and "--listen must be an address to listen on" in err, err
     assert "Traceback" not in err and err.count("\n") == 1, err
 
 

@@ -249,7 +249,7 @@ async def test_an_actor_stops_when_its_claims_expire_while_it_runs(start_agent, 
         host.clock = lambda: time.time() + 3599
         assert group.expiry is not None
         group.expiry.cancel()
-        host._watch_expiry(group)
+        host.expiry.watch(group)
         event = await asyncio.wait_for(events.get(), 10)
         assert event["actor"] == "oled-text" and "the claims expired at" in event["reason"], event
         assert (await asyncio.wait_for(stopped.get(), 10))["actor"] == "oled-text"
@@ -264,18 +264,18 @@ async def test_an_actor_stops_when_its_claims_expire_while_it_runs(start_agent, 
 async def test_expiry_is_judged_again_when_the_clock_jumps(start_agent, built, tmp_path, monkeypatch) -> None:
     """A Pi sets its clock from NTP after boot: claims that expire in an hour by the boot-time clock may
     already have expired by the real one, and are noticed within a recheck, not an hour later."""
-    from pi_edge.agent.host import host as host_module
+    from pi_edge.agent.host import expiry
 
-    monkeypatch.setattr(host_module, "EXPIRY_RECHECK_S", 0.05)
+    monkeypatch.setattr(expiry, "EXPIRY_RECHECK_S", 0.05)
     agent, host = await expiring(start_agent, built, tmp_path, 3600)
     judged = asyncio.Event()
-    judge = host._judge_expiry
+    judge = host.expiry.judge
 
-    async def judging(group) -> None:  # type: ignore[no-untyped-def]
-        await judge(group)
+    async def judging(actor) -> None:  # type: ignore[no-untyped-def]
+        await judge(actor)
         judged.set()
 
-    monkeypatch.setattr(host, "_judge_expiry", judging)
+    monkeypatch.setattr(host.expiry, "judge", judging)
     events = await refusals(agent)
     try:
         await asyncio.wait_for(judged.wait(), 10)  # judged once and found valid: it must look again
@@ -309,6 +309,6 @@ async def test_a_reload_and_the_expiry_refusing_at_once_refuse_once(start_agent,
 
     host.events.publish = recording  # type: ignore[method-assign]
     host.clock = lambda: time.time() + 7200
-    await asyncio.gather(host.apply_policy(host.policy), host._judge_expiry(group))
+    await asyncio.gather(host.apply_policy(host.policy), host.expiry.judge(group))
     assert published.count("actor-refused") == 1 and published.count("actor-stopped") == 1, published
     assert "oled-text" not in host.actors and host.not_running["oled-text"].refused

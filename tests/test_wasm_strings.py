@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from wasmtime import _ffi as ffi
 
 from pi_edge.agent.display.provider import FrameReport, TextLayout, TextOptions
-from pi_edge.agent.wasm.instance import ActorInstance, Message
+from pi_edge.agent.wasm.instance import ComponentInstance, Message
 from pi_edge.agent.wasm.limits import Limits
 from pi_edge.agent.wasm.runtime import Runtime
 from pi_edge.agent.wasm.workarounds import strings as wasm_strings
@@ -57,7 +57,7 @@ class _Recording:
 def test_text_reaches_the_provider_unchanged_through_the_actor(runtime: Runtime, built: dict[str, Path]) -> None:
     assert ffi.str_to_capi is wasm_strings.str_to_capi and ffi.to_str is wasm_strings.to_str  # the runtime installed them
     provider = _Recording()
-    instance = ActorInstance(runtime, runtime.load_file("oled-text", built["oled-text"]), provider,  # type: ignore[arg-type]
+    instance = ComponentInstance(runtime, runtime.load_file("oled-text", built["oled-text"]), provider,  # type: ignore[arg-type]
                              Limits())
     texts = ["a", "héllo wörld ✓", "nul\x00inside", "🙂" * 50, "x" * 3000]
     for text in texts:

@@ -11,7 +11,7 @@ from wasmtime import _ffi as ffi
 from wasmtime.component import _types
 
 from pi_edge.agent.errors import ActorCallError, ProviderError
-from pi_edge.agent.wasm.instance import ActorInstance, Message
+from pi_edge.agent.wasm.instance import ComponentInstance, Message
 from pi_edge.agent.wasm.runtime import Runtime
 from pi_edge.agent.wasm.workarounds import type_cache as wasm_types
 from pi_edge.providers.oled import OledProvider
@@ -80,7 +80,7 @@ def test_a_record_asks_c_for_its_fields_once(runtime: Runtime, built: dict[str, 
 
 
 def test_host_functions_resolve_their_types_on_the_first_call_only(
-        make_instance: Callable[..., ActorInstance], monkeypatch: pytest.MonkeyPatch) -> None:
+        make_instance: Callable[..., ComponentInstance], monkeypatch: pytest.MonkeyPatch) -> None:
     instance = make_instance("oled-text")
     asked = _count_calls(monkeypatch, "wasmtime_component_func_type_param_nth")
     replies = [instance.call(Message(SUBJECT, f"Message {i}".encode())) for i in range(20)]
@@ -100,7 +100,7 @@ class _SharedCaseSet(set):  # type: ignore[type-arg]
 
 
 def test_results_are_lowered_without_a_set_shared_between_threads(
-        make_instance: Callable[..., ActorInstance], monkeypatch: pytest.MonkeyPatch) -> None:
+        make_instance: Callable[..., ComponentInstance], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_types, "case_test_cache", _SharedCaseSet())
     instance = make_instance("oled-text")
     assert instance.call(Message(SUBJECT, b"Hello")).startswith(b"shown: ")  # show-text's ok case

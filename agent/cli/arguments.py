@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from pi_edge.agent.display.text_headers import check_size
 from pi_edge.agent.errors import InvalidNameError
-from pi_edge.agent.host.host import MAX_SCALE
+from pi_edge.agent.host.host import MAX_INSTANCES
 from pi_edge.agent.lattice import subjects
 
 
@@ -52,8 +52,8 @@ def font_size_arg(value: str) -> int:
 def scale_arg(value: str) -> int:
     """Instances per host, refused here rather than by each host."""
     scale = int(_number(value, int, "a whole number"))
-    if not 1 <= scale <= MAX_SCALE:
-        raise argparse.ArgumentTypeError(f"scale {scale} is outside 1..{MAX_SCALE}")
+    if not 1 <= scale <= MAX_INSTANCES:
+        raise argparse.ArgumentTypeError(f"scale {scale} is outside 1..{MAX_INSTANCES}")
     return scale
 
 

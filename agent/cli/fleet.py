@@ -23,14 +23,14 @@ from nats.aio.msg import Msg
 
 from pi_edge.agent.cli.arguments import name_arg, positive_int, scale_arg, seconds_arg
 from pi_edge.agent.errors import ConfigError, NoResponderError, PiEdgeError
-from pi_edge.agent.host.host import MAX_SCALE
+from pi_edge.agent.host.host import MAX_INSTANCES
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.connection import DEFAULT_URL, connect, ping, ping_window, request, subscriptions_live
 from pi_edge.agent.lattice.events import KINDS
 from pi_edge.agent.lattice.store import ComponentStore, read_links, write_link
 from pi_edge.agent.trust import claims
 from pi_edge.agent.trust.claims import is_component
-from pi_edge.agent.trust.identity import parse_labels
+from pi_edge.agent.host.labels import parse_labels
 
 #: A deploy may compile an 18 MB component on a Pi: give it time.
 DEPLOY_TIMEOUT = 180.0
@@ -396,7 +396,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     p.add_argument("component", type=Path, help="a built component (.wasm), e.g. from 'pi-edge build'")
     p.add_argument("--name", required=True, type=name_arg("actor"),
                    help="actor name: its subject is pe.<lattice>.actor.<name>")
-    p.add_argument("--scale", type=scale_arg, default=1, metavar=f"1..{MAX_SCALE}",
+    p.add_argument("--scale", type=scale_arg, default=1, metavar=f"1..{MAX_INSTANCES}",
                    help="instances per host (default %(default)s)")
     target_args(p)
     lattice_args(p, f"seconds to wait for each host to fetch, compile and start it: never less than "
@@ -445,7 +445,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
                                    "running it).")
     p.add_argument("name", metavar="NAME", type=name_arg("actor"),
                    help="the actor's name, as 'pi-edge hosts' lists it")
-    p.add_argument("scale", type=scale_arg, metavar="N", help=f"instances per host, 1..{MAX_SCALE}")
+    p.add_argument("scale", type=scale_arg, metavar="N", help=f"instances per host, 1..{MAX_INSTANCES}")
     target_args(p)
     lattice_args(p)
     p.set_defaults(func=cmd_scale)

@@ -24,12 +24,12 @@ from pi_edge.agent.cli.fleet import add_commands as add_fleet_commands
 from pi_edge.agent.cli.fleet import lattice_args, out
 from pi_edge.agent.cli.keys import add_commands as add_claims_commands
 from pi_edge.agent.display.provider import ALIGNMENTS
-from pi_edge.agent.display.screen import MAX_SCALE, Screen
+from pi_edge.agent.display.screen import MAX_PNG_SCALE, Screen
 from pi_edge.agent.display.text_headers import text_headers
 from pi_edge.agent.errors import ConfigError, NoResponderError, PiEdgeError, ProviderError
 from pi_edge.agent.host.config import DEFAULT_PATH as DEFAULT_CONFIG
 from pi_edge.agent.host.config import directory_problem, readable_file, usable_dir
-from pi_edge.agent.host.process import DEFAULT_ACTOR
+from pi_edge.actors import DEFAULT_ACTOR
 from pi_edge.agent.install_service import add_commands as add_install_commands
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.connection import broadcast, connect, ping, ping_window, request, subscriptions_live
@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hub", help="hub's leafnode URL, e.g. nats-leaf://laptop.local:7422 (default: run standalone)")
     p.add_argument("--nats-url", help="use this existing NATS server (nats://HOST:PORT; tls://, ws:// and "
                    "wss:// too) instead of starting a leaf server")
-    p.add_argument("--host", help="leaf server's client address (default 127.0.0.1)")
+    p.add_argument("--listen", metavar="ADDRESS", help="leaf server's client address (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="leaf server's client port; 0 picks a free one (default 4222)")
     p.add_argument("--lattice", help=f"lattice id (default {subjects.DEFAULT_LATTICE})")
     p.add_argument("--name", help="host name in the lattice (default: this machine's hostname)")
@@ -262,7 +262,7 @@ def _pem_file(flag: str, path: str, what: str) -> None:
 def cmd_hub(args: argparse.Namespace) -> int:
     from pi_edge.agent.hub.gateway import HttpGateway
     from pi_edge.agent.lattice.nats_server import LeafCredentials, NatsServer, hub_config
-    from pi_edge.agent.trust.identity import default_state_dir
+    from pi_edge.agent.paths import default_state_dir
 
     state: Path = args.state_dir or default_state_dir() / "hub"
     if bool(args.tls_cert) != bool(args.tls_key):
@@ -408,8 +408,8 @@ async def _fetch_screen(nc: Client, args: argparse.Namespace, host: str) -> Scre
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
-    if not 1 <= args.scale <= MAX_SCALE:
-        raise ConfigError(f"--scale {args.scale} is outside 1..{MAX_SCALE}")
+    if not 1 <= args.scale <= MAX_PNG_SCALE:
+        raise ConfigError(f"--scale {args.scale} is outside 1..{MAX_PNG_SCALE}")
 
     async def main() -> int:
         nc = await connect(args.nats_url, name="pi-edge-cli", timeout=min(args.timeout, 3.0))

@@ -20,7 +20,7 @@ from pi_edge.agent.outputs import write_output
 _TO_LEVELS = str.maketrans({"0": "\x00", "1": "\xff"})
 _FROM_LEVELS = bytes.maketrans(b"\x00\xff", b"01")
 _BLOCKS = (" ", "\u2584", "\u2580", "\u2588")  # index: top << 1 | bottom
-MAX_SCALE = 16
+MAX_PNG_SCALE = 16
 
 
 def bitmap_length(width: int, height: int) -> int:
@@ -81,8 +81,8 @@ class Screen:
 
     def write_png(self, path: str | os.PathLike[str], scale: int = 1) -> Path:
         """Save as PNG, each pixel ``scale`` x ``scale``; written then renamed, so never half a file."""
-        if not isinstance(scale, int) or not 1 <= scale <= MAX_SCALE:
-            raise ValueError(f"png scale {scale!r} is outside 1..{MAX_SCALE}")
+        if not isinstance(scale, int) or not 1 <= scale <= MAX_PNG_SCALE:
+            raise ValueError(f"png scale {scale!r} is outside 1..{MAX_PNG_SCALE}")
         image = self.image()
         if scale > 1:
             image = image.resize((self.width * scale, self.height * scale), Image.Resampling.NEAREST)

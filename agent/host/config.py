@@ -24,12 +24,12 @@ from urllib.parse import urlsplit
 from pi_edge.agent.errors import ConfigError, ConfigFileError
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.nats_server import LeafCredentials, redact
+from pi_edge.actors import BUILTIN
 from pi_edge.agent.trust import claims
-from pi_edge.agent.trust.identity import AUTOMATIC_LABELS, LABEL_RULE, is_label_key
+from pi_edge.agent.host.labels import AUTOMATIC_LABELS, LABEL_RULE, is_label_key
 from pi_edge.agent.wasm.limits import MIN_DEADLINE_MS, MIN_MEMORY_MB, MIN_MESSAGE_KB
 
 DEFAULT_PATH = Path("/etc/pi-edge/agent.toml")
-BUILTIN = "builtin"  # an actor path meaning "the oled_text actor shipped with pi-edge"
 
 
 
@@ -222,7 +222,7 @@ KEYS: tuple[Key, ...] = (
     Key("agent", "hub_credentials", "path", None, "hub_credentials", _leaf_credentials),
     Key("agent", "hub_ca", "path", None, "hub_ca", readable_file),
     Key("agent", "nats_url", "str", None, "nats_url", _nats_url),
-    Key("agent", "host", "str", "127.0.0.1", "host", _address),
+    Key("agent", "listen", "str", "127.0.0.1", "listen", _address),
     Key("agent", "port", "int", 4222, "port", _port),
     Key("agent", "state_dir", "path", None, "state_dir", usable_dir),
     Key("agent", "cache_dir", "path", None, "cache_dir", usable_dir),
@@ -246,6 +246,8 @@ KEYS: tuple[Key, ...] = (
     Key("shutdown", "blank_display", "bool", False, "blank_display"),
 )
 SECTIONS = sorted({k.section for k in KEYS})
+#: Keys that had another name before: a file that still uses it is told the new one.
+RENAMED = {("agent", "host"): "listen"}
 
 
 def config_path(flag: Path | None, env: Mapping[str, str]) -> Path | None:
@@ -295,7 +297,8 @@ def read_file(path: Path) -> tuple[dict[str, dict[str, Any]], Callable[[str, str
             raise ConfigFileError(f"{where('', section)}: '{section}' must be a [section]")
         for name in table:
             if name not in known[section]:
-                raise ConfigFileError(f"{where(section, name)}: unknown key '{name}' in [{section}]; "
+                renamed = f" ('{name}' is now '{RENAMED[section, name]}')" if (section, name) in RENAMED else ""
+                raise ConfigFileError(f"{where(section, name)}: unknown key '{name}' in [{section}]{renamed}; "
                                       f"known keys: {', '.join(sorted(known[section]))}")
     return data, where
 

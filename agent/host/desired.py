@@ -27,19 +27,30 @@ class DesiredActor:
 
 
 class DesiredState:
+    """The deployed actors this host runs (or wants to), by name, as saved in ``desired.json``."""
+
     def __init__(self, state_dir: Path) -> None:
         self.path = state_dir / FILE
         self.components = state_dir / "components"
+        self.actors: dict[str, DesiredActor] = {}
 
     def load(self) -> dict[str, DesiredActor]:
-        if not self.path.exists():
-            return {}
-        try:
-            raw = json.loads(self.path.read_text(encoding="utf-8"))
-            return {a["name"]: DesiredActor(a["name"], a["digest"], int(a["scale"])) for a in raw["actors"]}
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"{self.path} is damaged ({type(exc).__name__}: {exc}); "
-                              "fix or remove it (it lists the actors to restore at boot)") from None
+        if self.path.exists():
+            try:
+                raw = json.loads(self.path.read_text(encoding="utf-8"))
+                self.actors = {a["name"]: DesiredActor(a["name"], a["digest"], int(a["scale"])) for a in raw["actors"]}
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise ConfigError(f"{self.path} is damaged ({type(exc).__name__}: {exc}); "
+                                  "fix or remove it (it lists the actors to restore at boot)") from None
+        return dict(self.actors)
+
+    def remember(self, actor: DesiredActor) -> None:
+        self.actors[actor.name] = actor
+        self.save(self.actors)
+
+    def forget(self, name: str) -> None:
+        if self.actors.pop(name, None) is not None:
+            self.save(self.actors)
 
     def save(self, actors: dict[str, DesiredActor]) -> None:
         data = {"actors": [asdict(a) for a in sorted(actors.values(), key=lambda a: a.name)]}

@@ -6,6 +6,9 @@ the reply back to the host's loop cost two thread wake-ups per message, about
 0.2 ms of a 1.2 ms round trip on a small VM (bench/roundtrip).  A slow or
 looping actor holds up only its own lane: the host's loop (control subjects,
 heartbeats, events) and other instances run on.
+
+Methods that run on the lane's own loop (its thread) end in ``_on_lane``; the
+others are called from the host's loop.
 """
 
 from __future__ import annotations
@@ -70,16 +73,16 @@ class Lane:
     async def open(self, url: str, client_name: str, subscriptions: list[tuple[str, str]],
                    on_message: MessageHandler) -> None:
         """Connect to ``url`` and subscribe each (subject, queue group); returns once the server holds them."""
-        await self.run(self._open(url, client_name, subscriptions, on_message))
+        await self.run(self._open_on_lane(url, client_name, subscriptions, on_message))
 
-    async def _open(self, url: str, client_name: str, subscriptions: list[tuple[str, str]],
+    async def _open_on_lane(self, url: str, client_name: str, subscriptions: list[tuple[str, str]],
                     on_message: MessageHandler) -> None:
         self.nc = await connect(url, name=client_name, timeout=5.0, reconnect=True)
         for subject, queue in subscriptions:
             self._subs.append(await self.nc.subscribe(subject, queue=queue, cb=on_message))
         await subscriptions_live(self.nc)
 
-    async def publish(self, subject: str, payload: bytes, headers: dict[str, str] | None = None) -> None:
+    async def publish_on_lane(self, subject: str, payload: bytes, headers: dict[str, str] | None = None) -> None:
         """Publish on the lane's connection and write it out at once, not on a later turn of the loop:
         the loop blocks during each Wasm call, so a reply left to nats-py's flusher task would wait
         behind the next message's call."""
@@ -88,11 +91,11 @@ class Lane:
         if not send_now(self.nc):
             await asyncio.sleep(0)  # this nats-py hides its buffer: its flusher sends on this loop turn
 
-    def past_grace(self) -> bool:
+    def past_grace_on_lane(self) -> bool:
         """True once closing has given waiting messages all the time it allows (on the lane's loop)."""
         return self._stop_after is not None and self.loop.time() > self._stop_after
 
-    def track(self, task: asyncio.Task[Any]) -> None:
+    def track_on_lane(self, task: asyncio.Task[Any]) -> None:
         """Count ``task`` (on this lane's loop) as a message in flight, which closing waits for."""
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
@@ -115,18 +118,18 @@ class Lane:
             log.info("actor=%s letting %d in-flight message(s) finish (up to %g s)", self.name,
                      len(self._inflight), grace)
         try:
-            await self.run(self._close(grace))
+            await self.run(self._close_on_lane(grace))
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             await asyncio.to_thread(self._thread.join)
 
-    async def _close(self, grace: float) -> None:
+    async def _close_on_lane(self, grace: float) -> None:
         log.debug("actor=%s stops taking messages", self.name)
         self._stop_after = self.loop.time() + grace
         subs, self._subs = self._subs, []
         for sub in subs:
             try:
-                await self._drain(sub)  # no more messages, but those already sent to this lane are taken
+                await self._drain_on_lane(sub)  # no more messages, but those already sent to this lane are taken
             except Exception as exc:
                 log.debug("actor=%s draining a subscription failed: %s", self.name, exc)
                 try:
@@ -145,7 +148,7 @@ class Lane:
             except Exception as exc:  # the server is gone already: nothing left to tell it
                 log.debug("actor=%s closing its connection failed: %s", self.name, exc)
 
-    async def _drain(self, sub: Subscription) -> None:
+    async def _drain_on_lane(self, sub: Subscription) -> None:
         """nats-py's ``drain()``, with its UNSUB on the wire before the PING that confirms it.
 
         ``drain()`` buffers its UNSUB and writes its PING straight to the socket,

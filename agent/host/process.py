@@ -1,4 +1,4 @@
-"""``pi-edge agent`` as a long-running service: settings resolved, systemd told the truth,
+"""``pi-edge agent`` as a long-running process: settings resolved, systemd told the truth,
 signals handled (TERM/INT stop gracefully, HUP re-reads the configuration).
 """
 
@@ -10,67 +10,38 @@ import copy
 import logging
 import signal
 from collections.abc import Callable
-from pathlib import Path
 
 from pi_edge.agent.display.provider import DisplayProvider
 from pi_edge.agent.errors import ConfigFileError, PiEdgeError, ProviderConfigError
-from pi_edge.agent.host.agent import ActorSpec, AgentOptions, AgentService
-from pi_edge.agent.host.config import BUILTIN, KEYS, resolve
+from pi_edge.agent.host.agent import Agent
+from pi_edge.agent.host.config import KEYS, resolve
+from pi_edge.agent.host.options import options_from
 from pi_edge.agent.host.sdnotify import Notifier
 from pi_edge.agent.signals import start_unless_stopped, stop_on_signals, stop_when
-from pi_edge.agent.trust.identity import parse_labels
-from pi_edge.agent.wasm.limits import Limits
+from pi_edge.agent.tasks import TaskScope
 
 log = logging.getLogger("pi_edge.daemon")
 
-DEFAULT_ACTOR = "oled-text"
 #: Each "still starting" message to systemd extends the start timeout by this much (sent every third of it).
 START_EXTEND_S = 30
 
 
-def builtin_actor_dir() -> Path:
-    """The oled_text actor's sources, shipped inside the ``actors`` package."""
-    from importlib import resources
-
-    return Path(str(resources.files("pi_edge.actors") / "oled_text"))
-
-
-def options_from(args: argparse.Namespace) -> AgentOptions:
-    """Resolved settings (flags, environment, file, defaults) as the service's options.
-
-    ``config.resolve`` has checked every value, naming the flag, variable or file
-    line it came from; what is left here cannot fail on a user's value.
-    """
-    actors = dict(args.actor) or {DEFAULT_ACTOR: BUILTIN}
-    specs = [ActorSpec.parse(f"{name}={builtin_actor_dir() if path == BUILTIN else path}")
-             for name, path in actors.items()]
-    return AgentOptions(
-        lattice=args.lattice, name=args.name, hub=args.hub,
-        nats_url=args.nats_url, host=args.host, port=args.port, actors=specs, cache_dir=args.cache_dir,
-        limits=Limits(deadline_ms=args.deadline_ms, memory_bytes=args.memory_mb * 2**20,
-                      max_message_bytes=args.max_message_kb * 1024),
-        state_dir=args.state_dir, labels=parse_labels([f"{k}={v}" for k, v in args.label.items()]),
-        heartbeat_s=args.heartbeat, hub_credentials=args.hub_credentials, hub_ca=args.hub_ca,
-        trusted=list(args.trust), allow_unsigned=args.allow_unsigned,
-    )
-
-
-def _status(service: AgentService) -> str:
-    host = service.host
+def _status(agent: Agent) -> str:
+    host = agent.host
     if host is None:
         return "not running"
     count = sum(group.scale for group in host.actors.values())
     down = f"; {len(host.not_running)} actor(s) not running" if host.not_running else ""
     hub = ""
-    if service.options.hub and service.server is not None:
-        hub = "; hub connected" if service.server.leaf_connected.is_set() else "; hub not connected"
-    health = service.provider.health()
+    if agent.options.hub and agent.server is not None:
+        hub = "; hub connected" if agent.server.leaf_connected.is_set() else "; hub not connected"
+    health = agent.provider.health()
     display = "display ok" if health.healthy else f"display UNHEALTHY: {health.reason}"
     return f"{count} actor instance(s) running{down}{hub}; {display}"
 
 
-class Agent:
-    """One agent process: the service plus everything the operating system talks to."""
+class AgentProcess:
+    """One agent process: the agent plus everything the operating system talks to."""
 
     def __init__(self, flags: argparse.Namespace, out: Callable[[str], None]) -> None:
         self.flags = copy.copy(flags)  # as given on the command line: re-resolved on SIGHUP
@@ -79,7 +50,8 @@ class Agent:
         self.options = options_from(self.args)
         self.notifier = Notifier()
         self.provider: DisplayProvider = self._provider()
-        self.service = AgentService(self.options, self.provider)
+        self.agent = Agent(self.options, self.provider)
+        self._tasks = TaskScope("agent process")  # reloads, the watchdog, the start-up keep-alive
         #: Set once the agent serves: a SIGHUP before that waits, or it would start the actors a second time.
         self.started = asyncio.Event()
         self._reloading = asyncio.Lock()  # one reload at a time, however fast the SIGHUPs come
@@ -94,31 +66,31 @@ class Agent:
     async def run(self) -> int:
         """0 after a stop signal; 1 if the leaf server died under the agent (systemd restarts it)."""
         stopping = self.stopping = stop_on_signals()
-        lost = self.service.server_exited
+        lost = self.agent.server_exited
         relay = stop_when(lost, stopping)
-        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
-        watchdog: asyncio.Task[None] | None = None
+        # Each SIGHUP's reload is a task of this process's scope: kept until it ends, cancelled at the stop.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, lambda: self._tasks.spawn(self.reload(), "reload"))
         keeper: asyncio.Task[None] | None = None
         if self.notifier.enabled:
-            self.service.on_phase = self._starting
-            keeper = asyncio.ensure_future(self._keep_starting())
+            self.agent.on_phase = self._starting
+            keeper = self._tasks.spawn(self._keep_starting(), "keep-starting")
         started = False
         try:
             try:
-                started, host = await start_unless_stopped(self.service.start(), stopping)
+                started, host = await start_unless_stopped(self.agent.start(), stopping)
             finally:
-                self.service.on_phase = None
+                self.agent.on_phase = None
                 if keeper is not None:
                     keeper.cancel()
             if not started or host is None:
                 return 1 if lost.is_set() else 0
             down = f"; not running: {', '.join(sorted(host.not_running))} (see the log)" if host.not_running else ""
-            self.out(f"pi-edge agent {host.name}: lattice {self.options.lattice!r} via {self.service.url}; "
+            self.out(f"pi-edge agent {host.name}: lattice {self.options.lattice!r} via {self.agent.url}; "
                      f"actors: {', '.join(sorted(host.actors)) or 'none'}{down}")
-            self.notifier.ready(_status(self.service))
+            self.notifier.ready(_status(self.agent))
             self.started.set()
             if self.notifier.watchdog_interval:
-                watchdog = asyncio.ensure_future(self._watchdog(self.notifier.watchdog_interval))
+                self._tasks.spawn(self._watchdog(self.notifier.watchdog_interval), "watchdog")
             await stopping.wait()
             if lost.is_set():
                 self.notifier.stopping("stopping: the leaf nats-server exited")
@@ -127,14 +99,14 @@ class Agent:
             return 0
         finally:
             relay.cancel()
-            if watchdog is not None:
-                watchdog.cancel()
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+            await self._tasks.close()  # the watchdog, and a reload still running: the agent is stopping
             if lost.is_set():
                 # No reply can leave without the server: waiting for in-flight messages would only delay the restart.
                 log.info("agent: stopping because its leaf nats-server is gone; exit code 1 so that systemd "
                          "(Restart=on-failure) starts it again")
             grace = 0.0 if lost.is_set() else self.args.grace_s
-            await self.service.stop(grace=grace, blank_display=self.args.blank_display)
+            await self.agent.stop(grace=grace, blank_display=self.args.blank_display)
             self.provider.close()
             if started:
                 self.out("pi-edge agent: stopped")
@@ -151,14 +123,14 @@ class Agent:
     async def _keep_starting(self) -> None:
         while True:
             await asyncio.sleep(START_EXTEND_S / 3)  # a period, not synchronisation
-            self._starting(self.service.phase)
+            self._starting(self.agent.phase)
 
     async def _watchdog(self, every: float) -> None:
         """Pets systemd's watchdog from the event loop itself, so a wedged loop gets restarted."""
         last = ""
         while True:
             self.notifier.watchdog()
-            status = _status(self.service)
+            status = _status(self.agent)
             if status != last:
                 self.notifier.status(status)
                 last = status
@@ -191,14 +163,14 @@ class Agent:
                     self.args.plugin.check(args)
                 except ProviderConfigError as exc:
                     raise _placed(exc, origins, args.config_where) from None
-        except (PiEdgeError, ProviderConfigError) as exc:
+        except PiEdgeError as exc:
             log.error("reload: keeping the running configuration: %s", exc)
-            self.notifier.status(f"reload failed: {exc}; {_status(self.service)}")
+            self.notifier.status(f"reload failed: {exc}; {_status(self.agent)}")
             self.notifier.send("READY=1")
             return
-        await self.service.reconfigure(new)
+        await self.agent.reconfigure(new)
         # Read once at start (the leaf server, the runtime's cache, the provider): said, not silently ignored.
-        for field in ("hub", "nats_url", "host", "port", "name", "lattice", "state_dir", "cache_dir",
+        for field in ("hub", "nats_url", "listen", "port", "name", "lattice", "state_dir", "cache_dir",
                       "hub_credentials", "hub_ca"):
             if getattr(new, field) != getattr(self.options, field):
                 log.warning("reload: %s changed; restart the agent to apply it", field)
@@ -206,15 +178,14 @@ class Agent:
             log.warning("reload: display settings changed; restart the agent to apply them")
         self.options, self.args.grace_s, self.args.blank_display = new, args.grace_s, args.blank_display
         log.info("reload: configuration applied")
-        self.notifier.send("READY=1", f"STATUS={_status(self.service)}")
+        self.notifier.send("READY=1", f"STATUS={_status(self.agent)}")
 
 
 def _display_settings(args: argparse.Namespace) -> tuple[object, ...]:
     return tuple(getattr(args, key.dest) for key in KEYS if key.section == "display")
 
 
-def _placed(exc: ProviderConfigError, origins: list[str],
-            where: Callable[[str, str], str]) -> PiEdgeError | ProviderConfigError:
+def _placed(exc: ProviderConfigError, origins: list[str], where: Callable[[str, str], str]) -> PiEdgeError:
     """The provider's refusal, named where the refused settings were set (all display settings when it
     does not say which): a flag is a typo at the terminal (exit 2); a value from the environment or the
     file would be just as wrong after a restart (78). A flag given next to a file is not the file's."""
@@ -233,4 +204,4 @@ def _placed(exc: ProviderConfigError, origins: list[str],
 
 def run_agent(flags: argparse.Namespace, out: Callable[[str], None]) -> int:
     """Run until a stop signal; ``out`` gets the lines meant for the person at the terminal."""
-    return asyncio.run(Agent(flags, out).run())
+    return asyncio.run(AgentProcess(flags, out).run())

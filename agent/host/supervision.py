@@ -1,7 +1,7 @@
 """How an actor that keeps trapping is treated: restarted at once the first time, then with
 growing pauses, and marked failed after too many traps in a window.
 
-A trap already gets a fresh instance (``ActorInstance``); this decides whether
+A trap already gets a fresh instance (``ComponentInstance``); this decides whether
 the next message may use it yet.  A failed actor answers every message at once
 with the reason, so it never holds up the host or any other actor.
 """

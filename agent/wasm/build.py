@@ -25,7 +25,7 @@ from pathlib import Path
 
 from pi_edge.agent.errors import BuildError
 from pi_edge.agent.outputs import write_output
-from pi_edge.agent.wasm.compile_cache import default_cache_dir
+from pi_edge.agent.paths import default_cache_dir
 from pi_edge.agent.wasm.wit import WORLD, wit_dir
 
 log = logging.getLogger("pi_edge.build")

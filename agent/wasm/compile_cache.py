@@ -22,13 +22,6 @@ log = logging.getLogger("pi_edge.compile_cache")
 WASMTIME_VERSION = version("wasmtime")
 
 
-def default_cache_dir() -> Path:
-    """``$PI_EDGE_CACHE_DIR``, else ``$XDG_CACHE_HOME/pi-edge``, else ``~/.cache/pi-edge``."""
-    if env := os.environ.get("PI_EDGE_CACHE_DIR"):
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "pi-edge"
-
 
 def digest(wasm: bytes) -> str:
     """The component's identity: sha256 of its bytes without the claims section.

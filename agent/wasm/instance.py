@@ -1,8 +1,8 @@
-"""One running instance of an actor: a store, an instance, and its ``handle`` export.
+"""One actor instance inside wasmtime: a store, a component instance, and its ``handle`` export.
 
-An instance is used by one thread at a time (its lane's, see ``lane``).  After a
-trap the instance is thrown away and a fresh one made from the same compiled
-component, so one bad message never poisons the next.
+A component instance is used by one thread at a time (its lane's, see
+``pi_edge.agent.host.lane``).  After a trap it is thrown away and a fresh one
+made from the same compiled component, so one bad message never poisons the next.
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ class Message:
     headers: list[tuple[str, str]] = field(default_factory=list)
 
 
-class ActorInstance:
+class ComponentInstance:
+    """The sandbox side of one actor instance: what the host's ``Instance`` calls on its lane."""
+
     def __init__(self, runtime: Runtime, loaded: LoadedComponent, provider: DisplayProvider, limits: Limits,
                  granted: frozenset[str] | None = None) -> None:
         self.runtime = runtime

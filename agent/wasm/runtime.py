@@ -18,12 +18,11 @@ import wasmtime
 from wasmtime import component as wc
 
 from pi_edge.agent.errors import ActorLoadError, WorldMismatchError
-from pi_edge.agent.wasm.compile_cache import WASMTIME_VERSION, CompileCache, default_cache_dir, digest
+from pi_edge.agent.paths import default_cache_dir
+from pi_edge.agent.wasm.compile_cache import WASMTIME_VERSION, CompileCache, digest
 from pi_edge.agent.wasm.epoch_clock import EpochClock
 from pi_edge.agent.wasm.wit import WorldContract, contract
-from pi_edge.agent.wasm.workarounds import byte_lists as wasm_bytes
-from pi_edge.agent.wasm.workarounds import strings as wasm_strings
-from pi_edge.agent.wasm.workarounds import type_cache as wasm_types
+from pi_edge.agent.wasm import workarounds
 
 log = logging.getLogger("pi_edge.runtime")
 
@@ -50,9 +49,7 @@ class Runtime:
     def __init__(self, cache_dir: Path | None = None, world: WorldContract | None = None,
                  epoch_interruption: bool = True) -> None:
         """``epoch_interruption=False`` exists only to measure what deadlines cost; never run actors so."""
-        wasm_bytes.install()
-        wasm_types.install()
-        wasm_strings.install()
+        workarounds.install()
         config = wasmtime.Config()
         config.epoch_interruption = epoch_interruption
         self.engine = wasmtime.Engine(config)

@@ -1,0 +1,176 @@
+"""Control of this host from the lattice: every operation on ``pe.<lattice>.ctl.<host>.<op>``, in one place.
+
+JSON in, JSON out; a malformed request, a refusal or a bug each come back as
+a one-line error reply, and the host serves on whatever a request provokes.
+What a reply says is what happened: a deploy, stop, scale or link that the
+reply calls done is applied and saved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from pi_edge.agent.errors import ControlError, PiEdgeError
+from pi_edge.agent.host.desired import DesiredActor, DesiredState
+from pi_edge.agent.host.host import MAX_INSTANCES, Host
+from pi_edge.agent.host.links import LinkTable
+from pi_edge.agent.lattice import subjects
+from pi_edge.agent.lattice.connection import error_headers
+from pi_edge.agent.lattice.store import ComponentStore
+
+log = logging.getLogger("pi_edge.host")
+
+Operation = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+T = TypeVar("T")
+
+
+class Control:
+    def __init__(self, host: Host, desired: DesiredState, link_table: LinkTable) -> None:
+        self.host = host
+        self.desired = desired
+        self.link_table = link_table
+        self.operations: dict[str, Operation] = {
+            "inventory": self.inventory, "snapshot": self.snapshot, "deploy": self.deploy, "stop": self.stop_actor,
+            "scale": self.scale_actor, "link": self.link_actor,
+        }
+        self._subs: list[Subscription] = []
+
+    async def subscribe(self) -> None:
+        """Subscribe ``ctl.<host>.<op>`` for every operation (the caller confirms the server holds them)."""
+        nc, host = self.host.nc, self.host
+        for op, operation in self.operations.items():
+            self._subs.append(await nc.subscribe(subjects.ctl(host.lattice, host.name, op),
+                                                 cb=functools.partial(self._answer, op, operation)))
+
+    async def unsubscribe(self) -> None:
+        subs, self._subs = self._subs, []
+        for sub in subs:
+            try:
+                await sub.unsubscribe()
+            except Exception as exc:
+                log.debug("unsubscribe failed: %s", exc)
+
+    async def _answer(self, op: str, operation: Operation, msg: Msg) -> None:
+        """One control request: JSON in, JSON out, any failure a one-line error reply."""
+        name = self.host.name
+        try:
+            request = json.loads(msg.data) if msg.data.strip() else {}
+            if not isinstance(request, dict):
+                raise ControlError(f"{op}: the request must be a JSON object")
+            answer = await operation(request)
+        except ValueError as exc:  # also json.JSONDecodeError
+            await self._reply(msg, f"{op}: malformed request: {exc}", failed=True)
+        except PiEdgeError as exc:
+            log.info("host=%s ctl %s refused: %s", name, op, exc)
+            await self._reply(msg, str(exc), failed=True)
+        except Exception as exc:  # the host must survive anything a request provokes
+            log.exception("host=%s ctl %s failed", name, op)
+            await self._reply(msg, f"host {name} failed on {op}: {type(exc).__name__}: {exc}", failed=True)
+        else:
+            await self._reply(msg, json.dumps(answer), failed=False)
+
+    async def _reply(self, msg: Msg, text: str, failed: bool) -> None:
+        if not msg.reply:
+            return
+        try:
+            await self.host.nc.publish(msg.reply, text.encode(), headers=error_headers(text) if failed else None)
+        except Exception as exc:
+            log.warning("host=%s could not send reply to %s: %s", self.host.name, msg.reply, exc)
+
+    # -- the operations --------------------------------------------------------------------------
+
+    async def inventory(self, _request: dict[str, Any]) -> dict[str, Any]:
+        """What ``inventory HOST`` shows: the host's description, in detail."""
+        host = self.host
+        info, described = host.provider.info(), host.describe()
+        return {
+            **described,
+            "actors": {name: {"digest": a.digest, "scale": a.scale, "handled": a.handled, "failed": a.failed,
+                              "failed_reason": a.failed_reason, "signer": a.signer,
+                              "capabilities": sorted(a.granted) if a.granted is not None else "all",
+                              "display": host.links.get(name, host.provider_name)}
+                       for name, a in sorted(host.actors.items())},
+            "not_running": {name: {"reason": down.reason, "refused": down.refused}
+                            for name, down in sorted(host.not_running.items())},
+            "links": dict(sorted(host.links.items())),
+            "display": {"driver": info.driver, "width": info.width, "height": info.height, **described["display"]},
+            "limits": {"deadline_ms": host.limits.deadline_ms, "memory_bytes": host.limits.memory_bytes,
+                       "max_message_bytes": host.limits.max_message_bytes},
+        }
+
+    async def snapshot(self, _request: dict[str, Any]) -> dict[str, Any]:
+        screen = await asyncio.to_thread(self.host.provider.snapshot)
+        return {"host": self.host.name, "screen": screen.to_json()}
+
+    async def deploy(self, request: dict[str, Any]) -> dict[str, Any]:
+        host = self.host
+        name, digest, scale = field(request, "name", str), field(request, "digest", str), scale_of(request)
+        subjects.check_token("actor", name)
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise ControlError(f"digest {digest!r} is not a sha256 hex digest")
+        started = time.perf_counter()
+        path = self.desired.component_path(digest)
+        cached = path.exists()
+        await ComponentStore(host.nc).fetch(digest, path)
+        actor = await host.start_actor(name, path, scale)
+        self.desired.remember(DesiredActor(name, digest, scale))
+        return {"host": host.name, "actor": name, "digest": actor.digest, "scale": actor.scale,
+                "fetched": not cached, "seconds": round(time.perf_counter() - started, 3)}
+
+    async def stop_actor(self, request: dict[str, Any]) -> dict[str, Any]:
+        host = self.host
+        name = field(request, "name", str)
+        if name not in host.actors and (name in self.desired.actors or name in host.not_running):
+            # Wanted but not running (it failed to start): stopping it means no longer wanting it.
+            host.not_running.pop(name, None)
+            self.desired.forget(name)
+            log.info("agent: actor=%s was not running; forgotten", name)
+            return {"host": host.name, "actor": name, "stopped": False, "forgotten": True}
+        await host.stop_actor(name)
+        self.desired.forget(name)
+        return {"host": host.name, "actor": name, "stopped": True}
+
+    async def scale_actor(self, request: dict[str, Any]) -> dict[str, Any]:
+        host = self.host
+        name, scale = field(request, "name", str), scale_of(request)
+        actor = await host.scale_actor(name, scale)
+        if (wanted := self.desired.actors.get(name)) is not None:
+            self.desired.remember(DesiredActor(name, wanted.digest, scale))
+        return {"host": host.name, "actor": name, "scale": actor.scale}
+
+    async def link_actor(self, request: dict[str, Any]) -> dict[str, Any]:
+        host = self.host
+        actor = field(request, "actor", str)
+        provider = request.get("provider")
+        if provider is not None and not isinstance(provider, str):
+            raise ControlError(f"request field 'provider' must be a provider name or null, got {provider!r}")
+        previous = host.links.get(actor)
+        host.link(actor, provider)
+        self.link_table.set(actor, provider)
+        # "previous": the link this host had (null: none), so 'link del' can tell a removal from a no-op.
+        return {"host": host.name, "actor": actor, "previous": previous,
+                "provider": host.links.get(actor, host.provider_name)}
+
+
+def field(request: dict[str, Any], key: str, kind: type[T]) -> T:
+    """``request[key]`` if it is a ``kind`` (a bool is not an int here), else ControlError naming it."""
+    value = request.get(key)
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise ControlError(f"request field {key!r} must be a {kind.__name__}, got {value!r}")
+    return value
+
+
+def scale_of(request: dict[str, Any]) -> int:
+    scale = request.get("scale", 1)
+    if not isinstance(scale, int) or isinstance(scale, bool) or not 1 <= scale <= MAX_INSTANCES:
+        raise ControlError(f"scale must be a whole number 1..{MAX_INSTANCES}, got {scale!r}")
+    return scale
