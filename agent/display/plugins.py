@@ -36,4 +36,5 @@ def load_plugin(name: str = "oled") -> ProviderPlugin:
             f"no display provider named {name!r} is installed (installed: {', '.join(sorted(found)) or 'none'}); "
             "reinstall pi-edge"
         )
-    return found[name].load()
+    plugin: ProviderPlugin = found[name].load()  # the entry point names an object with the plugin's shape
+    return plugin

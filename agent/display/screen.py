@@ -69,7 +69,7 @@ class Screen:
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> Screen:
-        width, height = int(data["width"]), int(data["height"])  # type: ignore[arg-type]
+        width, height = _whole(data, "width"), _whole(data, "height")
         bits = base64.b64decode(str(data["bits"]), validate=True)
         if width <= 0 or height <= 0 or len(bits) != bitmap_length(width, height):
             raise ValueError(f"a {width}x{height} screen cannot hold {len(bits)} bytes")
@@ -89,6 +89,14 @@ class Screen:
         png = io.BytesIO()
         image.save(png, format="PNG")
         return write_output(path, png.getvalue())
+
+
+def _whole(data: dict[str, object], key: str) -> int:
+    """A whole number from a screen's JSON (ValueError, as from ``int``, for anything else)."""
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"{key} {value!r} is not a whole number")
+    return int(value)
 
 
 def to_halfblocks(image: Image.Image) -> str:

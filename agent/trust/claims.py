@@ -94,7 +94,7 @@ def _verify_key(public: str) -> nacl.signing.VerifyKey:
 def is_public_key(public: str, kind: str) -> bool:
     """Whether ``public`` is a well-formed public key of ``kind`` (a KEY_KINDS name): a typo fails the checksum."""
     try:
-        return _raw_key(public)[0] == KEY_KINDS[kind]
+        return bool(_raw_key(public)[0] == KEY_KINDS[kind])
     except ClaimsError:
         return False
 

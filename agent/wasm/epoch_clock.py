@@ -54,17 +54,21 @@ class EpochClock:
             self._cond.notify()
         self._thread.join(timeout=1)
 
+    def _closing(self) -> bool:
+        """Read under the condition's lock: ``close()`` sets it from another thread."""
+        return self._closed
+
     def _tick(self) -> None:
         idle_limit = max(1, round(self.idle_s / self.tick_s))
         with self._cond:
-            while not self._closed:
+            while not self._closing():
                 if self._running == 0 and self._idle_ticks >= idle_limit:
                     self.parked.set()
-                    while self.parked.is_set() and not self._closed:
+                    while self.parked.is_set() and not self._closing():
                         self._cond.wait()
                     continue
                 self._cond.wait(self.tick_s)  # a tick; close() cuts it short
-                if self._closed:
+                if self._closing():
                     return
                 self.engine.increment_epoch()
                 self.ticks += 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from wasmtime import component as wc
 
@@ -18,6 +18,7 @@ from pi_edge.agent.wasm.wit import WorldContract
 from pi_edge.agent.wasm.workarounds.import_call import add_host_func
 
 MAX_LOG_CHARS = 2000
+T = TypeVar("T")
 
 _LEVELS = {
     "trace": logging.DEBUG,
@@ -29,17 +30,22 @@ _LEVELS = {
 }
 
 
-def _record(**fields: Any) -> wc.Record:
-    """A WIT record; field names keep their kebab-case WIT spelling."""
+def record(**fields: Any) -> wc.Record:
+    """A WIT record; field names keep their kebab-case WIT spelling (``font_size`` is ``font-size``)."""
     rec = wc.Record()
     for name, value in fields.items():
         setattr(rec, name.replace("_", "-"), value)
     return rec
 
 
-def _frame_record(report: FrameReport) -> wc.Record:
+def record_field(rec: wc.Record, name: str) -> Any:
+    """A field of a WIT record from the guest, by its WIT name (wasmtime-py's records are untyped)."""
+    return getattr(rec, name)
+
+
+def _framerecord(report: FrameReport) -> wc.Record:
     latency_us = min(int(report.latency_ms * 1000), 2**32 - 1)
-    return _record(status=report.status, bus_bytes=min(report.bus_bytes, 2**32 - 1), latency_us=latency_us)
+    return record(status=report.status, bus_bytes=min(report.bus_bytes, 2**32 - 1), latency_us=latency_us)
 
 
 class DisplayImports:
@@ -50,7 +56,7 @@ class DisplayImports:
         self.provider = provider
         self.logger = logging.getLogger("pi_edge.display")
 
-    def _guard(self, op: str, call: Callable[[], Any]) -> Any:
+    def _guard(self, op: str, call: Callable[[], T]) -> T | str:
         try:
             return call()
         except ProviderError as exc:
@@ -62,27 +68,28 @@ class DisplayImports:
 
     def info(self, _store: object) -> wc.Record:
         i = self.provider.info()
-        return _record(width=i.width, height=i.height, driver=i.driver)
+        return record(width=i.width, height=i.height, driver=i.driver)
 
     def clear(self, _store: object) -> wc.Record | str:
-        return self._guard("clear", lambda: _frame_record(self.provider.clear()))
+        return self._guard("clear", lambda: _framerecord(self.provider.clear()))
 
     def show_text(self, _store: object, text: str, options: wc.Record) -> wc.Record | str:
         def run() -> wc.Record:
-            align = options.align
+            align = record_field(options, "align")
             if align not in ALIGNMENTS:
                 raise ProviderError(f"unknown alignment {align!r}; use one of {', '.join(ALIGNMENTS)}")
-            opts = TextOptions(align=align, wrap=options.wrap, font_size=getattr(options, "font-size"))
+            opts = TextOptions(align=align, wrap=bool(record_field(options, "wrap")),
+                               font_size=record_field(options, "font-size"))
             layout = self.provider.show_text(text, opts)
             if layout.frame is None:
                 raise ProviderError("the display provider did not report what became of the frame")
-            return _record(lines=layout.lines, font_size=layout.font_size, truncated=layout.truncated,
-                           frame=_frame_record(layout.frame), missing=layout.missing)
+            return record(lines=layout.lines, font_size=layout.font_size, truncated=layout.truncated,
+                           frame=_framerecord(layout.frame), missing=layout.missing)
 
         return self._guard("show-text", run)
 
     def show_bitmap(self, _store: object, width: int, height: int, bits: bytes) -> wc.Record | str:
-        return self._guard("show-bitmap", lambda: _frame_record(self.provider.show_bitmap(width, height, bytes(bits))))
+        return self._guard("show-bitmap", lambda: _framerecord(self.provider.show_bitmap(width, height, bytes(bits))))
 
     def set_contrast(self, _store: object, level: int) -> str | None:
         return self._guard("set-contrast", lambda: self.provider.set_contrast(level))
@@ -108,7 +115,7 @@ class LoggingImports:
 
 
 def _method_for(implementation: object, function: str) -> Callable[..., Any]:
-    method = getattr(implementation, function.replace("-", "_"), None)
+    method: object = getattr(implementation, function.replace("-", "_"), None)
     if not callable(method):
         raise NotImplementedError(f"host has no implementation of WIT function {function!r}")
     return method

@@ -15,7 +15,7 @@ from wasmtime import component as wc
 
 from pi_edge.agent.display.provider import DisplayProvider
 from pi_edge.agent.errors import ActorCallError, ActorLoadError, ActorTrapError, CapabilityError
-from pi_edge.agent.wasm.imports import define_imports
+from pi_edge.agent.wasm.imports import define_imports, record
 from pi_edge.agent.wasm.limits import Limits
 from pi_edge.agent.wasm.runtime import LoadedComponent, Runtime, first_line
 from pi_edge.agent.wasm.workarounds.export_call import ExportCall
@@ -73,14 +73,11 @@ class ComponentInstance:
 
     def call(self, message: Message) -> bytes:
         """Run ``handle``; the actor's ``err`` becomes ActorCallError, a trap ActorTrapError."""
-        record = wc.Record()
-        record.subject = message.subject
-        record.headers = list(message.headers)
-        record.body = bytes(message.body)
+        arg = record(subject=message.subject, headers=list(message.headers), body=bytes(message.body))
         self.store.set_epoch_deadline(self.runtime.ticks_for(self.limits.deadline_ms))
         try:
             with self.runtime.clock.running():
-                result = self.handle_func(self.store, record)
+                result = self.handle_func(self.store, arg)
         except wasmtime.WasmtimeError as exc:
             reason = _trap_reason(exc, self.limits)
             log.warning("actor=%s trapped: %s; starting a fresh instance", self.name, reason)

@@ -32,6 +32,10 @@ class _HostFunc:
         self.params: list[_types.ValType] | None = None
         self.result: _types.ValType | None = None
 
+    def __call__(self, *args: Any) -> Any:
+        """As wasmtime-py's own entries in its function table are: the function."""
+        return self.func(*args)
+
     def resolve(self, ty_raw: Any, store: Any) -> list[_types.ValType]:
         fty = _types.FuncType._from_ptr(ty_raw, owner=store)  # borrowed: wasmtime owns ty_raw
         self.result = fty.result
@@ -39,10 +43,11 @@ class _HostFunc:
         return self.params
 
 
-@ffi.wasmtime_component_func_callback_t  # type: ignore[misc]
-def _call(idx: int, context: Any, ty_raw: Any, args: Any, nargs: int, results: Any, nresults: int) -> int:
+def _call_host(idx: int, context: Any, ty_raw: Any, args: Any, nargs: int, results: Any, nresults: int) -> Any:
     def run(store: Any) -> None:
-        host: _HostFunc = _linker.FUNCTIONS.get(idx or 0)  # type: ignore[assignment]
+        host = _linker.FUNCTIONS.get(idx or 0)
+        if not isinstance(host, _HostFunc):
+            raise TypeError(f"function {idx} was not registered by add_host_func")
         params = host.params if host.params is not None else host.resolve(ty_raw, store)
         if len(params) != nargs:
             raise TypeError(f"host function called with {nargs} arguments, its type has {len(params)}")
@@ -54,6 +59,10 @@ def _call(idx: int, context: Any, ty_raw: Any, args: Any, nargs: int, results: A
             host.result.convert_to_c(store, result, results)
 
     return catch_exceptions(context, run)
+
+
+#: The C callback every host function registered here goes through (kept alive as long as the module).
+_call = ffi.wasmtime_component_func_callback_t(_call_host)
 
 
 def add_host_func(instance: Any, name: str, func: Callable[..., Any]) -> None:

@@ -29,11 +29,11 @@ _original_str_to_capi = ffi.str_to_capi
 _original_to_str = ffi.to_str
 
 
-def str_to_capi(text: str) -> ffi.wasm_byte_vec_t:
-    """A C byte vector holding ``text`` as UTF-8; whoever receives it in C owns and frees it."""
-    if not isinstance(text, str):
+def str_to_capi(s: str) -> ffi.wasm_byte_vec_t:
+    """A C byte vector holding ``s`` as UTF-8; whoever receives it in C owns and frees it."""
+    if not isinstance(s, str):
         raise TypeError("expected a string")
-    data = text.encode("utf-8")
+    data = s.encode("utf-8")
     vec = ffi.wasm_byte_vec_t()
     _byte_vec_new(ctypes.byref(vec), len(data), data)
     return vec

@@ -102,15 +102,18 @@ def _lower(self: Any, store: Any, val: Any) -> tuple[str, Any]:
 _original_lower = _types.VariantLikeType._lower
 
 
-def _shapes() -> Iterator[tuple[str, Callable[[Any], Any], Callable[[Callable[[Any], Any]], None]]]:
+Getter = Callable[[Any], Any]
+
+
+def _shapes() -> Iterator[tuple[str, Getter, Callable[[Getter], None]]]:
     """Each looked-up attribute: its name, its current getter, and how to put another getter in its place."""
     for cls, name in _SHAPES:
         current = cls.__dict__[name]
-        wrap = property if isinstance(current, property) else (lambda getter: getter)
-        getter = current.fget if isinstance(current, property) else current
+        is_property = isinstance(current, property)
+        getter: Getter = current.fget if is_property else current
 
-        def put(new: Callable[[Any], Any], cls: type = cls, name: str = name, wrap: Any = wrap) -> None:
-            setattr(cls, name, wrap(new))
+        def put(new: Getter, cls: type = cls, name: str = name, is_property: bool = is_property) -> None:
+            setattr(cls, name, property(new) if is_property else new)
 
         yield name, getter, put
 
