@@ -122,11 +122,13 @@ def _method_for(implementation: object, function: str) -> Callable[..., Any]:
 
 
 def define_imports(linker: wc.Linker, contract: WorldContract, actor: str, provider: DisplayProvider,
-                   granted: frozenset[str] | None = None) -> None:
+                   granted: frozenset[str] | None = None,
+                   wrap: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None) -> None:
     """Bind every function the WIT declares for the world's imports, and nothing else.
 
     ``granted`` (from the actor's signed claims) limits which interfaces are
     bound at all; None binds every one (an unsigned actor on a development host).
+    ``wrap`` goes around each host function (the instance's deadline keeps host time out of the guest's).
     """
     implementations = {"display": DisplayImports(actor, provider), "logging": LoggingImports(actor)}
     with linker.root() as root:
@@ -136,4 +138,5 @@ def define_imports(linker: wc.Linker, contract: WorldContract, actor: str, provi
             impl = implementations[interface]
             with root.add_instance(contract.qualified(interface)) as inst:
                 for function in contract.functions[interface]:
-                    add_host_func(inst, function, _method_for(impl, function))
+                    method = _method_for(impl, function)
+                    add_host_func(inst, function, method if wrap is None else wrap(method), f"{interface}.{function}")

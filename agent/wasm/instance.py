@@ -8,6 +8,7 @@ made from the same compiled component, so one bad message never poisons the next
 from __future__ import annotations
 
 import logging
+import traceback
 from dataclasses import dataclass, field
 
 import wasmtime
@@ -15,6 +16,7 @@ from wasmtime import component as wc
 
 from pi_edge.agent.display.provider import DisplayProvider
 from pi_edge.agent.errors import ActorCallError, ActorLoadError, ActorTrapError, CapabilityError
+from pi_edge.agent.wasm.deadline import GuestDeadline
 from pi_edge.agent.wasm.imports import define_imports, record
 from pi_edge.agent.wasm.limits import Limits
 from pi_edge.agent.wasm.runtime import LoadedComponent, Runtime, first_line
@@ -48,7 +50,8 @@ class ComponentInstance:
                 f"(granted: {', '.join(sorted(granted)) or 'nothing'}); nothing was bound, not started"
             )
         self.linker = wc.Linker(runtime.engine)
-        define_imports(self.linker, runtime.world, self.name, provider, granted)
+        self.deadline = GuestDeadline(runtime.clock)
+        define_imports(self.linker, runtime.world, self.name, provider, granted, wrap=self.deadline.excluding)
         self.restarts = 0  # after a trap
         self.renewals = 0  # after ``limits.renew_after`` messages
         self._instantiate()
@@ -74,15 +77,20 @@ class ComponentInstance:
     def call(self, message: Message) -> bytes:
         """Run ``handle``; the actor's ``err`` becomes ActorCallError, a trap ActorTrapError."""
         arg = record(subject=message.subject, headers=list(message.headers), body=bytes(message.body))
-        self.store.set_epoch_deadline(self.runtime.ticks_for(self.limits.deadline_ms))
+        self.deadline.arm(self.store, self.runtime.ticks_for(self.limits.deadline_ms))
         try:
             with self.runtime.clock.running():
                 result = self.handle_func(self.store, arg)
-        except wasmtime.WasmtimeError as exc:
+        except Exception as exc:  # a trap (WasmtimeError), or anything else that broke the call
             reason = _trap_reason(exc, self.limits)
+            _forget(exc)
+        else:
+            reason = None
+        if reason is not None:
+            # Replaced outside the except block, so the error raised has no context holding the old store.
             log.warning("actor=%s trapped: %s; starting a fresh instance", self.name, reason)
             self._replace()
-            raise ActorTrapError(f"actor {self.name!r} trapped: {reason}") from None
+            raise ActorTrapError(f"actor {self.name!r} trapped: {reason}")
         self._calls += 1
         if self._calls >= self.limits.renew_after:
             self._renew()
@@ -109,9 +117,22 @@ class ComponentInstance:
         log.debug("actor=%s renewed after %d messages", self.name, self.limits.renew_after)
 
 
-def _trap_reason(exc: wasmtime.WasmtimeError, limits: Limits) -> str:
+def _forget(exc: BaseException) -> None:
+    """Let go of a failed call at once: its traceback's frames hold the store (the call's closures do),
+    and frame and traceback form a cycle only the cycle collector would ever free.  A trap at the memory
+    cap leaves that store holding its whole linear memory: 256 MiB a trap, kept until a full collection."""
+    tb = exc.__traceback__
+    if tb is not None:
+        traceback.clear_frames(tb)
+    exc.__traceback__ = None
+    exc.__context__ = None
+
+
+def _trap_reason(exc: BaseException, limits: Limits) -> str:
     """What a person can do about a trap; wasmtime's first line ("error while executing at wasm backtrace:")
     says nothing, the cause is on its last line."""
+    if not isinstance(exc, wasmtime.WasmtimeError):  # not from the guest: a bug on the host side of the call
+        return f"the host failed during the call ({type(exc).__name__}: {first_line(exc)})"
     text = str(exc)
     if "interrupt" in text:
         return f"it ran past its {limits.deadline_ms} ms deadline"

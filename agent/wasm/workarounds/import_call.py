@@ -25,10 +25,11 @@ from wasmtime.component._enter import catch_exceptions
 
 
 class _HostFunc:
-    __slots__ = ("func", "params", "result")
+    __slots__ = ("func", "name", "params", "result")
 
-    def __init__(self, func: Callable[..., Any]) -> None:
+    def __init__(self, func: Callable[..., Any], name: str) -> None:
         self.func = func
+        self.name = name
         self.params: list[_types.ValType] | None = None
         self.result: _types.ValType | None = None
 
@@ -47,16 +48,24 @@ def _call_host(idx: int, context: Any, ty_raw: Any, args: Any, nargs: int, resul
     def run(store: Any) -> None:
         host = _linker.FUNCTIONS.get(idx or 0)
         if not isinstance(host, _HostFunc):
-            raise TypeError(f"function {idx} was not registered by add_host_func")
-        params = host.params if host.params is not None else host.resolve(ty_raw, store)
-        if len(params) != nargs:
-            raise TypeError(f"host function called with {nargs} arguments, its type has {len(params)}")
-        result = host.func(store, *[ty.convert_from_c(args[i]) for i, ty in enumerate(params)])
-        if host.result is None:
-            if result is not None:
-                raise TypeError("host function without a result returned a value")
-        else:
-            host.result.convert_to_c(store, result, results)
+            raise WasmtimeError(f"function {idx} was not registered by add_host_func")
+        try:
+            params = host.params if host.params is not None else host.resolve(ty_raw, store)
+            if len(params) != nargs:
+                raise TypeError(f"called with {nargs} arguments, its type has {len(params)}")
+            result = host.func(store, *[ty.convert_from_c(args[i]) for i, ty in enumerate(params)])
+            if host.result is None:
+                if result is not None:
+                    raise TypeError("it has no result but returned a value")
+            else:
+                host.result.convert_to_c(store, result, results)
+        except WasmtimeError:
+            raise
+        except Exception as exc:
+            # A trap that names the import.  Left to wasmtime-py, a Python exception is parked in one
+            # module-wide slot and re-raised by whichever call on any thread ends next: another lane could
+            # get it, and the instance that failed would be left unusable.
+            raise WasmtimeError(f"host function {host.name} failed: {type(exc).__name__}: {exc}") from None
 
     return catch_exceptions(context, run)
 
@@ -65,11 +74,14 @@ def _call_host(idx: int, context: Any, ty_raw: Any, args: Any, nargs: int, resul
 _call = ffi.wasmtime_component_func_callback_t(_call_host)
 
 
-def add_host_func(instance: Any, name: str, func: Callable[..., Any]) -> None:
-    """Like ``LinkerInstance.add_func``; ``func(store, *args)`` gets and returns wasmtime-py values."""
+def add_host_func(instance: Any, name: str, func: Callable[..., Any], label: str = "") -> None:
+    """Like ``LinkerInstance.add_func``; ``func(store, *args)`` gets and returns wasmtime-py values.
+
+    ``label`` names the function in the trap a failure becomes (default: ``name``).
+    """
     instance._assert_not_locked()
     name_bytes = name.encode("utf-8")
-    idx = _linker.FUNCTIONS.allocate(_HostFunc(func))  # freed by wasmtime-py's finaliser with the linker
+    idx = _linker.FUNCTIONS.allocate(_HostFunc(func, label or name))  # freed by wasmtime-py's finaliser with the linker
     err = ffi.wasmtime_component_linker_instance_add_func(
         instance.ptr(), ctypes.create_string_buffer(name_bytes), len(name_bytes), _call, idx, _linker.func_finalize)
     if err:

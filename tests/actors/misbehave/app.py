@@ -1,6 +1,7 @@
 """A test actor that fails on request: body ``trap`` raises, ``loop`` never returns,
 ``grow`` allocates without bound, ``err`` returns an error, ``spin:N`` logs "spinning" and
-counts to N before answering (a slow but well-behaved message); anything else is shown."""
+counts to N before answering (a slow but well-behaved message), ``info`` answers the display's
+size; anything else is shown."""
 
 from componentize_py_types import Err
 
@@ -30,6 +31,9 @@ class Handler(exports.Handler):
             return b"ok:spun"
         if body == b"err":
             raise Err("asked to fail")
+        if body == b"info":
+            info = display.info()
+            return f"{info.width}x{info.height} {info.driver}".encode()
         logging.log(logging.Level.DEBUG, "misbehave", "behaving")
         options = display.TextOptions(align=display.Align.LEFT, wrap=True, font_size=12)
         display.show_text(body.decode("utf-8", "replace"), options)
