@@ -141,7 +141,7 @@ async def test_oversized_message_is_refused_with_its_size(start_agent, built) ->
     agent = await start_agent({"oled-text": built["oled-text"]}, limits=Limits(max_message_bytes=1024))
     nc = await connect(agent.url, name="test-client")
     try:
-        with pytest.raises(ActorReplyError, match="2000 bytes is over the 1024-byte limit"):
+        with pytest.raises(ActorReplyError, match=r"2000 bytes \(headers included\) is over the 1024-byte limit"):
             await request(nc, subjects.actor("default", "oled-text"), b"x" * 2000, None, 5, what="actor")
         ok = await request(nc, subjects.actor("default", "oled-text"), b"fits", None, 5, what="actor")
         assert ok.body.startswith(b"shown:")

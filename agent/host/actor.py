@@ -11,6 +11,7 @@ import asyncio
 
 from pi_edge.agent.host.instance import Instance
 from pi_edge.agent.trust.claims import Claims
+from pi_edge.agent.wasm.log_limit import LogLimit
 
 
 class Actor:
@@ -24,6 +25,7 @@ class Actor:
         self.signer: str | None = claims.issuer if claims else None
         self.expiry: asyncio.TimerHandle | None = None  # when its claims are next judged against the clock
         self.refused = False  # set once the host refuses it while running (trust revoked, claims expired)
+        self.log_limit: LogLimit | None = None  # shared by its instances; made with the first
 
     @property
     def failed_reason(self) -> str | None:

@@ -242,6 +242,7 @@ KEYS: tuple[Key, ...] = (
     Key("limits", "deadline_ms", "int", 2000, "deadline_ms", _at_least(MIN_DEADLINE_MS, "milliseconds")),
     Key("limits", "memory_mb", "int", 256, "memory_mb", _at_least(MIN_MEMORY_MB, "MiB")),
     Key("limits", "max_message_kb", "int", 64, "max_message_kb", _at_least(MIN_MESSAGE_KB, "KiB")),
+    Key("limits", "log_lines_per_s", "int", 100, "log_lines_per_s", _at_least(1, "lines a second")),
     Key("shutdown", "grace_s", "float", 10.0, "grace_s", _at_least(0, "seconds"), flag="--grace"),
     Key("shutdown", "blank_display", "bool", False, "blank_display"),
 )

@@ -38,6 +38,7 @@ SKELETON = """\
 # deadline_ms = 2000                               # at least 10
 # memory_mb = 256                                  # at least 16
 # max_message_kb = 64                              # at least 1
+# log_lines_per_s = 100                            # what each actor may log; past it lines are counted, not written
 
 [shutdown]
 # grace_s = 10                                     # in-flight messages get this long on SIGTERM

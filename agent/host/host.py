@@ -36,6 +36,7 @@ from pi_edge.agent.tasks import TaskScope
 from pi_edge.agent.trust.claims import TrustPolicy
 from pi_edge.agent.wasm.instance import ComponentInstance
 from pi_edge.agent.wasm.limits import Limits
+from pi_edge.agent.wasm.log_limit import LogLimit
 from pi_edge.agent.wasm.runtime import LoadedComponent, Runtime
 
 log = logging.getLogger("pi_edge.host")
@@ -245,7 +246,10 @@ class Host:
     async def _add_instance(self, actor: Actor, loaded: LoadedComponent) -> None:
         """A new instance on a lane of its own, taking its share of the actor's subject and broadcasts."""
         slot = self._slot(actor.name)
-        component = await asyncio.to_thread(ComponentInstance, self.runtime, loaded, slot, self.limits, actor.granted)
+        if actor.log_limit is None:
+            actor.log_limit = LogLimit(self.limits.log_lines_per_s)
+        component = await asyncio.to_thread(ComponentInstance, self.runtime, loaded, slot, self.limits, actor.granted,
+                                            actor.log_limit)
         instance = Instance(component, Supervisor(actor.name, self.supervision),
                             on_failed=lambda reason: self._instance_failed(actor.name, reason))
         subscriptions = [(subjects.actor(self.lattice, actor.name), actor.name),

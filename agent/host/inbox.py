@@ -15,6 +15,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 
+import nats.errors
 from nats.aio.msg import Msg
 
 from pi_edge.agent.errors import ActorCallError, PiEdgeError
@@ -68,9 +69,10 @@ class Inbox:
             if instance.lane.past_grace_on_lane():
                 raise ActorCallError(f"actor {instance.name!r} is stopping on host {self.host_name}; try again")
             limit = self.limits().max_message_bytes
-            if len(msg.data) > limit:
-                raise ActorCallError(f"message of {len(msg.data)} bytes is over the {limit}-byte limit")
             headers = list((msg.headers or {}).items())
+            size = len(msg.data) + sum(len(k) + len(v) + 4 for k, v in headers)  # "k: v\r\n", as on the wire
+            if size > limit:
+                raise ActorCallError(f"message of {size} bytes (headers included) is over the {limit}-byte limit")
             result = instance.call_on_lane(Message(msg.subject, msg.data, headers))
         except PiEdgeError as exc:
             log.info("actor=%s error: %s", instance.name, exc)
@@ -88,5 +90,11 @@ class Inbox:
             return
         try:
             await instance.lane.publish_on_lane(msg.reply, body, headers={**(headers or {}), HOST_HEADER: self.host_name})
+        except nats.errors.MaxPayloadError:
+            # Unanswered, the sender would wait out its timeout for a reply that can never come.
+            text = (f"actor {instance.name!r} answered with {len(body)} bytes, more than the NATS server takes "
+                    "in one message; the reply was dropped")
+            log.warning("actor=%s %s", instance.name, text)
+            await self._reply_on_lane(instance, msg, text.encode(), error_headers(text))
         except Exception as exc:
             log.warning("host=%s could not send reply to %s: %s", self.host_name, msg.reply, exc)

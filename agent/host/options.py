@@ -67,7 +67,7 @@ def options_from(args: argparse.Namespace) -> AgentOptions:
         lattice=args.lattice, name=args.name, hub=args.hub,
         nats_url=args.nats_url, listen=args.listen, port=args.port, actors=specs, cache_dir=args.cache_dir,
         limits=Limits(deadline_ms=args.deadline_ms, memory_bytes=args.memory_mb * 2**20,
-                      max_message_bytes=args.max_message_kb * 1024),
+                      max_message_bytes=args.max_message_kb * 1024, log_lines_per_s=args.log_lines_per_s),
         state_dir=args.state_dir, labels=parse_labels([f"{k}={v}" for k, v in args.label.items()]),
         heartbeat_s=args.heartbeat, hub_credentials=args.hub_credentials, hub_ca=args.hub_ca,
         trusted=list(args.trust), allow_unsigned=args.allow_unsigned,

@@ -14,6 +14,7 @@ from wasmtime import component as wc
 
 from pi_edge.agent.display.provider import ALIGNMENTS, DisplayProvider, FrameReport, TextOptions
 from pi_edge.agent.errors import ProviderError
+from pi_edge.agent.wasm.log_limit import LogLimit
 from pi_edge.agent.wasm.wit import WorldContract
 from pi_edge.agent.wasm.workarounds.import_call import add_host_func
 
@@ -102,13 +103,22 @@ class DisplayImports:
 
 
 class LoggingImports:
-    """``logging`` for one actor: lines land in ``pi_edge.actor`` with the actor's name."""
+    """``logging`` for one actor: lines land in ``pi_edge.actor`` with the actor's name, at most at its rate."""
 
-    def __init__(self, actor: str) -> None:
+    def __init__(self, actor: str, limit: LogLimit | None = None) -> None:
         self.actor = actor
         self.logger = logging.getLogger("pi_edge.actor")
+        self.limit = limit
+
+    def report_dropped(self) -> None:
+        """After a call: one line for the lines the rate limit dropped, if any."""
+        if self.limit is not None and (dropped := self.limit.take_dropped()):
+            self.logger.warning("actor=%s %d log line(s) dropped: over its %g lines/s", self.actor, dropped,
+                                self.limit.rate)
 
     def log(self, _store: object, level: str, context: str, message: str) -> None:
+        if self.limit is not None and not self.limit.allow():
+            return
         if len(message) > MAX_LOG_CHARS:
             message = message[:MAX_LOG_CHARS] + f"... ({len(message) - MAX_LOG_CHARS} more chars)"
         self.logger.log(_LEVELS.get(level, logging.INFO), "actor=%s context=%s %s", self.actor, context, message)
@@ -123,14 +133,17 @@ def _method_for(implementation: object, function: str) -> Callable[..., Any]:
 
 def define_imports(linker: wc.Linker, contract: WorldContract, actor: str, provider: DisplayProvider,
                    granted: frozenset[str] | None = None,
-                   wrap: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None) -> None:
+                   wrap: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None,
+                   log_limit: LogLimit | None = None) -> LoggingImports:
     """Bind every function the WIT declares for the world's imports, and nothing else.
 
     ``granted`` (from the actor's signed claims) limits which interfaces are
     bound at all; None binds every one (an unsigned actor on a development host).
     ``wrap`` goes around each host function (the instance's deadline keeps host time out of the guest's).
+    Returns the logging imports, which report dropped lines after each call.
     """
-    implementations = {"display": DisplayImports(actor, provider), "logging": LoggingImports(actor)}
+    logging_imports = LoggingImports(actor, log_limit)
+    implementations: dict[str, object] = {"display": DisplayImports(actor, provider), "logging": logging_imports}
     with linker.root() as root:
         for interface in contract.imports:
             if granted is not None and interface not in granted:
@@ -140,3 +153,4 @@ def define_imports(linker: wc.Linker, contract: WorldContract, actor: str, provi
                 for function in contract.functions[interface]:
                     method = _method_for(impl, function)
                     add_host_func(inst, function, method if wrap is None else wrap(method), f"{interface}.{function}")
+    return logging_imports

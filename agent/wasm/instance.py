@@ -19,6 +19,7 @@ from pi_edge.agent.errors import ActorCallError, ActorLoadError, ActorTrapError,
 from pi_edge.agent.wasm.deadline import GuestDeadline
 from pi_edge.agent.wasm.imports import define_imports, record
 from pi_edge.agent.wasm.limits import Limits
+from pi_edge.agent.wasm.log_limit import LogLimit
 from pi_edge.agent.wasm.runtime import LoadedComponent, Runtime, first_line
 from pi_edge.agent.wasm.workarounds.export_call import ExportCall
 
@@ -38,7 +39,7 @@ class ComponentInstance:
     """The sandbox side of one actor instance: what the host's ``Instance`` calls on its lane."""
 
     def __init__(self, runtime: Runtime, loaded: LoadedComponent, provider: DisplayProvider, limits: Limits,
-                 granted: frozenset[str] | None = None) -> None:
+                 granted: frozenset[str] | None = None, log_limit: LogLimit | None = None) -> None:
         self.runtime = runtime
         self.loaded = loaded
         self.name = loaded.name
@@ -51,7 +52,9 @@ class ComponentInstance:
             )
         self.linker = wc.Linker(runtime.engine)
         self.deadline = GuestDeadline(runtime.clock)
-        define_imports(self.linker, runtime.world, self.name, provider, granted, wrap=self.deadline.excluding)
+        self.logging = define_imports(self.linker, runtime.world, self.name, provider, granted,
+                                      wrap=self.deadline.excluding,
+                                      log_limit=log_limit or LogLimit(limits.log_lines_per_s))
         self.restarts = 0  # after a trap
         self.renewals = 0  # after ``limits.renew_after`` messages
         self._instantiate()
@@ -86,6 +89,7 @@ class ComponentInstance:
             _forget(exc)
         else:
             reason = None
+        self.logging.report_dropped()
         if reason is not None:
             # Replaced outside the except block, so the error raised has no context holding the old store.
             log.warning("actor=%s trapped: %s; starting a fresh instance", self.name, reason)

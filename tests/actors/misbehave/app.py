@@ -1,7 +1,7 @@
 """A test actor that fails on request: body ``trap`` raises, ``loop`` never returns,
 ``grow`` allocates without bound, ``err`` returns an error, ``spin:N`` logs "spinning" and
 counts to N before answering (a slow but well-behaved message), ``info`` answers the display's
-size; anything else is shown."""
+size, ``big:N`` answers N bytes, ``spam:N`` logs N lines; anything else is shown."""
 
 from componentize_py_types import Err
 
@@ -31,6 +31,12 @@ class Handler(exports.Handler):
             return b"ok:spun"
         if body == b"err":
             raise Err("asked to fail")
+        if body.startswith(b"big:"):
+            return b"x" * int(body[4:])
+        if body.startswith(b"spam:"):
+            for i in range(int(body[5:])):
+                logging.log(logging.Level.INFO, "misbehave", f"line {i}")
+            return b"ok:spammed"
         if body == b"info":
             info = display.info()
             return f"{info.width}x{info.height} {info.driver}".encode()
