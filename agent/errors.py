@@ -21,6 +21,7 @@ handle::
     ├── ActorCallError               a call into an actor failed
     │   └── ActorTrapError           the guest trapped (a bug, a deadline, a memory cap)
     ├── ControlError                 a control request cannot be carried out as asked
+    ├── StateError                   the host's state could not be saved (so what was asked is not done)
     ├── NatsServerError              the embedded nats-server could not be found, started or reached
     └── LatticeError                 talking to the lattice failed
         ├── LatticeUnreachableError  no NATS server answers at the URL
@@ -124,6 +125,10 @@ class ActorTrapError(ActorCallError):
 
 class ControlError(PiEdgeError):
     """A control request (deploy, stop, scale...) cannot be carried out as asked."""
+
+
+class StateError(PiEdgeError):
+    """A state file (what to run, links, trust) could not be saved; the change it records is not made."""
 
 
 class NatsServerError(PiEdgeError):

@@ -11,7 +11,7 @@ from PIL import Image
 
 from pi_edge.agent.display.screen import Screen
 from pi_edge.agent.errors import OutputError
-from pi_edge.agent.outputs import write_output
+from pi_edge.agent.files import write_output
 from tests.processes import run_cli
 
 NOWHERE = ("--nats-url", "nats://127.0.0.1:9")

@@ -12,7 +12,7 @@ from pathlib import Path
 import nkeys
 
 from pi_edge.agent.errors import ConfigError
-from pi_edge.agent.outputs import write_output
+from pi_edge.agent.files import write_output
 from pi_edge.agent.trust import claims
 
 _DURATION = re.compile(r"(\d+)([smhdwy])")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from pi_edge.agent.outputs import write_output
+from pi_edge.agent.files import write_output
 
 _TO_LEVELS = str.maketrans({"0": "\x00", "1": "\xff"})
 _FROM_LEVELS = bytes.maketrans(b"\x00\xff", b"01")

@@ -24,6 +24,7 @@ from pi_edge.agent.host.links import HubLinks, LinkTable
 from pi_edge.agent.host.options import ActorSpec, AgentOptions
 from pi_edge.agent.host.presence import Presence
 from pi_edge.agent.lattice.connection import connect, subscriptions_live
+from pi_edge.agent.lattice.events import STATE_DAMAGED
 from pi_edge.agent.lattice.nats_server import LeafCredentials, NatsServer, leaf_config, redact
 from pi_edge.agent.paths import default_state_dir
 from pi_edge.agent.signals import set_from_thread
@@ -142,6 +143,9 @@ class Agent:
         self.display_events.start()
         await subscriptions_live(self.nc)  # "ready" must mean a ping from anywhere is answered
         await self.presence.announce()
+        host.state_damage = [*self.desired.file.damage, *link_table.file.damage]  # found before the lattice was
+        for damage in host.state_damage:
+            await host.events.publish(STATE_DAMAGED, {"reason": damage})
         if self.options.heartbeat_s > 0:
             self.presence.start_heartbeat(self.options.heartbeat_s)
 

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pi_edge.actors import BUILTIN
 from pi_edge.agent.errors import ConfigError, ConfigFileError
+from pi_edge.agent.host.labels import AUTOMATIC_LABELS, LABEL_RULE, is_label_key
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.nats_server import LeafCredentials, redact
-from pi_edge.actors import BUILTIN
 from pi_edge.agent.trust import claims
-from pi_edge.agent.host.labels import AUTOMATIC_LABELS, LABEL_RULE, is_label_key
 from pi_edge.agent.wasm.limits import MIN_DEADLINE_MS, MIN_MEMORY_MB, MIN_MESSAGE_KB
 
 DEFAULT_PATH = Path("/etc/pi-edge/agent.toml")

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from pi_edge.agent.errors import ControlError, PiEdgeError
+from pi_edge.agent.errors import ControlError, PiEdgeError, StateError
 from pi_edge.agent.host.desired import DesiredActor, DesiredState
 from pi_edge.agent.host.host import MAX_INSTANCES, Host
 from pi_edge.agent.host.links import LinkTable
@@ -105,6 +105,7 @@ class Control:
             "display": {"driver": info.driver, "width": info.width, "height": info.height, **described["display"]},
             "limits": {"deadline_ms": host.limits.deadline_ms, "memory_bytes": host.limits.memory_bytes,
                        "max_message_bytes": host.limits.max_message_bytes},
+            "state_damaged": list(host.state_damage),
         }
 
     async def snapshot(self, _request: dict[str, Any]) -> dict[str, Any]:
@@ -121,8 +122,8 @@ class Control:
         path = self.desired.component_path(digest)
         cached = path.exists()
         await ComponentStore(host.nc).fetch(digest, path)
-        actor = await host.start_actor(name, path, scale)
-        self.desired.remember(DesiredActor(name, digest, scale))
+        actor = await self._saved_then_applied(self.desired.with_actor(DesiredActor(name, digest, scale)),
+                                               lambda: host.start_actor(name, path, scale))
         return {"host": host.name, "actor": name, "digest": actor.digest, "scale": actor.scale,
                 "fetched": not cached, "seconds": round(time.perf_counter() - started, 3)}
 
@@ -131,34 +132,58 @@ class Control:
         name = field(request, "name", str)
         if name not in host.actors and (name in self.desired.actors or name in host.not_running):
             # Wanted but not running (it failed to start): stopping it means no longer wanting it.
+            if name in self.desired.actors:
+                self.desired.save(self.desired.without(name))
             host.not_running.pop(name, None)
-            self.desired.forget(name)
             log.info("agent: actor=%s was not running; forgotten", name)
             return {"host": host.name, "actor": name, "stopped": False, "forgotten": True}
-        await host.stop_actor(name)
-        self.desired.forget(name)
+        host.actor(name)  # one that is not running is refused before anything is saved
+        await self._saved_then_applied(self.desired.without(name), lambda: host.stop_actor(name))
         return {"host": host.name, "actor": name, "stopped": True}
 
     async def scale_actor(self, request: dict[str, Any]) -> dict[str, Any]:
         host = self.host
         name, scale = field(request, "name", str), scale_of(request)
-        actor = await host.scale_actor(name, scale)
-        if (wanted := self.desired.actors.get(name)) is not None:
-            self.desired.remember(DesiredActor(name, wanted.digest, scale))
+        host.actor(name)
+        wanted = self.desired.actors.get(name)
+        if wanted is None:  # a configured actor: its scale lives until the agent restarts
+            actor = await host.scale_actor(name, scale)
+        else:
+            actor = await self._saved_then_applied(
+                self.desired.with_actor(DesiredActor(name, wanted.digest, scale)), lambda: host.scale_actor(name, scale))
         return {"host": host.name, "actor": name, "scale": actor.scale}
 
     async def link_actor(self, request: dict[str, Any]) -> dict[str, Any]:
         host = self.host
-        actor = field(request, "actor", str)
+        actor = subjects.check_token("actor", field(request, "actor", str))
         provider = request.get("provider")
         if provider is not None and not isinstance(provider, str):
             raise ControlError(f"request field 'provider' must be a provider name or null, got {provider!r}")
+        if provider is not None:
+            subjects.check_token("provider", provider)
         previous = host.links.get(actor)
+        self.link_table.set(actor, provider)  # saved first: a link that cannot be saved is not made
         host.link(actor, provider)
-        self.link_table.set(actor, provider)
         # "previous": the link this host had (null: none), so 'link del' can tell a removal from a no-op.
         return {"host": host.name, "actor": actor, "previous": previous,
                 "provider": host.links.get(actor, host.provider_name)}
+
+    async def _saved_then_applied(self, wanted: dict[str, DesiredActor], apply: Callable[[], Awaitable[T]]) -> T:
+        """Save what the host will run, then make it so; if that fails, the saved state goes back.
+
+        A reply then says what happened: not saved (StateError) means not applied, and applied means saved.
+        """
+        before = dict(self.desired.actors)
+        self.desired.save(wanted)
+        try:
+            return await apply()
+        except BaseException:
+            try:
+                self.desired.save(before)
+            except StateError as exc:
+                log.error("host=%s %s: the saved state names a change that failed; it is tried again at "
+                          "the next start", self.host.name, exc)
+            raise
 
 
 def field(request: dict[str, Any], key: str, kind: type[T]) -> T:

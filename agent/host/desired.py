@@ -1,20 +1,16 @@
 """What a host was told to run, kept in its state directory so a reboot restores it.
 
-Written atomically on every change; read at start, before the hub is even
-reachable, because the components themselves are cached next to it.
+Read at start, before the hub is even reachable, because the components
+themselves are cached next to it.  Saved before each change is applied (see
+``control``): a change that cannot be saved is not made.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pi_edge.agent.errors import ConfigError
-
-log = logging.getLogger("pi_edge.desired")
+from pi_edge.agent.host.state_file import StateFile
 
 FILE = "desired.json"
 
@@ -26,37 +22,39 @@ class DesiredActor:
     scale: int = 1
 
 
+def _parse(raw: object) -> dict[str, DesiredActor]:
+    if not isinstance(raw, dict) or not isinstance(raw["actors"], list):
+        raise TypeError("expected {\"actors\": [...]}")
+    actors = {}
+    for entry in raw["actors"]:
+        actor = DesiredActor(str(entry["name"]), str(entry["digest"]), int(entry["scale"]))
+        actors[actor.name] = actor
+    return actors
+
+
 class DesiredState:
     """The deployed actors this host runs (or wants to), by name, as saved in ``desired.json``."""
 
     def __init__(self, state_dir: Path) -> None:
-        self.path = state_dir / FILE
+        self.file = StateFile(state_dir / FILE, "the actors deployed to this host", "deploy them again", _parse, dict)
+        self.path = self.file.path
         self.components = state_dir / "components"
         self.actors: dict[str, DesiredActor] = {}
 
     def load(self) -> dict[str, DesiredActor]:
-        if self.path.exists():
-            try:
-                raw = json.loads(self.path.read_text(encoding="utf-8"))
-                self.actors = {a["name"]: DesiredActor(a["name"], a["digest"], int(a["scale"])) for a in raw["actors"]}
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                raise ConfigError(f"{self.path} is damaged ({type(exc).__name__}: {exc}); "
-                                  "fix or remove it (it lists the actors to restore at boot)") from None
+        self.actors = self.file.read()
         return dict(self.actors)
 
-    def remember(self, actor: DesiredActor) -> None:
-        self.actors[actor.name] = actor
-        self.save(self.actors)
+    def with_actor(self, actor: DesiredActor) -> dict[str, DesiredActor]:
+        return {**self.actors, actor.name: actor}
 
-    def forget(self, name: str) -> None:
-        if self.actors.pop(name, None) is not None:
-            self.save(self.actors)
+    def without(self, name: str) -> dict[str, DesiredActor]:
+        return {k: v for k, v in self.actors.items() if k != name}
 
     def save(self, actors: dict[str, DesiredActor]) -> None:
-        data = {"actors": [asdict(a) for a in sorted(actors.values(), key=lambda a: a.name)]}
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, self.path)
+        """Saved first, then kept: StateError (and nothing changed) if it cannot be saved."""
+        self.file.write({"actors": [asdict(a) for a in sorted(actors.values(), key=lambda a: a.name)]})
+        self.actors = dict(actors)
 
     def component_path(self, digest: str) -> Path:
         return self.components / f"{digest}.wasm"

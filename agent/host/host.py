@@ -83,6 +83,8 @@ class Host:
         self.actors: dict[str, Actor] = {}
         #: Kept by the agent for actors it wants but could not start; an actor that starts leaves it.
         self.not_running: dict[str, NotRunning] = {}
+        #: State files found damaged at start (set aside; see ``state_file``): inventory says what was lost.
+        self.state_damage: list[str] = []
         self.provider_name = provider_instance(self.name)
         self.links: dict[str, str] = dict(links or {})  # actor -> provider instance it draws on
         self._slots: dict[str, ProviderSlot] = {}

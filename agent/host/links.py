@@ -11,9 +11,7 @@ and ``link put``/``link del`` tell every host at once.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,7 +29,9 @@ from pi_edge.agent.display.provider import (
     TextOptions,
 )
 from pi_edge.agent.display.screen import Screen
-from pi_edge.agent.errors import ConfigError, PiEdgeError
+from pi_edge.agent.errors import PiEdgeError, StateError
+from pi_edge.agent.host.state_file import StateFile
+from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.store import read_links
 from pi_edge.agent.tasks import TaskScope
 
@@ -93,31 +93,37 @@ class ProviderSlot:
         """The slot holds nothing of its own: the host closes its provider."""
 
 
+def _parse_links(raw: object) -> dict[str, str]:
+    if not isinstance(raw, dict):
+        raise TypeError("expected {\"actor\": \"provider\", ...}")
+    links = {}
+    for actor, provider in raw.items():
+        if not (isinstance(provider, str) and subjects.is_token(actor) and subjects.is_token(provider)):
+            raise ValueError(f"link {actor!r} -> {provider!r} is not two names")
+        links[actor] = provider
+    return links
+
+
 class LinkTable:
-    """Links as this host knows them, saved in its state directory."""
+    """Links as this host knows them, saved in its state directory (see ``state_file``)."""
 
     def __init__(self, state_dir: Path) -> None:
-        self.path = state_dir / FILE
+        self.file = StateFile(state_dir / FILE, "this host's copy of the lattice's links",
+                              "the hub sends them again when it answers ('pi-edge link put' sets one)", _parse_links, dict)
+        self.path = self.file.path
         self.links: dict[str, str] = {}
 
     def load(self) -> dict[str, str]:
-        if self.path.exists():
-            try:
-                raw = json.loads(self.path.read_text(encoding="utf-8"))
-                self.links = {str(k): str(v) for k, v in dict(raw).items()}
-            except (OSError, ValueError, TypeError) as exc:
-                raise ConfigError(f"{self.path} is damaged ({exc}); fix or remove it (links are re-sent by "
-                                  "'pi-edge link put')") from None
+        self.links = self.file.read()
         return dict(self.links)
 
     def set(self, actor: str, provider: str | None) -> None:
-        if provider is None:
-            self.links.pop(actor, None)
-        else:
-            self.links[actor] = provider
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.links, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, self.path)
+        """Saved, then kept: StateError (and nothing changed) if it cannot be saved."""
+        links = {k: v for k, v in self.links.items() if k != actor}
+        if provider is not None:
+            links[actor] = provider
+        self.file.write(links)
+        self.links = links
 
 
 class HubLinks:
@@ -148,8 +154,11 @@ class HubLinks:
             return False
         for actor, provider in links.items():
             if self.host.links.get(actor) != provider:
+                try:
+                    self.table.set(actor, provider)
+                except StateError as exc:  # the hub keeps the lattice's links: they apply, unsaved here
+                    log.warning("agent: %s; link %s -> %s applies until the agent stops", exc, actor, provider)
                 self.host.link(actor, provider)
-                self.table.set(actor, provider)
         log.info("agent: %d display link(s) from the hub", len(links))
         return True
 

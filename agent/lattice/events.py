@@ -28,9 +28,10 @@ ACTOR_FAILED = "actor-failed"
 ACTOR_REFUSED = "actor-refused"
 PROVIDER_HEALTH = "provider-health"
 FRAME = "frame"
+STATE_DAMAGED = "state-damaged"
 #: Every kind a host publishes, for followers that filter by kind.
 KINDS = (HOST_STARTED, HOST_STOPPED, HEARTBEAT, ACTOR_STARTED, ACTOR_STOPPED, ACTOR_FAILED, ACTOR_REFUSED,
-         PROVIDER_HEALTH, FRAME)
+         PROVIDER_HEALTH, FRAME, STATE_DAMAGED)
 
 
 def envelope(kind: str, host: str, host_id: str, data: dict[str, Any]) -> bytes:

@@ -9,14 +9,14 @@ host builds from source it signs with this key, so its own key is always trusted
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nkeys
 
-from pi_edge.agent.errors import ConfigError
+from pi_edge.agent.errors import ConfigError, ConfigFileError
+from pi_edge.agent.files import write_atomically
 
 log = logging.getLogger("pi_edge.identity")
 
@@ -30,21 +30,23 @@ def load_or_create_host_key(state_dir: Path) -> nkeys.KeyPair:
         state_dir.mkdir(parents=True, exist_ok=True)
         if not path.exists():
             seed = nkeys.encode_seed(secrets.token_bytes(32), nkeys.PREFIX_BYTE_SERVER)
-            tmp = path.with_suffix(".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(seed + b"\n")
-            os.replace(tmp, path)
+            write_atomically(path, seed + b"\n", mode=0o600)
             log.info("identity: created host key in %s", path)
         seed = path.read_bytes().strip()
     except OSError as exc:
         raise ConfigError(f"cannot use state directory {state_dir}: {exc.strerror or exc}; "
                           "pick another with --state-dir or PI_EDGE_STATE_DIR") from None
     try:
-        return nkeys.from_seed(bytearray(seed))
-    except nkeys.NkeysError as exc:
-        raise ConfigError(f"{path} does not hold a host seed ({type(exc).__name__}); "
-                          "move it away to make a new identity") from None
+        key = nkeys.from_seed(bytearray(seed))
+        if key.public_key.decode()[:1] != "N":
+            raise ValueError("not a server (host) key")
+        return key
+    except Exception as exc:  # nkeys raises several kinds for a damaged seed
+        # Not made anew in its place: an identity never changes silently (the lattice knows the host by it).
+        raise ConfigFileError(
+            f"{path} is damaged: it does not hold this host's key ({type(exc).__name__}); restore it from a "
+            f"backup, or move it away (sudo mv {path} {path}.damaged) to start with a new identity, which the "
+            "lattice will see as a new host") from None
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from pi_edge.agent.errors import BuildError
-from pi_edge.agent.outputs import write_output
+from pi_edge.agent.files import write_output
 from pi_edge.agent.paths import default_cache_dir
 from pi_edge.agent.wasm.wit import WORLD, wit_dir
 

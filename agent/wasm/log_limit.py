@@ -12,6 +12,9 @@ import time
 
 #: How many seconds' worth of lines a quiet actor may write at once.
 BURST_S = 5.0
+#: At most one "lines dropped" report per this many seconds: a busy actor over its rate for hours
+#: gets a line every so often, not one per message.
+REPORT_EVERY_S = 10.0
 
 
 class LogLimit:
@@ -23,6 +26,7 @@ class LogLimit:
         self._tokens = self.capacity
         self._last = time.monotonic()
         self._dropped = 0
+        self._reported = float("-inf")
         self._lock = threading.Lock()
 
     def allow(self) -> bool:
@@ -38,7 +42,10 @@ class LogLimit:
             return False
 
     def take_dropped(self) -> int:
-        """Lines dropped since the last call."""
+        """Lines dropped since the last report, if one is due (else 0: they are reported later)."""
         with self._lock:
-            dropped, self._dropped = self._dropped, 0
+            now = time.monotonic()
+            if not self._dropped or now - self._reported < REPORT_EVERY_S:
+                return 0
+            dropped, self._dropped, self._reported = self._dropped, 0, now
             return dropped

@@ -1,4 +1,5 @@
-"""Files a command writes where the user pointed it (-o): whole or not at all, with errors a person can act on.
+"""Files written whole or not at all: what a command writes where the user pointed it (-o), and what
+the agent keeps (keys, state), which also survives a power cut.
 
 A missing directory on the way is created; a path that is a directory, or a
 place that cannot be written, is refused with the reason, and nothing is left
@@ -32,3 +33,38 @@ def write_output(path: str | os.PathLike[str], data: bytes) -> Path:
             tmp.unlink(missing_ok=True)
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
     return target
+
+
+def write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """``data`` in ``path``, whole or not at all; OSError (ENOSPC, EROFS...) leaves ``path`` as it was and no
+    temporary file behind."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _sync_directory(path.parent)
+
+
+def _sync_directory(directory: Path) -> None:
+    """The rename itself reaches the disk (else a power cut can bring back the old name)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
