@@ -85,83 +85,108 @@ def _ink(text: str, size: int, face: FontFace | None = None, baseline: int = 0) 
 #: Glyph pictures kept, in pixels (Pillow stores a byte per pixel): a few thousand glyphs at sign
 #: sizes, and a hostile text of thousands of distinct characters at 128 px cannot grow it further.
 GLYPH_CACHE_PIXELS = 4 << 20
-_glyphs: dict[tuple[str, int, FontChain], _Glyph] = {}
-_glyph_pixels = 0
-_glyph_lock = threading.Lock()
+#: Measured runs kept: a word (or a space and a word) at one size from one pen fraction.  The fit
+#: search measures the same words at the same sizes message after message; longer runs are not kept.
+RUN_CACHE_SIZE = 4096
+RUN_CACHE_MAX_CHARS = 48
 
 
-def _glyph(char: str, size: int, fonts: FontChain = BUILT_IN) -> _Glyph:
-    """Rasterised once per character, size and fallback fonts (until evicted, oldest first).
+class GlyphCache:
+    """Glyphs rasterised once per character, size and fallback fonts, and runs of them measured once.
 
-    Lines are composed from these.
+    Glyph pictures stay within ``pixels`` (oldest out first); measured runs up
+    to ``runs`` (least recently used out first).  Thread-safe.  Layout shares
+    ``default_cache`` unless given another: a test passes a fresh one to start
+    cold, or to look inside without the rest of the process in the way.
     """
-    glyph = _glyphs.get((char, size, fonts))
-    if glyph is None:
-        glyph = _rasterise(char, size) if fonts is BUILT_IN else _rasterise_with(char, size, fonts)
-        _remember((char, size, fonts), glyph)
-    return glyph
 
+    def __init__(self, pixels: int = GLYPH_CACHE_PIXELS, runs: int = RUN_CACHE_SIZE) -> None:
+        self.budget = pixels
+        self.pixels = 0  # what the kept pictures hold now
+        self._glyphs: dict[tuple[str, int, FontChain], _Glyph] = {}
+        self._lock = threading.Lock()
+        #: ``run(text, size, frac, fonts)``: ``text`` measured from a pen ``frac``/64 px into its first
+        #: pixel, its ink box relative to that pixel (see ``_extend``).
+        self.run = lru_cache(maxsize=runs)(self._measure_run)
+        self._probe_of = lru_cache(maxsize=256)(self._fallback_probe)
 
-def _rasterise_with(char: str, size: int, fonts: FontChain) -> _Glyph:
-    """The built-in font's glyph, or the first fallback font's that has the character."""
-    glyph = _glyph(char, size)
-    if not glyph.missing:
+    def __len__(self) -> int:
+        return len(self._glyphs)
+
+    def glyph(self, char: str, size: int, fonts: FontChain = BUILT_IN) -> _Glyph:
+        """Rasterised once per character, size and fallback fonts (until evicted, oldest first).
+
+        Lines are composed from these.
+        """
+        glyph = self._glyphs.get((char, size, fonts))
+        if glyph is None:
+            glyph = self._rasterise(char, size) if fonts is BUILT_IN else self._rasterise_with(char, size, fonts)
+            self._remember((char, size, fonts), glyph)
         return glyph
-    baseline = font(size).getmetrics()[0]
-    for path in fonts.paths:
-        face = fallback(path, size)
-        if has_glyph(face, char):
-            return _rasterise(char, size, face, baseline)
-    return glyph
+
+    def _rasterise_with(self, char: str, size: int, fonts: FontChain) -> _Glyph:
+        """The built-in font's glyph, or the first fallback font's that has the character."""
+        glyph = self.glyph(char, size)
+        if not glyph.missing:
+            return glyph
+        baseline = font(size).getmetrics()[0]
+        for path in fonts.paths:
+            face = fallback(path, size)
+            if has_glyph(face, char):
+                return self._rasterise(char, size, face, baseline)
+        return glyph
+
+    def _remember(self, key: tuple[str, int, FontChain], glyph: _Glyph) -> None:
+        with self._lock:
+            if key in self._glyphs:
+                return
+            self._glyphs[key] = glyph
+            self.pixels += _area(glyph)
+            while self.pixels > self.budget and len(self._glyphs) > 1:
+                self.pixels -= _area(self._glyphs.pop(next(iter(self._glyphs))))
+
+    def _rasterise(self, char: str, size: int, face: FontFace | None = None, baseline: int = 0) -> _Glyph:
+        """One character through FreeType, placed as it would be inside a line.
+
+        Alone, a glyph's offset comes from FreeType's control box, which can be a
+        pixel off from where its bitmap goes inside a line; so the glyph is also
+        drawn between two probe glyphs and the offset that reproduces that picture
+        is kept: lines composed here match Pillow's own, glyph for glyph (except
+        below 10 px, where Pillow cuts descenders to the control box and we keep them).
+        A fallback ``face`` is probed between its own probe glyphs, on ``baseline``.
+        """
+        drawn_by = face or font(size)
+        advance = round(drawn_by.getlength(char, mode=_MODE) * 64)
+        missing = face is None and not has_glyph(drawn_by, char)
+        alone = _ink(char, size, face, baseline)
+        if alone is None:
+            return _Glyph(advance, missing=missing)
+        x, y, mask = alone
+        glyph = _Glyph(advance, x, y, x + mask.size[0], y + mask.size[1], mask, missing)
+        ref = None if char == _PROBE else self.glyph(_PROBE, size) if face is None \
+            else self._probe_of(face, size, baseline)
+        if ref is not None:
+            probe = _ink(_PROBE + char + _PROBE, size, face, baseline)
+            for dx, dy in ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (1, -1), (-1, 1), (-1, -1)):
+                candidate = glyph.moved(dx, dy)
+                if probe is not None and _compose([ref, candidate, ref]) == probe:
+                    return candidate
+        return glyph
+
+    def _fallback_probe(self, face: FontFace, size: int, baseline: int) -> _Glyph | None:
+        """A fallback face's own probe glyph on ``baseline``, once per face and size (None: it has none)."""
+        return self._rasterise(_PROBE, size, face, baseline) if has_glyph(face, _PROBE) else None
+
+    def _measure_run(self, text: str, size: int, frac: int, fonts: FontChain) -> _Line:
+        return _Line("", 0, 0, 0, 0, frac).then([self.glyph(c, size, fonts) for c in text], "")
 
 
-def _remember(key: tuple[str, int, FontChain], glyph: _Glyph) -> None:
-    global _glyph_pixels
-    with _glyph_lock:
-        if key in _glyphs:
-            return
-        _glyphs[key] = glyph
-        _glyph_pixels += _area(glyph)
-        while _glyph_pixels > GLYPH_CACHE_PIXELS and len(_glyphs) > 1:
-            _glyph_pixels -= _area(_glyphs.pop(next(iter(_glyphs))))
+#: The cache layout uses unless it is given another.
+default_cache = GlyphCache()
 
 
 def _area(glyph: _Glyph) -> int:
     return (glyph.right - glyph.x) * (glyph.bottom - glyph.y) if glyph.mask is not None else 0
-
-
-def _rasterise(char: str, size: int, face: FontFace | None = None, baseline: int = 0) -> _Glyph:
-    """One character through FreeType, placed as it would be inside a line.
-
-    Alone, a glyph's offset comes from FreeType's control box, which can be a
-    pixel off from where its bitmap goes inside a line; so the glyph is also
-    drawn between two probe glyphs and the offset that reproduces that picture
-    is kept: lines composed here match Pillow's own, glyph for glyph (except
-    below 10 px, where Pillow cuts descenders to the control box and we keep them).
-    A fallback ``face`` is probed between its own probe glyphs, on ``baseline``.
-    """
-    drawn_by = face or font(size)
-    advance = round(drawn_by.getlength(char, mode=_MODE) * 64)
-    missing = face is None and not has_glyph(drawn_by, char)
-    alone = _ink(char, size, face, baseline)
-    if alone is None:
-        return _Glyph(advance, missing=missing)
-    x, y, mask = alone
-    glyph = _Glyph(advance, x, y, x + mask.size[0], y + mask.size[1], mask, missing)
-    ref = None if char == _PROBE else _glyph(_PROBE, size) if face is None else _probe_of(face, size, baseline)
-    if ref is not None:
-        probe = _ink(_PROBE + char + _PROBE, size, face, baseline)
-        for dx, dy in ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (1, -1), (-1, 1), (-1, -1)):
-            candidate = glyph.moved(dx, dy)
-            if probe is not None and _compose([ref, candidate, ref]) == probe:
-                return candidate
-    return glyph
-
-
-@lru_cache(maxsize=256)
-def _probe_of(face: FontFace, size: int, baseline: int) -> _Glyph | None:
-    """A fallback face's own probe glyph on ``baseline``, once per face and size (None: it has none)."""
-    return _rasterise(_PROBE, size, face, baseline) if has_glyph(face, _PROBE) else None
 
 
 def _compose(glyphs: list[_Glyph]) -> tuple[int, int, Image.Image] | None:
@@ -235,19 +260,7 @@ _NO_INK = (1 << 30, 1 << 30, -(1 << 30), -(1 << 30))
 _START = _Line("", 0, 0, 0, 0)
 
 
-#: Measured runs kept: a word (or a space and a word) at one size from one pen fraction.  The fit
-#: search measures the same words at the same sizes message after message; longer runs are not kept.
-RUN_CACHE_SIZE = 4096
-RUN_CACHE_MAX_CHARS = 48
-
-
-@lru_cache(maxsize=RUN_CACHE_SIZE)
-def _run(text: str, size: int, frac: int, fonts: FontChain = BUILT_IN) -> _Line:
-    """``text`` measured from a pen ``frac``/64 px into its first pixel: ink box relative to that pixel."""
-    return _Line("", 0, 0, 0, 0, frac).then([_glyph(c, size, fonts) for c in text], "")
-
-
-def _extend(line: _Line, text: str, size: int, fonts: FontChain = BUILT_IN) -> _Line:
+def _extend(line: _Line, text: str, size: int, fonts: FontChain, cache: GlyphCache) -> _Line:
     """``line`` with ``text`` after it; a short run is measured once per size and pen fraction, then shifted.
 
     A glyph's pixel is (pen + 32) >> 6, so a run's ink relative to the pen's
@@ -255,8 +268,8 @@ def _extend(line: _Line, text: str, size: int, fonts: FontChain = BUILT_IN) -> _
     line is the same box moved by whole pixels.
     """
     if len(text) > RUN_CACHE_MAX_CHARS:
-        return line.then([_glyph(c, size, fonts) for c in text], text)
-    run = _run(text, size, line.pen & 63, fonts)
+        return line.then([cache.glyph(c, size, fonts) for c in text], text)
+    run = cache.run(text, size, line.pen & 63, fonts)
     shift = line.pen >> 6
     pen = (shift << 6) + run.pen
     if run.right <= run.left:  # no ink in the run: only the pen moves
@@ -268,13 +281,13 @@ def _extend(line: _Line, text: str, size: int, fonts: FontChain = BUILT_IN) -> _
                  max(line.bottom, run.bottom), pen)
 
 
-def _measure(text: str, size: int, fonts: FontChain = BUILT_IN) -> _Line:
+def _measure(text: str, size: int, fonts: FontChain, cache: GlyphCache) -> _Line:
     """The exact ink box of ``text`` drawn at (0, 0) with anchor "la": the box ``render`` fills.
 
     Side bearings are not ink, so centring uses this box rather than the
     advance width; built from cached glyphs, so measuring costs no rasterising.
     """
-    return _extend(_START, text, size, fonts)
+    return _extend(_START, text, size, fonts, cache)
 
 
 def _paragraphs(text: str) -> list[list[str]]:
@@ -283,7 +296,7 @@ def _paragraphs(text: str) -> list[list[str]]:
     return [para.split() for para in text.split("\n")]
 
 
-def _extend_upto(line: _Line, text: str, size: int, width: int, fonts: FontChain = BUILT_IN,
+def _extend_upto(line: _Line, text: str, size: int, width: int, fonts: FontChain, cache: GlyphCache,
                  cut: bool = False) -> _Line:
     """``line`` with ``text`` after it, measured only until it is wider than ``width``.
 
@@ -294,25 +307,25 @@ def _extend_upto(line: _Line, text: str, size: int, width: int, fonts: FontChain
     shows, and all that places it.
     """
     if len(text) <= RUN_CACHE_MAX_CHARS and not cut:
-        return _extend(line, text, size, fonts)  # most words: one cached run
+        return _extend(line, text, size, fonts, cache)  # most words: one cached run
     # Measured without its text, spelt once at the end: text without ink (a braille blank, a zero-width
     # space) never gets wider, and joining it run by run would be quadratic.
     spelt, line = line.text, line._replace(text="")
     for start in range(0, len(text), RUN_CACHE_MAX_CHARS):
         run = text[start:start + RUN_CACHE_MAX_CHARS]
-        longer = _extend(line, run, size, fonts)._replace(text="")
+        longer = _extend(line, run, size, fonts, cache)._replace(text="")
         if longer.width > width:
             if not cut:
                 return longer._replace(text=spelt + text[:start + len(run)])
             for i, char in enumerate(run):
-                line = _extend(line, char, size, fonts)._replace(text="")
+                line = _extend(line, char, size, fonts, cache)._replace(text="")
                 if line.width > width:
                     return line._replace(text=spelt + text[:start + i + 1])
         line = longer
     return line._replace(text=spelt + text)
 
 
-def _break_word(word: str, size: int, width: int, fonts: FontChain = BUILT_IN) -> Iterator[_Line]:
+def _break_word(word: str, size: int, width: int, fonts: FontChain, cache: GlyphCache) -> Iterator[_Line]:
     """Cut a word that alone is wider than the panel into panel-wide pieces, as they are needed.
 
     A line only widens as glyphs are added, so growing it glyph by glyph finds
@@ -321,10 +334,10 @@ def _break_word(word: str, size: int, width: int, fonts: FontChain = BUILT_IN) -
     """
     line, start = _START, 0
     for i, char in enumerate(word):
-        longer = _extend(line, char, size, fonts)._replace(text="")  # spelt at the cut: no quadratic joins
+        longer = _extend(line, char, size, fonts, cache)._replace(text="")  # spelt at the cut: no quadratic joins
         if longer.width > width and i > start:
             yield line._replace(text=word[start:i])
-            line, start = _extend(_START, char, size, fonts)._replace(text=""), i
+            line, start = _extend(_START, char, size, fonts, cache)._replace(text=""), i
         else:
             line = longer
     yield line._replace(text=word[start:])
@@ -357,8 +370,8 @@ class _Stack:
         return self.bottom - self.top > self.height
 
 
-def _wrap(text: str, size: int, width: int, wrap: bool = True, break_words: bool = True,
-          fonts: FontChain = BUILT_IN, height: int | None = None) -> list[_Line] | None:
+def _wrap(text: str, size: int, width: int, wrap: bool, break_words: bool, fonts: FontChain,
+          cache: GlyphCache, height: int | None = None) -> list[_Line] | None:
     """Greedy word wrap at ``size``, lines measured as they grow.
 
     A word wider than ``width`` is cut into pieces, or with ``break_words=False``
@@ -372,15 +385,15 @@ def _wrap(text: str, size: int, width: int, wrap: bool = True, break_words: bool
     stack = _Stack(_pitch(size), height)
     for words in _paragraphs(text):
         if not wrap:
-            if stack.full_after(_extend_upto(_START, " ".join(words), size, width, fonts, cut=True)):
+            if stack.full_after(_extend_upto(_START, " ".join(words), size, width, fonts, cache, cut=True)):
                 return stack.lines
             continue
         current: _Line | None = None
         spelt: list[str] = []  # the start of current's text, handed over as it grows (see _SPELT_CHUNK)
         for word in words:
             if current is not None:
-                candidate = _extend(current, " " + word, size, fonts) if len(word) < RUN_CACHE_MAX_CHARS \
-                    else _extend_upto(current, " " + word, size, width, fonts)
+                candidate = _extend(current, " " + word, size, fonts, cache) if len(word) < RUN_CACHE_MAX_CHARS \
+                    else _extend_upto(current, " " + word, size, width, fonts, cache)
                 if candidate.width <= width:
                     current = candidate
                     if len(current.text) > _SPELT_CHUNK:
@@ -390,11 +403,11 @@ def _wrap(text: str, size: int, width: int, wrap: bool = True, break_words: bool
                 if stack.full_after(_spelt(current, spelt) if spelt else current):
                     return stack.lines
                 spelt = []
-            current = _extend_upto(_START, word, size, width, fonts)
+            current = _extend_upto(_START, word, size, width, fonts, cache)
             if current.width > width:
                 if not break_words:
                     return None
-                pieces = _break_word(word, size, width, fonts)
+                pieces = _break_word(word, size, width, fonts, cache)
                 current = next(pieces)
                 for piece in pieces:
                     if stack.full_after(current):
@@ -442,42 +455,42 @@ def _fits(lines: list[_Line], pitch: int, width: int, height: int) -> bool:
     return bottom - top <= height and all(ln.width <= width for ln in lines)
 
 
-def _try_size(text: str, size: int, width: int, height: int, wrap: bool,
-              break_words: bool = True, fonts: FontChain = BUILT_IN) -> tuple[list[_Line], bool]:
+def _try_size(text: str, size: int, width: int, height: int, wrap: bool, break_words: bool,
+              fonts: FontChain, cache: GlyphCache) -> tuple[list[_Line], bool]:
     """The wrapped lines at ``size`` and whether they fit (never, if a word would have to be split and may not)."""
-    lines = _wrap(text, size, width, wrap, break_words, fonts, height)
+    lines = _wrap(text, size, width, wrap, break_words, fonts, cache, height)
     if lines is None:
         return [], False
     return lines, _fits(lines, _pitch(size), width, height)
 
 
-def _largest_fitting(text: str, width: int, height: int, wrap: bool,
-                     fonts: FontChain = BUILT_IN) -> tuple[int, list[_Line]]:
+def _largest_fitting(text: str, width: int, height: int, wrap: bool, fonts: FontChain,
+                     cache: GlyphCache) -> tuple[int, list[_Line]]:
     """The largest size at which the text fits with every word whole, as a sign is lettered.
 
     Only a word too wide for the panel even at MIN is split, and then at the
     largest size that fits with it split; MIN (cut to fit) if nothing fits.
     """
-    whole = _bisect_sizes(text, width, height, wrap, False, fonts)
+    whole = _bisect_sizes(text, width, height, wrap, False, fonts, cache)
     if whole is not None:
         return whole
-    at_min = _wrap(text, MIN_FONT_SIZE, width, wrap, False, fonts, height)
+    at_min = _wrap(text, MIN_FONT_SIZE, width, wrap, False, fonts, cache, height)
     if at_min is not None:  # every word fits the width at MIN; the text is just too long: cut it there
         return MIN_FONT_SIZE, at_min
-    split = _bisect_sizes(text, width, height, wrap, True, fonts)
+    split = _bisect_sizes(text, width, height, wrap, True, fonts, cache)
     if split is not None:
         return split
-    return MIN_FONT_SIZE, _wrap(text, MIN_FONT_SIZE, width, wrap, True, fonts, height) or []
+    return MIN_FONT_SIZE, _wrap(text, MIN_FONT_SIZE, width, wrap, True, fonts, cache, height) or []
 
 
-def _bisect_sizes(text: str, width: int, height: int, wrap: bool,
-                  break_words: bool, fonts: FontChain = BUILT_IN) -> tuple[int, list[_Line]] | None:
+def _bisect_sizes(text: str, width: int, height: int, wrap: bool, break_words: bool,
+                  fonts: FontChain, cache: GlyphCache) -> tuple[int, list[_Line]] | None:
     """Bisect sizes MAX..MIN for the largest that fits (fit shrinks as size grows); None if none does."""
     lo, hi = MIN_FONT_SIZE, MAX_FONT_SIZE
     best: tuple[int, list[_Line]] | None = None
     while lo <= hi:
         mid = (lo + hi) // 2
-        lines, fits = _try_size(text, mid, width, height, wrap, break_words, fonts)
+        lines, fits = _try_size(text, mid, width, height, wrap, break_words, fonts, cache)
         if fits:
             best = (mid, lines)
             lo = mid + 1
@@ -529,28 +542,32 @@ class TextPlan:
     truncated: bool
     fonts: FontChain = BUILT_IN
 
-    def missing(self) -> str:
+    def missing(self, cache: GlyphCache | None = None) -> str:
         """The characters on the panel that no font had (each once, in reading order): drawn as boxes."""
+        glyph = (default_cache if cache is None else cache).glyph
         found = dict.fromkeys(c for line in self.lines if not _built_in_only(line.text) for c in line.text
-                              if _glyph(c, self.font_size, self.fonts).missing)
+                              if glyph(c, self.font_size, self.fonts).missing)
         return "".join(found)
 
-    def layout(self) -> TextLayout:
+    def layout(self, cache: GlyphCache | None = None) -> TextLayout:
         return TextLayout(lines=len(self.lines), font_size=self.font_size, truncated=self.truncated,
-                          missing=self.missing())
+                          missing=self.missing(cache))
 
 
-def plan_text(text: str, width: int, height: int, options: TextOptions, fonts: FontChain = BUILT_IN) -> TextPlan:
+def plan_text(text: str, width: int, height: int, options: TextOptions, fonts: FontChain = BUILT_IN,
+              cache: GlyphCache | None = None) -> TextPlan:
     """Wrap, fit and place ``text`` as a sign: aligned, block centred vertically.
 
     Characters the built-in font lacks are drawn from the first of ``fonts`` that has them.
+    Glyphs come from ``cache`` (``default_cache`` unless given).
     """
     _check(width, height, options)
+    cache = default_cache if cache is None else cache
     if options.font_size is not None:
         size = options.font_size
-        lines, _ = _try_size(text, size, width, height, options.wrap, True, fonts)
+        lines, _ = _try_size(text, size, width, height, options.wrap, True, fonts, cache)
     else:
-        size, lines = _largest_fitting(text, width, height, options.wrap, fonts)
+        size, lines = _largest_fitting(text, width, height, options.wrap, fonts, cache)
     pitch = _pitch(size)
     kept = _cut_to_height(lines, pitch, height)
     truncated = len(kept) < len(lines) or any(ln.width > width for ln in kept)
@@ -569,22 +586,24 @@ def plan_text(text: str, width: int, height: int, options: TextOptions, fonts: F
     return TextPlan(width, height, size, tuple(placed), truncated, fonts)
 
 
-def render(plan: TextPlan, margin: int = 0) -> Image.Image:
+def render(plan: TextPlan, margin: int = 0, cache: GlyphCache | None = None) -> Image.Image:
     """Draw ``plan`` on a 1-bit image; ``margin`` adds a border (tests use it to see overflow)."""
+    glyph = (default_cache if cache is None else cache).glyph
     image = Image.new("1", (plan.width + 2 * margin, plan.height + 2 * margin), 0)
     # Straight onto the image's core: Image.paste re-checks modes and boxes on every
     # call, which cost more than the pasting for a line of small glyphs.  Same C call.
     core = image.im
     for line in plan.lines:
-        for x, y, mask in _placed([_glyph(c, plan.font_size, plan.fonts) for c in line.text]):
+        for x, y, mask in _placed([glyph(c, plan.font_size, plan.fonts) for c in line.text]):
             left, top = line.x + x + margin, line.y + y + margin
             width, height = mask.size
             core.paste(255, (left, top, left + width, top + height), mask.im)
     return image
 
 
-def layout_text(text: str, width: int, height: int, options: TextOptions,
-                fonts: FontChain = BUILT_IN) -> tuple[Image.Image, TextLayout]:
+def layout_text(text: str, width: int, height: int, options: TextOptions, fonts: FontChain = BUILT_IN,
+                cache: GlyphCache | None = None) -> tuple[Image.Image, TextLayout]:
     """Render ``text`` as a sign: wrapped, aligned, centred vertically, in a 1-bit image."""
-    plan = plan_text(text, width, height, options, fonts)
-    return render(plan), plan.layout()
+    cache = default_cache if cache is None else cache
+    plan = plan_text(text, width, height, options, fonts, cache)
+    return render(plan, 0, cache), plan.layout(cache)
