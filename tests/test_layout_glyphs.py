@@ -13,17 +13,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from pi_edge.providers.oled import layout as _layout
-from pi_edge.providers.oled.fonts import BUILT_IN
-from pi_edge.providers.oled.layout import MAX_FONT_SIZE, GlyphCache, PlacedLine, TextPlan, _ink, default_cache, render
+from pi_edge.providers.oled import wrapping
+from pi_edge.providers.oled.fonts import BUILT_IN, FontChain
+from pi_edge.providers.oled.glyphs import START, Glyph, GlyphCache, Line, default_cache, ink
+from pi_edge.providers.oled.layout import MAX_FONT_SIZE, PlacedLine, TextPlan, render
 
 
-def _glyph(char: str, size: int) -> _layout._Glyph:
+def _glyph(char: str, size: int) -> Glyph:
     return default_cache.glyph(char, size)
 
 
-def _measure(text: str, size: int) -> _layout._Line:
-    return _layout._measure(text, size, BUILT_IN, default_cache)
+def _measure(text: str, size: int) -> Line:
+    return wrapping.measure(text, size, BUILT_IN, default_cache)
 
 
 TEXT = st.text(alphabet=st.sampled_from(string.printable[:95] + "°—äöüßéñ€"), min_size=1, max_size=24)
@@ -34,7 +35,7 @@ TEXT = st.text(alphabet=st.sampled_from(string.printable[:95] + "°—äöüßé
 def test_a_composed_line_is_pillows_line_pixel_for_pixel(text, size):
     """Below 10 px Pillow clips descenders to the glyphs' control box; ours keeps them, so those sizes differ."""
     ours = render(TextPlan(1600, 120, size, (PlacedLine(text, 0, 0),), False), margin=20)
-    theirs = _ink(text, size)
+    theirs = ink(text, size)
     line = _measure(text, size)
     if theirs is None:
         assert line.empty and ours.getbbox() is None
@@ -60,7 +61,7 @@ def test_the_measured_ink_box_is_exactly_the_ink_drawn(text, size, x, y):
 
 def test_a_glyph_that_sits_a_pixel_off_alone_is_placed_as_in_a_line():
     """'Y' at 17 px: its control box starts a pixel left of its bitmap, which Pillow honours only alone."""
-    alone = _ink("Y", 17)
+    alone = ink("Y", 17)
     assert alone is not None
     assert _glyph("Y", 17).x == alone[0] + 1
     assert render(TextPlan(100, 40, 17, (PlacedLine("HYH", 0, 0),), False)) == _pillow_picture("HYH", 17, (100, 40))
@@ -69,7 +70,7 @@ def test_a_glyph_that_sits_a_pixel_off_alone_is_placed_as_in_a_line():
 def _pillow_picture(text: str, size: int, dims: tuple[int, int]) -> Image.Image:
     from PIL import ImageDraw
 
-    from pi_edge.providers.oled.layout import font
+    from pi_edge.providers.oled.glyphs import font
 
     image = Image.new("1", dims, 0)
     draw = ImageDraw.Draw(image)
@@ -80,14 +81,15 @@ def _pillow_picture(text: str, size: int, dims: tuple[int, int]) -> Image.Image:
 
 def test_the_glyph_cache_keeps_to_its_pixel_budget():
     """A text of many distinct characters at a huge size evicts old glyphs instead of growing without end."""
-    from pi_edge.providers.oled import layout
+    from pi_edge.agent.display.provider import TextOptions
+    from pi_edge.providers.oled.layout import plan_text
 
     cache = GlyphCache(pixels=50_000)
     hostile = " ".join(chr(c) for c in range(0x4E00, 0x4E00 + 80))  # 80 distinct characters, ~3500 px each
     # A panel tall enough for all of them: layout only rasterises what a panel can show.
-    plan = layout.plan_text(hostile, 128, 8192, layout.TextOptions(font_size=64, wrap=True), cache=cache)
+    plan = plan_text(hostile, 128, 8192, TextOptions(font_size=64, wrap=True), cache=cache)
     render(plan, cache=cache)
-    pixels = sum(layout._area(g) for g in cache._glyphs.values())
+    pixels = sum(g.area for g in cache._glyphs.values())
     assert pixels <= 50_000
     assert len(cache) > 1
     assert pixels == cache.pixels
@@ -124,44 +126,38 @@ def test_a_fresh_cache_starts_cold_and_leaves_the_shared_one_alone():
 @settings(max_examples=400, deadline=None)
 def test_a_run_measured_once_and_shifted_is_the_run_measured_in_place(prefix, text, size):
     """Runs are kept per pen fraction; placed after any prefix they must give the glyph-by-glyph answer."""
-    from pi_edge.providers.oled import layout
-
-    line = layout._START.then([_glyph(c, size) for c in prefix], prefix)
+    line = START.then([_glyph(c, size) for c in prefix], prefix)
     by_glyph = line.then([_glyph(c, size) for c in text], text)
-    assert layout._extend(line, text, size, BUILT_IN, default_cache) == by_glyph
-    assert layout._extend(line, text, size, BUILT_IN, default_cache) == by_glyph  # and again, from the kept run
+    assert wrapping.extend(line, text, size, BUILT_IN, default_cache) == by_glyph
+    assert wrapping.extend(line, text, size, BUILT_IN, default_cache) == by_glyph  # and again, from the kept run
 
 
 def test_long_runs_are_measured_but_not_kept():
     """The run cache holds sign-sized words; a hostile 10 000-character word must not sit in it."""
-    from pi_edge.providers.oled import layout
-
     cache = GlyphCache()
     word = "w" * 10_000
-    assert layout._measure(word, 12, BUILT_IN, cache) == layout._START.then([_glyph(c, 12) for c in word], word)
+    assert wrapping.measure(word, 12, BUILT_IN, cache) == START.then([_glyph(c, 12) for c in word], word)
     assert cache.run.cache_info().currsize == 0
-    layout._measure("short", 12, BUILT_IN, cache)
+    wrapping.measure("short", 12, BUILT_IN, cache)
     assert cache.run.cache_info().currsize == 1
 
 
 def test_runs_after_a_pen_between_pixels_are_measured_as_in_place(monkeypatch):
     """The built-in font advances whole pixels in mode "1"; a font whose pens fall between pixels must
     measure the same through the run cache as glyph by glyph, from every one of the 64 fractions."""
-    from pi_edge.providers.oled import layout
-
     real = default_cache.glyph
     nudge = {"n": 0}
 
-    def between_pixels(char: str, size: int, fonts: layout.FontChain = layout.BUILT_IN) -> layout._Glyph:
+    def between_pixels(char: str, size: int, fonts: FontChain = BUILT_IN) -> Glyph:
         g = real(char, size, fonts)
-        return layout._Glyph(g.advance + nudge["n"], g.x, g.y, g.right, g.bottom, g.mask)
+        return Glyph(g.advance + nudge["n"], g.x, g.y, g.right, g.bottom, g.mask)
 
     for n in range(64):
         nudge["n"] = n
         cache = GlyphCache()  # runs kept under another nudge would be another font's
         monkeypatch.setattr(cache, "glyph", between_pixels)
         for prefix in ("a", "Wi", "sign "):
-            line = layout._START.then([between_pixels(c, 17) for c in prefix], prefix)
+            line = START.then([between_pixels(c, 17) for c in prefix], prefix)
             for text in ("x", " word", "Hello!", "  "):
                 expected = line.then([between_pixels(c, 17) for c in text], text)
-                assert layout._extend(line, text, 17, BUILT_IN, cache) == expected
+                assert wrapping.extend(line, text, 17, BUILT_IN, cache) == expected

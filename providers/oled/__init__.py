@@ -1,7 +1,7 @@
 """The OLED display provider: luma.oled over I2C, or an in-memory emulator.
 
 Public API, re-exported from one-concept modules (``config``, ``layout``,
-``device``, ``provider``, ``terminal``, ``errors``).  ``OledProvider`` is
+``glyphs``, ``device``, ``provider``, ``terminal``, ``errors``).  ``OledProvider`` is
 loaded on first use, so reading flags and config never imports luma.
 """
 
@@ -29,6 +29,7 @@ from pi_edge.providers.oled.errors import (
     UnknownDriverError,
     ValueRangeError,
 )
+from pi_edge.providers.oled.glyphs import GlyphCache
 from pi_edge.providers.oled.layout import layout_text
 from pi_edge.providers.oled.terminal import to_halfblocks
 
@@ -47,6 +48,7 @@ __all__ = [
     "DisplayIOError",
     "DisplayModeError",
     "DisplayUnavailableError",
+    "GlyphCache",
     "OledError",
     "OledProvider",
     "UnknownDriverError",
