@@ -1,8 +1,9 @@
 """The OLED display provider: luma.oled over I2C, or an in-memory emulator.
 
 Public API, re-exported from one-concept modules (``config``, ``layout``,
-``glyphs``, ``device``, ``provider``, ``terminal``, ``errors``).  ``OledProvider`` is
-loaded on first use, so reading flags and config never imports luma.
+``glyphs``, ``device``, ``provider``, ``terminal``, ``errors``, and ``testing``:
+the fake bus for tests).  ``OledProvider`` and ``FakeSSD1306Bus`` are loaded
+on first use, so reading flags and config never imports luma.
 """
 
 from typing import TYPE_CHECKING
@@ -35,6 +36,7 @@ from pi_edge.providers.oled.terminal import to_halfblocks
 
 if TYPE_CHECKING:
     from pi_edge.providers.oled.provider import OledProvider
+    from pi_edge.providers.oled.testing import FakeSSD1306Bus
 
 __all__ = [
     "ALLOWED_DISPLAYS",
@@ -48,6 +50,7 @@ __all__ = [
     "DisplayIOError",
     "DisplayModeError",
     "DisplayUnavailableError",
+    "FakeSSD1306Bus",
     "GlyphCache",
     "OledError",
     "OledProvider",
@@ -68,4 +71,8 @@ def __getattr__(name: str) -> object:
         from pi_edge.providers.oled.provider import OledProvider
 
         return OledProvider
+    if name == "FakeSSD1306Bus":
+        from pi_edge.providers.oled.testing import FakeSSD1306Bus
+
+        return FakeSSD1306Bus
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

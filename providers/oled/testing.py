@@ -1,12 +1,26 @@
-"""A fake I2C bus with one monochrome OLED controller on it.
+"""A fake I2C bus with one monochrome OLED controller on it, for your own tests.
+
+Pass it where smbus2's bus would go and ask what the glass shows::
+
+    from pi_edge.providers.oled import DisplayConfig, FakeSSD1306Bus, OledProvider
+
+    bus = FakeSSD1306Bus()  # a 128x64 SSD1306 at 0x3C
+    provider = OledProvider(DisplayConfig(display="ssd1306"), bus=bus)
+    provider.show_text("Hello")
+    bus.image()  # a 1-bit PIL image of what a person looking at the panel sees
+    provider.close()
 
 It behaves like the panel, not like a call recorder (gpiozero's mock pins are
 the model): command bytes are decoded into controller state, data bytes land
 in GDDRAM following the addressing mode and windows, and ``image()`` answers
-"what does a person looking at the glass see?".  The command sets (SSD1306
-and its siblings, SSD1305, SH1106, SH1107, CH1115) are in ``oled_controllers``.
+"what does a person looking at the glass see?".  ``pixels()`` gives the same
+as rows of 0/1; ``disconnect()``, ``reconnect()`` and ``fail_next()`` make
+the faults a real bus has; ``bytes_written`` and ``bus_seconds()`` say what
+the traffic cost.  The command sets (SSD1306 and its siblings, SSD1305,
+SH1106, SH1107, CH1115) are in ``fake_controllers``: pick one with
+``controller=`` and the panel's ``width`` and ``height``.
 
-Pass it where smbus2 would go::
+It is also what luma's own I2C interface takes::
 
     serial = luma.core.interface.serial.i2c(bus=FakeSSD1306Bus(), address=0x3C)
 
@@ -53,7 +67,7 @@ from collections.abc import Sequence
 
 from PIL import Image
 
-from pi_edge.providers.oled.controller_models import CONTROLLERS, Controller
+from pi_edge.providers.oled.fake_controllers import CONTROLLERS, Controller
 
 HORIZONTAL, VERTICAL, PAGE = 0, 1, 2
 RAM_ROWS = 64  # the SSD1306's; each controller has its own, see ``FakeSSD1306Bus.ram_rows``
@@ -299,7 +313,7 @@ class FakeSSD1306Bus:
     def _execute(self, op: int, args: tuple[int, ...]) -> None:
         spec = self.spec
         if op in spec.no_ops or op in spec.foreign:
-            pass  # see oled_controllers: accepted, not rendered
+            pass  # see fake_controllers: accepted, not rendered
         elif op in (0xAE, 0xAF):
             self.display_on = op == 0xAF
         elif op == 0x81:
