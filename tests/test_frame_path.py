@@ -128,6 +128,46 @@ def test_same_frame_again_costs_nothing_on_the_bus(panel):
     assert provider.show_bitmap(128, 64, frame.tobytes()).bus_bytes == 0
 
 
+class BlockOnlyBus:
+    """An adapter that speaks SMBus block writes and nothing else (no ``i2c_rdwr`` at all)."""
+
+    def __init__(self, panel: FakeSSD1306Bus) -> None:
+        self.panel = panel
+
+    def write_i2c_block_data(self, address: int, register: int, data: list[int]) -> None:
+        self.panel.write_i2c_block_data(address, register, data)
+
+
+class RefusingRdwrBus(BlockOnlyBus):
+    """Has ``i2c_rdwr``, but the adapter refuses combined transfers as some SMBus-only ones do."""
+
+    def __init__(self, panel: FakeSSD1306Bus) -> None:
+        super().__init__(panel)
+        self.refused = 0
+
+    def i2c_rdwr(self, *messages: object) -> None:
+        self.refused += 1
+        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+
+
+@pytest.mark.parametrize("shape", [FakeSSD1306Bus, BlockOnlyBus, RefusingRdwrBus])
+def test_frames_reach_the_glass_whatever_writes_the_bus_takes(shape):
+    """Combined writes where the bus takes them; 32-byte blocks where it has none or refuses them (asked once)."""
+    glass = FakeSSD1306Bus()
+    bus = glass if shape is FakeSSD1306Bus else shape(glass)
+    provider = OledProvider(DisplayConfig(), bus=bus)
+    try:
+        for lit in (1, 0):  # every pixel changes: one 128x64 window, set up in one command write
+            frame = Image.new("1", (128, 64), lit)
+            glass.reset_counters()
+            provider.show_bitmap(128, 64, frame.tobytes())
+            assert glass.image().tobytes() == frame.tobytes()
+            assert glass.transactions - 1 == (1 if shape is FakeSSD1306Bus else 1024 // 32)
+        assert getattr(bus, "refused", 1) == 1
+    finally:
+        provider.close()
+
+
 @pytest.mark.parametrize("rotate", [0, 1])
 def test_the_emulator_reports_the_bytes_a_panel_would_get(rotate):
     """No bus, but the same diffing writer: the emulator's replies say what a Pi would send."""

@@ -1,7 +1,7 @@
 """The OLED display provider: luma.oled over I2C, or an in-memory emulator.
 
 Public API, re-exported from one-concept modules (``config``, ``layout``,
-``glyphs``, ``device``, ``provider``, ``terminal``, ``errors``, and ``testing``:
+``glyphs``, ``bus``, ``device``, ``provider``, ``terminal``, ``errors``, and ``testing``:
 the fake bus for tests).  ``OledProvider`` and ``FakeSSD1306Bus`` are loaded
 on first use, so reading flags and config never imports luma.
 """
@@ -9,6 +9,7 @@ on first use, so reading flags and config never imports luma.
 from typing import TYPE_CHECKING
 
 from pi_edge.providers.oled.bitmap import pack_bitmap, unpack_bitmap
+from pi_edge.providers.oled.bus import I2CBus
 from pi_edge.providers.oled.config import (
     ALLOWED_DISPLAYS,
     EMULATOR,
@@ -52,6 +53,7 @@ __all__ = [
     "DisplayUnavailableError",
     "FakeSSD1306Bus",
     "GlyphCache",
+    "I2CBus",
     "OledError",
     "OledProvider",
     "UnknownDriverError",

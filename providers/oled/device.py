@@ -19,13 +19,14 @@ from luma.core.device import device as LumaDevice
 from luma.core.device import dummy
 from luma.core.interface.serial import i2c
 
+from pi_edge.providers.oled.bus import CombinedWriteBus, I2CBus
 from pi_edge.providers.oled.config import DisplayConfig
 from pi_edge.providers.oled.errors import BusUnavailableError, DisplayIOError, DisplayModeError
 
 log = logging.getLogger(__name__)
 
 
-def bus_label(config: DisplayConfig, bus: object | None) -> str:
+def bus_label(config: DisplayConfig, bus: I2CBus | None) -> str:
     """How messages name the bus: the device node, or an injected object's class."""
     import smbus2
 
@@ -35,7 +36,7 @@ def bus_label(config: DisplayConfig, bus: object | None) -> str:
 
 
 @contextmanager
-def bus_errors(config: DisplayConfig, bus: object | None = None) -> Iterator[None]:
+def bus_errors(config: DisplayConfig, bus: I2CBus | None = None) -> Iterator[None]:
     """Turn a failed transfer into ``DisplayIOError``.
 
     luma's ``i2c.command()`` converts EIO/EREMOTEIO into ``DeviceNotFoundError``
@@ -49,7 +50,7 @@ def bus_errors(config: DisplayConfig, bus: object | None = None) -> Iterator[Non
         raise DisplayIOError(config.i2c_address, bus_label(config, bus), str(exc)) from exc
 
 
-def open_bus(config: DisplayConfig) -> object:
+def open_bus(config: DisplayConfig) -> CombinedWriteBus:
     """Open ``/dev/i2c-N`` with smbus2; a missing node or no permission says what to do."""
     import smbus2
 
@@ -61,7 +62,7 @@ def open_bus(config: DisplayConfig) -> object:
         raise BusUnavailableError(config.bus_path, reason) from None
 
 
-def open_device(config: DisplayConfig, bus: object) -> LumaDevice:
+def open_device(config: DisplayConfig, bus: I2CBus) -> LumaDevice:
     """Create the luma device on an open bus; the panel is initialised (cleared, on) on return.
 
     The bus is opened by us, not by luma, so it outlives a panel that drops

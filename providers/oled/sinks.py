@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
 from pi_edge.agent.display.screen import Screen
+from pi_edge.providers.oled.bus import I2CBus
 from pi_edge.providers.oled.config import DisplayConfig
 from pi_edge.providers.oled.device import bus_errors, open_bus, open_device
 from pi_edge.providers.oled.errors import DisplayIOError
 from pi_edge.providers.oled.panel import Addressing, PanelWriter, addressing_for
 from pi_edge.providers.oled.transport import I2CTransport
+
+if TYPE_CHECKING:
+    from smbus2 import i2c_msg
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +49,7 @@ class _NoBus:
     def write_i2c_block_data(self, address: int, register: int, data: list[int]) -> None:
         """Nothing is listening."""
 
-    def i2c_rdwr(self, *messages: object) -> None:
+    def i2c_rdwr(self, *messages: i2c_msg) -> None:
         """Nothing is listening."""
 
 
@@ -93,12 +98,12 @@ class PanelSink:
     controller has been initialised.
     """
 
-    def __init__(self, config: DisplayConfig, bus: object | None = None,
+    def __init__(self, config: DisplayConfig, bus: I2CBus | None = None,
                  after_init: Callable[[PanelSink], None] | None = None) -> None:
         self.config = config
         self.width, self.height = logical_size(config)
         self.owns_bus = bus is None
-        self.bus = open_bus(config) if bus is None else bus
+        self.bus: I2CBus = open_bus(config) if bus is None else bus
         self.transport = I2CTransport(self.bus, config.i2c_address)
         self.after_init = after_init
         self.device: object | None = None

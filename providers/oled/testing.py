@@ -64,10 +64,16 @@ import errno
 import os
 from collections import deque
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
 from pi_edge.providers.oled.fake_controllers import CONTROLLERS, Controller
+
+if TYPE_CHECKING:
+    from smbus2 import i2c_msg
+
+    from pi_edge.providers.oled.bus import CombinedWriteBus
 
 HORIZONTAL, VERTICAL, PAGE = 0, 1, 2
 RAM_ROWS = 64  # the SSD1306's; each controller has its own, see ``FakeSSD1306Bus.ram_rows``
@@ -157,7 +163,7 @@ class FakeSSD1306Bus:
         """A lone byte is a control byte with nothing after it; it changes nothing."""
         self._call([(i2c_addr, [value])])
 
-    def i2c_rdwr(self, *messages: object) -> None:
+    def i2c_rdwr(self, *messages: i2c_msg) -> None:
         """Combined transfer of smbus2 ``i2c_msg`` writes: repeated STARTs, one STOP."""
         for msg in messages:
             if getattr(msg, "flags", 0) & 0x0001:  # I2C_M_RD
@@ -450,3 +456,7 @@ class FakeSSD1306Bus:
             if self.page > p1:
                 self.page = p0
                 self.column = c0 if self.column >= c1 else self.column + 1
+
+
+if TYPE_CHECKING:  # mypy holds the fake to the bus protocols the provider is typed with
+    _fits_the_provider: CombinedWriteBus = FakeSSD1306Bus()
