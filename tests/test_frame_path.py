@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from luma.core.interface.serial import i2c
 from PIL import Image, ImageDraw, ImageFont
 
-from pi_edge.providers.oled import ConfigError, DisplayConfig, DisplayUnavailableError, OledProvider
+from pi_edge.providers.oled import DisplayConfig, DisplayUnavailableError, OledConfigError, OledProvider
 from pi_edge.providers.oled.config import PANEL_SIZES
 from pi_edge.providers.oled.errors import DisplayIOError
 from pi_edge.providers.oled.packing import pack_pages, unpack_pages
@@ -287,7 +287,8 @@ def test_panel_size_table_matches_luma(driver):
 
 
 def test_impossible_size_lists_what_the_driver_takes():
-    with pytest.raises(ConfigError, match="sh1107 does not drive a 128x64 panel; its sizes are 64x128, 80x128, 128x128"):
+    sizes = "its sizes are 64x128, 80x128, 128x128"
+    with pytest.raises(OledConfigError, match=f"sh1107 does not drive a 128x64 panel; {sizes}"):
         DisplayConfig(display="sh1107", width=128, height=64)
 
 

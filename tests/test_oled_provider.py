@@ -25,9 +25,9 @@ from pi_edge.providers.oled import (
     BitmapSizeError,
     BusUnavailableError,
     ClosedError,
-    ConfigError,
     DisplayConfig,
     DisplayUnavailableError,
+    OledConfigError,
     OledProvider,
     UnknownDriverError,
     ValueRangeError,
@@ -252,7 +252,7 @@ def test_every_allowed_driver_is_a_monochrome_luma_oled_class(name):
     ],
 )
 def test_config_rejects_out_of_range_values(kwargs, fragment):
-    with pytest.raises(ConfigError, match=fragment.replace(".", r"\.")):
+    with pytest.raises(OledConfigError, match=fragment.replace(".", r"\.")):
         DisplayConfig(**kwargs)
 
 
@@ -289,8 +289,60 @@ def test_panel_at_another_address_is_named_in_the_health_reason():
 
 
 def test_unsupported_panel_size_is_a_config_error():
-    with pytest.raises(ConfigError, match="100x50"):
+    with pytest.raises(OledConfigError, match="100x50"):
         OledProvider(DisplayConfig(width=100, height=48 + 2), bus=FakeSSD1306Bus())
+
+
+def _error_classes(package: str) -> list[type[BaseException]]:
+    """Every exception class defined in the modules of ``package`` (each module imported)."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    root = importlib.import_module(package)
+    found = {}
+    for info in pkgutil.walk_packages(root.__path__, f"{package}."):
+        if info.name.endswith(".__main__"):
+            continue  # runs the CLI when imported
+        module = importlib.import_module(info.name)
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, BaseException) and cls.__module__ == info.name:
+                found[f"{cls.__module__}.{cls.__qualname__}"] = cls
+    return list(found.values())
+
+
+def test_no_two_error_classes_in_pi_edge_share_a_name():
+    """A reader who sees ``except ConfigError`` must not have to look up which one is meant."""
+    classes = _error_classes("pi_edge.agent") + _error_classes("pi_edge.providers")
+    by_name: dict[str, list[str]] = {}
+    for cls in classes:
+        by_name.setdefault(cls.__name__, []).append(cls.__module__)
+    assert {name: where for name, where in by_name.items() if len(where) > 1} == {}
+
+
+def test_the_error_tree_drawn_in_errors_py_is_the_real_one():
+    """The diagram at the top of providers/oled/errors.py: every class once, each under its first base."""
+    import re
+
+    from pi_edge.providers.oled import errors
+
+    assert errors.__doc__ is not None
+    drawn = [line for line in errors.__doc__.split("::", 1)[1].splitlines() if line.strip()]
+    parents: list[tuple[int, str]] = []  # (column, name) of the open branches
+    seen = []
+    for line in drawn:
+        match = re.search(r"\b([A-Z]\w*Error)\b", line)
+        assert match, line
+        column, name = match.start(), match.group(1)
+        while parents and parents[-1][0] >= column:
+            parents.pop()
+        if parents:
+            assert getattr(errors, name).__bases__[0].__name__ == parents[-1][1], name
+        parents.append((column, name))
+        seen.append(name)
+    defined = [name for name, cls in vars(errors).items()
+               if isinstance(cls, type) and issubclass(cls, Exception) and cls.__module__ == errors.__name__]
+    assert sorted(seen[1:]) == sorted(defined) and seen[0] == "ProviderError"
 
 
 def test_unplugged_panel_gets_the_kept_frame_when_it_comes_back(oled):

@@ -1,9 +1,9 @@
 """The OLED display provider: luma.oled over I2C, or an in-memory emulator.
 
 Public API, re-exported from one-concept modules (``config``, ``layout``,
-``glyphs``, ``bus``, ``device``, ``provider``, ``terminal``, ``errors``, and ``testing``:
-the fake bus for tests).  ``OledProvider`` and ``FakeSSD1306Bus`` are loaded
-on first use, so reading flags and config never imports luma.
+``glyphs``, ``bus``, ``device``, ``provider``, ``terminal``, ``errors``, and
+``testing``: the fake bus for tests).  ``OledProvider`` and ``FakeSSD1306Bus``
+are loaded on first use, so reading flags and config never imports luma.
 """
 
 from typing import TYPE_CHECKING
@@ -23,10 +23,10 @@ from pi_edge.providers.oled.errors import (
     BitmapSizeError,
     BusUnavailableError,
     ClosedError,
-    ConfigError,
     DisplayIOError,
     DisplayModeError,
     DisplayUnavailableError,
+    OledConfigError,
     OledError,
     UnknownDriverError,
     ValueRangeError,
@@ -46,7 +46,6 @@ __all__ = [
     "BitmapSizeError",
     "BusUnavailableError",
     "ClosedError",
-    "ConfigError",
     "DisplayConfig",
     "DisplayIOError",
     "DisplayModeError",
@@ -54,6 +53,7 @@ __all__ = [
     "FakeSSD1306Bus",
     "GlyphCache",
     "I2CBus",
+    "OledConfigError",
     "OledError",
     "OledProvider",
     "UnknownDriverError",

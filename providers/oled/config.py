@@ -10,7 +10,7 @@ import argparse
 import os
 from dataclasses import dataclass
 
-from pi_edge.providers.oled.errors import ConfigError, UnknownDriverError
+from pi_edge.providers.oled.errors import OledConfigError, UnknownDriverError
 
 EMULATOR = "emulator"
 
@@ -77,19 +77,19 @@ class DisplayConfig:
         for name in ("width", "height"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
-                raise ConfigError(f"display {name} must be a positive number of pixels, got {value!r}",
+                raise OledConfigError(f"display {name} must be a positive number of pixels, got {value!r}",
                                   keys=(name,))
         self._check_size()
         if self.rotate not in (0, 1, 2, 3):
-            raise ConfigError(
+            raise OledConfigError(
                 f"rotate must be 0, 1, 2 or 3 (quarter turns clockwise), got {self.rotate!r}", keys=("rotate",)
             )
         if not isinstance(self.i2c_port, int) or self.i2c_port < 0:
-            raise ConfigError(f"i2c port must be a bus number like 1, got {self.i2c_port!r}", keys=("i2c_port",))
+            raise OledConfigError(f"i2c port must be a bus number like 1, got {self.i2c_port!r}", keys=("i2c_port",))
         if not isinstance(self.i2c_address, int) or not (
             I2C_ADDRESS_MIN <= self.i2c_address <= I2C_ADDRESS_MAX
         ):
-            raise ConfigError(
+            raise OledConfigError(
                 f"i2c address {self.i2c_address!r} is outside 0x{I2C_ADDRESS_MIN:02X}..0x{I2C_ADDRESS_MAX:02X}; "
                 "most SSD1306 boards use 0x3C or 0x3D", keys=("i2c_address",)
             )
@@ -103,14 +103,14 @@ class DisplayConfig:
         size = (self.width, self.height)
         if self.is_emulator:
             if max(size) > EMULATOR_MAX_SIDE or self.height % 8:
-                raise ConfigError(
+                raise OledConfigError(
                     f"an emulated panel of {self.width}x{self.height} is not possible: sides up to "
                     f"{EMULATOR_MAX_SIDE} pixels, height a multiple of 8", keys=("width", "height")
                 )
             return
         sizes = PANEL_SIZES[self.display]
         if size not in sizes:
-            raise ConfigError(
+            raise OledConfigError(
                 f"{self.display} does not drive a {self.width}x{self.height} panel; its sizes are "
                 f"{', '.join(f'{w}x{h}' for w, h in sizes)} (set --width and --height)",
                 keys=("display", "width", "height"),
