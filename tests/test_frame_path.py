@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import random
 import threading
+from collections.abc import Callable
 
 import luma.core.error
 import luma.oled.device
@@ -368,3 +369,54 @@ def test_brief_bus_faults_are_retried_until_the_frame_lands(panel, err):
     report = provider.show_bitmap(128, 64, frame.tobytes())
     assert report.status == "shown" and bus.failed_transfers == 3
     assert bus.image().tobytes() == frame.tobytes() and provider.health().healthy
+
+
+# -- listeners -------------------------------------------------------------------------------
+
+
+def _from_another_thread(action: Callable[[], object]) -> bool:
+    """Run ``action`` on a thread of its own; True if it finished within a bounded wait.
+
+    What a listener that hands work to another thread sees: if the scheduler called it
+    holding a lock that work needs, the work cannot finish until the listener returns.
+    """
+    worker = threading.Thread(target=action, daemon=True)
+    worker.start()
+    worker.join(2.0)
+    return not worker.is_alive()
+
+
+def test_a_frame_listener_is_called_with_the_bus_free(panel):
+    """A listener that changes a setting (which needs the bus) through another thread must not stall."""
+    provider, bus = panel
+    finished: list[bool] = []
+    heard = threading.Event()
+
+    def on_frame() -> None:
+        finished.append(_from_another_thread(lambda: provider.set_contrast(0x10)))
+        heard.set()
+
+    provider.listen(on_frame=on_frame)
+    provider.show_text("heard")
+    assert heard.wait(10)
+    assert finished == [True] and bus.contrast == 0x10
+
+
+def test_health_listeners_are_called_with_the_scheduler_free(panel):
+    """Going unhealthy and coming back, the listener can ask the scheduler (another thread) about health."""
+    provider, bus = panel
+    heard: list[tuple[bool, bool]] = []
+    back = threading.Event()
+
+    def on_health(healthy: bool, _why: str) -> None:
+        heard.append((healthy, _from_another_thread(lambda: provider.wait_healthy(0))))
+        if healthy:
+            back.set()
+
+    provider.listen(on_health=on_health)
+    bus.disconnect()
+    with pytest.raises(DisplayUnavailableError):
+        provider.show_text("gone")
+    bus.reconnect()
+    assert back.wait(10)
+    assert heard == [(False, True), (True, True)]
