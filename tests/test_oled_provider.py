@@ -408,6 +408,18 @@ def test_luma_flag_names_and_hex_or_decimal_address():
     assert config_from_args(parse("--i2c-address", "60")).i2c_address == 60
 
 
+def test_a_flag_not_given_or_not_known_takes_display_configs_default(monkeypatch):
+    """DisplayConfig's defaults are written once: the flags, config_from_args and the fake bus take them from it."""
+    assert config_from_args(parse("--display", "ssd1306")) == DisplayConfig()
+    assert config_from_args(argparse.Namespace(display="ssd1306")) == DisplayConfig()  # a parser without the flags
+    bus, config = FakeSSD1306Bus(), DisplayConfig()
+    assert (bus.width, bus.height, bus.address, bus.controller) == (
+        config.width, config.height, config.i2c_address, config.display)
+    monkeypatch.setattr(DisplayConfig, "i2c_address", 0x3D)  # as if the default were changed, there alone
+    monkeypatch.setattr(DisplayConfig, "height", 32)
+    assert config_from_args(argparse.Namespace(display="ssd1306")) == DisplayConfig(height=32, i2c_address=0x3D)
+
+
 def test_default_display_depends_on_the_bus_node():
     assert config_from_args(parse("--i2c-port", "99")).display == "emulator"
     assert default_display(99) == "emulator"

@@ -51,14 +51,12 @@ def i2c_device_path(port: int) -> str:
     return f"/dev/i2c-{port}"
 
 
-def default_display(i2c_port: int = 1) -> str:
-    """``ssd1306`` when the I2C bus exists, else ``emulator`` (a laptop, a CI box)."""
-    return "ssd1306" if os.path.exists(i2c_device_path(i2c_port)) else EMULATOR
-
-
 @dataclass(frozen=True)
 class DisplayConfig:
-    """What panel to drive and how; validated on construction."""
+    """What panel to drive and how; validated on construction.
+
+    Its defaults are the display's defaults everywhere (flags, ``config_from_args``, the fake bus).
+    """
 
     display: str = "ssd1306"
     width: int = 128
@@ -125,6 +123,11 @@ class DisplayConfig:
         return i2c_device_path(self.i2c_port)
 
 
+def default_display(i2c_port: int = DisplayConfig.i2c_port) -> str:
+    """The default driver when the I2C bus exists, else ``emulator`` (a laptop, a CI box)."""
+    return DisplayConfig.display if os.path.exists(i2c_device_path(i2c_port)) else EMULATOR
+
+
 def parse_i2c_address(text: str) -> int:
     """Accept ``0x3C`` or ``60`` (luma passes the string through ``int(s, 0)`` too)."""
     try:
@@ -156,7 +159,7 @@ def add_display_arguments(parser: argparse.ArgumentParser) -> None:
         type=_display_name,
         default=None,
         metavar="DISPLAY",
-        help="driver name, or 'emulator' (default: ssd1306 if /dev/i2c-PORT exists, "
+        help=f"driver name, or 'emulator' (default: {DisplayConfig.display} if /dev/i2c-PORT exists, "
         f"else emulator); one of: {', '.join(ALLOWED_DISPLAYS)}",
     )
     # The defaults are written out: the agent sets these flags' defaults to None (its config file fills them).
@@ -182,17 +185,18 @@ def add_display_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(ns: argparse.Namespace) -> DisplayConfig:
-    """Build a ``DisplayConfig`` from parsed flags, filling in what is missing."""
-    port = getattr(ns, "i2c_port", 1)
+    """Build a ``DisplayConfig`` from parsed flags; a flag the parser lacks takes ``DisplayConfig``'s default."""
+    d = DisplayConfig
+    port = getattr(ns, "i2c_port", d.i2c_port)
     display = getattr(ns, "display", None) or default_display(port)
-    address = getattr(ns, "i2c_address", 0x3C)
+    address = getattr(ns, "i2c_address", d.i2c_address)
     if isinstance(address, str):
         address = int(address, 0)
     return DisplayConfig(
         display=display,
-        width=getattr(ns, "width", 128),
-        height=getattr(ns, "height", 64),
-        rotate=getattr(ns, "rotate", 0),
+        width=getattr(ns, "width", d.width),
+        height=getattr(ns, "height", d.height),
+        rotate=getattr(ns, "rotate", d.rotate),
         i2c_port=port,
         i2c_address=address,
         png_path=getattr(ns, "png_path", None),

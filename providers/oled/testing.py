@@ -4,7 +4,7 @@ Pass it where smbus2's bus would go and ask what the glass shows::
 
     from pi_edge.providers.oled import DisplayConfig, FakeSSD1306Bus, OledProvider
 
-    bus = FakeSSD1306Bus()  # a 128x64 SSD1306 at 0x3C
+    bus = FakeSSD1306Bus()  # a 128x64 SSD1306 at 0x3C: DisplayConfig's defaults
     provider = OledProvider(DisplayConfig(display="ssd1306"), bus=bus)
     provider.show_text("Hello")
     bus.image()  # a 1-bit PIL image of what a person looking at the panel sees
@@ -68,6 +68,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
+from pi_edge.providers.oled.config import DisplayConfig
 from pi_edge.providers.oled.fake_controllers import CONTROLLERS, Controller
 
 if TYPE_CHECKING:
@@ -84,14 +85,17 @@ COMMAND_LOG = 4096  # decoded commands kept in ``commands``
 
 
 class FakeSSD1306Bus:
-    """An smbus2-compatible bus object holding one monochrome OLED panel."""
+    """An smbus2-compatible bus object holding one monochrome OLED panel.
+
+    By default the panel ``DisplayConfig()`` describes: the two meet without arguments.
+    """
 
     def __init__(
         self,
-        width: int = 128,
-        height: int = 64,
-        address: int = 0x3C,
-        controller: str = "ssd1306",
+        width: int = DisplayConfig.width,
+        height: int = DisplayConfig.height,
+        address: int = DisplayConfig.i2c_address,
+        controller: str = DisplayConfig.display,
         column_offset: int | None = None,
     ) -> None:
         if controller not in CONTROLLERS:
