@@ -128,7 +128,7 @@ def stock_device(bus: object) -> ssd1306:
 def our_writer(bus: object) -> PanelWriter:
     """Our bare writer, built the way ``PanelSink`` builds it (luma initialises the controller)."""
     device = open_device(CONFIG, bus)
-    writer = PanelWriter(I2CTransport(bus, ADDRESS), addressing_for(device), device._w, device._h)  # type: ignore[attr-defined]
+    writer = PanelWriter(I2CTransport(bus, ADDRESS), addressing_for(device), CONFIG.width, CONFIG.height)
     writer.assume_blank()  # as PanelSink does: luma's init just cleared panel memory
     return writer
 

@@ -1,8 +1,9 @@
 """Build the luma device for a ``DisplayConfig`` and translate luma's errors, once.
 
 Hardware goes through ``luma.core.interface.serial.i2c`` and a luma.oled driver
-class; tests inject a fake bus object in place of smbus2.  The emulator is
-luma's in-memory ``dummy`` device, which keeps the last image it was given.
+class; tests inject a fake bus object in place of smbus2.  luma has no type
+hints: ``LumaDevice`` names the little of a device the provider uses.  (The
+emulator needs no luma device: see ``sinks.MemorySink``.)
 """
 
 from __future__ import annotations
@@ -11,19 +12,27 @@ import errno
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Protocol
 
 import luma.core.error
 import luma.oled.device
-from luma.core.device import device as LumaDevice
-from luma.core.device import dummy
 from luma.core.interface.serial import i2c
+from PIL import Image
 
 from pi_edge.providers.oled.bus import CombinedWriteBus, I2CBus
 from pi_edge.providers.oled.config import DisplayConfig
 from pi_edge.providers.oled.errors import BusUnavailableError, DisplayIOError, DisplayModeError
 
 log = logging.getLogger(__name__)
+
+
+class LumaDevice(Protocol):
+    """What the provider uses of a luma.oled device: luma initialises the controller and turns frames
+    to the glass (``preprocess``); ``panel.PanelWriter`` writes them."""
+
+    persist: bool
+
+    def preprocess(self, image: Image.Image) -> Image.Image: ...
 
 
 def bus_label(config: DisplayConfig, bus: I2CBus | None) -> str:
@@ -73,16 +82,11 @@ def open_device(config: DisplayConfig, bus: I2CBus) -> LumaDevice:
     A sign should keep its last message through an agent restart, and
     ``close()`` decides explicitly what shutdown shows.
     """
-    if config.is_emulator:
-        device: Any = dummy(width=config.width, height=config.height, rotate=config.rotate, mode="1")
-        device.persist = True
-        return device
-
     serial = i2c(bus=bus, address=config.i2c_address)
     driver = getattr(luma.oled.device, config.display)
     try:
         with bus_errors(config, bus):
-            device = driver(serial, width=config.width, height=config.height, rotate=config.rotate)
+            device: LumaDevice = driver(serial, width=config.width, height=config.height, rotate=config.rotate)
     except luma.core.error.DeviceDisplayModeError as exc:
         raise DisplayModeError(
             f"{config.display} does not support a {config.width}x{config.height} panel ({exc}); "
