@@ -26,7 +26,7 @@ MONOCHROME_I2C_DRIVERS: tuple[str, ...] = (
     "sh1107",
     "ch1115",
 )
-ALLOWED_DISPLAYS: tuple[str, ...] = MONOCHROME_I2C_DRIVERS + (EMULATOR,)
+ALLOWED_DISPLAYS: tuple[str, ...] = (*MONOCHROME_I2C_DRIVERS, EMULATOR)
 
 _SSD1306_SIZES = ((128, 64), (128, 32), (96, 16), (64, 48), (64, 32))
 #: Panel sizes (width, height) each driver's luma class accepts; a test keeps this in step with luma.

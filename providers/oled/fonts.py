@@ -87,9 +87,11 @@ def check_font(path: str) -> None:
 
 
 @cache
-def built_in(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+def built_in(size: int) -> ImageFont.FreeTypeFont:
     """Pillow's built-in scalable font; cached because loading costs ~1 ms."""
-    return ImageFont.load_default(size=size)
+    face = ImageFont.load_default(size=size)
+    assert isinstance(face, ImageFont.FreeTypeFont)  # given a size, Pillow loads its scalable font (or raises)
+    return face
 
 
 @lru_cache(maxsize=256)
@@ -98,17 +100,17 @@ def fallback(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size)
 
 
-def _drawing(fnt: ImageFont.FreeTypeFont | ImageFont.ImageFont, text: str) -> tuple[int, tuple[int, int], bytes]:
+def _drawing(fnt: ImageFont.FreeTypeFont, text: str) -> tuple[int, tuple[int, int], bytes]:
     core, offset = fnt.getmask2(text, mode="1", anchor="ls")
     return round(fnt.getlength(text, mode="1") * 64), offset, bytes(core) + repr(core.size).encode()
 
 
 @lru_cache(maxsize=256)
-def _no_glyph(fnt: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> tuple[int, tuple[int, int], bytes]:
+def _no_glyph(fnt: ImageFont.FreeTypeFont) -> tuple[int, tuple[int, int], bytes]:
     return _drawing(fnt, _UNMAPPED)
 
 
-def has_glyph(fnt: ImageFont.FreeTypeFont | ImageFont.ImageFont, char: str) -> bool:
+def has_glyph(fnt: ImageFont.FreeTypeFont, char: str) -> bool:
     """Whether ``fnt`` draws ``char`` as something other than its "no glyph" box.
 
     Pillow does not expose a font's character map, so the character is drawn

@@ -65,10 +65,8 @@ class Glyph:
 _PROBE = "H"
 
 
-FontFace = ImageFont.FreeTypeFont | ImageFont.ImageFont
-
-
-def ink(text: str, size: int, face: FontFace | None = None, baseline: int = 0) -> tuple[int, int, Image.Image] | None:
+def ink(text: str, size: int, face: ImageFont.FreeTypeFont | None = None,
+        baseline: int = 0) -> tuple[int, int, Image.Image] | None:
     """Pillow's own rendering of ``text`` with anchor "la", cropped to its ink: (x, y, mask).
 
     With another ``face`` (a fallback font), ``text`` sits on the built-in
@@ -221,7 +219,7 @@ class GlyphCache:
             while self.pixels > self.budget and len(self._glyphs) > 1:
                 self.pixels -= self._glyphs.pop(next(iter(self._glyphs))).area
 
-    def _rasterise(self, char: str, size: int, face: FontFace | None = None, baseline: int = 0) -> Glyph:
+    def _rasterise(self, char: str, size: int, face: ImageFont.FreeTypeFont | None = None, baseline: int = 0) -> Glyph:
         """One character through FreeType, placed as it would be inside a line.
 
         Alone, a glyph's offset comes from FreeType's control box, which can be a
@@ -249,7 +247,7 @@ class GlyphCache:
                     return candidate
         return glyph
 
-    def _fallback_probe(self, face: FontFace, size: int, baseline: int) -> Glyph | None:
+    def _fallback_probe(self, face: ImageFont.FreeTypeFont, size: int, baseline: int) -> Glyph | None:
         """A fallback face's own probe glyph on ``baseline``, once per face and size (None: it has none)."""
         return self._rasterise(_PROBE, size, face, baseline) if has_glyph(face, _PROBE) else None
 

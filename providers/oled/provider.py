@@ -138,7 +138,8 @@ class OledProvider:
         """What a viewer sees, in logical orientation: panel memory, dark when off, inverted when set."""
         shown = self._sink.shown()
         if shown is None:
-            raise DisplayUnavailableError(f"what the panel holds is unknown: {self._frames.reason or 'not written yet'}")
+            why = self._frames.reason or "not written yet"
+            raise DisplayUnavailableError(f"what the panel holds is unknown: {why}")
         if not self.powered:
             return Image.new("1", (self.width, self.height))
         return ImageChops.invert(shown.convert("L")).convert("1") if self.inverted else shown

@@ -23,7 +23,7 @@ from typing import Protocol
 
 from PIL import Image
 
-from pi_edge.agent.display.provider import FrameReport
+from pi_edge.agent.display.provider import FrameReport, FrameStatus
 from pi_edge.providers.oled.errors import ClosedError, DisplayUnavailableError, OledError
 
 log = logging.getLogger(__name__)
@@ -60,9 +60,9 @@ class FrameTicket:
         self._report: FrameReport | None = None
         self._error: OledError | None = None
 
-    def resolve(self, status: str, bus_bytes: int = 0) -> None:
+    def resolve(self, status: FrameStatus, bus_bytes: int = 0) -> None:
         latency_ms = (time.perf_counter() - self.submitted) * 1000
-        self._report = FrameReport(status=status, bus_bytes=bus_bytes, latency_ms=latency_ms)  # type: ignore[arg-type]
+        self._report = FrameReport(status=status, bus_bytes=bus_bytes, latency_ms=latency_ms)
         self._done.set()
 
     def fail(self, error: OledError) -> None:

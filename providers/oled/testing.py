@@ -218,6 +218,7 @@ class FakeSSD1306Bus:
         if not self.display_on:
             return img
         px = img.load()
+        assert px is not None  # a new image always has pixels to load
         portrait = self.spec.portrait
         com_len, seg_len = (self.width, self.height) if portrait else (self.height, self.width)
         lines = [self._ram_line(g) for g in range(com_len)]
@@ -241,6 +242,7 @@ class FakeSSD1306Bus:
         """Raw GDDRAM, RAM column 0 left and row 0 top, ignoring display state."""
         img = Image.new("1", (self.ram_columns, self.ram_rows))
         px = img.load()
+        assert px is not None  # a new image always has pixels to load
         for page, ram in enumerate(self.gddram):
             for col, byte in enumerate(ram):
                 for bit in range(8):
