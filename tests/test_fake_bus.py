@@ -213,11 +213,11 @@ def panel(controller: str, width: int = 128, height: int = 64, *setup: int) -> F
 
 
 def test_unknown_controller_names_the_known_ones():
-    with pytest.raises(ValueError, match="ch1115.*sh1106.*sh1107.*ssd1305.*ssd1306"):
+    with pytest.raises(ValueError, match=r"ch1115.*sh1106.*sh1107.*ssd1305.*ssd1306"):
         FakeSSD1306Bus(controller="ssd9999")
 
 
-@pytest.mark.parametrize("controller, opcode, why", [
+@pytest.mark.parametrize(("controller", "opcode", "why"), [
     ("ssd1306", 0xB8, "8 pages only"),
     ("ssd1306", 0x18, "128 columns: high nibble 0x10..0x17"),
     ("sh1106", 0x3A, "not a command"),
@@ -321,7 +321,7 @@ ROUND_TRIPS = [
 ]
 
 
-@pytest.mark.parametrize("driver, controller, width, height", ROUND_TRIPS,
+@pytest.mark.parametrize(("driver", "controller", "width", "height"), ROUND_TRIPS,
                          ids=[f"{d}-{w}x{h}" for d, _, w, h in ROUND_TRIPS])
 def test_a_frame_luma_draws_is_what_the_glass_shows(driver, controller, width, height):
     bus = FakeSSD1306Bus(width=width, height=height, controller=controller)

@@ -150,7 +150,7 @@ def test_the_provider_draws_with_its_configured_fonts(blocks: Path) -> None:
         provider.close()
 
 
-@pytest.mark.parametrize("contents,message", [
+@pytest.mark.parametrize(("contents", "message"), [
     (None, "does not exist"),
     (b"not a font at all", "cannot be read as a TrueType or OpenType font"),
 ])

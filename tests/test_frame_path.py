@@ -123,7 +123,7 @@ def test_one_changed_line_sends_only_its_pages(panel):
 
 
 def test_same_frame_again_costs_nothing_on_the_bus(panel):
-    provider, bus = panel
+    provider, _ = panel
     frame = text_frame(["steady"])
     provider.show_bitmap(128, 64, frame.tobytes())
     assert provider.show_bitmap(128, 64, frame.tobytes()).bus_bytes == 0

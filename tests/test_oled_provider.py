@@ -220,7 +220,7 @@ def test_wrong_bitmap_length_names_the_sizes(oled):
 
 def test_wrong_bitmap_dimensions_name_the_panel(oled):
     provider, _ = oled
-    with pytest.raises(BitmapSizeError, match="64x32.*128x64"):
+    with pytest.raises(BitmapSizeError, match=r"64x32.*128x64"):
         provider.show_bitmap(64, 32, bytes(256))
 
 
@@ -244,7 +244,7 @@ def test_every_allowed_driver_is_a_monochrome_luma_oled_class(name):
 
 
 @pytest.mark.parametrize(
-    "kwargs, fragment",
+    ("kwargs", "fragment"),
     [
         ({"rotate": 4}, "0, 1, 2 or 3"),
         ({"i2c_address": 0x78}, "0x03..0x77"),
@@ -270,7 +270,7 @@ def test_panel_missing_at_start_leaves_the_provider_unhealthy_until_it_answers()
     try:
         health = provider.health()
         assert not health.healthy and "0x3C" in health.reason
-        with pytest.raises(DisplayUnavailableError, match="0x3C.*kept and shown when the display answers"):
+        with pytest.raises(DisplayUnavailableError, match=r"0x3C.*kept and shown when the display answers"):
             provider.show_text("waiting", TextOptions())
         bus.reconnect()
         assert provider.wait_healthy(10)
