@@ -128,7 +128,7 @@ def stock_device(bus: object) -> ssd1306:
 def our_writer(bus: object) -> PanelWriter:
     """Our bare writer, built the way ``PanelSink`` builds it (luma initialises the controller)."""
     device = open_device(CONFIG, bus)
-    writer = PanelWriter(I2CTransport(bus, ADDRESS), addressing_for(device), device._w, device._h)  # type: ignore[attr-defined]
+    writer = PanelWriter(I2CTransport(bus, ADDRESS), addressing_for(device), CONFIG.width, CONFIG.height)
     writer.assume_blank()  # as PanelSink does: luma's init just cleared panel memory
     return writer
 
@@ -243,7 +243,7 @@ def bus_per_update(name: str, frames: list[Image.Image]) -> dict[str, dict[str, 
     transport: I2CTransport = provider._sink.transport  # type: ignore[union-attr]
     updates: dict[str, list[tuple[int, int, int]]] = {path: [] for path in fakes}
     try:
-        sequence = list(range(len(frames))) + [0]  # the first update primes; the wrap-around is measured
+        sequence = [*range(len(frames)), 0]  # the first update primes; the wrap-around is measured
         for step, i in enumerate(sequence):
             frame = frames[i]
             before = {path: meter.counters() for path, meter in meters.items()}
@@ -252,7 +252,8 @@ def bus_per_update(name: str, frames: list[Image.Image]) -> dict[str, dict[str, 
             returned = writer.write(frame)
             sent_before = transport.bytes_sent
             report = provider.show_bitmap(WIDTH, HEIGHT, pack_bitmap(frame))
-            deltas = {path: tuple(a - b for a, b in zip(meters[path].counters(), before[path])) for path in meters}
+            deltas = {path: tuple(a - b for a, b in zip(meters[path].counters(), before[path], strict=True))
+                      for path in meters}
             for path, fake in fakes.items():
                 check_glass(fake, frame, f"{name} frame {step} via {path}")
             if report.status != "shown":
@@ -278,7 +279,7 @@ def bus_per_update(name: str, frames: list[Image.Image]) -> dict[str, dict[str, 
                   f"{meters[path].bits}", file=sys.stderr)
     result: dict[str, dict[str, float]] = {}
     for path, rows in updates.items():
-        transactions, nbytes, bits = (statistics.fmean(col) for col in zip(*rows))
+        transactions, nbytes, bits = (statistics.fmean(col) for col in zip(*rows, strict=True))
         result[path] = {"transactions": transactions, "bytes": nbytes, "bytes_max": max(r[1] for r in rows),
                         "wire_bits": bits, "ms_100k": bits / 100_000 * 1000, "ms_400k": bits / 400_000 * 1000}
     return result
@@ -353,10 +354,10 @@ def fps_ours(make: Callable[[int], list[Image.Image]], senders: int, seconds: fl
         assert desired is not None
         check_glass(fake, provider.snapshot_image(), f"fps x{senders}: our model of panel memory")
         check_glass(fake, desired, f"fps x{senders}: the newest frame")
-        if texts is not None:  # and the text really is the text
-            if not any(layout_text(t, WIDTH, HEIGHT, TextOptions())[0].tobytes() == desired.tobytes()
-                       for mine in strings for t in mine):
-                raise BenchFailure("fps show_text: the panel shows none of the texts sent")
+        if texts is not None and not any(  # and the text really is the text
+                layout_text(t, WIDTH, HEIGHT, TextOptions())[0].tobytes() == desired.tobytes()
+                for mine in strings for t in mine):
+            raise BenchFailure("fps show_text: the panel shows none of the texts sent")
         if (stats["frames_sent"] - before["frames_sent"] != counts["shown"]
                 or stats["frames_superseded"] - before["frames_superseded"] != counts["superseded"]):
             raise BenchFailure(f"fps x{senders}: provider stats {stats} disagree with frame reports {counts}")
@@ -411,7 +412,8 @@ def print_report(result: dict) -> None:  # type: ignore[type-arg]
     cpu, bus, fps = result["cpu"], result["bus"], result["fps"]
     print(f"stock luma.oled {result['versions']['luma.oled']} display() vs ours, ssd1306 {WIDTH}x{HEIGHT}, "
           f"{result['machine']}, Python {result['python']}")
-    print(f"\nCPU per frame over {result['repeat']} frames, median of batch means (ms; cpu = process_time, all threads; wall = perf_counter)")
+    print(f"\nCPU per frame over {result['repeat']} frames, median of batch means "
+          "(ms; cpu = process_time, all threads; wall = perf_counter)")
     print(f"{'update':<15}{'':6}{'stock':>8}{'writer':>8}{'e2e':>8}{'stock/writer':>14}{'stock/e2e':>11}{'target':>9}")
     for key, label in LABELS.items():
         for kind in ("cpu", "wall"):
@@ -472,7 +474,8 @@ def main() -> None:
     result["targets"] = {
         "cpu_stock_over_ours_at_least": TARGET_CPU,
         "line_bytes_ours_over_stock_at_most": TARGET_LINE_BYTES,
-        "measured_cpu_stock_over_writer": {k: v["stock"]["cpu_ms"] / v["writer"]["cpu_ms"] for k, v in result["cpu"].items()},
+        "measured_cpu_stock_over_writer": {k: v["stock"]["cpu_ms"] / v["writer"]["cpu_ms"]
+                                           for k, v in result["cpu"].items()},
         "measured_cpu_stock_over_e2e": {k: v["stock"]["cpu_ms"] / v["e2e"]["cpu_ms"] for k, v in result["cpu"].items()},
         "measured_line_bytes_ratio": result["bus"]["line"]["e2e"]["bytes"] / result["bus"]["line"]["stock"]["bytes"],
     }

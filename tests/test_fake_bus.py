@@ -213,11 +213,11 @@ def panel(controller: str, width: int = 128, height: int = 64, *setup: int) -> F
 
 
 def test_unknown_controller_names_the_known_ones():
-    with pytest.raises(ValueError, match="ch1115.*sh1106.*sh1107.*ssd1305.*ssd1306"):
+    with pytest.raises(ValueError, match=r"ch1115.*sh1106.*sh1107.*ssd1305.*ssd1306"):
         FakeSSD1306Bus(controller="ssd9999")
 
 
-@pytest.mark.parametrize("controller, opcode, why", [
+@pytest.mark.parametrize(("controller", "opcode", "why"), [
     ("ssd1306", 0xB8, "8 pages only"),
     ("ssd1306", 0x18, "128 columns: high nibble 0x10..0x17"),
     ("sh1106", 0x3A, "not a command"),
@@ -321,7 +321,7 @@ ROUND_TRIPS = [
 ]
 
 
-@pytest.mark.parametrize("driver, controller, width, height", ROUND_TRIPS,
+@pytest.mark.parametrize(("driver", "controller", "width", "height"), ROUND_TRIPS,
                          ids=[f"{d}-{w}x{h}" for d, _, w, h in ROUND_TRIPS])
 def test_a_frame_luma_draws_is_what_the_glass_shows(driver, controller, width, height):
     bus = FakeSSD1306Bus(width=width, height=height, controller=controller)
@@ -539,3 +539,33 @@ def test_data_runs_land_where_byte_by_byte_writes_land(controller: str, data: st
 def test_a_data_byte_out_of_range_is_named(bus):
     with pytest.raises(AssertionError, match="data byte out of range: 256"):
         bus._decode([DATA, 1, 256])
+
+
+# -- the public face ----------------------------------------------------------------
+
+
+def test_the_example_in_the_fake_bus_docstring_works_as_written() -> None:
+    """What a user's own test does: the provider draws through the fake, the fake says what the glass shows."""
+    from pi_edge.providers.oled import DisplayConfig, FakeSSD1306Bus, OledProvider
+
+    bus = FakeSSD1306Bus()
+    provider = OledProvider(DisplayConfig(display="ssd1306"), bus=bus)
+    try:
+        provider.show_text("Hello")
+        assert bus.image().getbbox() is not None
+        assert bus.image().tobytes() == provider.snapshot_image().tobytes()
+    finally:
+        provider.close()
+
+
+def test_the_fake_bus_needs_no_test_tools_and_no_luma() -> None:
+    """Users import it in their own tests, whatever they run them with; it is a model, not a luma client."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from pi_edge.providers.oled import FakeSSD1306Bus\n"
+            "FakeSSD1306Bus().write_i2c_block_data(0x3C, 0x00, [0xAF])\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pytest', 'hypothesis', 'luma')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -11,7 +11,7 @@ from PIL import Image
 
 from pi_edge.agent.display.provider import TextOptions
 from pi_edge.providers.oled import DisplayConfig, OledProvider
-from pi_edge.providers.oled.errors import ConfigError
+from pi_edge.providers.oled.errors import OledConfigError
 from pi_edge.providers.oled.fonts import BUILT_IN, built_in, chain_of, has_glyph, system_chain
 from pi_edge.providers.oled.layout import layout_text, plan_text, render
 from tests.fonts import block_font
@@ -150,7 +150,7 @@ def test_the_provider_draws_with_its_configured_fonts(blocks: Path) -> None:
         provider.close()
 
 
-@pytest.mark.parametrize("contents,message", [
+@pytest.mark.parametrize(("contents", "message"), [
     (None, "does not exist"),
     (b"not a font at all", "cannot be read as a TrueType or OpenType font"),
 ])
@@ -158,7 +158,7 @@ def test_a_font_that_cannot_be_used_is_refused_at_start(tmp_path: Path, contents
     path = tmp_path / "font.ttf"
     if contents is not None:
         path.write_bytes(contents)
-    with pytest.raises(ConfigError, match=f"font {path} {message}"):
+    with pytest.raises(OledConfigError, match=f"font {path} {message}"):
         DisplayConfig(display="emulator", fonts=(str(path),))
 
 
@@ -200,7 +200,7 @@ def test_a_bitmap_font_of_fixed_sizes_is_refused_at_start(tmp_path: Path) -> Non
     """It opens at 12 px, but the sign's text is laid out at whatever size fits: every ü would fail."""
     path = tmp_path / "fixed.bdf"
     path.write_text(BDF_12PX)
-    with pytest.raises(ConfigError, match=f"font {path} cannot be drawn at 4 px .*scalable TrueType or OpenType"):
+    with pytest.raises(OledConfigError, match=f"font {path} cannot be drawn at 4 px .*scalable TrueType or OpenType"):
         DisplayConfig(display="emulator", fonts=(str(path),))
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import random
 import threading
+from collections.abc import Callable
 
 import luma.core.error
 import luma.oled.device
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from luma.core.interface.serial import i2c
 from PIL import Image, ImageDraw, ImageFont
 
-from pi_edge.providers.oled import ConfigError, DisplayConfig, DisplayUnavailableError, OledProvider
+from pi_edge.providers.oled import DisplayConfig, DisplayUnavailableError, OledConfigError, OledProvider
 from pi_edge.providers.oled.config import PANEL_SIZES
 from pi_edge.providers.oled.errors import DisplayIOError
 from pi_edge.providers.oled.packing import pack_pages, unpack_pages
@@ -122,10 +123,50 @@ def test_one_changed_line_sends_only_its_pages(panel):
 
 
 def test_same_frame_again_costs_nothing_on_the_bus(panel):
-    provider, bus = panel
+    provider, _ = panel
     frame = text_frame(["steady"])
     provider.show_bitmap(128, 64, frame.tobytes())
     assert provider.show_bitmap(128, 64, frame.tobytes()).bus_bytes == 0
+
+
+class BlockOnlyBus:
+    """An adapter that speaks SMBus block writes and nothing else (no ``i2c_rdwr`` at all)."""
+
+    def __init__(self, panel: FakeSSD1306Bus) -> None:
+        self.panel = panel
+
+    def write_i2c_block_data(self, address: int, register: int, data: list[int]) -> None:
+        self.panel.write_i2c_block_data(address, register, data)
+
+
+class RefusingRdwrBus(BlockOnlyBus):
+    """Has ``i2c_rdwr``, but the adapter refuses combined transfers as some SMBus-only ones do."""
+
+    def __init__(self, panel: FakeSSD1306Bus) -> None:
+        super().__init__(panel)
+        self.refused = 0
+
+    def i2c_rdwr(self, *messages: object) -> None:
+        self.refused += 1
+        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+
+
+@pytest.mark.parametrize("shape", [FakeSSD1306Bus, BlockOnlyBus, RefusingRdwrBus])
+def test_frames_reach_the_glass_whatever_writes_the_bus_takes(shape):
+    """Combined writes where the bus takes them; 32-byte blocks where it has none or refuses them (asked once)."""
+    glass = FakeSSD1306Bus()
+    bus = glass if shape is FakeSSD1306Bus else shape(glass)
+    provider = OledProvider(DisplayConfig(), bus=bus)
+    try:
+        for lit in (1, 0):  # every pixel changes: one 128x64 window, set up in one command write
+            frame = Image.new("1", (128, 64), lit)
+            glass.reset_counters()
+            provider.show_bitmap(128, 64, frame.tobytes())
+            assert glass.image().tobytes() == frame.tobytes()
+            assert glass.transactions - 1 == (1 if shape is FakeSSD1306Bus else 1024 // 32)
+        assert getattr(bus, "refused", 1) == 1
+    finally:
+        provider.close()
 
 
 @pytest.mark.parametrize("rotate", [0, 1])
@@ -247,7 +288,8 @@ def test_panel_size_table_matches_luma(driver):
 
 
 def test_impossible_size_lists_what_the_driver_takes():
-    with pytest.raises(ConfigError, match="sh1107 does not drive a 128x64 panel; its sizes are 64x128, 80x128, 128x128"):
+    sizes = "its sizes are 64x128, 80x128, 128x128"
+    with pytest.raises(OledConfigError, match=f"sh1107 does not drive a 128x64 panel; {sizes}"):
         DisplayConfig(display="sh1107", width=128, height=64)
 
 
@@ -327,3 +369,54 @@ def test_brief_bus_faults_are_retried_until_the_frame_lands(panel, err):
     report = provider.show_bitmap(128, 64, frame.tobytes())
     assert report.status == "shown" and bus.failed_transfers == 3
     assert bus.image().tobytes() == frame.tobytes() and provider.health().healthy
+
+
+# -- listeners -------------------------------------------------------------------------------
+
+
+def _from_another_thread(action: Callable[[], object]) -> bool:
+    """Run ``action`` on a thread of its own; True if it finished within a bounded wait.
+
+    What a listener that hands work to another thread sees: if the scheduler called it
+    holding a lock that work needs, the work cannot finish until the listener returns.
+    """
+    worker = threading.Thread(target=action, daemon=True)
+    worker.start()
+    worker.join(2.0)
+    return not worker.is_alive()
+
+
+def test_a_frame_listener_is_called_with_the_bus_free(panel):
+    """A listener that changes a setting (which needs the bus) through another thread must not stall."""
+    provider, bus = panel
+    finished: list[bool] = []
+    heard = threading.Event()
+
+    def on_frame() -> None:
+        finished.append(_from_another_thread(lambda: provider.set_contrast(0x10)))
+        heard.set()
+
+    provider.listen(on_frame=on_frame)
+    provider.show_text("heard")
+    assert heard.wait(10)
+    assert finished == [True] and bus.contrast == 0x10
+
+
+def test_health_listeners_are_called_with_the_scheduler_free(panel):
+    """Going unhealthy and coming back, the listener can ask the scheduler (another thread) about health."""
+    provider, bus = panel
+    heard: list[tuple[bool, bool]] = []
+    back = threading.Event()
+
+    def on_health(healthy: bool, _why: str) -> None:
+        heard.append((healthy, _from_another_thread(lambda: provider.wait_healthy(0))))
+        if healthy:
+            back.set()
+
+    provider.listen(on_health=on_health)
+    bus.disconnect()
+    with pytest.raises(DisplayUnavailableError):
+        provider.show_text("gone")
+    bus.reconnect()
+    assert back.wait(10)
+    assert heard == [(False, True), (True, True)]

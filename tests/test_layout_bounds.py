@@ -11,7 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pi_edge.agent.display.provider import TextOptions
-from pi_edge.providers.oled import layout
+from pi_edge.providers.oled import layout, wrapping
+from pi_edge.providers.oled.fonts import BUILT_IN
+from pi_edge.providers.oled.glyphs import GlyphCache, default_cache
 from pi_edge.providers.oled.layout import plan_text, render
 
 WORD = st.text(alphabet=string.ascii_letters + "°äöü€日本", min_size=1, max_size=12) | \
@@ -23,15 +25,15 @@ OPTIONS = st.builds(TextOptions, align=st.sampled_from(["left", "center", "right
 
 
 @contextmanager
-def unbounded(real=layout._wrap):  # type: ignore[no-untyped-def]
+def unbounded(real=wrapping.wrap_lines):  # type: ignore[no-untyped-def]
     """Layout as it was before it knew the panel's size: every line of the text, each measured whole."""
-    def wrap(text, size, width, wrap=True, break_words=True, fonts=layout.BUILT_IN, height=None):  # type: ignore
-        return real(text, size, width, wrap, break_words, fonts, None)
+    def wrap(text, size, width, wrap, break_words, fonts, cache, height=None):  # type: ignore[no-untyped-def]
+        return real(text, size, width, wrap, break_words, fonts, cache, None)
 
-    def whole(line, text, size, width, fonts=layout.BUILT_IN, cut=False):  # type: ignore[no-untyped-def]
-        return line.then([layout._glyph(c, size, fonts) for c in text], text)
+    def whole(line, text, size, width, fonts, cache, cut=False):  # type: ignore[no-untyped-def]
+        return line.then([cache.glyph(c, size, fonts) for c in text], text)
 
-    with mock.patch.object(layout, "_wrap", wrap), mock.patch.object(layout, "_extend_upto", whole):
+    with mock.patch.object(layout, "wrap_lines", wrap), mock.patch.object(wrapping, "_extend_upto", whole):
         yield
 
 
@@ -42,7 +44,7 @@ def test_stopping_early_shows_what_wrapping_everything_shows(text, options, pane
     with unbounded():
         whole = plan_text(text, *panel, options)
     if not options.wrap and any(line.text != " ".join(para.split())
-                                for line, para in zip(bounded.lines, text.split("\n"))):
+                                for line, para in zip(bounded.lines, text.split("\n"), strict=False)):
         return  # a line cut at the panel's edge: placed by what it shows, see the test below
     assert bounded == whole
     assert render(bounded).tobytes() == render(whole).tobytes()
@@ -60,7 +62,8 @@ def test_a_line_cut_at_the_edge_shows_its_start_placed_by_what_it_shows() -> Non
         assert plan.truncated and plan.missing() == "" and len(plan.lines) == 1
         cut = plan.lines[0].text
         assert cut == "W" * len(cut), cut
-        assert layout._measure(cut[:-1], 12).width <= 128 < layout._measure(cut, 12).width, "not cut at the edge"
+        width = [wrapping.measure(t, 12, BUILT_IN, default_cache).width for t in (cut[:-1], cut)]
+        assert width[0] <= 128 < width[1], "not cut at the edge"
         alone = render(plan_text(shown, 128, 64, TextOptions(align="left", wrap=False, font_size=12)))
         assert render(plan).tobytes() == alone.tobytes(), align
 
@@ -69,20 +72,18 @@ def test_a_huge_text_of_distinct_characters_rasterises_only_what_fits(monkeypatc
     """20 000 characters the glyph cache has never seen, as one word and as words: a few hundred glyphs
     are drawn (what a panel can hold at the sizes tried), not 20 000 at every size."""
     drawn = []
-    real = layout._rasterise
-
-    def counting(char, size, *args):  # type: ignore[no-untyped-def]
-        drawn.append(char)
-        return real(char, size, *args)
-
-    monkeypatch.setattr(layout, "_rasterise", counting)
     distinct = [chr(0x4E00 + i) for i in range(20_000)]
     for text in ("".join(distinct), " ".join("".join(distinct[i:i + 4]) for i in range(0, 20_000, 4))):
-        monkeypatch.setattr(layout, "_glyphs", {})  # a cold cache (the module's own comes back after)
-        monkeypatch.setattr(layout, "_glyph_pixels", 0)
-        layout._run.cache_clear()
+        cache = GlyphCache()  # cold
+        real = cache._rasterise
+
+        def counting(char, size, *args, real=real):  # type: ignore[no-untyped-def]
+            drawn.append(char)
+            return real(char, size, *args)
+
+        monkeypatch.setattr(cache, "_rasterise", counting)
         drawn.clear()
-        plan = plan_text(text, 128, 64, TextOptions())
+        plan = plan_text(text, 128, 64, TextOptions(), cache=cache)
         assert plan.truncated and plan.font_size == layout.MIN_FONT_SIZE
         assert len(drawn) < 2_000, f"{len(drawn)} glyphs rasterised for a {len(text)}-character text"
 
@@ -97,14 +98,14 @@ def test_text_without_ink_is_not_joined_quadratically(tmp_path, monkeypatch) -> 
 
     fonts = chain_of((str(block_font(tmp_path / "blank.ttf", {"\u2800": None})),))
     copied = 0
-    real = layout._extend
+    real = wrapping.extend
 
     def counting(line, text, *args):  # type: ignore[no-untyped-def]
         nonlocal copied
         copied += len(line.text)
         return real(line, text, *args)
 
-    monkeypatch.setattr(layout, "_extend", counting)
+    monkeypatch.setattr(wrapping, "extend", counting)
     for text in (" ".join(["\u2800"] * 20_000), "\u2800" * 40_000):
         for wrap in (True, False):
             copied = 0

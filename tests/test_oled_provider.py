@@ -25,9 +25,9 @@ from pi_edge.providers.oled import (
     BitmapSizeError,
     BusUnavailableError,
     ClosedError,
-    ConfigError,
     DisplayConfig,
     DisplayUnavailableError,
+    OledConfigError,
     OledProvider,
     UnknownDriverError,
     ValueRangeError,
@@ -220,7 +220,7 @@ def test_wrong_bitmap_length_names_the_sizes(oled):
 
 def test_wrong_bitmap_dimensions_name_the_panel(oled):
     provider, _ = oled
-    with pytest.raises(BitmapSizeError, match="64x32.*128x64"):
+    with pytest.raises(BitmapSizeError, match=r"64x32.*128x64"):
         provider.show_bitmap(64, 32, bytes(256))
 
 
@@ -244,7 +244,7 @@ def test_every_allowed_driver_is_a_monochrome_luma_oled_class(name):
 
 
 @pytest.mark.parametrize(
-    "kwargs, fragment",
+    ("kwargs", "fragment"),
     [
         ({"rotate": 4}, "0, 1, 2 or 3"),
         ({"i2c_address": 0x78}, "0x03..0x77"),
@@ -252,7 +252,7 @@ def test_every_allowed_driver_is_a_monochrome_luma_oled_class(name):
     ],
 )
 def test_config_rejects_out_of_range_values(kwargs, fragment):
-    with pytest.raises(ConfigError, match=fragment.replace(".", r"\.")):
+    with pytest.raises(OledConfigError, match=fragment.replace(".", r"\.")):
         DisplayConfig(**kwargs)
 
 
@@ -270,7 +270,7 @@ def test_panel_missing_at_start_leaves_the_provider_unhealthy_until_it_answers()
     try:
         health = provider.health()
         assert not health.healthy and "0x3C" in health.reason
-        with pytest.raises(DisplayUnavailableError, match="0x3C.*kept and shown when the display answers"):
+        with pytest.raises(DisplayUnavailableError, match=r"0x3C.*kept and shown when the display answers"):
             provider.show_text("waiting", TextOptions())
         bus.reconnect()
         assert provider.wait_healthy(10)
@@ -289,8 +289,60 @@ def test_panel_at_another_address_is_named_in_the_health_reason():
 
 
 def test_unsupported_panel_size_is_a_config_error():
-    with pytest.raises(ConfigError, match="100x50"):
+    with pytest.raises(OledConfigError, match="100x50"):
         OledProvider(DisplayConfig(width=100, height=48 + 2), bus=FakeSSD1306Bus())
+
+
+def _error_classes(package: str) -> list[type[BaseException]]:
+    """Every exception class defined in the modules of ``package`` (each module imported)."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    root = importlib.import_module(package)
+    found = {}
+    for info in pkgutil.walk_packages(root.__path__, f"{package}."):
+        if info.name.endswith(".__main__"):
+            continue  # runs the CLI when imported
+        module = importlib.import_module(info.name)
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, BaseException) and cls.__module__ == info.name:
+                found[f"{cls.__module__}.{cls.__qualname__}"] = cls
+    return list(found.values())
+
+
+def test_no_two_error_classes_in_pi_edge_share_a_name():
+    """A reader who sees ``except ConfigError`` must not have to look up which one is meant."""
+    classes = _error_classes("pi_edge.agent") + _error_classes("pi_edge.providers")
+    by_name: dict[str, list[str]] = {}
+    for cls in classes:
+        by_name.setdefault(cls.__name__, []).append(cls.__module__)
+    assert {name: where for name, where in by_name.items() if len(where) > 1} == {}
+
+
+def test_the_error_tree_drawn_in_errors_py_is_the_real_one():
+    """The diagram at the top of providers/oled/errors.py: every class once, each under its first base."""
+    import re
+
+    from pi_edge.providers.oled import errors
+
+    assert errors.__doc__ is not None
+    drawn = [line for line in errors.__doc__.split("::", 1)[1].splitlines() if line.strip()]
+    parents: list[tuple[int, str]] = []  # (column, name) of the open branches
+    seen = []
+    for line in drawn:
+        match = re.search(r"\b([A-Z]\w*Error)\b", line)
+        assert match, line
+        column, name = match.start(), match.group(1)
+        while parents and parents[-1][0] >= column:
+            parents.pop()
+        if parents:
+            assert getattr(errors, name).__bases__[0].__name__ == parents[-1][1], name
+        parents.append((column, name))
+        seen.append(name)
+    defined = [name for name, cls in vars(errors).items()
+               if isinstance(cls, type) and issubclass(cls, Exception) and cls.__module__ == errors.__name__]
+    assert sorted(seen[1:]) == sorted(defined) and seen[0] == "ProviderError"
 
 
 def test_unplugged_panel_gets_the_kept_frame_when_it_comes_back(oled):
@@ -354,6 +406,18 @@ def test_luma_flag_names_and_hex_or_decimal_address():
                                  "--width", "128", "--height", "32", "--i2c-port", "3"))
     assert cfg == DisplayConfig(display="sh1106", i2c_address=0x3D, rotate=2, height=32, i2c_port=3)
     assert config_from_args(parse("--i2c-address", "60")).i2c_address == 60
+
+
+def test_a_flag_not_given_or_not_known_takes_display_configs_default(monkeypatch):
+    """DisplayConfig's defaults are written once: the flags, config_from_args and the fake bus take them from it."""
+    assert config_from_args(parse("--display", "ssd1306")) == DisplayConfig()
+    assert config_from_args(argparse.Namespace(display="ssd1306")) == DisplayConfig()  # a parser without the flags
+    bus, config = FakeSSD1306Bus(), DisplayConfig()
+    assert (bus.width, bus.height, bus.address, bus.controller) == (
+        config.width, config.height, config.i2c_address, config.display)
+    monkeypatch.setattr(DisplayConfig, "i2c_address", 0x3D)  # as if the default were changed, there alone
+    monkeypatch.setattr(DisplayConfig, "height", 32)
+    assert config_from_args(argparse.Namespace(display="ssd1306")) == DisplayConfig(height=32, i2c_address=0x3D)
 
 
 def test_default_display_depends_on_the_bus_node():

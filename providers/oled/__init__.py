@@ -1,13 +1,15 @@
 """The OLED display provider: luma.oled over I2C, or an in-memory emulator.
 
 Public API, re-exported from one-concept modules (``config``, ``layout``,
-``device``, ``provider``, ``terminal``, ``errors``).  ``OledProvider`` is
-loaded on first use, so reading flags and config never imports luma.
+``glyphs``, ``bus``, ``device``, ``provider``, ``terminal``, ``errors``, and
+``testing``: the fake bus for tests).  ``OledProvider`` and ``FakeSSD1306Bus``
+are loaded on first use, so reading flags and config never imports luma.
 """
 
 from typing import TYPE_CHECKING
 
 from pi_edge.providers.oled.bitmap import pack_bitmap, unpack_bitmap
+from pi_edge.providers.oled.bus import I2CBus
 from pi_edge.providers.oled.config import (
     ALLOWED_DISPLAYS,
     EMULATOR,
@@ -21,19 +23,21 @@ from pi_edge.providers.oled.errors import (
     BitmapSizeError,
     BusUnavailableError,
     ClosedError,
-    ConfigError,
     DisplayIOError,
     DisplayModeError,
     DisplayUnavailableError,
+    OledConfigError,
     OledError,
     UnknownDriverError,
     ValueRangeError,
 )
+from pi_edge.providers.oled.glyphs import GlyphCache
 from pi_edge.providers.oled.layout import layout_text
 from pi_edge.providers.oled.terminal import to_halfblocks
 
 if TYPE_CHECKING:
     from pi_edge.providers.oled.provider import OledProvider
+    from pi_edge.providers.oled.testing import FakeSSD1306Bus
 
 __all__ = [
     "ALLOWED_DISPLAYS",
@@ -42,11 +46,14 @@ __all__ = [
     "BitmapSizeError",
     "BusUnavailableError",
     "ClosedError",
-    "ConfigError",
     "DisplayConfig",
     "DisplayIOError",
     "DisplayModeError",
     "DisplayUnavailableError",
+    "FakeSSD1306Bus",
+    "GlyphCache",
+    "I2CBus",
+    "OledConfigError",
     "OledError",
     "OledProvider",
     "UnknownDriverError",
@@ -66,4 +73,8 @@ def __getattr__(name: str) -> object:
         from pi_edge.providers.oled.provider import OledProvider
 
         return OledProvider
+    if name == "FakeSSD1306Bus":
+        from pi_edge.providers.oled.testing import FakeSSD1306Bus
+
+        return FakeSSD1306Bus
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,7 +10,7 @@ import argparse
 import os
 from dataclasses import dataclass
 
-from pi_edge.providers.oled.errors import ConfigError, UnknownDriverError
+from pi_edge.providers.oled.errors import OledConfigError, UnknownDriverError
 
 EMULATOR = "emulator"
 
@@ -26,7 +26,7 @@ MONOCHROME_I2C_DRIVERS: tuple[str, ...] = (
     "sh1107",
     "ch1115",
 )
-ALLOWED_DISPLAYS: tuple[str, ...] = MONOCHROME_I2C_DRIVERS + (EMULATOR,)
+ALLOWED_DISPLAYS: tuple[str, ...] = (*MONOCHROME_I2C_DRIVERS, EMULATOR)
 
 _SSD1306_SIZES = ((128, 64), (128, 32), (96, 16), (64, 48), (64, 32))
 #: Panel sizes (width, height) each driver's luma class accepts; a test keeps this in step with luma.
@@ -51,14 +51,12 @@ def i2c_device_path(port: int) -> str:
     return f"/dev/i2c-{port}"
 
 
-def default_display(i2c_port: int = 1) -> str:
-    """``ssd1306`` when the I2C bus exists, else ``emulator`` (a laptop, a CI box)."""
-    return "ssd1306" if os.path.exists(i2c_device_path(i2c_port)) else EMULATOR
-
-
 @dataclass(frozen=True)
 class DisplayConfig:
-    """What panel to drive and how; validated on construction."""
+    """What panel to drive and how; validated on construction.
+
+    Its defaults are the display's defaults everywhere (flags, ``config_from_args``, the fake bus).
+    """
 
     display: str = "ssd1306"
     width: int = 128
@@ -77,19 +75,19 @@ class DisplayConfig:
         for name in ("width", "height"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
-                raise ConfigError(f"display {name} must be a positive number of pixels, got {value!r}",
+                raise OledConfigError(f"display {name} must be a positive number of pixels, got {value!r}",
                                   keys=(name,))
         self._check_size()
         if self.rotate not in (0, 1, 2, 3):
-            raise ConfigError(
+            raise OledConfigError(
                 f"rotate must be 0, 1, 2 or 3 (quarter turns clockwise), got {self.rotate!r}", keys=("rotate",)
             )
         if not isinstance(self.i2c_port, int) or self.i2c_port < 0:
-            raise ConfigError(f"i2c port must be a bus number like 1, got {self.i2c_port!r}", keys=("i2c_port",))
+            raise OledConfigError(f"i2c port must be a bus number like 1, got {self.i2c_port!r}", keys=("i2c_port",))
         if not isinstance(self.i2c_address, int) or not (
             I2C_ADDRESS_MIN <= self.i2c_address <= I2C_ADDRESS_MAX
         ):
-            raise ConfigError(
+            raise OledConfigError(
                 f"i2c address {self.i2c_address!r} is outside 0x{I2C_ADDRESS_MIN:02X}..0x{I2C_ADDRESS_MAX:02X}; "
                 "most SSD1306 boards use 0x3C or 0x3D", keys=("i2c_address",)
             )
@@ -103,14 +101,14 @@ class DisplayConfig:
         size = (self.width, self.height)
         if self.is_emulator:
             if max(size) > EMULATOR_MAX_SIDE or self.height % 8:
-                raise ConfigError(
+                raise OledConfigError(
                     f"an emulated panel of {self.width}x{self.height} is not possible: sides up to "
                     f"{EMULATOR_MAX_SIDE} pixels, height a multiple of 8", keys=("width", "height")
                 )
             return
         sizes = PANEL_SIZES[self.display]
         if size not in sizes:
-            raise ConfigError(
+            raise OledConfigError(
                 f"{self.display} does not drive a {self.width}x{self.height} panel; its sizes are "
                 f"{', '.join(f'{w}x{h}' for w, h in sizes)} (set --width and --height)",
                 keys=("display", "width", "height"),
@@ -123,6 +121,11 @@ class DisplayConfig:
     @property
     def bus_path(self) -> str:
         return i2c_device_path(self.i2c_port)
+
+
+def default_display(i2c_port: int = DisplayConfig.i2c_port) -> str:
+    """The default driver when the I2C bus exists, else ``emulator`` (a laptop, a CI box)."""
+    return DisplayConfig.display if os.path.exists(i2c_device_path(i2c_port)) else EMULATOR
 
 
 def parse_i2c_address(text: str) -> int:
@@ -156,7 +159,7 @@ def add_display_arguments(parser: argparse.ArgumentParser) -> None:
         type=_display_name,
         default=None,
         metavar="DISPLAY",
-        help="driver name, or 'emulator' (default: ssd1306 if /dev/i2c-PORT exists, "
+        help=f"driver name, or 'emulator' (default: {DisplayConfig.display} if /dev/i2c-PORT exists, "
         f"else emulator); one of: {', '.join(ALLOWED_DISPLAYS)}",
     )
     # The defaults are written out: the agent sets these flags' defaults to None (its config file fills them).
@@ -182,17 +185,18 @@ def add_display_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(ns: argparse.Namespace) -> DisplayConfig:
-    """Build a ``DisplayConfig`` from parsed flags, filling in what is missing."""
-    port = getattr(ns, "i2c_port", 1)
+    """Build a ``DisplayConfig`` from parsed flags; a flag the parser lacks takes ``DisplayConfig``'s default."""
+    d = DisplayConfig
+    port = getattr(ns, "i2c_port", d.i2c_port)
     display = getattr(ns, "display", None) or default_display(port)
-    address = getattr(ns, "i2c_address", 0x3C)
+    address = getattr(ns, "i2c_address", d.i2c_address)
     if isinstance(address, str):
         address = int(address, 0)
     return DisplayConfig(
         display=display,
-        width=getattr(ns, "width", 128),
-        height=getattr(ns, "height", 64),
-        rotate=getattr(ns, "rotate", 0),
+        width=getattr(ns, "width", d.width),
+        height=getattr(ns, "height", d.height),
+        rotate=getattr(ns, "rotate", d.rotate),
         i2c_port=port,
         i2c_address=address,
         png_path=getattr(ns, "png_path", None),

@@ -1,8 +1,9 @@
 """Build the luma device for a ``DisplayConfig`` and translate luma's errors, once.
 
 Hardware goes through ``luma.core.interface.serial.i2c`` and a luma.oled driver
-class; tests inject a fake bus object in place of smbus2.  The emulator is
-luma's in-memory ``dummy`` device, which keeps the last image it was given.
+class; tests inject a fake bus object in place of smbus2.  luma has no type
+hints: ``LumaDevice`` names the little of a device the provider uses.  (The
+emulator needs no luma device: see ``sinks.MemorySink``.)
 """
 
 from __future__ import annotations
@@ -11,21 +12,30 @@ import errno
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Protocol
 
 import luma.core.error
 import luma.oled.device
-from luma.core.device import device as LumaDevice
-from luma.core.device import dummy
 from luma.core.interface.serial import i2c
+from PIL import Image
 
+from pi_edge.providers.oled.bus import CombinedWriteBus, I2CBus
 from pi_edge.providers.oled.config import DisplayConfig
 from pi_edge.providers.oled.errors import BusUnavailableError, DisplayIOError, DisplayModeError
 
 log = logging.getLogger(__name__)
 
 
-def bus_label(config: DisplayConfig, bus: object | None) -> str:
+class LumaDevice(Protocol):
+    """What the provider uses of a luma.oled device: luma initialises the controller and turns frames
+    to the glass (``preprocess``); ``panel.PanelWriter`` writes them."""
+
+    persist: bool
+
+    def preprocess(self, image: Image.Image) -> Image.Image: ...
+
+
+def bus_label(config: DisplayConfig, bus: I2CBus | None) -> str:
     """How messages name the bus: the device node, or an injected object's class."""
     import smbus2
 
@@ -35,7 +45,7 @@ def bus_label(config: DisplayConfig, bus: object | None) -> str:
 
 
 @contextmanager
-def bus_errors(config: DisplayConfig, bus: object | None = None) -> Iterator[None]:
+def bus_errors(config: DisplayConfig, bus: I2CBus | None = None) -> Iterator[None]:
     """Turn a failed transfer into ``DisplayIOError``.
 
     luma's ``i2c.command()`` converts EIO/EREMOTEIO into ``DeviceNotFoundError``
@@ -49,7 +59,7 @@ def bus_errors(config: DisplayConfig, bus: object | None = None) -> Iterator[Non
         raise DisplayIOError(config.i2c_address, bus_label(config, bus), str(exc)) from exc
 
 
-def open_bus(config: DisplayConfig) -> object:
+def open_bus(config: DisplayConfig) -> CombinedWriteBus:
     """Open ``/dev/i2c-N`` with smbus2; a missing node or no permission says what to do."""
     import smbus2
 
@@ -61,7 +71,7 @@ def open_bus(config: DisplayConfig) -> object:
         raise BusUnavailableError(config.bus_path, reason) from None
 
 
-def open_device(config: DisplayConfig, bus: object) -> LumaDevice:
+def open_device(config: DisplayConfig, bus: I2CBus) -> LumaDevice:
     """Create the luma device on an open bus; the panel is initialised (cleared, on) on return.
 
     The bus is opened by us, not by luma, so it outlives a panel that drops
@@ -72,16 +82,11 @@ def open_device(config: DisplayConfig, bus: object) -> LumaDevice:
     A sign should keep its last message through an agent restart, and
     ``close()`` decides explicitly what shutdown shows.
     """
-    if config.is_emulator:
-        device: Any = dummy(width=config.width, height=config.height, rotate=config.rotate, mode="1")
-        device.persist = True
-        return device
-
     serial = i2c(bus=bus, address=config.i2c_address)
     driver = getattr(luma.oled.device, config.display)
     try:
         with bus_errors(config, bus):
-            device = driver(serial, width=config.width, height=config.height, rotate=config.rotate)
+            device: LumaDevice = driver(serial, width=config.width, height=config.height, rotate=config.rotate)
     except luma.core.error.DeviceDisplayModeError as exc:
         raise DisplayModeError(
             f"{config.display} does not support a {config.width}x{config.height} panel ({exc}); "

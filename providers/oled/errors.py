@@ -1,7 +1,21 @@
-"""Errors of the OLED provider: one base, one class per distinct failure.
+"""Every error the OLED provider raises on purpose: one base, one class per distinct failure.
 
-All derive from ``agent.provider.ProviderError`` so the host can hand
-``str(exc)`` to the calling actor as its ``err`` value unchanged.
+All sit under the agent's ``ProviderError`` (so under ``PiEdgeError``): the
+host hands ``str(exc)`` to the calling actor as its ``err`` value unchanged,
+and the CLI exits with the code the agent's tree gives.  Catch the narrowest
+class that says what you can handle::
+
+    ProviderError                    pi_edge.agent.errors: a display operation failed
+    └── OledError                    anything this provider raises on purpose
+        ├── OledConfigError          a display setting is impossible (also a ProviderConfigError: names its keys)
+        │   ├── UnknownDriverError   the driver is not one of the monochrome I2C drivers
+        │   └── DisplayModeError     the driver does not drive a panel of that size
+        ├── BusUnavailableError      /dev/i2c-N cannot be opened (missing, or no permission)
+        ├── DisplayIOError           the panel did not acknowledge a transfer
+        ├── DisplayUnavailableError  the panel stopped answering; the provider keeps trying
+        ├── BitmapSizeError          a bitmap does not match the panel's size
+        ├── ValueRangeError          a number (contrast level, font size, scale) is out of range
+        └── ClosedError              the provider was closed
 """
 
 from __future__ import annotations
@@ -15,11 +29,11 @@ class OledError(ProviderError):
     """Base of every error the OLED provider raises on purpose."""
 
 
-class ConfigError(OledError, ProviderConfigError):
+class OledConfigError(OledError, ProviderConfigError):
     """A display setting (rotate, address, size...) is out of range."""
 
 
-class UnknownDriverError(ConfigError):
+class UnknownDriverError(OledConfigError):
     """The driver name is not one of the monochrome I2C drivers we support."""
 
     def __init__(self, name: str, allowed: Iterable[str]) -> None:
@@ -30,7 +44,7 @@ class UnknownDriverError(ConfigError):
         )
 
 
-class DisplayModeError(ConfigError):
+class DisplayModeError(OledConfigError):
     """The driver exists but does not support the requested panel size."""
 
 

@@ -17,7 +17,7 @@ from functools import cache, lru_cache
 
 from PIL import ImageFont
 
-from pi_edge.providers.oled.errors import ConfigError
+from pi_edge.providers.oled.errors import OledConfigError
 
 #: Fallback fonts looked for when none are configured, first found first tried: Debian and
 #: Raspberry Pi OS (fonts-dejavu-core, fonts-noto-core, fonts-freefont-ttf, fonts-liberation2),
@@ -64,16 +64,16 @@ def system_chain(candidates: Iterable[str] = SYSTEM_FALLBACKS) -> FontChain:
 
 
 def check_font(path: str) -> None:
-    """Raise ``ConfigError`` unless FreeType can open ``path`` as a font: a wrong path is named at start,
+    """Raise ``OledConfigError`` unless FreeType can open ``path`` as a font: a wrong path is named at start,
     not noticed at the first ü."""
     if not os.path.isfile(path):
-        raise ConfigError(f"font {path} does not exist (or is not a file)", keys=("fonts",))
+        raise OledConfigError(f"font {path} does not exist (or is not a file)", keys=("fonts",))
     from pi_edge.providers.oled.layout import FONT_SIZE_RANGE  # layout imports this module
 
     try:
         ImageFont.truetype(path, 12)
     except OSError as exc:
-        raise ConfigError(f"font {path} cannot be read as a TrueType or OpenType font ({exc})",
+        raise OledConfigError(f"font {path} cannot be read as a TrueType or OpenType font ({exc})",
                           keys=("fonts",)) from None
     # A bitmap font (BDF, PCF) opens only at the sizes it was drawn in: every message that needs it
     # would fail, so it is refused here.  Opening all sizes takes a few milliseconds.
@@ -82,14 +82,16 @@ def check_font(path: str) -> None:
         try:
             ImageFont.truetype(path, size)
         except OSError:
-            raise ConfigError(f"font {path} cannot be drawn at {size} px (a bitmap font has fixed sizes); "
+            raise OledConfigError(f"font {path} cannot be drawn at {size} px (a bitmap font has fixed sizes); "
                               "name a scalable TrueType or OpenType font", keys=("fonts",)) from None
 
 
 @cache
-def built_in(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+def built_in(size: int) -> ImageFont.FreeTypeFont:
     """Pillow's built-in scalable font; cached because loading costs ~1 ms."""
-    return ImageFont.load_default(size=size)
+    face = ImageFont.load_default(size=size)
+    assert isinstance(face, ImageFont.FreeTypeFont)  # given a size, Pillow loads its scalable font (or raises)
+    return face
 
 
 @lru_cache(maxsize=256)
@@ -98,17 +100,17 @@ def fallback(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size)
 
 
-def _drawing(fnt: ImageFont.FreeTypeFont | ImageFont.ImageFont, text: str) -> tuple[int, tuple[int, int], bytes]:
+def _drawing(fnt: ImageFont.FreeTypeFont, text: str) -> tuple[int, tuple[int, int], bytes]:
     core, offset = fnt.getmask2(text, mode="1", anchor="ls")
     return round(fnt.getlength(text, mode="1") * 64), offset, bytes(core) + repr(core.size).encode()
 
 
 @lru_cache(maxsize=256)
-def _no_glyph(fnt: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> tuple[int, tuple[int, int], bytes]:
+def _no_glyph(fnt: ImageFont.FreeTypeFont) -> tuple[int, tuple[int, int], bytes]:
     return _drawing(fnt, _UNMAPPED)
 
 
-def has_glyph(fnt: ImageFont.FreeTypeFont | ImageFont.ImageFont, char: str) -> bool:
+def has_glyph(fnt: ImageFont.FreeTypeFont, char: str) -> bool:
     """Whether ``fnt`` draws ``char`` as something other than its "no glyph" box.
 
     Pillow does not expose a font's character map, so the character is drawn

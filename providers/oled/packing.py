@@ -17,7 +17,7 @@ _REVERSED_BITS = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
 
 def pack_pages(frame: Image.Image) -> Pages:
     """A physical 1-bit frame (W x H, H a multiple of 8) as H/8 pages of W bytes."""
-    width, height = frame.size
+    height = frame.height
     if height % 8:
         raise ValueError(f"panel height {height} is not a multiple of 8")
     if frame.mode != "1":

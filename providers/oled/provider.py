@@ -25,6 +25,7 @@ from pi_edge.agent.display.provider import (
 )
 from pi_edge.agent.display.screen import Screen
 from pi_edge.providers.oled.bitmap import unpack_bitmap
+from pi_edge.providers.oled.bus import I2CBus
 from pi_edge.providers.oled.config import DisplayConfig
 from pi_edge.providers.oled.device import bus_label
 from pi_edge.providers.oled.errors import BitmapSizeError, DisplayUnavailableError, ValueRangeError
@@ -46,7 +47,7 @@ DISPLAY_ON, DISPLAY_OFF, SET_CONTRAST = 0xAF, 0xAE, 0x81
 class OledProvider:
     """Drives one monochrome OLED (or the in-memory emulator)."""
 
-    def __init__(self, config: DisplayConfig, bus: object | None = None, frame_timeout: float = FRAME_TIMEOUT) -> None:
+    def __init__(self, config: DisplayConfig, bus: I2CBus | None = None, frame_timeout: float = FRAME_TIMEOUT) -> None:
         self.config = config
         self.frame_timeout = frame_timeout
         self.powered = True
@@ -137,7 +138,8 @@ class OledProvider:
         """What a viewer sees, in logical orientation: panel memory, dark when off, inverted when set."""
         shown = self._sink.shown()
         if shown is None:
-            raise DisplayUnavailableError(f"what the panel holds is unknown: {self._frames.reason or 'not written yet'}")
+            why = self._frames.reason or "not written yet"
+            raise DisplayUnavailableError(f"what the panel holds is unknown: {why}")
         if not self.powered:
             return Image.new("1", (self.width, self.height))
         return ImageChops.invert(shown.convert("L")).convert("1") if self.inverted else shown

@@ -5,6 +5,11 @@ While a frame is on the wire, newer frames replace the one waiting behind it
 Bus faults are retried with backoff; if the panel stays silent the scheduler
 marks itself unhealthy, tells the caller, keeps the newest frame and keeps
 trying to bring the panel back (re-initialised, frame re-sent in full).
+
+Listeners (a frame shown, health changed) are called with no lock held, in
+the order things happened: what they are told is queued under the lock and
+delivered after it is released, so a listener may call back into the
+provider, or wait for a thread that does, without stalling the frames.
 """
 
 from __future__ import annotations
@@ -12,12 +17,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
 from PIL import Image
 
-from pi_edge.agent.display.provider import FrameReport
+from pi_edge.agent.display.provider import FrameReport, FrameStatus
 from pi_edge.providers.oled.errors import ClosedError, DisplayUnavailableError, OledError
 
 log = logging.getLogger(__name__)
@@ -41,6 +47,8 @@ class FrameSink(Protocol):
 
 
 HealthListener = Callable[[bool, str], None]
+#: What listeners have yet to hear: a health change (healthy, reason), or None for a frame shown.
+_News = tuple[bool, str] | None
 
 
 class FrameTicket:
@@ -52,9 +60,9 @@ class FrameTicket:
         self._report: FrameReport | None = None
         self._error: OledError | None = None
 
-    def resolve(self, status: str, bus_bytes: int = 0) -> None:
+    def resolve(self, status: FrameStatus, bus_bytes: int = 0) -> None:
         latency_ms = (time.perf_counter() - self.submitted) * 1000
-        self._report = FrameReport(status=status, bus_bytes=bus_bytes, latency_ms=latency_ms)  # type: ignore[arg-type]
+        self._report = FrameReport(status=status, bus_bytes=bus_bytes, latency_ms=latency_ms)
         self._done.set()
 
     def fail(self, error: OledError) -> None:
@@ -88,7 +96,9 @@ class FrameScheduler:
         #: The newest frame accepted; what the panel must show once it can.
         self.desired: Image.Image | None = None
         self._pending: tuple[Image.Image, list[FrameTicket]] | None = None
-        self._cond = threading.Condition()  # guards the fields above
+        self._cond = threading.Condition()  # guards the fields above and the two below
+        self._news: deque[_News] = deque()
+        self._telling = False  # a thread is delivering the news
         self._bus = threading.Lock()  # held for every transfer: frames and commands never interleave
         self._closed = False
         self._thread = threading.Thread(target=self._run, name=f"oled-frames-{name}", daemon=True)
@@ -124,9 +134,10 @@ class FrameScheduler:
                 self._cond.notify_all()
                 return ticket
         try:
-            self._send(frame, [ticket])
+            failed = self._send(frame, [ticket])
         finally:
             self._bus.release()
+        self._after_send([ticket], failed)
         return ticket
 
     def run_command(self, action: Callable[[], None]) -> None:
@@ -143,6 +154,7 @@ class FrameScheduler:
             with self._cond:
                 self._set_health(False, str(exc))
                 self._cond.notify_all()
+            self._tell_listeners()
             raise
 
     def wait_healthy(self, timeout: float) -> bool:
@@ -168,23 +180,26 @@ class FrameScheduler:
             with self._cond:
                 while not self._closed and self.healthy and self._pending is None:
                     self._cond.wait()
+                job, self._pending = self._pending, None  # None once closed: close() took it
+                if not self._closed and not self.healthy:
+                    self._cond.wait(backoff)  # woken early by close() or a new frame
                 if self._closed:
                     return
-                job, self._pending = self._pending, None
-                if not self.healthy:
-                    self._cond.wait(backoff)  # woken early by close() or a new frame
-                    if self._closed:
-                        return
             if job is not None:
                 with self._bus:
-                    self._send(*job)
+                    failed = self._send(*job)
+                self._after_send(job[1], failed)
             elif self._recover():
                 backoff = self.recover_backoff[0]
             else:
                 backoff = min(backoff * 2, self.recover_backoff[1])
 
-    def _send(self, frame: Image.Image, tickets: list[FrameTicket]) -> None:
-        """Send with retries; the caller holds the bus."""
+    def _send(self, frame: Image.Image, tickets: list[FrameTicket]) -> OledError | None:
+        """Send with retries; the caller holds the bus.
+
+        Tickets hear "shown" or "superseded" here; a frame that failed returns the
+        error its tickets are to fail with, after the listeners have heard (``_after_send``).
+        """
         error: OledError | None = None
         for delay in (0.0, *self.retry_delays):
             if delay:
@@ -197,7 +212,7 @@ class FrameScheduler:
                         self.frames_superseded += len(tickets)
                         for ticket in tickets:
                             ticket.resolve("superseded")
-                        return
+                        return None
             try:
                 sent = self.sink.write(frame)
             except OledError as exc:
@@ -206,17 +221,24 @@ class FrameScheduler:
                 continue
             with self._cond:
                 self.frames_sent += 1
+                if self.on_sent is not None:
+                    self._news.append(None)
             for ticket in tickets:
                 ticket.resolve("shown", sent)
-            self._notify_sent()
-            return
+            return None
         assert error is not None
         if not isinstance(error, ClosedError):
             with self._cond:
                 self._set_health(False, str(error))
             error = DisplayUnavailableError(f"{error}; the frame is kept and shown when the display answers again")
-        for ticket in tickets:
-            ticket.fail(error)
+        return error
+
+    def _after_send(self, tickets: list[FrameTicket], failed: OledError | None) -> None:
+        """With the bus released: the listeners hear what happened, then the callers of a failed frame."""
+        self._tell_listeners()
+        if failed is not None:
+            for ticket in tickets:
+                ticket.fail(failed)
 
     def _recover(self) -> bool:
         with self._cond:
@@ -231,22 +253,17 @@ class FrameScheduler:
             with self._cond:
                 self.reason = str(exc)
             return False
-        self._notify_sent()
         with self._cond:
+            if self.on_sent is not None:
+                self._news.append(None)
             self._set_health(True, "display answers again")
             if self.desired is not desired and self._pending is None and self.desired is not None:
                 self._pending = (self.desired, [])  # a frame arrived while recovering
+        self._tell_listeners()
         return True
 
-    def _notify_sent(self) -> None:
-        if self.on_sent is not None:
-            try:
-                self.on_sent()
-            except Exception:  # a listener's bug must not stop the frames
-                log.exception("oled %s: frame listener failed", self.name)
-
     def _set_health(self, healthy: bool, reason: str) -> None:
-        """Called with the lock held."""
+        """Called with the lock held; a change is news for the health listener (``_tell_listeners``)."""
         if healthy == self.healthy:
             self.reason = reason if not healthy else ""
             return
@@ -256,7 +273,39 @@ class FrameScheduler:
         log.log(logging.INFO if healthy else logging.WARNING, "oled %s: %s: %s", self.name,
                 "healthy" if healthy else "unhealthy", reason)
         if self.on_health is not None:
-            try:
-                self.on_health(healthy, reason)
-            except Exception:  # a listener's bug must not stop the frames
-                log.exception("oled %s: health listener failed", self.name)
+            self._news.append((healthy, reason))
+
+    def _tell_listeners(self) -> None:
+        """Deliver the news queued so far, in order, with no lock held; one thread delivers at a time.
+
+        Called after every change is made and its lock released.  News that comes
+        while another thread is delivering is delivered by that thread.
+        """
+        if not self._news:  # unlocked peek: whoever queues news calls this after, and sees its own
+            return
+        with self._cond:
+            if self._telling:
+                return
+            self._telling = True
+        try:
+            while True:
+                with self._cond:
+                    if not self._news:
+                        self._telling = False  # in the same hold as the check: no news is left behind
+                        return
+                    news = self._news.popleft()
+                self._tell(news)
+        except BaseException:
+            with self._cond:
+                self._telling = False
+            raise
+
+    def _tell(self, news: _News) -> None:
+        try:
+            if news is None:
+                if self.on_sent is not None:
+                    self.on_sent()
+            elif self.on_health is not None:
+                self.on_health(*news)
+        except Exception:  # a listener's bug must not stop the frames
+            log.exception("oled %s: %s listener failed", self.name, "frame" if news is None else "health")

@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
 from pi_edge.agent.display.screen import Screen
+from pi_edge.providers.oled.bus import I2CBus
 from pi_edge.providers.oled.config import DisplayConfig
-from pi_edge.providers.oled.device import bus_errors, open_bus, open_device
+from pi_edge.providers.oled.device import LumaDevice, bus_errors, open_bus, open_device
 from pi_edge.providers.oled.errors import DisplayIOError
 from pi_edge.providers.oled.panel import Addressing, PanelWriter, addressing_for
 from pi_edge.providers.oled.transport import I2CTransport
+
+if TYPE_CHECKING:
+    from smbus2 import i2c_msg
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +49,7 @@ class _NoBus:
     def write_i2c_block_data(self, address: int, register: int, data: list[int]) -> None:
         """Nothing is listening."""
 
-    def i2c_rdwr(self, *messages: object) -> None:
+    def i2c_rdwr(self, *messages: i2c_msg) -> None:
         """Nothing is listening."""
 
 
@@ -93,39 +98,41 @@ class PanelSink:
     controller has been initialised.
     """
 
-    def __init__(self, config: DisplayConfig, bus: object | None = None,
+    def __init__(self, config: DisplayConfig, bus: I2CBus | None = None,
                  after_init: Callable[[PanelSink], None] | None = None) -> None:
         self.config = config
         self.width, self.height = logical_size(config)
         self.owns_bus = bus is None
-        self.bus = open_bus(config) if bus is None else bus
+        self.bus: I2CBus = open_bus(config) if bus is None else bus
         self.transport = I2CTransport(self.bus, config.i2c_address)
         self.after_init = after_init
-        self.device: object | None = None
+        self.device: LumaDevice | None = None
         self.writer: PanelWriter | None = None
         self.error: DisplayIOError | None = None
         try:
-            self.recover()
-            assert self.writer is not None
-            self.writer.assume_blank()  # luma's init just cleared it; after a fault we assume nothing
+            self._initialise().assume_blank()  # luma's init just cleared it; after a fault we assume nothing
         except DisplayIOError as exc:
             self.error = exc
             log.warning("oled: %s", exc)
 
     def recover(self) -> None:
         """(Re-)initialise the controller; its memory is unknown, so the next frame goes in full."""
+        self._initialise()
+
+    def _initialise(self) -> PanelWriter:
         device = open_device(self.config, self.bus)
-        physical = (device._w, device._h)  # type: ignore[attr-defined]
-        writer = PanelWriter(self.transport, addressing_for(device), *physical)
+        # The panel's own size: the config's width and height, before rotation (luma keeps them as given).
+        writer = PanelWriter(self.transport, addressing_for(device), self.config.width, self.config.height)
         self.device, self.writer, self.error = device, writer, None
         if self.after_init is not None:
             self.after_init(self)
+        return writer
 
     def write(self, frame: Image.Image) -> int:
         if self.device is None or self.writer is None:
             raise self.error or DisplayIOError(self.config.i2c_address, self.config.bus_path, "not initialised")
         with bus_errors(self.config, self.bus):
-            return self.writer.write(self.device.preprocess(frame))  # type: ignore[attr-defined]
+            return self.writer.write(self.device.preprocess(frame))
 
     def command(self, *cmd: int) -> None:
         with bus_errors(self.config, self.bus):

@@ -1,12 +1,26 @@
-"""A fake I2C bus with one monochrome OLED controller on it.
+"""A fake I2C bus with one monochrome OLED controller on it, for your own tests.
+
+Pass it where smbus2's bus would go and ask what the glass shows::
+
+    from pi_edge.providers.oled import DisplayConfig, FakeSSD1306Bus, OledProvider
+
+    bus = FakeSSD1306Bus()  # a 128x64 SSD1306 at 0x3C: DisplayConfig's defaults
+    provider = OledProvider(DisplayConfig(display="ssd1306"), bus=bus)
+    provider.show_text("Hello")
+    bus.image()  # a 1-bit PIL image of what a person looking at the panel sees
+    provider.close()
 
 It behaves like the panel, not like a call recorder (gpiozero's mock pins are
 the model): command bytes are decoded into controller state, data bytes land
 in GDDRAM following the addressing mode and windows, and ``image()`` answers
-"what does a person looking at the glass see?".  The command sets (SSD1306
-and its siblings, SSD1305, SH1106, SH1107, CH1115) are in ``oled_controllers``.
+"what does a person looking at the glass see?".  ``pixels()`` gives the same
+as rows of 0/1; ``disconnect()``, ``reconnect()`` and ``fail_next()`` make
+the faults a real bus has; ``bytes_written`` and ``bus_seconds()`` say what
+the traffic cost.  The command sets (SSD1306 and its siblings, SSD1305,
+SH1106, SH1107, CH1115) are in ``fake_controllers``: pick one with
+``controller=`` and the panel's ``width`` and ``height``.
 
-Pass it where smbus2 would go::
+It is also what luma's own I2C interface takes::
 
     serial = luma.core.interface.serial.i2c(bus=FakeSSD1306Bus(), address=0x3C)
 
@@ -50,10 +64,17 @@ import errno
 import os
 from collections import deque
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from pi_edge.providers.oled.controller_models import CONTROLLERS, Controller
+from pi_edge.providers.oled.config import DisplayConfig
+from pi_edge.providers.oled.fake_controllers import CONTROLLERS, Controller
+
+if TYPE_CHECKING:
+    from smbus2 import i2c_msg
+
+    from pi_edge.providers.oled.bus import CombinedWriteBus
 
 HORIZONTAL, VERTICAL, PAGE = 0, 1, 2
 RAM_ROWS = 64  # the SSD1306's; each controller has its own, see ``FakeSSD1306Bus.ram_rows``
@@ -64,14 +85,17 @@ COMMAND_LOG = 4096  # decoded commands kept in ``commands``
 
 
 class FakeSSD1306Bus:
-    """An smbus2-compatible bus object holding one monochrome OLED panel."""
+    """An smbus2-compatible bus object holding one monochrome OLED panel.
+
+    By default the panel ``DisplayConfig()`` describes: the two meet without arguments.
+    """
 
     def __init__(
         self,
-        width: int = 128,
-        height: int = 64,
-        address: int = 0x3C,
-        controller: str = "ssd1306",
+        width: int = DisplayConfig.width,
+        height: int = DisplayConfig.height,
+        address: int = DisplayConfig.i2c_address,
+        controller: str = DisplayConfig.display,
         column_offset: int | None = None,
     ) -> None:
         if controller not in CONTROLLERS:
@@ -143,7 +167,7 @@ class FakeSSD1306Bus:
         """A lone byte is a control byte with nothing after it; it changes nothing."""
         self._call([(i2c_addr, [value])])
 
-    def i2c_rdwr(self, *messages: object) -> None:
+    def i2c_rdwr(self, *messages: i2c_msg) -> None:
         """Combined transfer of smbus2 ``i2c_msg`` writes: repeated STARTs, one STOP."""
         for msg in messages:
             if getattr(msg, "flags", 0) & 0x0001:  # I2C_M_RD
@@ -194,6 +218,7 @@ class FakeSSD1306Bus:
         if not self.display_on:
             return img
         px = img.load()
+        assert px is not None  # a new image always has pixels to load
         portrait = self.spec.portrait
         com_len, seg_len = (self.width, self.height) if portrait else (self.height, self.width)
         lines = [self._ram_line(g) for g in range(com_len)]
@@ -217,6 +242,7 @@ class FakeSSD1306Bus:
         """Raw GDDRAM, RAM column 0 left and row 0 top, ignoring display state."""
         img = Image.new("1", (self.ram_columns, self.ram_rows))
         px = img.load()
+        assert px is not None  # a new image always has pixels to load
         for page, ram in enumerate(self.gddram):
             for col, byte in enumerate(ram):
                 for bit in range(8):
@@ -299,7 +325,7 @@ class FakeSSD1306Bus:
     def _execute(self, op: int, args: tuple[int, ...]) -> None:
         spec = self.spec
         if op in spec.no_ops or op in spec.foreign:
-            pass  # see oled_controllers: accepted, not rendered
+            pass  # see fake_controllers: accepted, not rendered
         elif op in (0xAE, 0xAF):
             self.display_on = op == 0xAF
         elif op == 0x81:
@@ -436,3 +462,7 @@ class FakeSSD1306Bus:
             if self.page > p1:
                 self.page = p0
                 self.column = c0 if self.column >= c1 else self.column + 1
+
+
+if TYPE_CHECKING:  # mypy holds the fake to the bus protocols the provider is typed with
+    _fits_the_provider: CombinedWriteBus = FakeSSD1306Bus()

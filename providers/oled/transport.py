@@ -12,6 +12,8 @@ from __future__ import annotations
 import errno
 import logging
 
+from pi_edge.providers.oled.bus import CombinedWriteBus, I2CBus
+
 log = logging.getLogger(__name__)
 
 CONTROL_COMMAND = 0x00
@@ -24,40 +26,41 @@ _NO_RDWR = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EINVAL}
 class I2CTransport:
     """Command and data writes to one I2C address; ``bytes_sent`` counts address and control bytes too."""
 
-    def __init__(self, bus: object, address: int) -> None:
+    def __init__(self, bus: I2CBus, address: int) -> None:
         self.bus = bus
         self.address = address
-        self.rdwr = hasattr(bus, "i2c_rdwr")
+        #: The bus while it takes combined writes; None once it has refused them (or never could).
+        self.rdwr: CombinedWriteBus | None = bus if isinstance(bus, CombinedWriteBus) else None
         self.bytes_sent = 0
         self.transactions = 0
 
     def command(self, *cmd: int) -> None:
         for start in range(0, len(cmd), SMBUS_BLOCK):
             block = list(cmd[start:start + SMBUS_BLOCK])
-            self.bus.write_i2c_block_data(self.address, CONTROL_COMMAND, block)  # type: ignore[attr-defined]
+            self.bus.write_i2c_block_data(self.address, CONTROL_COMMAND, block)
             self._count(len(block))
 
     def data(self, payload: bytes) -> None:
-        if self.rdwr:
+        if self.rdwr is not None:
             try:
-                self._data_rdwr(payload)
+                self._data_rdwr(self.rdwr, payload)
                 return
             except OSError as exc:
                 if exc.errno not in _NO_RDWR:
                     raise
                 log.info("oled: i2c adapter refuses combined writes (%s); using 32-byte SMBus blocks", exc)
-                self.rdwr = False
+                self.rdwr = None
         for start in range(0, len(payload), SMBUS_BLOCK):
             block = list(payload[start:start + SMBUS_BLOCK])
-            self.bus.write_i2c_block_data(self.address, CONTROL_DATA, block)  # type: ignore[attr-defined]
+            self.bus.write_i2c_block_data(self.address, CONTROL_DATA, block)
             self._count(len(block))
 
-    def _data_rdwr(self, payload: bytes) -> None:
+    def _data_rdwr(self, bus: CombinedWriteBus, payload: bytes) -> None:
         from smbus2 import i2c_msg
 
         for start in range(0, len(payload), RDWR_BLOCK):
             block = payload[start:start + RDWR_BLOCK]
-            self.bus.i2c_rdwr(i2c_msg.write(self.address, bytes((CONTROL_DATA,)) + block))  # type: ignore[attr-defined]
+            bus.i2c_rdwr(i2c_msg.write(self.address, bytes((CONTROL_DATA,)) + block))
             self._count(len(block))
 
     def _count(self, payload: int) -> None:

@@ -1,4 +1,4 @@
-"""What each monochrome OLED controller understands, for ``FakeSSD1306Bus``.
+"""What each monochrome OLED controller understands, for the fake bus in ``testing`` (not used on hardware).
 
 One ``Controller`` per command set: RAM geometry, how many argument bytes
 each opcode takes, and which opcodes are accepted but not rendered.  The
