@@ -19,7 +19,8 @@ from pi_edge.agent.host.agent import Agent
 from pi_edge.agent.host.options import ActorSpec, AgentOptions
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.connection import connect, request, wait_for_actor
-from pi_edge.agent.lattice.nats_server import NatsServer, hub_config
+from pi_edge.agent.lattice.nats_server import NatsServer
+from pi_edge.agent.lattice.server_config import hub_config
 from pi_edge.agent.wasm.build import build_actor_async
 
 

@@ -261,7 +261,9 @@ def _pem_file(flag: str, path: str, what: str) -> None:
 
 def cmd_hub(args: argparse.Namespace) -> int:
     from pi_edge.agent.hub.gateway import HttpGateway
-    from pi_edge.agent.lattice.nats_server import LeafCredentials, NatsServer, hub_config
+    from pi_edge.agent.lattice.credentials import LeafCredentials
+    from pi_edge.agent.lattice.nats_server import NatsServer
+    from pi_edge.agent.lattice.server_config import hub_config
     from pi_edge.agent.paths import default_state_dir
 
     state: Path = args.state_dir or default_state_dir() / "hub"

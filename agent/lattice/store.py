@@ -19,7 +19,7 @@ import nats.js.errors
 from nats.aio.client import Client
 
 from pi_edge.agent.errors import StoreError
-from pi_edge.agent.lattice.nats_server import JETSTREAM_DOMAIN
+from pi_edge.agent.lattice.server_config import JETSTREAM_DOMAIN
 
 log = logging.getLogger("pi_edge.store")
 
