@@ -27,7 +27,8 @@ from pi_edge.agent.host.host import MAX_INSTANCES
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.connection import DEFAULT_URL, connect, ping, ping_window, request, subscriptions_live
 from pi_edge.agent.lattice.events import KINDS
-from pi_edge.agent.lattice.store import ComponentStore, read_links, write_link
+from pi_edge.agent.lattice.link_store import read_links, write_link
+from pi_edge.agent.lattice.store import ComponentStore
 from pi_edge.agent.trust import claims
 from pi_edge.agent.trust.claims import is_component
 from pi_edge.agent.host.labels import parse_labels
