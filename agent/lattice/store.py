@@ -8,6 +8,7 @@ hub's JetStream by its domain, across the leaf connection.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -29,6 +30,19 @@ BUCKET = "pi-edge-actors"
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def _holds(path: Path, digest: str) -> bool:
+    """Whether ``path`` is there with exactly the bytes of ``digest``."""
+    return path.exists() and sha256(path.read_bytes()) == digest
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
 
 
 class ComponentStore:
@@ -61,7 +75,8 @@ class ComponentStore:
 
     async def fetch(self, digest: str, into: Path) -> Path:
         """The component with this digest, from the local cache or the hub; checked either way."""
-        if into.exists() and sha256(into.read_bytes()) == digest:
+        # In a thread, as the write below: a component is megabytes, and the agent's loop keeps serving meanwhile.
+        if await asyncio.to_thread(_holds, into, digest):
             return into
         bucket = await self._bucket(create=False)
         try:
@@ -70,9 +85,5 @@ class ComponentStore:
             raise StoreError(f"the hub's component store has no component {digest[:12]}…; deploy it again") from None
         if sha256(data) != digest:
             raise StoreError(f"component {digest[:12]}… arrived damaged (its digest does not match); not started")
-        into.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=into.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, into)
+        await asyncio.to_thread(_write_atomically, into, data)
         return into
