@@ -16,7 +16,8 @@ import pytest
 from pi_edge.agent.errors import EX_CONFIG, ConfigFileError
 from pi_edge.agent.host.config import resolve
 from pi_edge.agent.lattice import subjects
-from pi_edge.agent.lattice.connection import connect, ping, request
+from pi_edge.agent.lattice.client import ping, request
+from pi_edge.agent.lattice.connection import connect
 from tests.processes import CliProcess, alive, children, exited, run_cli
 
 

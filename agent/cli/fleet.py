@@ -25,7 +25,8 @@ from pi_edge.agent.cli.arguments import name_arg, positive_int, scale_arg, secon
 from pi_edge.agent.errors import ConfigError, NoResponderError, PiEdgeError
 from pi_edge.agent.host.host import MAX_INSTANCES
 from pi_edge.agent.lattice import subjects
-from pi_edge.agent.lattice.connection import DEFAULT_URL, connect, ping, ping_window, request, subscriptions_live
+from pi_edge.agent.lattice.client import DEFAULT_URL, ping, ping_window, request
+from pi_edge.agent.lattice.connection import connect, subscriptions_live
 from pi_edge.agent.lattice.events import KINDS
 from pi_edge.agent.lattice.link_store import read_links, write_link
 from pi_edge.agent.lattice.store import ComponentStore

@@ -32,7 +32,8 @@ from pi_edge.agent.host.config import directory_problem, readable_file, usable_d
 from pi_edge.actors import DEFAULT_ACTOR
 from pi_edge.agent.install_service import add_commands as add_install_commands
 from pi_edge.agent.lattice import subjects
-from pi_edge.agent.lattice.connection import broadcast, connect, ping, ping_window, request, subscriptions_live
+from pi_edge.agent.lattice.client import broadcast, ping, ping_window, request
+from pi_edge.agent.lattice.connection import connect, subscriptions_live
 from pi_edge.agent.lattice.store import sha256
 from pi_edge.agent.signals import set_from_thread, start_unless_stopped, stop_on_signals, stop_when
 from pi_edge.agent.wasm.limits import Limits

@@ -51,7 +51,8 @@ from pi_edge.agent.errors import (
     RequestTimeoutError,
 )
 from pi_edge.agent.lattice import subjects
-from pi_edge.agent.lattice.connection import connect, request
+from pi_edge.agent.lattice.client import request
+from pi_edge.agent.lattice.connection import connect
 from pi_edge.agent.wasm.limits import Limits
 
 log = logging.getLogger("pi_edge.gateway")
