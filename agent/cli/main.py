@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -28,20 +28,17 @@ from pi_edge.agent.display.screen import MAX_PNG_SCALE, Screen
 from pi_edge.agent.display.text_headers import text_headers
 from pi_edge.agent.errors import ConfigError, NoResponderError, PiEdgeError, ProviderError
 from pi_edge.agent.host.config import DEFAULT_PATH as DEFAULT_CONFIG
-from pi_edge.agent.host.config import directory_problem, readable_file, usable_dir
+from pi_edge.agent.host.config import readable_file, usable_dir
 from pi_edge.actors import DEFAULT_ACTOR
 from pi_edge.agent.install_service import add_commands as add_install_commands
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.client import broadcast, ping, ping_window, request
 from pi_edge.agent.lattice.connection import connect, subscriptions_live
 from pi_edge.agent.lattice.store import sha256
-from pi_edge.agent.signals import set_from_thread, start_unless_stopped, stop_on_signals, stop_when
 from pi_edge.agent.wasm.limits import Limits
 
 log = logging.getLogger("pi_edge.cli")
 
-
-T = TypeVar("T")
 
 
 _out = out
@@ -209,33 +206,6 @@ def _run(coro_fn: Callable[[], Awaitable[int]]) -> int:
     return asyncio.run(coro_fn())
 
 
-async def _serve(prog: str, start: Callable[[], Awaitable[T]], on_ready: Callable[[T], None],
-                 stop: Callable[[], Awaitable[None]], lost: asyncio.Event | None = None) -> int:
-    """Start, announce, wait for SIGINT/SIGTERM, stop; a signal during start stops too.
-
-    ``lost`` set (the server underneath died) stops as a signal would, but exits 1,
-    so that systemd's Restart=on-failure starts the command again.
-    """
-    stopping = stop_on_signals()
-    lost = asyncio.Event() if lost is None else lost
-    relay = stop_when(lost, stopping)
-    started = False
-    try:
-        started, result = await start_unless_stopped(start(), stopping)
-        if started:
-            on_ready(result)  # type: ignore[arg-type]
-            await stopping.wait()
-        return 1 if lost.is_set() else 0
-    finally:
-        relay.cancel()
-        if lost.is_set():
-            log.info("%s: stopping because its nats-server is gone; exit code 1 so that systemd "
-                     "(Restart=on-failure) starts it again", prog)
-        await stop()
-        if started:
-            _out(f"{prog}: stopped")
-
-
 def _dir_flag(flag: str, path: Path | None) -> None:
     """A directory flag, checked (and created) before anything is written to it or built for it."""
     if path is not None:
@@ -261,62 +231,17 @@ def _pem_file(flag: str, path: str, what: str) -> None:
 
 
 def cmd_hub(args: argparse.Namespace) -> int:
-    from pi_edge.agent.hub.gateway import HttpGateway
-    from pi_edge.agent.lattice.credentials import LeafCredentials
-    from pi_edge.agent.lattice.nats_server import NatsServer
-    from pi_edge.agent.lattice.server_config import hub_config
-    from pi_edge.agent.paths import default_state_dir
+    from pi_edge.agent.hub.hub import HubOptions, run_hub
 
-    state: Path = args.state_dir or default_state_dir() / "hub"
     if bool(args.tls_cert) != bool(args.tls_key):
         raise ConfigError("--tls-cert and --tls-key go together")
     if args.tls_cert:
         _pem_file("--tls-cert", args.tls_cert, "CERTIFICATE")
         _pem_file("--tls-key", args.tls_key, "PRIVATE KEY")
-    if args.state_dir:
-        _dir_flag("--state-dir", state)
-    elif (problem := directory_problem(state)) is not None:
-        raise ConfigError(f"cannot use the hub's state directory {state} ({problem}); pick another with --state-dir")
-    creds_path = state / "leaf.creds"
-    creds = None
-    if not args.no_auth:
-        if creds_path.exists():
-            creds = LeafCredentials.read(creds_path)
-        else:
-            creds = LeafCredentials.generate()
-            creds.write(creds_path)
-    server = NatsServer(hub_config(args.host, args.port, args.leafnode_port, store_dir=str(state / "jetstream"),
-                                   credentials=creds, tls_cert=args.tls_cert, tls_key=args.tls_key))
-    gateway: HttpGateway | None = None
-    lost = asyncio.Event()
-
-    async def start() -> None:
-        nonlocal gateway
-        server.on_exit = set_from_thread(lost)
-        await server.start_async()
-        if args.http is not None:
-            gateway = HttpGateway(server.url, host=args.http_host, port=args.http)
-            await gateway.start()
-
-    def ready(_: object) -> None:
-        _out(f"pi-edge hub: clients on {args.host}:{server.client_port}, "
-             f"leaf nodes on {args.host}:{server.leafnode_port}{' (TLS)' if args.tls_cert else ''}")
-        how = f" --hub-credentials {creds_path}" if creds else ""
-        _out(f"  on the Pi:  pi-edge agent --hub nats-leaf://<this-machine>:{server.leafnode_port}{how}")
-        if creds:
-            _out(f"  leaf credentials: {creds_path} (copy it to each Pi; a leaf without it is refused)")
-        else:
-            _out("  leaf port open to anyone who can reach it (--no-auth)")
-        if gateway is not None:
-            _out(f"  HTTP gateway: {gateway.url}  (curl -d 'Hello' {gateway.url})")
-        _out("  Ctrl-C stops the hub")
-
-    async def stop() -> None:
-        if gateway is not None:  # first: its NATS client closes while the server is still up
-            await gateway.stop()
-        await asyncio.to_thread(server.stop)
-
-    return _run(lambda: _serve("pi-edge hub", start, ready, stop, lost))
+    _dir_flag("--state-dir", args.state_dir)
+    return run_hub(HubOptions(listen=args.host, port=args.port, leafnode_port=args.leafnode_port,
+                              state_dir=args.state_dir, auth=not args.no_auth, tls_cert=args.tls_cert,
+                              tls_key=args.tls_key, http_port=args.http, http_listen=args.http_host), _out)
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
