@@ -102,7 +102,7 @@ async def start_gateway(hub: NatsServer) -> AsyncIterator[GatewayFactory]:
     started: list[HttpGateway] = []
 
     async def start(**options: object) -> HttpGateway:
-        gw = HttpGateway(hub.url, host="127.0.0.1", port=0, **options)  # type: ignore[arg-type]
+        gw = HttpGateway(hub.url, listen="127.0.0.1", port=0, **options)  # type: ignore[arg-type]
         started.append(gw)
         await gw.start()
         return gw

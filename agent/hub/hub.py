@@ -69,7 +69,7 @@ class Hub:
         self.server.on_exit = set_from_thread(self.lost)
         await self.server.start_async()
         if self.options.http_port is not None:
-            self.gateway = HttpGateway(self.server.url, host=self.options.http_listen, port=self.options.http_port)
+            self.gateway = HttpGateway(self.server.url, listen=self.options.http_listen, port=self.options.http_port)
             await self.gateway.start()
 
     async def stop(self) -> None:
