@@ -161,6 +161,18 @@ async def test_help_explains_every_command() -> None:
     assert code == 0 and "--hub" in out and "--display" in out and "--i2c-address" in out
 
 
+def test_help_lists_the_commands_by_family() -> None:
+    """The processes first, then the laptop's commands grouped as the modules of agent/cli/ are."""
+    import argparse
+
+    from pi_edge.agent.cli.main import build_parser
+
+    [commands] = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    assert list(commands.choices) == ["hub", "agent", "display", "clear", "snapshot", "watch", "hosts", "inventory",
+                                      "events", "deploy", "stop", "scale", "link", "links", "keys", "sign",
+                                      "inspect", "build", "demo", "install-service"]
+
+
 def test_every_command_has_a_description_and_every_positional_a_help() -> None:
     """'pi-edge COMMAND --help' must say what the command does and what each bare argument is."""
     import argparse

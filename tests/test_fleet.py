@@ -399,7 +399,7 @@ async def test_revoking_trust_on_reload_stops_its_actors_until_it_is_trusted_aga
 
 
 def test_the_hosts_table_stays_aligned_and_flags_actors_that_do_not_serve() -> None:
-    from pi_edge.agent.cli.fleet import hosts_table
+    from pi_edge.agent.cli.hosts import hosts_table
 
     hosts = [
         {"name": "pi-a", "id": "pi-a-0123456789", "uptime_s": 5, "display": {"healthy": True},
