@@ -52,6 +52,12 @@ async def test_numbers_and_kinds_out_of_range_are_refused(argv: list[str], what:
     assert what in refused(*(await run_cli(*argv, *NOWHERE))[::2])
 
 
+@pytest.mark.parametrize("argv", [["stop", "sign", "--label", "room"], ["scale", "sign", "2", "--label", "=kitchen"]])
+async def test_a_label_that_is_not_key_value_is_refused_before_connecting(argv: list[str]) -> None:
+    line = refused(*(await run_cli(*argv, *NOWHERE))[::2])
+    assert f"label {argv[-1]!r} is not KEY=VALUE" in line, line
+
+
 async def test_deploying_a_file_that_is_not_a_component_uploads_nothing(tmp_path: Path) -> None:
     text = tmp_path / "notes.txt"
     text.write_text("not wasm\n")

@@ -32,11 +32,11 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     if not is_component(data):  # caught here, before it takes space in the hub's store
         raise ConfigError(f"{path} is not a WebAssembly component; deploy a file made by "
                           "'pi-edge build ACTOR_DIR -o FILE.wasm'")
+    labels = parse_labels(args.label)
 
     async def main() -> int:
         async with lattice_client(args) as lattice:
-            # Before uploading: a typo costs nothing.
-            hosts = await lattice.select_hosts(args.host, parse_labels(args.label))
+            hosts = await lattice.select_hosts(args.host, labels)  # before uploading: a typo costs nothing
             digest, uploaded = await lattice.upload(data)
             component = claims.component_digest(data)  # what hosts and inventory go by: without the signature
             also = f", component {component[:12]}… as inventory shows it" if component != digest else ""
@@ -55,9 +55,11 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 def _on_hosts_running(args: argparse.Namespace, op: str, body: dict[str, Any],
                       describe: Callable[[dict[str, Any]], str]) -> int:
     """``op`` on the chosen hosts that run actor ``args.name``, or want to but cannot (all chosen ones if none does)."""
+    labels = parse_labels(args.label)
+
     async def main() -> int:
         async with lattice_client(args) as lattice:
-            hosts = await lattice.select_hosts(args.host, parse_labels(args.label))
+            hosts = await lattice.select_hosts(args.host, labels)
             hosts = [h for h in hosts if args.name in dict(h.get("actors", {}))
                      or args.name in list(h.get("not_running", []))] or hosts
             return report(await lattice.control_each([str(h["name"]) for h in hosts], op, body), describe)
