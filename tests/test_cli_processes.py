@@ -41,7 +41,7 @@ async def stop_cleanly(proc: CliProcess, prog: str) -> None:
 
 async def test_hub_and_agent_processes_serve_the_laptop_and_stop_on_sigterm(processes, built, cache_dir,
                                                                          tmp_path) -> None:
-    hub = await processes("hub", "--host", "127.0.0.1", "--port", "0", "--leafnode-port", "0",
+    hub = await processes("hub", "--listen", "127.0.0.1", "--port", "0", "--leafnode-port", "0",
                           "--state-dir", str(tmp_path / "hub"))
     m = await hub.wait_line(r"pi-edge hub: clients on 127\.0\.0\.1:(\d+), leaf nodes on 127\.0\.0\.1:(\d+)")
     hub_url, leaf_port = f"nats://127.0.0.1:{m[1]}", m[2]
@@ -90,7 +90,7 @@ async def test_agent_exits_1_when_its_leaf_server_dies(processes, built, cache_d
 
 
 async def test_hub_exits_1_when_its_server_dies(processes, tmp_path) -> None:
-    hub = await processes("hub", "--host", "127.0.0.1", "--port", "0", "--leafnode-port", "0", "--http", "0",
+    hub = await processes("hub", "--listen", "127.0.0.1", "--port", "0", "--leafnode-port", "0", "--http", "0",
                           "--state-dir", str(tmp_path / "hub"))
     await hub.wait_line(r"HTTP gateway: http://127\.0\.0\.1:\d+/")
     await exits_1_when_its_server_is_killed(hub, "pi-edge hub")

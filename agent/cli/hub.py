@@ -19,15 +19,16 @@ def cmd_hub(args: argparse.Namespace) -> int:
         pem_file("--tls-cert", args.tls_cert, "CERTIFICATE")
         pem_file("--tls-key", args.tls_key, "PRIVATE KEY")
     dir_flag("--state-dir", args.state_dir)
-    return run_hub(HubOptions(listen=args.host, port=args.port, leafnode_port=args.leafnode_port,
+    return run_hub(HubOptions(listen=args.listen, port=args.port, leafnode_port=args.leafnode_port,
                               state_dir=args.state_dir, auth=not args.no_auth, tls_cert=args.tls_cert,
-                              tls_key=args.tls_key, http_port=args.http, http_listen=args.http_host), out)
+                              tls_key=args.tls_key, http_port=args.http, http_listen=args.http_listen), out)
 
 
 def add_commands(sub: Subcommands) -> None:
     p = sub.add_parser("hub", help="laptop: run the lattice's hub nats-server",
                        description="Start the hub nats-server that Pis join as leaf nodes. Runs until Ctrl-C.")
-    p.add_argument("--host", default="0.0.0.0", help="address to listen on (default %(default)s)")
+    p.add_argument("--listen", default="0.0.0.0", metavar="ADDRESS",
+                   help="address the hub listens on for clients and leaf nodes (default %(default)s)")
     p.add_argument("--port", type=int, default=4222, help="client port; 0 picks a free one (default %(default)s)")
     p.add_argument("--leafnode-port", type=int, default=7422,
                    help="port Pis connect to as leaf nodes; 0 picks a free one (default %(default)s)")
@@ -41,7 +42,7 @@ def add_commands(sub: Subcommands) -> None:
     p.add_argument("--http", type=int, metavar="PORT",
                    help="also serve an HTTP gateway to the display actor on PORT (curl -d 'Hello' "
                         "http://127.0.0.1:PORT/); 0 picks a free one (default: off)")
-    p.add_argument("--http-host", default="127.0.0.1",
+    p.add_argument("--http-listen", default="127.0.0.1", metavar="ADDRESS",
                    help="address the HTTP gateway listens on; 0.0.0.0 lets other machines in "
                         "(default %(default)s)")
     p.set_defaults(func=cmd_hub)

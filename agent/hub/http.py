@@ -127,11 +127,11 @@ class HttpServer:
         except OSError as exc:
             await self.stop()
             if isinstance(exc, socket.gaierror):  # a name that does not resolve
-                reason = f"{exc.strerror} (--http-host must be an address or a name of this machine)"
+                reason = f"{exc.strerror} (--http-listen must be an address or a name of this machine)"
             else:
                 reason = os.strerror(exc.errno) if exc.errno else str(exc)  # asyncio's own strerror is wordy
             raise ConfigError(f"cannot serve HTTP on {self.listen}:{self.port}: {reason}; "
-                              "pick another --http port or --http-host") from None
+                              "pick another --http port or --http-listen") from None
         self.port = int(self._server.sockets[0].getsockname()[1])
         return self.port
 
