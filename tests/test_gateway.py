@@ -23,8 +23,8 @@ from pi_edge.agent.errors import ConfigError
 from pi_edge.agent.hub.gateway import HttpGateway
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.connection import connect
-from pi_edge.agent.lattice.replies import error_headers
 from pi_edge.agent.lattice.nats_server import NatsServer
+from pi_edge.agent.lattice.replies import error_headers
 from tests.processes import CliProcess, alive, children, run_cli
 from tests.test_e2e import joined, same_pixels
 

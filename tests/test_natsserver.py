@@ -11,7 +11,7 @@ import pytest
 
 from pi_edge.agent.errors import NatsServerError
 from pi_edge.agent.lattice.nats_server import NatsServer
-from pi_edge.agent.lattice.server_config import hub_config, leaf_config, ServerConfig
+from pi_edge.agent.lattice.server_config import ServerConfig, hub_config, leaf_config
 from tests.processes import ENV, alive, children, exited
 
 # A process that starts a hub the way `pi-edge hub` does (on its event loop), says so, and waits.
