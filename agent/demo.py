@@ -12,16 +12,15 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from pi_edge.actors import DEFAULT_ACTOR, builtin_actor_dir
 from pi_edge.agent.cli.arguments import typed
 from pi_edge.agent.display.plugins import ProviderPlugin
-from pi_edge.actors import DEFAULT_ACTOR, builtin_actor_dir
 from pi_edge.agent.host.agent import Agent
 from pi_edge.agent.host.options import ActorSpec, AgentOptions
-from pi_edge.agent.lattice import subjects
-from pi_edge.agent.lattice.connection import connect, request, wait_for_actor
-from pi_edge.agent.lattice.nats_server import NatsServer, hub_config
+from pi_edge.agent.lattice.client import LatticeClient
+from pi_edge.agent.lattice.nats_server import NatsServer
+from pi_edge.agent.lattice.server_config import hub_config
 from pi_edge.agent.wasm.build import build_actor_async
-
 
 
 async def run_demo(text: str, png: Path, plugin: ProviderPlugin, cache_dir: Path | None,
@@ -45,14 +44,10 @@ async def run_demo(text: str, png: Path, plugin: ProviderPlugin, cache_dir: Path
         say(f"  hub on {hub.url}, leaf nodes on port {hub.leafnode_port}")
         say("  starting the agent (first start compiles the actor, about 10 s; then cached)...")
         await agent.start()
-        laptop = await connect(hub.url, name="pi-edge-demo-laptop")
-        try:
-            await wait_for_actor(laptop, subjects.DEFAULT_LATTICE, DEFAULT_ACTOR, timeout=15)
+        async with LatticeClient(hub.url, name="pi-edge-demo-laptop") as laptop:
+            await laptop.wait_for_actor(DEFAULT_ACTOR, timeout=15)
             say(f"  agent joined the hub; sending {text!r}")
-            reply = await request(laptop, subjects.actor(subjects.DEFAULT_LATTICE, DEFAULT_ACTOR), typed(text), None,
-                                  5.0, what=f"actor {DEFAULT_ACTOR!r}")
-        finally:
-            await laptop.close()
+            reply = await laptop.send(DEFAULT_ACTOR, typed(text))
         say(f"  reply: {reply.body.decode()} ({reply.seconds * 1000:.1f} ms round trip)")
         say(provider.render_terminal())  # type: ignore[attr-defined]
         provider.write_png(png, scale=4)  # type: ignore[attr-defined]

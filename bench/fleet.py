@@ -30,8 +30,10 @@ from common import CACHE, ROOT, cpu_s, pct, write_result
 from common import rss_mib as common_rss_mib
 
 from pi_edge.agent.lattice import subjects
-from pi_edge.agent.lattice.connection import broadcast, connect, ping
-from pi_edge.agent.lattice.nats_server import NatsServer, hub_config
+from pi_edge.agent.lattice.client import broadcast, ping
+from pi_edge.agent.lattice.connection import connect
+from pi_edge.agent.lattice.nats_server import NatsServer
+from pi_edge.agent.lattice.server_config import hub_config
 from pi_edge.agent.wasm.build import build_actor
 
 ACTOR = "oled-text"

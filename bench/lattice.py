@@ -24,8 +24,10 @@ from common import CACHE, ROOT, pct, write_result
 from pi_edge.agent.host.agent import Agent
 from pi_edge.agent.host.options import AgentOptions
 from pi_edge.agent.lattice import subjects
-from pi_edge.agent.lattice.connection import connect, ping, request, wait_for_actor
-from pi_edge.agent.lattice.nats_server import NatsServer, hub_config
+from pi_edge.agent.lattice.client import ping, request, wait_for_actor
+from pi_edge.agent.lattice.connection import connect
+from pi_edge.agent.lattice.nats_server import NatsServer
+from pi_edge.agent.lattice.server_config import hub_config
 from pi_edge.agent.lattice.store import ComponentStore
 from pi_edge.agent.wasm.build import build_actor
 from pi_edge.providers.oled import DisplayConfig, OledProvider

@@ -26,8 +26,10 @@ from pathlib import Path
 from common import CACHE, ROOT, pct, rss_mib, write_result
 
 from pi_edge.agent.lattice import subjects
-from pi_edge.agent.lattice.connection import connect, wait_for_actor
-from pi_edge.agent.lattice.nats_server import NatsServer, hub_config
+from pi_edge.agent.lattice.client import wait_for_actor
+from pi_edge.agent.lattice.connection import connect
+from pi_edge.agent.lattice.nats_server import NatsServer
+from pi_edge.agent.lattice.server_config import hub_config
 from pi_edge.agent.wasm.build import build_actor
 
 

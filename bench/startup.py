@@ -30,7 +30,8 @@ from common import CACHE, ROOT, cpu_s, rss_mib, write_result
 
 from pi_edge.agent.host.agent import Agent
 from pi_edge.agent.host.options import ActorSpec, AgentOptions
-from pi_edge.agent.lattice.nats_server import NatsServer, hub_config
+from pi_edge.agent.lattice.nats_server import NatsServer
+from pi_edge.agent.lattice.server_config import hub_config
 from pi_edge.agent.wasm.build import build_actor
 from pi_edge.agent.wasm.runtime import Runtime
 from pi_edge.providers.oled import DisplayConfig, OledProvider

@@ -27,7 +27,8 @@ from common import CACHE, ROOT, rss_anon_mib, rss_mib, write_result
 from pi_edge.agent.host.agent import Agent
 from pi_edge.agent.host.options import ActorSpec, AgentOptions
 from pi_edge.agent.lattice import subjects
-from pi_edge.agent.lattice.connection import ERROR_HEADER, connect
+from pi_edge.agent.lattice.connection import connect
+from pi_edge.agent.lattice.replies import ERROR_HEADER
 from pi_edge.agent.wasm.build import build_actor
 from pi_edge.providers.oled import DisplayConfig, OledProvider
 from pi_edge.providers.oled.testing import FakeSSD1306Bus

@@ -4,7 +4,8 @@ and every host's answer (or silence) is reported by name."""
 from __future__ import annotations
 
 from pi_edge.agent.lattice import subjects
-from pi_edge.agent.lattice.connection import HOST_HEADER, connect
+from pi_edge.agent.lattice.connection import connect
+from pi_edge.agent.lattice.replies import HOST_HEADER
 from tests.processes import run_cli
 from tests.test_fleet import until_hub_sees
 

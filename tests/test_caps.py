@@ -10,7 +10,8 @@ import pytest
 
 from pi_edge.agent.errors import ActorReplyError
 from pi_edge.agent.lattice import subjects
-from pi_edge.agent.lattice.connection import connect, request
+from pi_edge.agent.lattice.client import request
+from pi_edge.agent.lattice.connection import connect
 from pi_edge.agent.wasm.limits import Limits
 
 

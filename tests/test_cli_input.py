@@ -52,6 +52,12 @@ async def test_numbers_and_kinds_out_of_range_are_refused(argv: list[str], what:
     assert what in refused(*(await run_cli(*argv, *NOWHERE))[::2])
 
 
+@pytest.mark.parametrize("argv", [["stop", "sign", "--label", "room"], ["scale", "sign", "2", "--label", "=kitchen"]])
+async def test_a_label_that_is_not_key_value_is_refused_before_connecting(argv: list[str]) -> None:
+    line = refused(*(await run_cli(*argv, *NOWHERE))[::2])
+    assert f"label {argv[-1]!r} is not KEY=VALUE" in line, line
+
+
 async def test_deploying_a_file_that_is_not_a_component_uploads_nothing(tmp_path: Path) -> None:
     text = tmp_path / "notes.txt"
     text.write_text("not wasm\n")
@@ -105,7 +111,7 @@ async def test_a_port_in_use_is_named_in_one_short_line() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        code, out, err = await run_cli("hub", "--host", "127.0.0.1", "--port", str(port), "--leafnode-port", "0")
+        code, out, err = await run_cli("hub", "--listen", "127.0.0.1", "--port", str(port), "--leafnode-port", "0")
     line = err.strip().splitlines()[-1]
     assert code != 0 and "Traceback" not in err, err
     assert f"127.0.0.1:{port}: bind: address already in use" in line and "pick another" in line, line
@@ -142,10 +148,10 @@ async def test_timeouts_and_counts_must_make_sense(argv: list[str], what: str) -
     assert what in refused(*(await run_cli(*argv, *NOWHERE))[::2])
 
 
-async def test_an_http_host_that_does_not_resolve_is_named() -> None:
-    code, _, err = await run_cli("hub", "--host", "127.0.0.1", "--port", "0", "--leafnode-port", "0",
-                                 "--http", "0", "--http-host", "nosuch.invalid")
+async def test_an_http_listen_address_that_does_not_resolve_is_named() -> None:
+    code, _, err = await run_cli("hub", "--listen", "127.0.0.1", "--port", "0", "--leafnode-port", "0",
+                                 "--http", "0", "--http-listen", "nosuch.invalid")
     line = err.strip().splitlines()[-1]
     assert code != 0 and "Traceback" not in err, err
     assert "cannot serve HTTP on nosuch.invalid:0:" in line and "Unknown error" not in line, line
-    assert "--http-host must be an address or a name of this machine" in line, line
+    assert "--http-listen must be an address or a name of this machine" in line, line

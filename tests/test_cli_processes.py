@@ -41,7 +41,7 @@ async def stop_cleanly(proc: CliProcess, prog: str) -> None:
 
 async def test_hub_and_agent_processes_serve_the_laptop_and_stop_on_sigterm(processes, built, cache_dir,
                                                                          tmp_path) -> None:
-    hub = await processes("hub", "--host", "127.0.0.1", "--port", "0", "--leafnode-port", "0",
+    hub = await processes("hub", "--listen", "127.0.0.1", "--port", "0", "--leafnode-port", "0",
                           "--state-dir", str(tmp_path / "hub"))
     m = await hub.wait_line(r"pi-edge hub: clients on 127\.0\.0\.1:(\d+), leaf nodes on 127\.0\.0\.1:(\d+)")
     hub_url, leaf_port = f"nats://127.0.0.1:{m[1]}", m[2]
@@ -90,7 +90,7 @@ async def test_agent_exits_1_when_its_leaf_server_dies(processes, built, cache_d
 
 
 async def test_hub_exits_1_when_its_server_dies(processes, tmp_path) -> None:
-    hub = await processes("hub", "--host", "127.0.0.1", "--port", "0", "--leafnode-port", "0", "--http", "0",
+    hub = await processes("hub", "--listen", "127.0.0.1", "--port", "0", "--leafnode-port", "0", "--http", "0",
                           "--state-dir", str(tmp_path / "hub"))
     await hub.wait_line(r"HTTP gateway: http://127\.0\.0\.1:\d+/")
     await exits_1_when_its_server_is_killed(hub, "pi-edge hub")
@@ -159,6 +159,18 @@ async def test_help_explains_every_command() -> None:
         assert f"    {command}" in out
     code, out, _ = await run_cli("agent", "--help")
     assert code == 0 and "--hub" in out and "--display" in out and "--i2c-address" in out
+
+
+def test_help_lists_the_commands_by_family() -> None:
+    """The processes first, then the laptop's commands grouped as the modules of agent/cli/ are."""
+    import argparse
+
+    from pi_edge.agent.cli.main import build_parser
+
+    [commands] = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    assert list(commands.choices) == ["hub", "agent", "display", "clear", "snapshot", "watch", "hosts", "inventory",
+                                      "events", "deploy", "stop", "scale", "link", "links", "keys", "sign",
+                                      "inspect", "build", "demo", "install-service"]
 
 
 def test_every_command_has_a_description_and_every_positional_a_help() -> None:

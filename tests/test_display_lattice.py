@@ -11,7 +11,8 @@ from pi_edge.agent.display.provider import TextOptions
 from pi_edge.agent.display.screen import Screen
 from pi_edge.agent.errors import ActorReplyError
 from pi_edge.agent.lattice import subjects
-from pi_edge.agent.lattice.connection import connect, request
+from pi_edge.agent.lattice.client import request
+from pi_edge.agent.lattice.connection import connect
 from pi_edge.providers.oled.layout import layout_text
 from tests.events import follow
 from tests.processes import CliProcess, run_cli
@@ -133,7 +134,7 @@ async def test_unplugged_panel_errors_reach_the_sender_and_events_the_lattice(st
 
 
 async def test_panel_missing_at_start_leaves_the_agent_serving_and_unhealthy(start_agent, built) -> None:
-    from pi_edge.agent.lattice.connection import ping
+    from pi_edge.agent.lattice.client import ping
     from pi_edge.providers.oled.testing import FakeSSD1306Bus
 
     bus = FakeSSD1306Bus()

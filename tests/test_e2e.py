@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from pi_edge.agent.lattice import subjects
-from pi_edge.agent.lattice.connection import connect, request, wait_for_actor
+from pi_edge.agent.lattice.client import request, wait_for_actor
+from pi_edge.agent.lattice.connection import connect
 from pi_edge.agent.lattice.nats_server import NatsServer
 from tests.processes import run_cli
 

@@ -13,7 +13,8 @@ import pytest
 from pi_edge.agent.errors import NoResponderError
 from pi_edge.agent.host.desired import DesiredActor, DesiredState
 from pi_edge.agent.lattice import subjects
-from pi_edge.agent.lattice.connection import connect, ping, request, wait_for_actor
+from pi_edge.agent.lattice.client import ping, request, wait_for_actor
+from pi_edge.agent.lattice.connection import connect
 from pi_edge.agent.lattice.store import sha256
 from tests.events import follow
 from tests.processes import CliProcess, run_cli
@@ -281,7 +282,8 @@ async def test_links_survive_a_restart_with_the_hub_gone(hub, start_agent, built
 
 async def test_a_host_started_before_its_hub_learns_the_links_once_it_joins(start_agent, built, tmp_path) -> None:
     """A new Pi joining a lattice whose links it has never seen, while the laptop is still asleep."""
-    from pi_edge.agent.lattice.nats_server import NatsServer, hub_config
+    from pi_edge.agent.lattice.nats_server import NatsServer
+    from pi_edge.agent.lattice.server_config import hub_config
 
     def start_hub(ports: tuple[int, int] = (0, 0)) -> NatsServer:
         return NatsServer(hub_config("127.0.0.1", *ports, name="test-hub", store_dir=str(tmp_path / "js"))).start()
@@ -304,7 +306,8 @@ async def test_a_host_started_before_its_hub_learns_the_links_once_it_joins(star
 
 
 async def test_hub_outage_leaves_local_messages_working_and_the_host_returns(start_agent, built, tmp_path) -> None:
-    from pi_edge.agent.lattice.nats_server import NatsServer, hub_config
+    from pi_edge.agent.lattice.nats_server import NatsServer
+    from pi_edge.agent.lattice.server_config import hub_config
 
     hub = NatsServer(hub_config("127.0.0.1", 0, 0, name="test-hub", store_dir=str(tmp_path / "js"))).start()
     ports = (hub.client_port, hub.leafnode_port)
@@ -396,7 +399,7 @@ async def test_revoking_trust_on_reload_stops_its_actors_until_it_is_trusted_aga
 
 
 def test_the_hosts_table_stays_aligned_and_flags_actors_that_do_not_serve() -> None:
-    from pi_edge.agent.cli.fleet import hosts_table
+    from pi_edge.agent.cli.hosts import hosts_table
 
     hosts = [
         {"name": "pi-a", "id": "pi-a-0123456789", "uptime_s": 5, "display": {"healthy": True},

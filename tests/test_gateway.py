@@ -22,8 +22,9 @@ from nats.aio.msg import Msg
 from pi_edge.agent.errors import ConfigError
 from pi_edge.agent.hub.gateway import HttpGateway
 from pi_edge.agent.lattice import subjects
-from pi_edge.agent.lattice.connection import connect, error_headers
+from pi_edge.agent.lattice.connection import connect
 from pi_edge.agent.lattice.nats_server import NatsServer
+from pi_edge.agent.lattice.replies import error_headers
 from tests.processes import CliProcess, alive, children, run_cli
 from tests.test_e2e import joined, same_pixels
 
@@ -101,7 +102,7 @@ async def start_gateway(hub: NatsServer) -> AsyncIterator[GatewayFactory]:
     started: list[HttpGateway] = []
 
     async def start(**options: object) -> HttpGateway:
-        gw = HttpGateway(hub.url, host="127.0.0.1", port=0, **options)  # type: ignore[arg-type]
+        gw = HttpGateway(hub.url, listen="127.0.0.1", port=0, **options)  # type: ignore[arg-type]
         started.append(gw)
         await gw.start()
         return gw
@@ -423,7 +424,7 @@ async def test_busy_port_is_a_config_error(gateway, start_gateway) -> None:
 
 
 async def test_hub_command_serves_http_and_stops_on_sigterm() -> None:
-    hub = await CliProcess.start("hub", "--host", "127.0.0.1", "--port", "0", "--leafnode-port", "0", "--http", "0")
+    hub = await CliProcess.start("hub", "--listen", "127.0.0.1", "--port", "0", "--leafnode-port", "0", "--http", "0")
     try:
         m = await hub.wait_line(r"HTTP gateway: (http://127\.0\.0\.1:(\d+)/)")
         port = int(m[2])
@@ -445,12 +446,12 @@ async def test_hub_command_with_a_busy_http_port_is_one_line_and_no_leftovers() 
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        code, out, err = await run_cli("hub", "--host", "127.0.0.1", "--port", "0", "--leafnode-port", "0",
+        code, out, err = await run_cli("hub", "--listen", "127.0.0.1", "--port", "0", "--leafnode-port", "0",
                                        "--http", str(port))
     assert code == 2, (out, err)
     errors = [line for line in err.splitlines() if "error" in line.lower()]
     assert errors == [f"pi-edge: error: cannot serve HTTP on 127.0.0.1:{port}: Address already in use; "
-                      "pick another --http port or --http-host"], err
+                      "pick another --http port or --http-listen"], err
     nats_port = re.search(r"clients nats://127\.0\.0\.1:(\d+)", err)
     assert nats_port, err
     with pytest.raises(OSError):  # the hub's nats-server was stopped, not orphaned

@@ -21,7 +21,9 @@ import pytest
 
 from pi_edge.agent.host.inbox import MAX_WAITING
 from pi_edge.agent.lattice import subjects
-from pi_edge.agent.lattice.connection import ERROR_HEADER, HOST_HEADER, connect, ping, request
+from pi_edge.agent.lattice.client import ping, request
+from pi_edge.agent.lattice.connection import connect
+from pi_edge.agent.lattice.replies import ERROR_HEADER, HOST_HEADER
 from pi_edge.agent.wasm.limits import Limits
 
 

@@ -12,8 +12,12 @@ from pathlib import Path
 import pytest
 
 from pi_edge.agent.errors import ConfigError
-from pi_edge.agent.lattice.connection import connect, ping
-from pi_edge.agent.lattice.nats_server import LeafCredentials, NatsServer, hub_config, redact
+from pi_edge.agent.lattice.client import ping
+from pi_edge.agent.lattice.connection import connect
+from pi_edge.agent.lattice.credentials import LeafCredentials
+from pi_edge.agent.lattice.nats_server import NatsServer
+from pi_edge.agent.lattice.server_config import hub_config
+from pi_edge.agent.lattice.urls import redact
 
 
 @pytest.fixture

@@ -10,13 +10,15 @@ import nats
 import pytest
 
 from pi_edge.agent.errors import NatsServerError
-from pi_edge.agent.lattice.nats_server import NatsServer, ServerConfig, hub_config, leaf_config
+from pi_edge.agent.lattice.nats_server import NatsServer
+from pi_edge.agent.lattice.server_config import ServerConfig, hub_config, leaf_config
 from tests.processes import ENV, alive, children, exited
 
 # A process that starts a hub the way `pi-edge hub` does (on its event loop), says so, and waits.
 HOLDER = """
 import asyncio, sys
-from pi_edge.agent.lattice.nats_server import NatsServer, hub_config
+from pi_edge.agent.lattice.nats_server import NatsServer
+from pi_edge.agent.lattice.server_config import hub_config
 
 async def main():
     server = await NatsServer(hub_config("127.0.0.1", 0, 0)).start_async()
@@ -67,7 +69,7 @@ async def test_hub_and_leaf_carry_a_message_across_the_leaf_link() -> None:
 
 async def test_an_ipv6_listen_address_serves_clients() -> None:
     """``--host ::1`` reached nats-server as ``::1:-1``, which it cannot parse: the address needs brackets."""
-    with NatsServer(leaf_config("v6", 0, None, host="::1")) as server:
+    with NatsServer(leaf_config("v6", 0, None, listen="::1")) as server:
         assert server.url == f"nats://[::1]:{server.client_port}"
         nc = await nats.connect(server.url)
         try:

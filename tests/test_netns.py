@@ -50,7 +50,7 @@ def namespaces() -> Iterator[tuple[tuple[str, ...], tuple[str, ...], str]]:
 async def test_cut_wire_keeps_the_pi_working_and_it_rejoins(namespaces, built, tmp_path) -> None:
     in_hub, in_pi, wire = namespaces
     pi_ns, veth_pi = wire.split(":")
-    hub = await CliProcess.start("hub", "--host", HUB_IP, "--port", "0", "--leafnode-port", "0",
+    hub = await CliProcess.start("hub", "--listen", HUB_IP, "--port", "0", "--leafnode-port", "0",
                                  "--state-dir", str(tmp_path / "hub"), prefix=in_hub)
     agent = None
     try:

@@ -90,7 +90,8 @@ def test_compiled_code_is_cached_and_a_corrupt_entry_recompiled(tmp_path: Path, 
 
 async def oled_text_still_shows(url: str) -> None:
     from pi_edge.agent.lattice import subjects
-    from pi_edge.agent.lattice.connection import connect, request
+    from pi_edge.agent.lattice.client import request
+    from pi_edge.agent.lattice.connection import connect
 
     nc = await connect(url, name="test")
     try:

@@ -16,7 +16,8 @@ import pytest
 from pi_edge.agent.errors import EX_CONFIG, ConfigFileError
 from pi_edge.agent.host.config import resolve
 from pi_edge.agent.lattice import subjects
-from pi_edge.agent.lattice.connection import connect, ping, request
+from pi_edge.agent.lattice.client import ping, request
+from pi_edge.agent.lattice.connection import connect
 from tests.processes import CliProcess, alive, children, exited, run_cli
 
 
@@ -211,7 +212,7 @@ def test_the_same_values_from_the_environment_name_the_variable(agent_cli, name:
 
 
 def test_good_values_pass_the_checks(tmp_path: Path) -> None:
-    from pi_edge.agent.lattice.nats_server import LeafCredentials
+    from pi_edge.agent.lattice.credentials import LeafCredentials
     from pi_edge.agent.trust import claims
 
     account = claims.generate_key("account").public_key.decode()

@@ -13,7 +13,8 @@ import pytest
 
 from pi_edge.agent.errors import CapabilityError, ClaimsError, NoResponderError
 from pi_edge.agent.lattice import subjects
-from pi_edge.agent.lattice.connection import connect, ping, request
+from pi_edge.agent.lattice.client import ping, request
+from pi_edge.agent.lattice.connection import connect
 from pi_edge.agent.trust import claims
 from pi_edge.agent.trust.claims import TrustPolicy
 from tests.conftest import ROOT

@@ -17,7 +17,8 @@ from pi_edge.agent.errors import ActorReplyError, StateError
 from pi_edge.agent.host.desired import DesiredActor, DesiredState
 from pi_edge.agent.host.links import LinkTable
 from pi_edge.agent.lattice import subjects
-from pi_edge.agent.lattice.connection import connect, request
+from pi_edge.agent.lattice.client import request
+from pi_edge.agent.lattice.connection import connect
 from pi_edge.agent.lattice.store import ComponentStore
 from tests.events import follow
 from tests.processes import run_cli

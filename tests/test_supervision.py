@@ -11,7 +11,8 @@ import pytest
 from pi_edge.agent.errors import ActorReplyError
 from pi_edge.agent.host.supervision import SupervisionPolicy
 from pi_edge.agent.lattice import subjects
-from pi_edge.agent.lattice.connection import connect, request
+from pi_edge.agent.lattice.client import request
+from pi_edge.agent.lattice.connection import connect
 from tests.events import follow
 from tests.processes import run_cli
 

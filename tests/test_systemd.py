@@ -382,8 +382,10 @@ def test_refuses_an_executable_in_a_home_directory(tmp_path: Path) -> None:
 
 
 def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pi_edge.agent.cli.install import add_commands
+
     parser = argparse.ArgumentParser(prog="pi-edge")
-    install_service.add_commands(parser.add_subparsers(dest="command", required=True))
+    add_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["install-service", "--root", str(tmp_path), "--user", "hubber", "--hub"])
     assert args.func(args) == 0
     assert parse_unit(installed(tmp_path, HUB_UNIT).read_text())["Service"]["User"] == ["hubber"]

@@ -1,15 +1,74 @@
-"""What the command line's values must be, checked by argparse: a bad one is refused (exit 2) with the
-flag's name before anything connects or is sent."""
+"""The flags several commands share, and what the command line's values must be: a bad one is
+refused (exit 2) with the flag's name before anything connects, is sent or is written."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
+from typing import TypeAlias
 
 from pi_edge.agent.display.text_headers import check_size
-from pi_edge.agent.errors import InvalidNameError
+from pi_edge.agent.errors import ConfigError, InvalidNameError
+from pi_edge.agent.host.config import readable_file, usable_dir
 from pi_edge.agent.host.host import MAX_INSTANCES
 from pi_edge.agent.lattice import subjects
+from pi_edge.agent.lattice.client import DEFAULT_URL, LatticeClient
+
+#: What ``add_parser`` is called on: the ``pi-edge`` command's subcommands (generic only to type checkers).
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def lattice_args(p: argparse.ArgumentParser, timeout_help: str = "seconds to wait for a reply (default %(default)s)",
+                 ) -> None:
+    p.add_argument("--nats-url", default=DEFAULT_URL, help=f"the lattice's NATS server (default {DEFAULT_URL})")
+    p.add_argument("--lattice", default=subjects.DEFAULT_LATTICE, type=name_arg("lattice"),
+                   help="lattice id (default %(default)s)")
+    p.add_argument("--timeout", type=seconds_arg, default=5.0, help=timeout_help)
+
+
+def lattice_client(args: argparse.Namespace, name: str = "pi-edge-cli", reconnect: bool = False) -> LatticeClient:
+    """The lattice that ``lattice_args``' flags name, as a client to open with ``async with``."""
+    return LatticeClient(args.nats_url, args.lattice, timeout=args.timeout, name=name, reconnect=reconnect)
+
+
+def target_args(p: argparse.ArgumentParser) -> None:
+    """Which hosts an operation on several goes to: by name, by labels (default: every host)."""
+    p.add_argument("--host", type=name_arg("host"), help="only this host (by name)")
+    p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
+                   help="only hosts with this label; repeatable (all must match)")
+
+
+def one_or_all_args(p: argparse.ArgumentParser, all_help: str) -> None:
+    """Where a message to an actor goes: any one host that runs it, one named host, or ``--all``."""
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--all", action="store_true", help=all_help)
+    which.add_argument("--host", type=name_arg("host"),
+                       help="only this host (a name 'pi-edge hosts' lists; default: any one that runs the actor)")
+
+
+def dir_flag(flag: str, path: Path | None) -> None:
+    """A directory flag, checked (and created) before anything is written to it or built for it."""
+    if path is not None:
+        try:
+            usable_dir(path)
+        except ValueError as exc:
+            raise ConfigError(f"{flag} {exc}") from None
+
+
+def pem_file(flag: str, path: str, what: str) -> None:
+    """Checked before a server starts: its own message names neither the flag nor, for a bad file, the file.
+
+    ``what`` is "CERTIFICATE" or "PRIVATE KEY" (also matching "RSA PRIVATE KEY" and the like).
+    """
+    try:
+        data = readable_file(Path(path)).read_bytes()
+    except ValueError as exc:
+        raise ConfigError(f"{flag} {exc}") from None
+    except OSError as exc:  # a directory opens, then fails to read
+        raise ConfigError(f"{flag} must name a readable file, got '{path}' ({exc.strerror or exc})") from None
+    if f"{what}-----".encode() not in data:
+        raise ConfigError(f"{flag} must name a PEM file with a '-----BEGIN {what}-----' line, got '{path}'")
 
 
 def name_arg(kind: str) -> Callable[[str], str]:

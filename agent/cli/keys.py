@@ -11,6 +11,7 @@ from pathlib import Path
 
 import nkeys
 
+from pi_edge.agent.cli.arguments import Subcommands
 from pi_edge.agent.errors import ConfigError
 from pi_edge.agent.files import write_output
 from pi_edge.agent.trust import claims
@@ -127,7 +128,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0 if intact and not expired and not not_yet else 1
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(sub: Subcommands) -> None:
     p = sub.add_parser("keys", help="make Ed25519 nkeys for accounts, actors and hosts",
                        description="Make Ed25519 key pairs (nkeys). An account key signs actors ('pi-edge sign "
                                    "--issuer'); agents --trust its public key.")

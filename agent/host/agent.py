@@ -24,8 +24,11 @@ from pi_edge.agent.host.links import HubLinks, LinkTable
 from pi_edge.agent.host.options import ActorSpec, AgentOptions
 from pi_edge.agent.host.presence import Presence
 from pi_edge.agent.lattice.connection import connect, subscriptions_live
+from pi_edge.agent.lattice.credentials import LeafCredentials
 from pi_edge.agent.lattice.events import STATE_DAMAGED
-from pi_edge.agent.lattice.nats_server import LeafCredentials, NatsServer, leaf_config, redact
+from pi_edge.agent.lattice.nats_server import NatsServer
+from pi_edge.agent.lattice.server_config import leaf_config
+from pi_edge.agent.lattice.urls import redact
 from pi_edge.agent.paths import default_state_dir
 from pi_edge.agent.signals import set_from_thread
 from pi_edge.agent.trust.claims import TrustPolicy
@@ -120,7 +123,7 @@ class Agent:
     async def _start_leaf_server(self, name: str) -> None:
         opts = self.options
         creds = LeafCredentials.read(opts.hub_credentials) if opts.hub_credentials else None
-        config = leaf_config(name, opts.port, opts.hub, host=opts.listen, credentials=creds,
+        config = leaf_config(name, opts.port, opts.hub, listen=opts.listen, credentials=creds,
                              tls_ca=str(opts.hub_ca) if opts.hub_ca else None)
         self._enter("starting the leaf nats-server")
         # Kept before it is up: a stop while it starts stops it.

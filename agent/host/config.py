@@ -19,13 +19,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from pi_edge.actors import BUILTIN
 from pi_edge.agent.errors import ConfigError, ConfigFileError
 from pi_edge.agent.host.labels import AUTOMATIC_LABELS, LABEL_RULE, is_label_key
 from pi_edge.agent.lattice import subjects
-from pi_edge.agent.lattice.nats_server import LeafCredentials, redact
+from pi_edge.agent.lattice.credentials import LeafCredentials
+from pi_edge.agent.lattice.urls import HUB_SCHEMES, NATS_SCHEMES, is_url, redact
 from pi_edge.agent.trust import claims
 from pi_edge.agent.wasm.limits import MIN_DEADLINE_MS, MIN_MEMORY_MB, MIN_MESSAGE_KB
 
@@ -73,27 +73,9 @@ def _address(value: str) -> str:
     return value
 
 
-#: What nats-server dials a leafnode remote with; anything else it misreads (``laptop:7422`` dials ``:7422``).
-HUB_SCHEMES = ("nats-leaf", "nats", "tls", "ws", "wss")
-
-
-#: What the NATS client (nats-py) connects with.
-NATS_SCHEMES = ("nats", "tls", "ws", "wss")
-
-
-def _is_url(value: str, schemes: tuple[str, ...]) -> bool:
-    """``value`` has one of ``schemes``, a host, and a port that is a number if it has one."""
-    try:
-        url = urlsplit(value)
-        url.port  # noqa: B018 - raises ValueError for a port that is not a number
-    except ValueError:
-        return False
-    return url.scheme in schemes and bool(url.hostname)
-
-
 def _hub(value: str) -> str:
     """The hub's leafnode URL: a typo here would otherwise retry an address that cannot work, every second."""
-    if not _is_url(value, HUB_SCHEMES):
+    if not is_url(value, HUB_SCHEMES):
         raise ValueError(f"must be the hub's leafnode URL, like nats-leaf://laptop.local:7422, got {redact(value)!r}")
     return value
 
@@ -103,7 +85,7 @@ def _nats_url(value: str) -> str:
 
     Only the form is checked: a server that does not answer yet may come up later.
     """
-    if not _is_url(value, NATS_SCHEMES):
+    if not is_url(value, NATS_SCHEMES):
         raise ValueError("must be a NATS server's client URL with scheme nats, tls, ws or wss and a host, "
                          f"like nats://127.0.0.1:4222, got {redact(value)!r}")
     return value

@@ -24,7 +24,7 @@ from pi_edge.agent.host.desired import DesiredActor, DesiredState
 from pi_edge.agent.host.host import MAX_INSTANCES, Host
 from pi_edge.agent.host.links import LinkTable
 from pi_edge.agent.lattice import subjects
-from pi_edge.agent.lattice.connection import error_headers
+from pi_edge.agent.lattice.replies import error_headers
 from pi_edge.agent.lattice.store import ComponentStore
 
 log = logging.getLogger("pi_edge.host")

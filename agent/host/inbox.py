@@ -20,7 +20,7 @@ from nats.aio.msg import Msg
 
 from pi_edge.agent.errors import ActorCallError, PiEdgeError
 from pi_edge.agent.host.instance import Instance
-from pi_edge.agent.lattice.connection import HOST_HEADER, error_headers
+from pi_edge.agent.lattice.replies import HOST_HEADER, error_headers
 from pi_edge.agent.wasm.instance import Message
 from pi_edge.agent.wasm.limits import Limits
 

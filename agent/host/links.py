@@ -32,7 +32,7 @@ from pi_edge.agent.display.screen import Screen
 from pi_edge.agent.errors import PiEdgeError, StateError
 from pi_edge.agent.host.state_file import StateFile
 from pi_edge.agent.lattice import subjects
-from pi_edge.agent.lattice.store import read_links
+from pi_edge.agent.lattice.link_store import read_links
 from pi_edge.agent.tasks import TaskScope
 
 if TYPE_CHECKING:

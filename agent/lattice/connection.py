@@ -1,41 +1,23 @@
-"""Talking to the lattice: connecting with clear errors, requests, and the reply convention.
+"""A NATS connection as pi-edge uses one, host and laptop alike: opened with a clear error,
+its subscriptions confirmed, its writes sent now, its flushes failed at once when it drops.
 
-A reply carries the actor's result as raw bytes; a failure carries the header
-``Pi-Edge-Error`` with a one-line reason and the full text as the body.
+What goes over it is elsewhere: the reply convention in ``replies``, the laptop's
+requests in ``client``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from dataclasses import dataclass
+from typing import Any
 
-import nats
 import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from pi_edge.agent.errors import (
-    ActorReplyError,
-    LatticeError,
-    LatticeUnreachableError,
-    NoResponderError,
-    RequestTimeoutError,
-)
-from pi_edge.agent.lattice import subjects
+from pi_edge.agent.errors import LatticeUnreachableError
 
 log = logging.getLogger("pi_edge.lattice")
-
-ERROR_HEADER = "Pi-Edge-Error"
-HOST_HEADER = "Pi-Edge-Host"  # on every actor reply: the host that answered
-DEFAULT_URL = "nats://127.0.0.1:4222"
-
-
-def error_headers(reason: str) -> dict[str, str]:
-    """Headers for a failure reply; header values must be one line."""
-    one_line = " ".join(reason.split())[:500]
-    return {ERROR_HEADER: one_line or "error"}
 
 
 async def connect(url: str, name: str, timeout: float = 3.0, reconnect: bool = False) -> Client:
@@ -51,19 +33,20 @@ async def connect(url: str, name: str, timeout: float = 3.0, reconnect: bool = F
         fail_unanswered_flushes(nc)
 
     nc = Client()
+    # nats-py annotates these two as int; they are seconds, and fractions work.
+    seconds: dict[str, Any] = {"connect_timeout": timeout, "reconnect_time_wait": 0.5}
     # nats-py treats max_reconnect_attempts=0 as "unlimited" while picking the first
     # server, so a one-shot client allows one retry, and the first connection of any
     # client is bounded: reconnecting forever is for links that were once up.
     attempt = nc.connect(
         url,
         name=name,
-        connect_timeout=timeout,
         allow_reconnect=reconnect,
         max_reconnect_attempts=-1 if reconnect else 1,
-        reconnect_time_wait=0.5,
         error_cb=quiet,
         reconnected_cb=back,
         disconnected_cb=lost,
+        **seconds,
     )
     try:
         await asyncio.wait_for(attempt, timeout=2 * timeout + 1)
@@ -133,133 +116,3 @@ def send_now(nc: Client) -> bool:
         nc._pending = []
         nc._pending_data_size = 0
     return True
-
-
-@dataclass(frozen=True)
-class Reply:
-    body: bytes
-    seconds: float
-
-
-async def request(nc: Client, subject: str, body: bytes, headers: dict[str, str] | None, timeout: float,
-                  what: str) -> Reply:
-    """One request with the errors a person understands; ``what`` names the target."""
-    started = time.perf_counter()
-    try:
-        msg = await nc.request(subject, body, timeout=timeout, headers=headers)
-    except nats.errors.NoRespondersError:
-        raise NoResponderError(f"no {what} is running in the lattice (nobody serves {subject})") from None
-    except nats.errors.TimeoutError:
-        raise RequestTimeoutError(f"{what} did not answer within {timeout:g} s") from None
-    except nats.errors.MaxPayloadError:
-        raise _too_large(nc, body) from None
-    elapsed = time.perf_counter() - started
-    if msg.headers and ERROR_HEADER in msg.headers:
-        detail = msg.data.decode("utf-8", "replace") or msg.headers[ERROR_HEADER]
-        raise ActorReplyError(f"{what} answered with an error: {detail}")
-    return Reply(msg.data, elapsed)
-
-
-def _too_large(nc: Client, body: bytes) -> LatticeError:
-    """A message the server refuses by size: said with the sizes (text read from standard input has no limit)."""
-    return LatticeError(f"the message is {len(body)} bytes, more than the {nc.max_payload} bytes the NATS server "
-                        "takes in one message")
-
-
-@dataclass(frozen=True)
-class HostReply:
-    """One host's answer to a broadcast: its body, or ``error`` with the reason."""
-    host: str
-    body: bytes
-    error: str | None
-    seconds: float
-
-
-async def broadcast(nc: Client, subject: str, body: bytes, headers: dict[str, str] | None,
-                    expect: set[str], timeout: float) -> dict[str, HostReply]:
-    """Publish once on a broadcast subject; collect replies until every host in ``expect`` answered
-    or ``timeout`` passes.  Hosts are told apart by the ``Pi-Edge-Host`` reply header."""
-    inbox = nc.new_inbox()
-    answers: dict[str, HostReply] = {}
-    sub = await nc.subscribe(inbox)
-    try:
-        started = time.perf_counter()
-        try:
-            await nc.publish(subject, body, reply=inbox, headers=headers)
-        except nats.errors.MaxPayloadError:
-            raise _too_large(nc, body) from None
-        deadline = time.monotonic() + timeout
-        while not expect <= answers.keys() and (left := deadline - time.monotonic()) > 0:
-            try:
-                msg = await sub.next_msg(timeout=left)
-            except nats.errors.TimeoutError:
-                break
-            elapsed = time.perf_counter() - started
-            hdrs = msg.headers or {}
-            host = hdrs.get(HOST_HEADER)
-            if not host:
-                log.warning("ignoring a broadcast reply without a %s header", HOST_HEADER)
-                continue
-            error = None
-            if ERROR_HEADER in hdrs:
-                error = msg.data.decode("utf-8", "replace") or hdrs[ERROR_HEADER]
-            answers.setdefault(host, HostReply(host, msg.data, error, elapsed))
-    finally:
-        await sub.unsubscribe()
-    return answers
-
-
-#: However short the caller's timeout, hosts get this long to answer a ping: a command that lists
-#: or addresses hosts must not miss one because it was told to wait 1 ms for replies.
-MIN_PING_WINDOW = 0.25
-
-
-def ping_window(timeout: float) -> float:
-    """How long a command with ``timeout`` listens for ping answers: up to 1 s, at least MIN_PING_WINDOW."""
-    return min(max(timeout, MIN_PING_WINDOW), 1.0)
-
-
-async def ping(nc: Client, lattice: str, window: float = 0.5) -> list[dict[str, object]]:
-    """Every host's self-description that arrives within ``window`` seconds."""
-    import json
-
-    inbox = nc.new_inbox()
-    replies: list[dict[str, object]] = []
-    sub = await nc.subscribe(inbox)
-    try:
-        await nc.publish(subjects.ctl_ping(lattice), b"", reply=inbox)
-        deadline = time.monotonic() + window
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                msg = await sub.next_msg(timeout=left)
-            except nats.errors.TimeoutError:
-                break
-            try:
-                replies.append(json.loads(msg.data))
-            except ValueError:
-                log.warning("ignoring a ping reply that is not JSON: %r", msg.data[:80])
-    finally:
-        await sub.unsubscribe()
-    return replies
-
-
-async def wait_for_actor(nc: Client, lattice: str, actor: str, timeout: float) -> dict[str, object]:
-    """Block until some host that runs ``actor`` answers a ping through this connection.
-
-    Hosts subscribe their actors before answering pings, so a reply naming the
-    actor means requests to it are routed here too (across a leaf link as well).
-    """
-    import json
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            msg = await nc.request(subjects.ctl_ping(lattice), b"", timeout=0.5)
-            description = json.loads(msg.data)
-            if actor in description.get("actors", []):
-                return description
-        except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
-            pass
-        if time.monotonic() >= deadline:
-            raise LatticeError(f"no host running actor {actor!r} appeared in lattice {lattice!r} within {timeout:g} s")
-        await asyncio.sleep(0.05)  # poll interval between checks, not a synchronisation

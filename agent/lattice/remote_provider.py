@@ -24,7 +24,7 @@ from pi_edge.agent.display.provider import DisplayInfo, DisplayProvider, FrameRe
 from pi_edge.agent.display.screen import Screen
 from pi_edge.agent.errors import ProviderError
 from pi_edge.agent.lattice import subjects
-from pi_edge.agent.lattice.connection import ERROR_HEADER, error_headers
+from pi_edge.agent.lattice.replies import error_headers, failure
 
 log = logging.getLogger("pi_edge.remote_provider")
 
@@ -100,8 +100,8 @@ class RemoteProvider:
             raise ProviderError(f"display provider {self.name!r} did not answer within {self.timeout:g} s") from None
         except nats.errors.Error as exc:
             raise ProviderError(f"display provider {self.name!r} cannot be reached: {exc}") from None
-        if msg.headers and ERROR_HEADER in msg.headers:
-            raise ProviderError(msg.data.decode("utf-8", "replace") or msg.headers[ERROR_HEADER])
+        if (detail := failure(msg.headers, msg.data)) is not None:
+            raise ProviderError(detail)
         return dict(json.loads(msg.data))
 
     def info(self) -> DisplayInfo:

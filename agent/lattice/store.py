@@ -1,4 +1,4 @@
-"""Components travel the lattice through a JetStream object store on the hub.
+"""Components travel the lattice through a JetStream object store on the hub (links: ``link_store``).
 
 Objects are named by the sha256 of their bytes (content addressing), so a
 second deploy of the same build uploads nothing and a host checks what it
@@ -8,6 +8,7 @@ hub's JetStream by its domain, across the leaf connection.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -17,9 +18,10 @@ from pathlib import Path
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
+from nats.js.object_store import ObjectStore
 
 from pi_edge.agent.errors import StoreError
-from pi_edge.agent.lattice.nats_server import JETSTREAM_DOMAIN
+from pi_edge.agent.lattice.server_config import JETSTREAM_DOMAIN
 
 log = logging.getLogger("pi_edge.store")
 
@@ -30,12 +32,24 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _holds(path: Path, digest: str) -> bool:
+    """Whether ``path`` is there with exactly the bytes of ``digest``."""
+    return path.exists() and sha256(path.read_bytes()) == digest
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
 
 class ComponentStore:
     def __init__(self, nc: Client, timeout: float = 30.0) -> None:
         self.js = nc.jetstream(domain=JETSTREAM_DOMAIN, timeout=timeout)
 
-    async def _bucket(self, create: bool):  # type: ignore[no-untyped-def]
+    async def _bucket(self, create: bool) -> ObjectStore:
         try:
             if create:
                 return await self.js.create_object_store(BUCKET)
@@ -61,7 +75,8 @@ class ComponentStore:
 
     async def fetch(self, digest: str, into: Path) -> Path:
         """The component with this digest, from the local cache or the hub; checked either way."""
-        if into.exists() and sha256(into.read_bytes()) == digest:
+        # In a thread, as the write below: a component is megabytes, and the agent's loop keeps serving meanwhile.
+        if await asyncio.to_thread(_holds, into, digest):
             return into
         bucket = await self._bucket(create=False)
         try:
@@ -70,64 +85,5 @@ class ComponentStore:
             raise StoreError(f"the hub's component store has no component {digest[:12]}…; deploy it again") from None
         if sha256(data) != digest:
             raise StoreError(f"component {digest[:12]}… arrived damaged (its digest does not match); not started")
-        into.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=into.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, into)
+        await asyncio.to_thread(_write_atomically, into, data)
         return into
-
-
-LINKS_BUCKET = "pi-edge-links"
-
-
-async def _links_bucket(nc: Client, create: bool):  # type: ignore[no-untyped-def]
-    js = nc.jetstream(domain=JETSTREAM_DOMAIN, timeout=5)
-    try:
-        return await (js.create_key_value(bucket=LINKS_BUCKET) if create else js.key_value(LINKS_BUCKET))
-    except (nats.errors.NoRespondersError, nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError):
-        raise StoreError("the hub's link store does not answer: is the hub running with JetStream "
-                         "('pi-edge hub' enables it) and reachable from here?") from None
-    except nats.js.errors.NotFoundError:  # not created yet: no link was ever made
-        return None
-
-
-async def read_links(nc: Client) -> dict[str, str]:
-    """Every link in the lattice: actor -> provider instance."""
-    kv = await _links_bucket(nc, create=False)
-    if kv is None:
-        return {}
-    try:
-        keys = await kv.keys()
-    except nats.js.errors.NoKeysError:
-        return {}
-    links = {}
-    for key in keys:
-        try:
-            entry = await kv.get(key)
-        except nats.js.errors.KeyNotFoundError:  # deleted since keys() was read
-            continue
-        if entry.value:
-            links[key] = entry.value.decode()
-    return links
-
-
-async def write_link(nc: Client, actor: str, provider: str | None) -> str | None:
-    """Set (or with None, remove) ``actor``'s link; returns the provider it was linked to before, if any.
-
-    What it was is returned so that ``link del`` of an actor without a link can say so.
-    """
-    kv = await _links_bucket(nc, create=True)
-    try:
-        entry = await kv.get(actor)
-        before = entry.value.decode() if entry.value else None
-    except nats.js.errors.KeyNotFoundError:  # never linked, or removed (KeyDeletedError is one too)
-        before = None
-    if provider is None:
-        try:
-            await kv.delete(actor)
-        except nats.js.errors.KeyNotFoundError:
-            pass
-    else:
-        await kv.put(actor, provider.encode())
-    return before

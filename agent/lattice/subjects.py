@@ -39,7 +39,8 @@ def actor_all(lattice: str, name: str) -> str:
 
 def actor_on(lattice: str, host: str, name: str) -> str:
     """Requests to actor NAME on host HOST only: its instances there share the queue group NAME."""
-    return f"{PREFIX}.{check_token('lattice', lattice)}.host.{check_token('host', host)}.actor.{check_token('actor', name)}"
+    on_host = f"{PREFIX}.{check_token('lattice', lattice)}.host.{check_token('host', host)}"
+    return f"{on_host}.actor.{check_token('actor', name)}"
 
 
 def actor_target(lattice: str, name: str, host: str | None = None) -> tuple[str, str]:
@@ -74,4 +75,5 @@ def events_of(lattice: str, host: str | None = None) -> str:
 
 
 def provider(lattice: str, name: str, op: str) -> str:
-    return f"{PREFIX}.{check_token('lattice', lattice)}.prov.{check_token('provider', name)}.{check_token('operation', op)}"
+    of_provider = f"{PREFIX}.{check_token('lattice', lattice)}.prov.{check_token('provider', name)}"
+    return f"{of_provider}.{check_token('operation', op)}"

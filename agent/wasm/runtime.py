@@ -19,10 +19,10 @@ from wasmtime import component as wc
 
 from pi_edge.agent.errors import ActorLoadError, WorldMismatchError
 from pi_edge.agent.paths import default_cache_dir
+from pi_edge.agent.wasm import workarounds
 from pi_edge.agent.wasm.compile_cache import WASMTIME_VERSION, CompileCache, digest
 from pi_edge.agent.wasm.epoch_clock import EpochClock
 from pi_edge.agent.wasm.wit import WorldContract, contract
-from pi_edge.agent.wasm import workarounds
 
 log = logging.getLogger("pi_edge.runtime")
 

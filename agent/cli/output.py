@@ -1,0 +1,32 @@
+"""What commands print: one line at a time, flushed as it goes, and one line per host for an
+operation on several hosts."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from pi_edge.agent.errors import PiEdgeError
+from pi_edge.agent.lattice.client import HostResult
+
+
+def out(text: str, stream: TextIO | None = None) -> None:
+    """A line of command output: stdout unless ``stream`` says otherwise (notes beside machine-read output)."""
+    stream = stream or sys.stdout
+    stream.write(text + "\n")
+    stream.flush()
+
+
+def report(answers: list[HostResult], describe: Callable[[dict[str, Any]], str]) -> int:
+    """One line per host; PiEdgeError (non-zero exit) if any failed."""
+    failed = 0
+    for name, result in answers:
+        if isinstance(result, PiEdgeError):
+            failed += 1
+            out(f"  {name}: error: {result}")
+        else:
+            out(f"  {name}: {describe(result)}")
+    if failed:
+        raise PiEdgeError(f"{failed} of {len(answers)} host(s) failed (see above)")
+    return 0
