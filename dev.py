@@ -30,8 +30,6 @@ def say(text: str) -> None:
 
 
 def ensure_venv() -> None:
-    if sys.version_info < (3, 11):
-        sys.exit(f"dev.py: pi-edge needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text().strip() == wanted and (BIN / "pi-edge").exists():
         return
@@ -74,10 +72,7 @@ def main(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     if command == "lint":
         return lint()
-    if command == "demo":
-        args = [str(BIN / "pi-edge"), "demo", *rest]
-    else:
-        args = [str(BIN / "python"), "-m", "pytest", *rest]
+    args = [str(BIN / "pi-edge"), "demo", *rest] if command == "demo" else [str(BIN / "python"), "-m", "pytest", *rest]
     return subprocess.run(args, cwd=ROOT).returncode
 
 

@@ -49,8 +49,9 @@ async def run_demo(text: str, png: Path, plugin: ProviderPlugin, cache_dir: Path
             say(f"  agent joined the hub; sending {text!r}")
             reply = await laptop.send(DEFAULT_ACTOR, typed(text))
         say(f"  reply: {reply.body.decode()} ({reply.seconds * 1000:.1f} ms round trip)")
-        say(provider.render_terminal())  # type: ignore[attr-defined]
-        provider.write_png(png, scale=4)  # type: ignore[attr-defined]
+        screen = provider.snapshot()
+        say(screen.halfblocks())
+        screen.write_png(png, scale=4)
         say(f"  panel saved as {png}")
     finally:
         await agent.stop()

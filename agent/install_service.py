@@ -129,7 +129,7 @@ def find_executable() -> Path:
     candidates = []
     if argv0.name == "pi-edge":
         candidates.append(argv0.resolve())
-    candidates.append(Path(sys.prefix) / "bin" / "pi-edge")  # a venv's bin, even when run as python -m pi_edge.agent.cli
+    candidates.append(Path(sys.prefix) / "bin" / "pi-edge")  # a venv's bin, even when run with python -m
     if found := shutil.which("pi-edge"):
         candidates.append(Path(found).resolve())
     for exe in candidates:

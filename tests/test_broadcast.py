@@ -48,7 +48,7 @@ async def test_a_host_whose_display_fails_is_named_and_the_exit_is_non_zero(hub,
 async def test_a_tiny_timeout_still_names_every_host(hub, start_agent, built) -> None:
     """Hosts are counted from a ping that waits at least a quarter second whatever --timeout says."""
     await three_pis(hub, start_agent, built)
-    code, out, err = await run_cli("display", "--all", "x", "--timeout", "0.001", "--nats-url", hub.url)
+    _code, out, err = await run_cli("display", "--all", "x", "--timeout", "0.001", "--nats-url", hub.url)
     named = {line.split(":", 1)[0] for line in out.splitlines() if ":" in line}
     assert named >= set(NAMES), out + err
     assert "of 3 host(s)" in out, out

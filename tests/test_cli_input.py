@@ -23,7 +23,7 @@ def refused(code: int, err: str) -> str:
     return err.strip().splitlines()[-1]
 
 
-@pytest.mark.parametrize("argv, what", [
+@pytest.mark.parametrize(("argv", "what"), [
     (["display", "hi", "--actor", "bad.name"], "argument --actor: actor name 'bad.name'"),
     (["clear", "--lattice", "a.b"], "argument --lattice: lattice name 'a.b'"),
     (["hosts", "--lattice", "a b"], "argument --lattice: lattice name 'a b'"),
@@ -42,7 +42,7 @@ async def test_a_name_that_is_not_a_subject_token_is_refused_before_connecting(a
     assert what in line and "use letters, digits, '-' and '_' only" in line
 
 
-@pytest.mark.parametrize("argv, what", [
+@pytest.mark.parametrize(("argv", "what"), [
     (["scale", "sign", "0"], "argument N: scale 0 is outside 1..16"),
     (["scale", "sign", "many"], "argument N: 'many' is not a whole number"),
     (["deploy", "x.wasm", "--name", "sign", "--scale", "17"], "argument --scale: scale 17 is outside 1..16"),
@@ -111,7 +111,7 @@ async def test_a_port_in_use_is_named_in_one_short_line() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        code, out, err = await run_cli("hub", "--listen", "127.0.0.1", "--port", str(port), "--leafnode-port", "0")
+        code, _out, err = await run_cli("hub", "--listen", "127.0.0.1", "--port", str(port), "--leafnode-port", "0")
     line = err.strip().splitlines()[-1]
     assert code != 0 and "Traceback" not in err, err
     assert f"127.0.0.1:{port}: bind: address already in use" in line and "pick another" in line, line
@@ -138,7 +138,7 @@ async def test_sign_takes_only_seeds_of_the_right_kind(built, tmp_path: Path) ->
     assert wasm.read_bytes() == built["oled-text"].read_bytes()  # nothing was signed
 
 
-@pytest.mark.parametrize("argv, what", [
+@pytest.mark.parametrize(("argv", "what"), [
     (["display", "hi", "--timeout", "0"], "argument --timeout: 0 s: a timeout must be more than 0 seconds"),
     (["hosts", "--timeout", "soon"], "argument --timeout: 'soon' is not a number of seconds"),
     (["events", "--count", "-1"], "argument --count: -1 is not a count: give 1 or more"),

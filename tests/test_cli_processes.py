@@ -209,7 +209,7 @@ async def test_agent_help_states_the_display_defaults() -> None:
         assert f"(default {default})" in described, (flag, described)
 
 
-@pytest.mark.parametrize("cert,key,message", [
+@pytest.mark.parametrize(("cert", "key", "message"), [
     ("missing.pem", "missing.key", "--tls-cert must name a readable file, got '{dir}/missing.pem' (No such file"),
     ("text.pem", "text.pem", "--tls-cert must name a PEM file with a '-----BEGIN CERTIFICATE-----' line"),
     ("cert.pem", "cert.pem", "--tls-key must name a PEM file with a '-----BEGIN PRIVATE KEY-----' line"),
@@ -225,7 +225,7 @@ async def test_unusable_tls_files_are_one_line_naming_the_flag(tmp_path: Path, c
     assert not (tmp_path / "hub").exists(), "nothing is written before the flags are checked"
 
 
-@pytest.mark.parametrize("argv,message", [
+@pytest.mark.parametrize(("argv", "message"), [
     (["hub", "--port", "0", "--leafnode-port", "0", "--state-dir", "/proc/nope"],
      "--state-dir must name a directory pi-edge can create and write to, got '/proc/nope' (No such file or directory)"),
     (["hub", "--port", "0", "--leafnode-port", "0", "--state-dir", "{file}"],
@@ -243,7 +243,7 @@ async def test_unusable_directories_are_one_line_naming_the_flag(tmp_path: Path,
 
     places = {"file": tmp_path / "a-file", "tmp": tmp_path, "actor": ROOT / "actors" / "oled_text"}
     places["file"].write_text("not a directory\n")
-    code, out, err = await run_cli(*(arg.format(**places) for arg in argv))
+    code, _out, err = await run_cli(*(arg.format(**places) for arg in argv))
     assert code == 2 and "Traceback" not in err, err
     assert err.splitlines()[-1].startswith("pi-edge: error: " + message.format(**places)), err
     assert [line for line in err.splitlines() if "error" in line.lower()] == [err.splitlines()[-1]], err

@@ -203,7 +203,7 @@ async def test_alignment_size_and_wrapping_from_the_laptop(hub, start_agent, bui
     assert code == 2 and "size '0' is not a font size in pixels" in err, (out, err)
 
 
-@pytest.mark.parametrize("headers,refusal", [
+@pytest.mark.parametrize(("headers", "refusal"), [
     ({"align": "middle"}, "align 'middle' is not one of left, center, right"),
     ({"wrap": "maybe"}, "wrap 'maybe' is not yes or no"),
     ({"font-size": "12px"}, "font-size '12px' is not a size in pixels"),

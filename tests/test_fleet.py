@@ -110,13 +110,13 @@ async def test_deploy_by_label_scale_and_stop_across_leaf_links(hub, start_agent
 async def test_offline_host_and_unmatched_label_are_reported_not_waited_on(hub, start_agent, built) -> None:
     await start_agent({}, hub=hub, name="pi-a")
     await until_hub_sees(hub.url, "pi-a")
-    code, out, err = await run_cli("deploy", str(built["oled-text"]), "--name", "sign", "--host", "pi-ghost",
+    code, _, err = await run_cli("deploy", str(built["oled-text"]), "--name", "sign", "--host", "pi-ghost",
                                    "--nats-url", hub.url)
     assert code != 0 and "host 'pi-ghost' is offline or unknown (answering: pi-a)" in err
-    code, out, err = await run_cli("deploy", str(built["oled-text"]), "--name", "sign", "--label", "node=nowhere",
+    code, _, err = await run_cli("deploy", str(built["oled-text"]), "--name", "sign", "--label", "node=nowhere",
                                    "--nats-url", hub.url)
     assert code != 0 and "no host has label(s) node=nowhere" in err
-    code, out, err = await run_cli("deploy", str(built["oled-text"]), "--name", "sign", "--host", "pi-a",
+    code, _out, err = await run_cli("deploy", str(built["oled-text"]), "--name", "sign", "--host", "pi-a",
                                    "--label", "node=nowhere", "--nats-url", hub.url)
     assert code != 0 and "host 'pi-a' does not have label(s) node=nowhere" in err, err
 
@@ -389,7 +389,7 @@ async def test_revoking_trust_on_reload_stops_its_actors_until_it_is_trusted_aga
     assert host.actors == {} and all(down.refused for down in host.not_running.values())
     with pytest.raises(NoResponderError):
         await ask(agent.url, "sign", "Revoked")
-    code, out, err = await run_cli("scale", "sign", "2", "--nats-url", agent.url)
+    code, out, _err = await run_cli("scale", "sign", "2", "--nats-url", agent.url)
     assert code != 0 and f"actor 'sign' is not running on host pi-a: actor 'sign' refused: issuer {ISSUER}" in out
     assert set(DesiredState(state).load()) == {"sign"}, "a revoked actor must stay desired"
 

@@ -409,12 +409,12 @@ async def test_stop_ends_idle_connections_and_the_listener(gateway) -> None:
 
 
 async def test_busy_port_is_a_config_error(gateway, start_gateway) -> None:
-    with pytest.raises(ConfigError, match=rf"cannot serve HTTP on 127\.0\.0\.1:{gateway.port}: "):
-        gw = HttpGateway(gateway.nc_url, port=gateway.port)
-        try:
+    gw = HttpGateway(gateway.nc_url, port=gateway.port)
+    try:
+        with pytest.raises(ConfigError, match=rf"cannot serve HTTP on 127\.0\.0\.1:{gateway.port}: "):
             await gw.start()
-        finally:
-            await gw.stop()
+    finally:
+        await gw.stop()
     with pytest.raises(ConfigError, match="outside 0..65535"):
         HttpGateway(gateway.nc_url, port=70000)
     await healthy(gateway)

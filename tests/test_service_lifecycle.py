@@ -44,7 +44,7 @@ def test_flag_beats_environment_beats_file_beats_default(tmp_path: Path) -> None
     assert args.config_file == conf
 
 
-@pytest.mark.parametrize("text,message", [
+@pytest.mark.parametrize(("text", "message"), [
     ('[agent\nname = "x"\n', "not valid TOML: .*line 1"),
     ('[agent]\nname = "x"\ncolour = "red"\n', r"agent.toml, line 3: unknown key 'colour' in \[agent\]; known keys:"),
     ('[agent]\nhost = "0.0.0.0"\n', r"agent.toml, line 2: unknown key 'host' in \[agent\] \('host' is now 'listen'\)"),
@@ -133,7 +133,7 @@ FILE_VALUES = [
 ]
 
 
-@pytest.mark.parametrize("text,key,line,allowed", FILE_VALUES, ids=[v[1].split()[1] + str(i)
+@pytest.mark.parametrize(("text", "key", "line", "allowed"), FILE_VALUES, ids=[v[1].split()[1] + str(i)
                                                                       for i, v in enumerate(FILE_VALUES)])
 def test_each_impossible_value_in_the_file_exits_78_naming_file_line_and_key(
         agent_cli, tmp_path: Path, text: str, key: str, line: int, allowed: str) -> None:
@@ -162,7 +162,7 @@ def test_unreadable_leaf_credentials_contents_exit_78(agent_cli, tmp_path: Path)
     assert "line 2: [agent] hub_credentials must name the leaf credentials file 'pi-edge hub' wrote" in err, err
 
 
-@pytest.mark.parametrize("argv,message", [
+@pytest.mark.parametrize(("argv", "message"), [
     (["--heartbeat", "-1"], "--heartbeat must be 0 (heartbeats off) or at least 1 second, got -1"),
     (["--heartbeat", "0.5"], "--heartbeat must be 0 (heartbeats off) or at least 1 second, got 0.5"),
     (["--grace", "-1"], "--grace must be at least 0 seconds, got -1"),
@@ -189,7 +189,7 @@ def test_the_same_values_as_flags_exit_2_naming_the_flag(agent_cli, argv: list[s
     assert code == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err, err
 
 
-@pytest.mark.parametrize("name,value,message", [
+@pytest.mark.parametrize(("name", "value", "message"), [
     ("PI_EDGE_MEMORY_MB", "1", "must be at least 16 MiB, got 1"),
     ("PI_EDGE_DEADLINE_MS", "-5", "must be at least 10 milliseconds"),
     ("PI_EDGE_HEARTBEAT", "-1", "must be 0 (heartbeats off) or at least 1 second, got -1"),

@@ -53,7 +53,7 @@ async def test_trusted_signed_actor_runs_and_shows_its_signer(start_agent, built
         await nc.close()
 
 
-@pytest.mark.parametrize("case,reason", [
+@pytest.mark.parametrize(("case", "reason"), [
     ("tampered", "does not match its claims' digest: it was changed after signing"),
     ("expired", "the claims expired at"),
     ("untrusted", "is not trusted by this host; add it with --trust"),
@@ -290,7 +290,7 @@ async def test_expiry_is_judged_again_when_the_clock_jumps(start_agent, built, t
 
 
 async def test_a_stopped_actor_leaves_no_expiry_behind(start_agent, built, tmp_path) -> None:
-    agent, host = await expiring(start_agent, built, tmp_path, 3600)
+    _agent, host = await expiring(start_agent, built, tmp_path, 3600)
     group = host.actors["oled-text"]
     assert group.expiry is not None and not group.expiry.cancelled()
     await host.stop_actor("oled-text")
@@ -298,7 +298,7 @@ async def test_a_stopped_actor_leaves_no_expiry_behind(start_agent, built, tmp_p
 
 
 async def test_a_reload_and_the_expiry_refusing_at_once_refuse_once(start_agent, built, tmp_path) -> None:
-    agent, host = await expiring(start_agent, built, tmp_path, 3600)
+    _agent, host = await expiring(start_agent, built, tmp_path, 3600)
     group = host.actors["oled-text"]
     published: list[str] = []
     publish = host.events.publish

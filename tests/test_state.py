@@ -133,7 +133,7 @@ async def test_on_a_full_disk_a_change_that_cannot_be_saved_is_not_made(hub, sta
         assert host.links == {} and set(host.actors) == {"sign"} and host.actors["sign"].scale == 1
         assert json.loads((small_disk / "state" / "desired.json").read_text())["actors"] == [
             {"digest": digest, "name": "sign", "scale": 1}]
-        assert not [p for p in (small_disk / "state").rglob(".*.tmp")], "a write left its temporary file behind"
+        assert not list((small_disk / "state").rglob(".*.tmp")), "a write left its temporary file behind"
         filler.unlink()
         assert (await control("link", {"actor": "sign", "provider": "pi-9-display"}))["provider"] == "pi-9-display"
         assert (await control("scale", {"name": "sign", "scale": 2}))["scale"] == 2

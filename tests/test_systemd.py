@@ -226,7 +226,7 @@ def test_install_writes_unit_and_config(tmp_path: Path, capsys: pytest.CaptureFi
 
     unit = installed(tmp_path, AGENT_UNIT).read_text()
     template = (UNITS / AGENT_UNIT).read_text()
-    changed = [(a, b) for a, b in zip(template.splitlines(), unit.splitlines()) if a != b]
+    changed = [(a, b) for a, b in zip(template.splitlines(), unit.splitlines(), strict=False) if a != b]
     assert changed == [(f"ExecStart={PLACEHOLDER} agent --config /etc/pi-edge/agent.toml",
                         f"ExecStart={exe} agent --config /etc/pi-edge/agent.toml")]
     assert len(unit.splitlines()) == len(template.splitlines())

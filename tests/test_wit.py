@@ -19,7 +19,7 @@ def test_contract_reads_the_shipped_wit() -> None:
     assert c.qualified("display") == f"pi-edge:actor/display@{c.version}"
 
 
-@pytest.mark.parametrize("interface,impl", [("display", DisplayImports("a", None)),  # type: ignore[arg-type]
+@pytest.mark.parametrize(("interface", "impl"), [("display", DisplayImports("a", None)),  # type: ignore[arg-type]
                                             ("logging", LoggingImports("a"))])
 def test_host_implements_every_imported_function(interface: str, impl: object) -> None:
     for function in contract().functions[interface]:

@@ -76,6 +76,6 @@ def add_commands(sub: Subcommands, display_plugin: ProviderPlugin) -> None:
                    help="blank the panel when the agent stops (default: keep the last picture)")
     _limit_args(p)
     display_plugin.add_arguments(p)
-    # None means "not given": the config resolver fills in environment, file, then default.
-    p.set_defaults(width=None, height=None, rotate=None, i2c_port=None, i2c_address=None)
+    # None means "not given": the configuration fills in the environment, the file, then the plugin's default.
+    p.set_defaults(**{setting.dest: None for setting in display_plugin.settings()})
     p.set_defaults(func=cmd_agent, plugin=display_plugin)

@@ -111,5 +111,5 @@ def to_halfblocks(image: Image.Image) -> str:
     rows = []
     for y in range(0, height, 2):
         top, bottom = levels[y * width:(y + 1) * width], levels[(y + 1) * width:(y + 2) * width]
-        rows.append("".join(_BLOCKS[(t > 0) << 1 | (b > 0)] for t, b in zip(top, bottom)))
+        rows.append("".join(_BLOCKS[(t > 0) << 1 | (b > 0)] for t, b in zip(top, bottom, strict=False)))
     return "\n".join(rows)

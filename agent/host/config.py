@@ -16,11 +16,11 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pi_edge.actors import BUILTIN
+from pi_edge.agent.display.plugins import Setting, load_plugin
 from pi_edge.agent.errors import ConfigError, ConfigFileError
 from pi_edge.agent.host.labels import AUTOMATIC_LABELS, LABEL_RULE, is_label_key
 from pi_edge.agent.lattice import subjects
@@ -108,12 +108,6 @@ def readable_file(path: Path) -> Path:
     return path
 
 
-def _readable_files(paths: list[str]) -> list[str]:
-    for path in paths:
-        readable_file(Path(path))
-    return paths
-
-
 def directory_problem(path: Path) -> str | None:
     """Why pi-edge cannot keep files in ``path`` (created here if missing), or None if it can.
 
@@ -178,26 +172,10 @@ def _actors(actors: dict[str, str]) -> dict[str, str]:
     return actors
 
 
-@dataclass(frozen=True)
-class Key:
-    section: str
-    name: str
-    kind: str  # str, int, float, bool, path, list, map
-    default: Any
-    dest: str  # the argparse destination it fills
-    check: Check | None = None  # returns the value, or raises ValueError("must be ..., got ...")
-    flag: str = ""  # the command-line flag, when it is not --DEST
+#: A setting, as the configuration reads it (the display plugin's are of the same kind).
+Key = Setting
 
-    @property
-    def env(self) -> str:
-        return f"PI_EDGE_{self.name.upper()}"
-
-    @property
-    def option(self) -> str:
-        return self.flag or "--" + self.dest.replace("_", "-")
-
-
-KEYS: tuple[Key, ...] = (
+AGENT_KEYS: tuple[Key, ...] = (
     Key("agent", "name", "str", None, "name", _token),
     Key("agent", "lattice", "str", "default", "lattice", _token),
     Key("agent", "hub", "str", None, "hub", _hub),
@@ -213,14 +191,6 @@ KEYS: tuple[Key, ...] = (
     Key("agent", "trust", "list", [], "trust", _account_keys),
     Key("agent", "allow_unsigned", "bool", False, "allow_unsigned"),
     Key("agent", "actors", "map", {}, "actor", _actors),
-    Key("display", "display", "str", None, "display"),
-    Key("display", "width", "int", 128, "width"),
-    Key("display", "height", "int", 64, "height"),
-    Key("display", "rotate", "int", 0, "rotate"),
-    Key("display", "i2c_port", "int", 1, "i2c_port"),
-    Key("display", "i2c_address", "int", 0x3C, "i2c_address"),
-    # None: look for system fonts; [] (in the file): the built-in font only.
-    Key("display", "fonts", "list", None, "font", _readable_files, flag="--font"),
     Key("limits", "deadline_ms", "int", 2000, "deadline_ms", _at_least(MIN_DEADLINE_MS, "milliseconds")),
     Key("limits", "memory_mb", "int", 256, "memory_mb", _at_least(MIN_MEMORY_MB, "MiB")),
     Key("limits", "max_message_kb", "int", 64, "max_message_kb", _at_least(MIN_MESSAGE_KB, "KiB")),
@@ -228,6 +198,17 @@ KEYS: tuple[Key, ...] = (
     Key("shutdown", "grace_s", "float", 10.0, "grace_s", _at_least(0, "seconds"), flag="--grace"),
     Key("shutdown", "blank_display", "bool", False, "blank_display"),
 )
+
+
+def _plugin_keys() -> tuple[Key, ...]:
+    """The display plugin's settings, which it owns (names, kinds, defaults, checks)."""
+    try:
+        return load_plugin().settings()
+    except ConfigError:  # no display plugin installed: its settings are unknown keys, and the start says why
+        return ()
+
+
+KEYS: tuple[Key, ...] = AGENT_KEYS + _plugin_keys()
 SECTIONS = sorted({k.section for k in KEYS})
 #: Keys that had another name before: a file that still uses it is told the new one.
 RENAMED = {("agent", "host"): "listen"}
@@ -298,12 +279,12 @@ def _from_file(key: Key, value: Any, where: str) -> Any:
         if not isinstance(value, str) or not value:
             raise wrong("a path (a string)")
         return Path(value)
-    if key.kind == "int":
-        if key.name == "i2c_address" and isinstance(value, str):
-            try:
-                return int(value, 0)
-            except ValueError:
-                raise wrong("an address like \"0x3C\" or 60") from None
+    if key.kind == "address" and isinstance(value, str):
+        try:
+            return int(value, 0)
+        except ValueError:
+            raise wrong("an address like \"0x3C\" or 60") from None
+    if key.kind in ("int", "address"):
         if not isinstance(value, int) or isinstance(value, bool):
             raise wrong("a whole number")
         return value
@@ -329,7 +310,7 @@ def _from_env(key: Key, raw: str) -> Any:
     try:
         if key.kind in ("str", "path"):
             return Path(raw) if key.kind == "path" else raw
-        if key.kind == "int":
+        if key.kind in ("int", "address"):
             return int(raw, 0)
         if key.kind == "float":
             return float(raw)

@@ -1,10 +1,16 @@
 """The commented configuration file ``pi-edge install-service`` writes to /etc/pi-edge/agent.toml.
 
 Every key is optional; a flag beats an environment variable (``PI_EDGE_<KEY>``),
-which beats this file, which beats the built-in default.
+which beats this file, which beats the built-in default.  The agent's own
+sections are written here; the display plugin's section comes from its settings.
 """
 
-SKELETON = """\
+from __future__ import annotations
+
+from pi_edge.agent.display.plugins import Setting
+from pi_edge.agent.host.config import AGENT_KEYS, KEYS
+
+_TEMPLATE = """\
 # pi-edge agent configuration (TOML). Every key is optional.
 # Precedence: command-line flag > environment variable PI_EDGE_<KEY> > this file > default.
 
@@ -25,15 +31,7 @@ SKELETON = """\
 # allow_unsigned = false                           # development only
 # actors = { "oled-text" = "builtin" }             # name = "builtin", a .wasm, or an actor source directory
 
-[display]
-# display = "ssd1306"                              # or sh1106, ssd1309, ..., emulator
-# width = 128
-# height = 64
-# rotate = 0
-# i2c_port = 1
-# i2c_address = "0x3C"
-# fonts = ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"]  # beyond ASCII; default: found here; [] none
-
+{plugin}
 [limits]
 # deadline_ms = 2000                               # at least 10
 # memory_mb = 256                                  # at least 16
@@ -44,3 +42,16 @@ SKELETON = """\
 # grace_s = 10                                     # in-flight messages get this long on SIGTERM
 # blank_display = false                            # blank the panel when the agent stops
 """
+
+
+def section(settings: list[Setting]) -> str:
+    """``[section]`` and one commented line per setting, its comment aligned as the agent's are."""
+    lines = [f"[{settings[0].section}]"]
+    for s in settings:
+        line = f"# {s.name} = {s.example}"
+        lines.append(f"{line:<50} # {s.note}" if s.note else line)
+    return "\n".join(lines) + "\n"
+
+
+_plugin = [key for key in KEYS if key not in AGENT_KEYS]
+SKELETON = _TEMPLATE.replace("{plugin}\n", section(_plugin) + "\n" if _plugin else "")

@@ -149,8 +149,8 @@ class Control:
         if wanted is None:  # a configured actor: its scale lives until the agent restarts
             actor = await host.scale_actor(name, scale)
         else:
-            actor = await self._saved_then_applied(
-                self.desired.with_actor(DesiredActor(name, wanted.digest, scale)), lambda: host.scale_actor(name, scale))
+            rescaled = self.desired.with_actor(DesiredActor(name, wanted.digest, scale))
+            actor = await self._saved_then_applied(rescaled, lambda: host.scale_actor(name, scale))
         return {"host": host.name, "actor": name, "scale": actor.scale}
 
     async def link_actor(self, request: dict[str, Any]) -> dict[str, Any]:

@@ -36,7 +36,8 @@ class DesiredState:
     """The deployed actors this host runs (or wants to), by name, as saved in ``desired.json``."""
 
     def __init__(self, state_dir: Path) -> None:
-        self.file = StateFile(state_dir / FILE, "the actors deployed to this host", "deploy them again", _parse, dict)
+        self.file: StateFile[dict[str, DesiredActor]] = StateFile(
+            state_dir / FILE, "the actors deployed to this host", "deploy them again", _parse, dict)
         self.path = self.file.path
         self.components = state_dir / "components"
         self.actors: dict[str, DesiredActor] = {}

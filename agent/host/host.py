@@ -94,8 +94,8 @@ class Host:
         self.inbox = Inbox(self.name, lambda: self.limits)
         #: The wall clock claims are judged by (tests move it).
         self.clock = time.time
-        self.expiry = ExpiryWatch(self._judging, lambda: self.clock(), lambda claims, now: self.policy.admit(claims, now),
-                                  self.refuse_running)
+        self.expiry = ExpiryWatch(self._judging, lambda: self.clock(),
+                                  lambda claims, now: self.policy.admit(claims, now), self.refuse_running)
         self._stopping = False
         #: Names this agent process's queue group on broadcast subjects: unique even when two
         #: Pis were cloned from one SD card and share an identity, so each of them answers.

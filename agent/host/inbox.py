@@ -89,7 +89,8 @@ class Inbox:
         if not msg.reply:
             return
         try:
-            await instance.lane.publish_on_lane(msg.reply, body, headers={**(headers or {}), HOST_HEADER: self.host_name})
+            await instance.lane.publish_on_lane(msg.reply, body,
+                                                headers={**(headers or {}), HOST_HEADER: self.host_name})
         except nats.errors.MaxPayloadError:
             # Unanswered, the sender would wait out its timeout for a reply that can never come.
             text = (f"actor {instance.name!r} answered with {len(body)} bytes, more than the NATS server takes "

@@ -108,8 +108,9 @@ class LinkTable:
     """Links as this host knows them, saved in its state directory (see ``state_file``)."""
 
     def __init__(self, state_dir: Path) -> None:
-        self.file = StateFile(state_dir / FILE, "this host's copy of the lattice's links",
-                              "the hub sends them again when it answers ('pi-edge link put' sets one)", _parse_links, dict)
+        self.file: StateFile[dict[str, str]] = StateFile(
+            state_dir / FILE, "this host's copy of the lattice's links",
+            "the hub sends them again when it answers ('pi-edge link put' sets one)", _parse_links, dict)
         self.path = self.file.path
         self.links: dict[str, str] = {}
 

@@ -11,6 +11,7 @@ import logging
 import signal
 from collections.abc import Callable
 
+from pi_edge.agent.display.plugins import ProviderPlugin
 from pi_edge.agent.display.provider import DisplayProvider
 from pi_edge.agent.errors import ConfigFileError, PiEdgeError, ProviderConfigError
 from pi_edge.agent.host.agent import Agent
@@ -59,7 +60,8 @@ class AgentProcess:
 
     def _provider(self) -> DisplayProvider:
         try:
-            return self.args.plugin.create(self.args)  # type: ignore[no-any-return]
+            plugin: ProviderPlugin = self.args.plugin
+            return plugin.create(self.args)
         except ProviderConfigError as exc:
             raise _placed(exc, self.origins, self.args.config_where) from None
 
@@ -182,7 +184,7 @@ class AgentProcess:
 
 
 def _display_settings(args: argparse.Namespace) -> tuple[object, ...]:
-    return tuple(getattr(args, key.dest) for key in KEYS if key.section == "display")
+    return tuple(getattr(args, key.dest) for key in KEYS if key.section == args.plugin.section)
 
 
 def _placed(exc: ProviderConfigError, origins: list[str], where: Callable[[str, str], str]) -> PiEdgeError:

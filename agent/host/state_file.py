@@ -34,7 +34,8 @@ class StateFile(Generic[T]):
     """One JSON file of host state; ``parse`` turns its decoded JSON into ``T`` (ValueError, KeyError or
     TypeError for the wrong shape)."""
 
-    def __init__(self, path: Path, what: str, remedy: str, parse: Callable[[object], T], empty: Callable[[], T]) -> None:
+    def __init__(self, path: Path, what: str, remedy: str, parse: Callable[[object], T],
+                 empty: Callable[[], T]) -> None:
         self.path = path
         self.previous = path.with_name(path.name + ".prev")
         self.what = what  # what a damaged file loses: "the actors deployed to this host"

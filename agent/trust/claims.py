@@ -261,7 +261,8 @@ class TrustPolicy:
                               "(or run the agent with --allow-unsigned, for development only)")
         moment = time.time() if now is None else now
         if claims.expires is not None and moment >= claims.expires:
-            raise ClaimsError(f"the claims expired at {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(claims.expires))} UTC")
+            expired = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(claims.expires))
+            raise ClaimsError(f"the claims expired at {expired} UTC")
         if claims.not_before is not None and moment < claims.not_before:
             raise ClaimsError("the claims are not valid yet (not-before is in the future)")
         if claims.issuer not in self.trusted:

@@ -53,11 +53,8 @@ def _componentize_version() -> str:
 
 
 def _source_files(root: Path) -> list[Path]:
-    files = []
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and not (_SKIP_DIRS & set(path.relative_to(root).parts)) and path.suffix != ".pyc":
-            files.append(path)
-    return files
+    return [path for path in sorted(root.rglob("*"))
+            if path.is_file() and not (_SKIP_DIRS & set(path.relative_to(root).parts)) and path.suffix != ".pyc"]
 
 
 def source_digest(actor_dir: Path, wit: Path, tool_version: str) -> str:

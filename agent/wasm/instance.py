@@ -81,14 +81,13 @@ class ComponentInstance:
         """Run ``handle``; the actor's ``err`` becomes ActorCallError, a trap ActorTrapError."""
         arg = record(subject=message.subject, headers=list(message.headers), body=bytes(message.body))
         self.deadline.arm(self.store, self.runtime.ticks_for(self.limits.deadline_ms))
+        reason: str | None = None
         try:
             with self.runtime.clock.running():
                 result = self.handle_func(self.store, arg)
         except Exception as exc:  # a trap (WasmtimeError), or anything else that broke the call
             reason = _trap_reason(exc, self.limits)
             _forget(exc)
-        else:
-            reason = None
         self.logging.report_dropped()
         if reason is not None:
             # Replaced outside the except block, so the error raised has no context holding the old store.

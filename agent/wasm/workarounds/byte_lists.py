@@ -39,6 +39,7 @@ def _to_c(self: _types.ListType, store: Any, val: Any, ptr: Any) -> None:
         ctypes.memmove(raw.data, (ctypes.c_char * len(image)).from_buffer(image), len(image))
     ptr.contents.kind = ffi.WASMTIME_COMPONENT_LIST
     ptr.contents.of.list = raw
+    return None
 
 
 def _from_c(self: _types.ListType, c: Any) -> Any:

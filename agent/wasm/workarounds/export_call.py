@@ -37,19 +37,20 @@ class ExportCall:
         params = (ffi.wasmtime_component_val_t * max(1, len(args)))()
         lowered = 0
         try:
-            for ty, value in zip(self._params, args):
+            for ty, value in zip(self._params, args, strict=False):
                 ty.convert_to_c(store, value, ctypes.pointer(params[lowered]))
                 lowered += 1
             result = ffi.wasmtime_component_val_t()
-            has_result = self._result is not None
+            result_type = self._result
+            has_result = result_type is not None
             enter_wasm(lambda: ffi.wasmtime_component_func_call(
                 ctypes.byref(self._func._func), store._context(), params, lowered,
                 ctypes.byref(result) if has_result else None, 1 if has_result else 0))
-            if not has_result:
+            if result_type is None:
                 return None
             box = _payload_box(result)
             try:
-                return self._result.convert_from_c(result)  # type: ignore[union-attr]
+                return result_type.convert_from_c(result)
             finally:
                 if box:
                     ffi.wasmtime_component_val_free(box)  # its contents were already taken
