@@ -107,3 +107,26 @@ def test_after_the_fuzzing_the_host_serves_and_memory_is_flat(fuzz_agent) -> Non
     assert reply is not None and reply.startswith(b"shown:")
     assert service.host is not None and sorted(service.host.actors) == ["oled-text"]
     assert after - before < 20 * 1024, f"RSS grew by {(after - before) / 1024:.1f} MiB over 300 hostile messages"
+
+
+@pytest.mark.parametrize(("op", "body", "reason"), [
+    ("set-contrast", b"[" * 200_000 + b"]" * 200_000, "the request is nested too deeply"),
+    ("set-contrast", b'{"level": Infinity}', "field 'level' must be a whole number"),
+    ("set-contrast", b'{"level": 1e999}', "field 'level' must be a whole number"),
+    ("set-contrast", b'{"level": NaN}', "field 'level' must be a whole number"),
+    ("set-invert", b'{"on": "false"}', "field 'on' must be true or false, got \"false\""),
+    ("set-power", b'{"on": 0}', "field 'on' must be true or false, got 0"),
+    ("show-text", b'{"text": "x", "options": {"wrap": "no"}}', "field 'wrap' must be true or false"),
+    ("show-text", b'{"text": "x", "options": {"font_size": true}}', "options.font_size must be a whole number"),
+    ("show-bitmap", b'{"width": 128, "height": 64, "bits": "!!"}', "field 'bits' must be base64"),
+    ("show-text", b'{"text": ["x"]}', "field 'text' must be a string"),
+])
+def test_a_malformed_provider_request_is_answered_and_changes_nothing(fuzz_agent, op: str, body: bytes,
+                                                                     reason: str) -> None:
+    """JSON nested 200k deep or holding Infinity got no answer; {"on": "false"} inverted the panel."""
+    lt, service, nc = fuzz_agent
+    inverted = service.provider.inverted
+    msg = lt.run(nc.request(subjects.provider("default", f"{HOST}-display", op), body, timeout=5))
+    assert msg.headers and ERROR_HEADER in msg.headers, msg.data
+    assert f"malformed {op} request: {reason}" in msg.data.decode(), msg.data
+    assert service.provider.inverted == inverted

@@ -16,7 +16,7 @@ from nats.aio.subscription import Subscription
 from pi_edge.agent.host.host import Host
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.events import HEARTBEAT, HOST_STARTED, HOST_STOPPED
-from pi_edge.agent.lattice.remote_provider import serve_provider
+from pi_edge.agent.lattice.provider_service import serve_provider
 from pi_edge.agent.tasks import TaskScope
 
 log = logging.getLogger("pi_edge.host")

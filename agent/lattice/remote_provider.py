@@ -1,8 +1,8 @@
 """A display provider on another host, reached over the lattice: ``pe.<lattice>.prov.<name>.<op>``.
 
-Both ends are here: ``serve_provider`` answers for a host's own provider,
-``RemoteProvider`` is what a linked actor's imports call.  Requests are JSON;
-failures come back as the usual error header and reach the actor as ``err``.
+``RemoteProvider`` is what a linked actor's imports call (the other end is
+``provider_service``).  Requests are JSON; failures come back as the usual
+error header and reach the actor as ``err``.
 """
 
 from __future__ import annotations
@@ -10,75 +10,20 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
-import functools
 import json
 import logging
 from typing import Any
 
 import nats.errors
 from nats.aio.client import Client
-from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 
-from pi_edge.agent.display.provider import DisplayInfo, DisplayProvider, FrameReport, Health, TextLayout, TextOptions
+from pi_edge.agent.display.provider import DisplayInfo, FrameReport, Health, TextLayout, TextOptions
 from pi_edge.agent.display.screen import Screen
 from pi_edge.agent.errors import ProviderError
 from pi_edge.agent.lattice import subjects
-from pi_edge.agent.lattice.replies import error_headers, failure
+from pi_edge.agent.lattice.replies import failure
 
 log = logging.getLogger("pi_edge.remote_provider")
-
-OPS = ("info", "clear", "show-text", "show-bitmap", "set-contrast", "set-power", "set-invert")
-
-
-def _frame(report: FrameReport) -> dict[str, Any]:
-    return dataclasses.asdict(report)
-
-
-async def _call(provider: DisplayProvider, op: str, args: dict[str, Any]) -> dict[str, Any]:
-    """One operation on the local provider, in a thread: it may wait for the bus."""
-    def run() -> dict[str, Any]:
-        if op == "info":
-            return dataclasses.asdict(provider.info())
-        if op == "clear":
-            return _frame(provider.clear())
-        if op == "show-text":
-            options = TextOptions(**dict(args.get("options", {})))
-            layout = provider.show_text(str(args["text"]), options)
-            return {**dataclasses.asdict(layout)}
-        if op == "show-bitmap":
-            bits = base64.b64decode(str(args["bits"]), validate=True)
-            return _frame(provider.show_bitmap(int(args["width"]), int(args["height"]), bits))
-        if op == "set-contrast":
-            provider.set_contrast(int(args["level"]))
-        elif op == "set-power":
-            provider.set_power(bool(args["on"]))
-        elif op == "set-invert":
-            provider.set_invert(bool(args["on"]))
-        return {}
-
-    return await asyncio.to_thread(run)
-
-
-async def serve_provider(nc: Client, lattice: str, name: str, provider: DisplayProvider) -> list[Subscription]:
-    """Answer every display operation for ``provider`` under the instance name ``name``."""
-    async def handle(op: str, msg: Msg) -> None:
-        try:
-            args = json.loads(msg.data) if msg.data else {}
-            if not isinstance(args, dict):
-                raise ValueError("the request must be a JSON object")
-            body, headers = json.dumps(await _call(provider, op, args)).encode(), None
-        except ProviderError as exc:
-            body, headers = str(exc).encode(), error_headers(str(exc))
-        except (ValueError, KeyError, TypeError) as exc:
-            text = f"provider {name}: malformed {op} request: {type(exc).__name__}: {exc}"
-            body, headers = text.encode(), error_headers(text)
-        if msg.reply:
-            await nc.publish(msg.reply, body, headers=headers)
-
-    return [await nc.subscribe(subjects.provider(lattice, name, op), cb=functools.partial(handle, op))
-            for op in OPS]
-
 
 class RemoteProvider:
     """``DisplayProvider`` over NATS; called from an actor's lane thread, so it hops onto the host's loop."""
