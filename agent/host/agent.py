@@ -14,7 +14,7 @@ from pathlib import Path
 from nats.aio.client import Client
 
 from pi_edge.agent.display.provider import DisplayProvider
-from pi_edge.agent.errors import ActorLoadError, BuildError, NatsServerError, PiEdgeError, ProviderError
+from pi_edge.agent.errors import ActorLoadError, BuildError, NatsServerError, PiEdgeError, ProviderError, StoreError
 from pi_edge.agent.host import labels
 from pi_edge.agent.host.control import Control
 from pi_edge.agent.host.desired import DesiredState
@@ -28,6 +28,7 @@ from pi_edge.agent.lattice.credentials import LeafCredentials
 from pi_edge.agent.lattice.events import STATE_DAMAGED
 from pi_edge.agent.lattice.nats_server import NatsServer
 from pi_edge.agent.lattice.server_config import leaf_config
+from pi_edge.agent.lattice.store import ComponentStore, holds
 from pi_edge.agent.lattice.urls import redact
 from pi_edge.agent.paths import default_state_dir
 from pi_edge.agent.signals import set_from_thread
@@ -233,12 +234,28 @@ class Agent:
             actor = self.desired.actors[name]
             path = self.desired.component_path(actor.digest)
             try:
+                await self._cached_or_fetched(actor.digest, path)
                 await self.host.start_actor(actor.name, path, actor.scale)
                 log.info("agent: restored actor=%s scale=%d from %s", actor.name, actor.scale, path.name)
             except (PiEdgeError, OSError) as exc:  # one bad entry must not keep the others down
                 log.error("agent: cannot restore actor=%s: %s; 'pi-edge stop %s' forgets it",
                           actor.name, exc, actor.name)
                 self.host.not_running[actor.name] = NotRunning(str(exc), refused=isinstance(exc, REFUSALS))
+
+    async def _cached_or_fetched(self, digest: str, path: Path) -> None:
+        """The cached component, checked against its digest; a damaged (or missing) one is fetched again
+        from the hub if it answers soon, else the actor is not restored, with that reason."""
+        if await asyncio.to_thread(holds, path, digest):
+            return
+        assert self.host is not None
+        log.warning("agent: cached component %s is damaged or missing; fetching it again from the hub", path.name)
+        await asyncio.to_thread(path.unlink, True)
+        try:
+            await asyncio.wait_for(ComponentStore(self.host.nc).fetch(digest, path,
+                                                                      self.host.limits.max_component_bytes), 30)
+        except TimeoutError:
+            raise StoreError(f"its cached component {digest[:12]}… was damaged and the hub did not send it "
+                             "again in time; a reload tries again") from None
 
     async def wait_for_hub(self, timeout: float) -> bool:
         """True once the leaf server holds a connection to the hub."""

@@ -195,6 +195,7 @@ AGENT_KEYS: tuple[Key, ...] = (
     Key("limits", "memory_mb", "int", 256, "memory_mb", _at_least(MIN_MEMORY_MB, "MiB")),
     Key("limits", "max_message_kb", "int", 64, "max_message_kb", _at_least(MIN_MESSAGE_KB, "KiB")),
     Key("limits", "log_lines_per_s", "int", 100, "log_lines_per_s", _at_least(1, "lines a second")),
+    Key("limits", "max_component_mb", "int", 64, "max_component_mb", _at_least(1, "MiB")),
     Key("shutdown", "grace_s", "float", 10.0, "grace_s", _at_least(0, "seconds"), flag="--grace"),
     Key("shutdown", "blank_display", "bool", False, "blank_display"),
 )

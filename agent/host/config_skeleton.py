@@ -36,6 +36,7 @@ _TEMPLATE = """\
 # deadline_ms = 2000                               # at least 10
 # memory_mb = 256                                  # at least 16
 # max_message_kb = 64                              # at least 1
+# max_component_mb = 64                            # larger deploys are refused before they are fetched
 # log_lines_per_s = 100                            # what each actor may log; past it lines are counted, not written
 
 [shutdown]

@@ -19,9 +19,9 @@ from typing import Any, TypeVar
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from pi_edge.agent.errors import ControlError, PiEdgeError, StateError
+from pi_edge.agent.errors import ActorLoadError, ControlError, PiEdgeError, StateError
 from pi_edge.agent.host.desired import DesiredActor, DesiredState
-from pi_edge.agent.host.host import MAX_INSTANCES, Host
+from pi_edge.agent.host.host import MAX_INSTANCES, REFUSALS, Host
 from pi_edge.agent.host.links import LinkTable
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.replies import error_headers
@@ -120,12 +120,16 @@ class Control:
             raise ControlError(f"digest {digest!r} is not a sha256 hex digest")
         started = time.perf_counter()
         path = self.desired.component_path(digest)
-        cached = path.exists()
-        await ComponentStore(host.nc).fetch(digest, path)
-        actor = await self._saved_then_applied(self.desired.with_actor(DesiredActor(name, digest, scale)),
-                                               lambda: host.start_actor(name, path, scale))
+        fetched = await ComponentStore(host.nc).fetch(digest, path, host.limits.max_component_bytes)
+        try:
+            actor = await self._saved_then_applied(self.desired.with_actor(DesiredActor(name, digest, scale)),
+                                                   lambda: host.start_actor(name, path, scale))
+        except (*REFUSALS, ActorLoadError):
+            if fetched and not self._wanted(digest):
+                path.unlink(missing_ok=True)  # refused: it takes no room on this host
+            raise
         return {"host": host.name, "actor": name, "digest": actor.digest, "scale": actor.scale,
-                "fetched": not cached, "seconds": round(time.perf_counter() - started, 3)}
+                "fetched": fetched, "seconds": round(time.perf_counter() - started, 3)}
 
     async def stop_actor(self, request: dict[str, Any]) -> dict[str, Any]:
         host = self.host
@@ -167,6 +171,10 @@ class Control:
         # "previous": the link this host had (null: none), so 'link del' can tell a removal from a no-op.
         return {"host": host.name, "actor": actor, "previous": previous,
                 "provider": host.links.get(actor, host.provider_name)}
+
+    def _wanted(self, digest: str) -> bool:
+        """Whether any deployed actor runs (or wants) the component with this digest."""
+        return any(actor.digest == digest for actor in self.desired.actors.values())
 
     async def _saved_then_applied(self, wanted: dict[str, DesiredActor], apply: Callable[[], Awaitable[T]]) -> T:
         """Save what the host will run, then make it so; if that fails, the saved state goes back.

@@ -22,6 +22,8 @@ class Limits:
     #: Log lines an actor may write per second (all its instances together), with bursts of a few
     #: seconds' worth; past that, lines are dropped and counted, and one line says how many.
     log_lines_per_s: int = 100
+    #: The largest component a host fetches and compiles (checked from the store's metadata first).
+    max_component_bytes: int = 64 * 2**20
     #: Messages an instance handles before a fresh one replaces it, between two messages.  Guest
     #: runtimes leak a little per call (componentize-py 0.25.1 keeps the bytes an export returns:
     #: ~100 bytes a message), which would otherwise grow until the memory cap traps; a new
@@ -35,6 +37,7 @@ class Limits:
             ("max_message_bytes", self.max_message_bytes, 1),
             ("renew_after", self.renew_after, 1),
             ("log_lines_per_s", self.log_lines_per_s, 1),
+            ("max_component_bytes", self.max_component_bytes, 1),
         ):
             if value < low:
                 raise ConfigError(f"limit {field}={value} is too small; it must be at least {low}")
