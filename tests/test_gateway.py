@@ -24,7 +24,7 @@ from pi_edge.agent.hub.gateway import HttpGateway
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.connection import connect
 from pi_edge.agent.lattice.nats_server import NatsServer
-from pi_edge.agent.lattice.replies import error_headers
+from pi_edge.agent.lattice.replies import DEADLINE_HEADER, error_headers
 from tests.processes import CliProcess, alive, children, run_cli
 from tests.test_e2e import joined, same_pixels
 
@@ -115,6 +115,13 @@ async def start_gateway(hub: NatsServer) -> AsyncIterator[GatewayFactory]:
 @pytest.fixture
 async def gateway(start_gateway: GatewayFactory) -> HttpGateway:
     return await start_gateway()
+
+
+def options(msg: Msg) -> dict[str, str]:
+    """The headers a request was sent with, besides the deadline every request carries (checked here too)."""
+    headers = dict(msg.headers or {})
+    assert float(headers.pop(DEADLINE_HEADER)) > 0
+    return headers
 
 
 @pytest.fixture
@@ -224,10 +231,10 @@ async def test_timeout_is_504_and_multi_line_errors_become_one_line(start_gatewa
 async def test_delete_sends_op_clear_with_an_empty_body(gateway, echo) -> None:
     r = await call(gateway, "DELETE", "/actors/echo")
     assert (r.status, r.text) == (200, "echo: op=clear\n"), r
-    assert echo[-1].data == b"" and echo[-1].headers == {"op": "clear"}
+    assert echo[-1].data == b"" and options(echo[-1]) == {"op": "clear"}
     r = await call(gateway, "POST", "/actors/echo", b"plain")
     assert (r.status, r.text) == (200, "echo:plain\n"), r
-    assert not echo[-1].headers
+    assert options(echo[-1]) == {}
 
 
 async def test_lost_hub_is_503_on_healthz_and_requests(hub, gateway) -> None:
@@ -461,7 +468,7 @@ async def test_hub_command_with_a_busy_http_port_is_one_line_and_no_leftovers() 
 async def test_query_parameters_become_the_actors_text_headers(gateway, echo) -> None:
     r = await call(gateway, "POST", "/actors/echo?align=Right&size=16&wrap=no", b"set")
     assert (r.status, r.text) == (200, "echo:set\n"), r
-    assert echo[-1].headers == {"align": "right", "font-size": "16", "wrap": "no"}
+    assert options(echo[-1]) == {"align": "right", "font-size": "16", "wrap": "no"}
     for query, refusal in [("colour=red", "unknown parameter 'colour'; the parameters are align, size, wrap and host"),
                            ("host=a.b", "host name 'a.b' is not allowed"),
                            ("size=big", "size 'big' is not a font size in pixels"),

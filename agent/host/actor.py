@@ -32,6 +32,13 @@ class Actor:
         reasons = [i.supervisor.failed_reason for i in self.instances if i.supervisor.failed_reason]
         return reasons[0] if reasons else None
 
+    def forgive(self) -> bool:
+        """Clear a failed mark (each instance's supervisor starts over); True if it was marked failed."""
+        failed = self.failed_reason is not None
+        for instance in self.instances:
+            instance.supervisor.reset()
+        return failed
+
     @property
     def scale(self) -> int:
         return len(self.instances)
@@ -39,6 +46,10 @@ class Actor:
     @property
     def handled(self) -> int:
         return sum(i.handled for i in self.instances)
+
+    @property
+    def expired(self) -> int:
+        return sum(i.expired for i in self.instances)
 
     @property
     def failed(self) -> int:

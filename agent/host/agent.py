@@ -168,6 +168,9 @@ class Agent:
         if host is None or desired is None:
             return
         host.labels = {**labels.automatic(host.labels), **new.labels}
+        for name, actor in host.actors.items():  # a reload gives actors marked failed another chance
+            if actor.forgive():
+                log.info("reload: actor=%s is no longer marked failed", name)
         revoked = await host.apply_policy(self._trust(new, host.id))
         host.limits = new.limits
         if new.heartbeat_s != old.heartbeat_s and self.presence is not None:

@@ -24,7 +24,7 @@ from pi_edge.agent.host.desired import DesiredActor, DesiredState
 from pi_edge.agent.host.host import MAX_INSTANCES, REFUSALS, Host
 from pi_edge.agent.host.links import LinkTable
 from pi_edge.agent.lattice import subjects
-from pi_edge.agent.lattice.replies import error_headers
+from pi_edge.agent.lattice.replies import error_headers, expired
 from pi_edge.agent.lattice.store import ComponentStore
 
 log = logging.getLogger("pi_edge.host")
@@ -62,6 +62,10 @@ class Control:
     async def _answer(self, op: str, operation: Operation, msg: Msg) -> None:
         """One control request: JSON in, JSON out, any failure a one-line error reply."""
         name = self.host.name
+        if expired(msg.headers):
+            self.host.expired_requests += 1
+            log.info("host=%s ctl %s dropped: its sender gave up (past its deadline); nothing done", name, op)
+            return
         try:
             request = json.loads(msg.data) if msg.data.strip() else {}
             if not isinstance(request, dict):
@@ -95,6 +99,7 @@ class Control:
         return {
             **described,
             "actors": {name: {"digest": a.digest, "scale": a.scale, "handled": a.handled, "failed": a.failed,
+                              "expired": a.expired,
                               "failed_reason": a.failed_reason, "signer": a.signer,
                               "capabilities": sorted(a.granted) if a.granted is not None else "all",
                               "display": host.links.get(name, host.provider_name)}
@@ -106,6 +111,9 @@ class Control:
             "limits": {"deadline_ms": host.limits.deadline_ms, "memory_bytes": host.limits.memory_bytes,
                        "max_message_bytes": host.limits.max_message_bytes},
             "state_damaged": list(host.state_damage),
+            # Requests dropped unrun because their sender had given up (control and display ones; the
+            # actors' own are counted per actor): what a partition held back and delivered late.
+            "expired_requests": host.expired_requests,
         }
 
     async def snapshot(self, _request: dict[str, Any]) -> dict[str, Any]:

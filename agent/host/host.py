@@ -85,6 +85,7 @@ class Host:
         self.not_running: dict[str, NotRunning] = {}
         #: State files found damaged at start (set aside; see ``state_file``): inventory says what was lost.
         self.state_damage: list[str] = []
+        self.expired_requests = 0  # control and display requests dropped unrun: their sender had given up
         self.provider_name = provider_instance(self.name)
         self.links: dict[str, str] = dict(links or {})  # actor -> provider instance it draws on
         self._slots: dict[str, ProviderSlot] = {}
@@ -223,6 +224,8 @@ class Host:
         if actor in self._slots:
             self._retarget(actor)
         log.info("host=%s actor=%s draws on %s", self.name, actor, self.links.get(actor, self.provider_name))
+        if actor in self.actors and self.actors[actor].forgive():  # it may have failed for the old link's sake
+            log.info("host=%s actor=%s is no longer marked failed: its display changed", self.name, actor)
 
     def _slot(self, actor: str) -> ProviderSlot:
         if actor not in self._slots:

@@ -20,7 +20,7 @@ from nats.aio.msg import Msg
 
 from pi_edge.agent.errors import ActorCallError, PiEdgeError
 from pi_edge.agent.host.instance import Instance
-from pi_edge.agent.lattice.replies import HOST_HEADER, error_headers
+from pi_edge.agent.lattice.replies import DEADLINE_HEADER, HOST_HEADER, deadline_of, error_headers, expired, running
 from pi_edge.agent.wasm.instance import Message
 from pi_edge.agent.wasm.limits import Limits
 
@@ -63,6 +63,10 @@ class Inbox:
             instance.waiting -= 1
 
     async def _run_on_lane(self, instance: Instance, msg: Msg) -> None:
+        if expired(msg.headers):  # checked at its turn: it may have waited behind others past its deadline
+            instance.expired += 1
+            log.info("actor=%s dropped a message its sender gave up on (past its deadline); not run", instance.name)
+            return
         if not msg.reply:
             log.debug("actor=%s dropping a message with no reply subject", instance.name)
         try:
@@ -70,7 +74,9 @@ class Inbox:
                 raise ActorCallError(f"actor {instance.name!r} is stopping on host {self.host_name}; try again")
             limit = self.limits().max_message_bytes
             headers = list((msg.headers or {}).items())
-            size = len(msg.data) + sum(len(k) + len(v) + 4 for k, v in headers)  # "k: v\r\n", as on the wire
+            running.deadline = deadline_of(msg.headers)
+            # "k: v\r\n" as on the wire; the deadline pi-edge adds is its own, not the sender's to pay for
+            size = len(msg.data) + sum(len(k) + len(v) + 4 for k, v in headers if k != DEADLINE_HEADER)
             if size > limit:
                 raise ActorCallError(f"message of {size} bytes (headers included) is over the {limit}-byte limit")
             result = instance.call_on_lane(Message(msg.subject, msg.data, headers))
@@ -83,6 +89,8 @@ class Inbox:
             await self._reply_on_lane(instance, msg, text.encode(), error_headers(text))
         else:
             await self._reply_on_lane(instance, msg, result, None)
+        finally:
+            running.deadline = None
 
     async def _reply_on_lane(self, instance: Instance, msg: Msg, body: bytes, headers: dict[str, str] | None) -> None:
         """Through the instance's lane; the reply names the host, so a broadcast's replies can be told apart."""

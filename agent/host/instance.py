@@ -27,6 +27,7 @@ class Instance:
         self.handled = 0
         self.failed = 0
         self.waiting = 0  # accepted messages not yet answered, the one running included
+        self.expired = 0  # messages dropped unrun: their sender had given up (see lattice.replies)
 
     def call_on_lane(self, message: Message) -> bytes:
         """Run one message; called on the lane's thread, where the message arrived."""

@@ -34,10 +34,14 @@ class Presence:
         host = self.host
         host.events.bind_loop()
         self._subs.append(await host.nc.subscribe(subjects.ctl_ping(host.lattice), cb=self._ping))
-        self._subs += await serve_provider(host.nc, host.lattice, host.provider_name, host.provider)
+        self._subs += await serve_provider(host.nc, host.lattice, host.provider_name, host.provider,
+                                           on_expired=self._count_expired)
 
     async def announce(self) -> None:
         await self.host.events.publish(HOST_STARTED, self.host.describe())
+
+    def _count_expired(self) -> None:
+        self.host.expired_requests += 1
 
     async def _ping(self, msg: Msg) -> None:
         if not msg.reply:

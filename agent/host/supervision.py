@@ -41,6 +41,13 @@ class Supervisor:
             raise ActorCallError(f"actor {self.name!r} is restarting after {self._in_a_row} traps in a row; "
                                  f"retry in {wait:.1f} s")
 
+    def reset(self) -> None:
+        """A fresh start: what made the actor fail may have been fixed (a link, a reload)."""
+        self.failed_reason = None
+        self._traps.clear()
+        self._in_a_row = 0
+        self._paused_until = 0.0
+
     def succeeded(self) -> None:
         self._in_a_row = 0
 

@@ -40,7 +40,7 @@ from pi_edge.agent.errors import (
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.connection import connect, subscriptions_live
 from pi_edge.agent.lattice.link_store import read_links, write_link
-from pi_edge.agent.lattice.replies import HOST_HEADER, failure
+from pi_edge.agent.lattice.replies import HOST_HEADER, failure, with_deadline
 from pi_edge.agent.lattice.store import ComponentStore
 
 log = logging.getLogger("pi_edge.lattice")
@@ -89,7 +89,7 @@ async def request(nc: Client, subject: str, body: bytes, headers: dict[str, str]
     """One request with the errors a person understands; ``what`` names the target."""
     started = time.perf_counter()
     try:
-        msg = await nc.request(subject, body, timeout=timeout, headers=headers)
+        msg = await nc.request(subject, body, timeout=timeout, headers=with_deadline(headers, timeout))
     except nats.errors.NoRespondersError:
         raise NoResponderError(f"no {what} is running in the lattice (nobody serves {subject})") from None
     except nats.errors.TimeoutError:
@@ -111,7 +111,7 @@ async def collect(nc: Client, subject: str, body: bytes, headers: dict[str, str]
     try:
         started = time.perf_counter()
         try:
-            await nc.publish(subject, body, reply=inbox, headers=headers)
+            await nc.publish(subject, body, reply=inbox, headers=with_deadline(headers, window))
         except nats.errors.MaxPayloadError:
             raise _too_large(nc, body) from None
         deadline = time.monotonic() + window

@@ -25,7 +25,7 @@ from nats.aio.subscription import Subscription
 from pi_edge.agent.display.provider import ALIGNMENTS, DisplayProvider, TextOptions
 from pi_edge.agent.errors import PiEdgeError
 from pi_edge.agent.lattice import subjects
-from pi_edge.agent.lattice.replies import error_headers
+from pi_edge.agent.lattice.replies import error_headers, expired
 
 log = logging.getLogger("pi_edge.remote_provider")
 
@@ -105,8 +105,10 @@ def _request(data: bytes) -> dict[str, Any]:
     return args
 
 
-async def serve_provider(nc: Client, lattice: str, name: str, provider: DisplayProvider) -> list[Subscription]:
-    """Answer every display operation for ``provider`` under the instance name ``name``."""
+async def serve_provider(nc: Client, lattice: str, name: str, provider: DisplayProvider,
+                         on_expired: Callable[[], None] = lambda: None) -> list[Subscription]:
+    """Answer every display operation for ``provider`` under the instance name ``name``; a request past its
+    deadline is dropped unrun (``on_expired`` counts it)."""
     async def answer(msg: Msg, body: bytes, failed: bool) -> None:
         if msg.reply:
             try:
@@ -115,6 +117,10 @@ async def serve_provider(nc: Client, lattice: str, name: str, provider: DisplayP
                 log.warning("provider %s could not answer: %s", name, exc)
 
     async def handle(op: str, msg: Msg) -> None:
+        if expired(msg.headers):
+            log.info("provider %s: %s dropped: its sender gave up (past its deadline)", name, op)
+            on_expired()
+            return
         try:
             operation = _operation(provider, op, _request(msg.data))
         except ValueError as exc:

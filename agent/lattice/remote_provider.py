@@ -12,6 +12,7 @@ import base64
 import dataclasses
 import json
 import logging
+import time
 from typing import Any
 
 import nats.errors
@@ -21,9 +22,13 @@ from pi_edge.agent.display.provider import DisplayInfo, FrameReport, Health, Tex
 from pi_edge.agent.display.screen import Screen
 from pi_edge.agent.errors import ProviderError
 from pi_edge.agent.lattice import subjects
-from pi_edge.agent.lattice.replies import failure
+from pi_edge.agent.lattice.replies import failure, running, with_deadline
 
 log = logging.getLogger("pi_edge.remote_provider")
+
+#: Of what is left of the caller's wait, the part kept for the actor to answer after a provider timed out.
+REPLY_MARGIN_S = 0.25
+
 
 class RemoteProvider:
     """``DisplayProvider`` over NATS; called from an actor's lane thread, so it hops onto the host's loop."""
@@ -34,15 +39,22 @@ class RemoteProvider:
 
     def _request(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
         subject = subjects.provider(self.lattice, self.name, op)
+        timeout = self.timeout
+        if running.deadline is not None:  # the actor's caller waits no longer: its answer must get back first
+            timeout = min(timeout, running.deadline - time.time() - REPLY_MARGIN_S)
+            if timeout <= 0:
+                raise ProviderError(f"display provider {self.name!r} was not asked: the request's sender has "
+                                    "given up waiting")
         future = asyncio.run_coroutine_threadsafe(
-            self.nc.request(subject, json.dumps(args).encode(), timeout=self.timeout), self.loop)
+            self.nc.request(subject, json.dumps(args).encode(), timeout=timeout,
+                            headers=with_deadline(None, timeout)), self.loop)
         try:
-            msg = future.result(self.timeout + 1)
+            msg = future.result(timeout + 1)
         except nats.errors.NoRespondersError:
             raise ProviderError(f"display provider {self.name!r} is not running in the lattice "
                                 f"(its host is offline, or the link names the wrong provider)") from None
         except (nats.errors.TimeoutError, TimeoutError):
-            raise ProviderError(f"display provider {self.name!r} did not answer within {self.timeout:g} s") from None
+            raise ProviderError(f"display provider {self.name!r} did not answer within {timeout:.3g} s") from None
         except nats.errors.Error as exc:
             raise ProviderError(f"display provider {self.name!r} cannot be reached: {exc}") from None
         if (detail := failure(msg.headers, msg.data)) is not None:
