@@ -77,11 +77,18 @@ def cmd_inventory(args: argparse.Namespace) -> int:
         down = dict(inv.get("not_running", {}))  # hosts before this field was added have none
         out("actors" + ("    -" if not inv["actors"] and not down else ""))
         for name, a in inv["actors"].items():
-            out(f"  {name:<20} x{a['scale']}  digest {a['digest'][:12]}…  handled {a['handled']}, failed {a['failed']}")
+            expired = f", expired {a['expired']}" if a.get("expired") else ""
+            out(f"  {name:<20} x{a['scale']}  digest {a['digest'][:12]}…  handled {a['handled']}, "
+                f"failed {a['failed']}{expired}")
             if a.get("failed_reason"):
                 out(f"  {'':<20} MARKED FAILED: {a['failed_reason']}")
         for name, d in down.items():
             out(f"  {name:<20} {'REFUSED' if d.get('refused') else 'NOT RUNNING'}: {d.get('reason')}")
+        if inv.get("expired_requests"):
+            out(f"expired   {inv['expired_requests']} control or display request(s) dropped unrun: their "
+                "senders had given up (delivered late, as after a partition)")
+        for damage in inv.get("state_damaged", []):
+            out(f"DAMAGED   {damage}")
         return 0
 
     return asyncio.run(main())
@@ -102,6 +109,8 @@ def _summary(event: dict[str, Any]) -> str:
     if kind == "frame":
         screen = dict(data.get("screen", {}))
         return f"{screen.get('width')}x{screen.get('height')} frame on the panel"
+    if kind == "state-damaged":
+        return str(data.get("reason", ""))
     return ""
 
 
