@@ -19,7 +19,8 @@ handle::
     │   └── CapabilityError          it imports an interface its claims do not grant
     ├── ClaimsError                  claims missing, broken, expired, untrusted or not granting
     ├── ActorCallError               a call into an actor failed
-    │   └── ActorTrapError           the guest trapped (a bug, a deadline, a memory cap)
+    │   ├── ActorTrapError           the guest trapped (a bug, a deadline, a memory cap)
+    │   └── ActorBusyError           not now: busy, stopping, or pausing after traps; try again
     ├── ControlError                 a control request cannot be carried out as asked
     ├── StateError                   the host's state could not be saved (so what was asked is not done)
     ├── NatsServerError              the embedded nats-server could not be found, started or reached
@@ -28,6 +29,7 @@ handle::
         ├── NoResponderError         nobody serves the subject (the actor is not running)
         ├── RequestTimeoutError      delivered, but no reply came in time
         ├── ActorReplyError          the actor (or its host) answered with an error
+        │   └── RetryLaterError      ... that it cannot take the message now (busy): try again
         └── StoreError               the hub's component or link store cannot help
 
 The display provider's own errors (``pi_edge.providers.oled.errors``) hang
@@ -123,6 +125,10 @@ class ActorTrapError(ActorCallError):
     """The guest trapped (a bug in the actor, a deadline, a memory cap)."""
 
 
+class ActorBusyError(ActorCallError):
+    """The actor cannot take the message now (too many waiting, stopping, pausing after traps): try again."""
+
+
 class ControlError(PiEdgeError):
     """A control request (deploy, stop, scale...) cannot be carried out as asked."""
 
@@ -153,6 +159,10 @@ class RequestTimeoutError(LatticeError):
 
 class ActorReplyError(LatticeError):
     """The actor (or the host on its behalf) answered with an error."""
+
+
+class RetryLaterError(ActorReplyError):
+    """The actor's host said it cannot take the message now; the same message may succeed shortly."""
 
 
 class StoreError(LatticeError):

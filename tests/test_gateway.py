@@ -141,6 +141,10 @@ async def echo(hub: NatsServer) -> AsyncIterator[list[Msg]]:
     async def on_silent(msg: Msg) -> None:
         pass
 
+    async def on_busy(msg: Msg) -> None:
+        text = "actor 'busy' is busy: 64 messages are already waiting; try again"
+        await nc.publish(msg.reply, text.encode(), headers=error_headers(text, retry_after=1))
+
     async def on_echo_on_pi_x(msg: Msg) -> None:
         await msg.respond(b"pi-x:" + msg.data)
 
@@ -148,6 +152,7 @@ async def echo(hub: NatsServer) -> AsyncIterator[list[Msg]]:
     await nc.subscribe(subjects.actor_on("default", "pi-x", "echo"), cb=on_echo_on_pi_x)
     await nc.subscribe(subjects.actor("default", "failing"), cb=on_failing)
     await nc.subscribe(subjects.actor("default", "silent"), cb=on_silent)
+    await nc.subscribe(subjects.actor("default", "busy"), cb=on_busy)
     # A round trip on this connection, not flush(): nats-py 2.16's flush() writes its PING
     # straight to the socket, ahead of SUBs still queued for the flusher task, so its PONG
     # does not prove the hub has them.  This request is queued behind all three SUBs.
@@ -488,3 +493,49 @@ async def test_host_parameter_reaches_that_host_only(gateway, echo) -> None:
     assert (r.status, r.text) == (200, "echo:hi\n"), r
     r = await call(gateway, "DELETE", "/actors/echo?host=nowhere")
     assert r.status == 503 and "no actor 'echo' on host 'nowhere' is running" in r.text, r
+
+
+async def test_a_busy_actor_is_503_with_retry_after_not_502(gateway, echo) -> None:
+    """"Try again" is not the actor's own error: a client should come back in a moment."""
+    r = await call(gateway, "POST", "/actors/busy", b"x")
+    assert (r.status, r.headers.get("retry-after")) == (503, "1"), r
+    assert "is busy" in r.text
+
+
+async def test_connections_past_the_cap_are_answered_503_and_said_once(start_gateway, echo,
+                                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """1,100 idle connections at a 1,024-fd limit: the gateway stopped answering and logged 49k tracebacks."""
+    caplog.set_level(logging.WARNING, logger="pi_edge.gateway")
+    gw = await start_gateway(max_connections=4)
+    idle = [await asyncio.open_connection("127.0.0.1", gw.port) for _ in range(4)]
+    try:
+        for _ in range(3):
+            reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+            answer = await asyncio.wait_for(reader.read(), 10)  # answered and closed at once
+            writer.close()
+            assert answer.startswith(b"HTTP/1.1 503 ") and b"Retry-After: 1" in answer, answer
+        refusals = [r.getMessage() for r in caplog.records if "turning new ones away" in r.getMessage()]
+        assert len(refusals) == 1, refusals
+    finally:
+        for reader, writer in idle:  # half-closed: the gateway's own close (EOF here) says it let go
+            writer.write_eof()
+            assert await asyncio.wait_for(reader.read(), 10) == b""
+            writer.close()
+    r = await call(gw, "POST", "/actors/echo", b"after")  # served again once connections close
+    assert (r.status, r.text) == (200, "echo:after\n"), r
+    assert any("3 were turned away with 503 meanwhile" in r.getMessage() for r in caplog.records)
+
+
+def test_accept_errors_are_said_once_in_a_while_not_once_each(caplog: pytest.LogCaptureFixture) -> None:
+    from pi_edge.agent.hub.hub import AcceptErrors
+
+    handler, loop = AcceptErrors(), asyncio.new_event_loop()
+    try:
+        with caplog.at_level(logging.ERROR, logger="pi_edge.hub"):
+            for _ in range(1000):
+                handler.handle(loop, {"message": "socket.accept() out of system resource",
+                                      "exception": OSError(24, "Too many open files")})
+        lines = [r.getMessage() for r in caplog.records if "cannot accept connections" in r.getMessage()]
+        assert len(lines) == 1 and "Too many open files" in lines[0], lines
+    finally:
+        loop.close()

@@ -23,7 +23,7 @@ from pi_edge.agent.host.inbox import MAX_WAITING
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.client import ping, request
 from pi_edge.agent.lattice.connection import connect
-from pi_edge.agent.lattice.replies import ERROR_HEADER, HOST_HEADER
+from pi_edge.agent.lattice.replies import ERROR_HEADER, HOST_HEADER, RETRY_HEADER
 from pi_edge.agent.wasm.limits import Limits
 
 
@@ -125,6 +125,7 @@ async def test_messages_beyond_the_waiting_limit_are_refused_as_busy(start_agent
         served = [r.data for r in replies if r.data.startswith(b"ok:m")]
         assert busy and len(busy) + len(served) == MAX_WAITING + 10, (busy, served)
         assert all("actor 'misbehave' is busy" in text and "try again" in text for text in busy), busy
+        assert all((r.headers or {}).get(RETRY_HEADER) == "1" for r in replies if ERROR_HEADER in (r.headers or {}))
         assert ERROR_HEADER in (await spin).headers  # the spinning message itself ran out of time
 
 

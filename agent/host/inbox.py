@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 import nats.errors
 from nats.aio.msg import Msg
 
-from pi_edge.agent.errors import ActorCallError, PiEdgeError
+from pi_edge.agent.errors import ActorBusyError, ActorCallError, PiEdgeError
 from pi_edge.agent.host.instance import Instance
 from pi_edge.agent.lattice.replies import DEADLINE_HEADER, HOST_HEADER, deadline_of, error_headers, expired, running
 from pi_edge.agent.wasm.instance import Message
@@ -50,7 +50,7 @@ class Inbox:
         """
         if instance.waiting >= MAX_WAITING:
             text = f"actor {instance.name!r} is busy: {instance.waiting} messages are already waiting; try again"
-            await self._reply_on_lane(instance, msg, text.encode(), error_headers(text))
+            await self._reply_on_lane(instance, msg, text.encode(), error_headers(text, retry_after=1))
             return
         instance.waiting += 1
         instance.lane.track_on_lane(asyncio.ensure_future(self._serve_on_lane(instance, msg)))
@@ -71,7 +71,7 @@ class Inbox:
             log.debug("actor=%s dropping a message with no reply subject", instance.name)
         try:
             if instance.lane.past_grace_on_lane():
-                raise ActorCallError(f"actor {instance.name!r} is stopping on host {self.host_name}; try again")
+                raise ActorBusyError(f"actor {instance.name!r} is stopping on host {self.host_name}; try again")
             limit = self.limits().max_message_bytes
             headers = list((msg.headers or {}).items())
             running.deadline = deadline_of(msg.headers)
@@ -82,7 +82,8 @@ class Inbox:
             result = instance.call_on_lane(Message(msg.subject, msg.data, headers))
         except PiEdgeError as exc:
             log.info("actor=%s error: %s", instance.name, exc)
-            await self._reply_on_lane(instance, msg, str(exc).encode(), error_headers(str(exc)))
+            retry = 1 if isinstance(exc, ActorBusyError) else None
+            await self._reply_on_lane(instance, msg, str(exc).encode(), error_headers(str(exc), retry))
         except Exception as exc:  # the host must survive anything a message provokes
             log.exception("actor=%s unexpected failure", instance.name)
             text = f"host failed while running actor {instance.name!r}: {type(exc).__name__}: {exc}"

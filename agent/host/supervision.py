@@ -12,7 +12,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from pi_edge.agent.errors import ActorCallError
+from pi_edge.agent.errors import ActorBusyError, ActorCallError
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class Supervisor:
             raise ActorCallError(self.failed_reason)
         wait = self._paused_until - time.monotonic()
         if wait > 0:
-            raise ActorCallError(f"actor {self.name!r} is restarting after {self._in_a_row} traps in a row; "
+            raise ActorBusyError(f"actor {self.name!r} is restarting after {self._in_a_row} traps in a row; "
                                  f"retry in {wait:.1f} s")
 
     def reset(self) -> None:

@@ -16,7 +16,8 @@ refusals of malformed requests, is ``http``):
 417   an ``Expect`` other than ``100-continue``
 431   request head too large;  414 request line too long
 502   the actor answered with an error (its message is the body)
-503   no actor serves the subject, or the hub link is down
+503   no actor serves the subject, the hub link is down, the actor is busy
+      (``Retry-After``), or the gateway has all the connections it takes
 504   the actor did not answer in time
 505   not HTTP/1.x
 ====  =============================================================
@@ -41,8 +42,9 @@ from pi_edge.agent.errors import (
     LatticeUnreachableError,
     NoResponderError,
     RequestTimeoutError,
+    RetryLaterError,
 )
-from pi_edge.agent.hub.http import HttpServer, ReadBody, Request, Response, one_line
+from pi_edge.agent.hub.http import MAX_CONNECTIONS, HttpServer, ReadBody, Request, Response, one_line
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.client import LatticeClient
 from pi_edge.agent.wasm.limits import Limits
@@ -68,7 +70,8 @@ class HttpGateway:
 
     def __init__(self, nc_url: str, lattice: str = subjects.DEFAULT_LATTICE, listen: str = "127.0.0.1",
                  port: int = 8080, timeout: float = 5.0, *, actor: str = DEFAULT_ACTOR,
-                 max_body: int | None = None, idle_timeout: float = 30.0, read_timeout: float = 10.0) -> None:
+                 max_body: int | None = None, idle_timeout: float = 30.0, read_timeout: float = 10.0,
+                 max_connections: int = MAX_CONNECTIONS) -> None:
         try:
             subjects.check_token("lattice", lattice)
             subjects.check_token("actor", actor)
@@ -85,7 +88,7 @@ class HttpGateway:
         self._client = LatticeClient(nc_url, lattice, timeout=timeout, name="pi-edge-gateway", reconnect=True,
                                      connect_timeout=3.0)
         self._http = HttpServer(self._respond, listen, port, access_log=log, idle_timeout=idle_timeout,
-                                read_timeout=read_timeout,
+                                read_timeout=read_timeout, max_connections=max_connections,
                                 max_body=Limits().max_message_bytes if max_body is None else max_body)
 
     @property
@@ -188,6 +191,8 @@ class HttpGateway:
             return Response(503, one_line(str(exc)))
         except RequestTimeoutError as exc:
             return Response(504, one_line(str(exc)))
+        except RetryLaterError as exc:  # not the actor's fault: the same request may work in a moment
+            return Response(503, one_line(str(exc)), [("Retry-After", "1")])
         except ActorReplyError as exc:
             return Response(502, one_line(str(exc)))
         except (nats.errors.Error, LatticeUnreachableError) as exc:

@@ -87,6 +87,13 @@ ReadBody = Callable[[], Awaitable[bytes | Response]]
 #: What answers a request: its head, and how to read its body.
 Handler = Callable[[Request, ReadBody], Awaitable[Response]]
 
+#: Connections served at once; past it a new one gets a 503 and is closed.  Well under a process's usual
+#: 1024 file descriptors, which the hub's nats connections and logs share.
+MAX_CONNECTIONS = 256
+_BUSY_TEXT = b"the gateway is serving all the connections it takes; try again shortly\n"
+BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 1\r\n"
+        b"Connection: close\r\nContent-Length: " + str(len(_BUSY_TEXT)).encode() + b"\r\n\r\n" + _BUSY_TEXT)
+
 
 class HttpServer:
     """Serves ``handler`` on ``listen``:``port`` (0 picks a free port) until ``stop``.
@@ -97,7 +104,8 @@ class HttpServer:
     """
 
     def __init__(self, handler: Handler, listen: str, port: int, *, max_body: int, access_log: logging.Logger,
-                 idle_timeout: float = 30.0, read_timeout: float = 10.0) -> None:
+                 idle_timeout: float = 30.0, read_timeout: float = 10.0,
+                 max_connections: int = MAX_CONNECTIONS) -> None:
         self.handler = handler
         self.listen = listen
         self.port = port
@@ -108,6 +116,9 @@ class HttpServer:
         self._server: asyncio.Server | None = None
         self._serving: asyncio.Task[None] | None = None  # holds the connections' task group
         self._connections: asyncio.TaskGroup | None = None
+        self.max_connections = max_connections
+        self._open = 0  # connections being served
+        self._turned_away = 0  # since the last time it said so: one log line per burst, not one per connection
 
     @property
     def url(self) -> str:
@@ -161,7 +172,25 @@ class HttpServer:
         if self._connections is None:  # stopping
             writer.close()
             return
+        if self._open >= self.max_connections:
+            # Answered at once and closed: every open connection holds a file descriptor, and a process out
+            # of them cannot accept anything, not even the connections that would have been served.
+            if not self._turned_away:
+                self.log.warning("http: %d connections open, the most it takes; turning new ones away with 503 "
+                                 "until some close", self._open)
+            self._turned_away += 1
+            writer.write(BUSY)
+            writer.close()
+            return
+        self._open += 1
         self._connections.create_task(self._serve_connection(reader, writer))
+
+    def _closed_one(self) -> None:
+        self._open -= 1
+        if self._turned_away and self._open < self.max_connections:
+            self.log.warning("http: taking connections again; %d were turned away with 503 meanwhile",
+                             self._turned_away)
+            self._turned_away = 0
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -177,6 +206,7 @@ class HttpServer:
         except Exception:
             self.log.exception("http: connection from %s failed", peer)
         finally:
+            self._closed_one()
             writer.close()
             try:
                 await writer.wait_closed()

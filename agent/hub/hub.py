@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pi_edge.agent.errors import ConfigError
 from pi_edge.agent.host.config import directory_problem
@@ -99,6 +101,7 @@ class Hub:
 async def serve(hub: Hub, say: Callable[[str], None]) -> int:
     """Start, announce, wait for SIGINT/SIGTERM, stop; a signal during start stops too.  The exit code."""
     stopping = stop_on_signals()
+    asyncio.get_running_loop().set_exception_handler(AcceptErrors().handle)
     relay = stop_when(hub.lost, stopping)
     started = False
     try:
@@ -117,6 +120,29 @@ async def serve(hub: Hub, say: Callable[[str], None]) -> int:
         await hub.stop()
         if started:
             say(f"{PROG}: stopped")
+
+
+class AcceptErrors:
+    """asyncio reports each failed accept (out of file descriptors: EMFILE) with a traceback, and retries
+    in a loop: 49 000 of them, 22 MB of log, in 20 s.  Said once, then once every REPORT_S with a count."""
+
+    REPORT_S = 10.0
+
+    def __init__(self) -> None:
+        self.last = float("-inf")
+        self.since = 0
+
+    def handle(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if "socket.accept() out of system resource" not in str(context.get("message", "")):
+            loop.default_exception_handler(context)
+            return
+        self.since += 1
+        now = time.monotonic()
+        if now - self.last >= self.REPORT_S:
+            exc = context.get("exception")
+            log.error("%s: cannot accept connections: %s (%d time(s) since the last report); the process is out "
+                      "of file descriptors", PROG, exc, self.since)
+            self.last, self.since = now, 0
 
 
 def run_hub(options: HubOptions, say: Callable[[str], None]) -> int:

@@ -36,11 +36,12 @@ from pi_edge.agent.errors import (
     NoResponderError,
     PiEdgeError,
     RequestTimeoutError,
+    RetryLaterError,
 )
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.connection import connect, subscriptions_live
 from pi_edge.agent.lattice.link_store import read_links, write_link
-from pi_edge.agent.lattice.replies import HOST_HEADER, failure, with_deadline
+from pi_edge.agent.lattice.replies import HOST_HEADER, RETRY_HEADER, failure, with_deadline
 from pi_edge.agent.lattice.store import ComponentStore
 
 log = logging.getLogger("pi_edge.lattice")
@@ -98,7 +99,8 @@ async def request(nc: Client, subject: str, body: bytes, headers: dict[str, str]
         raise _too_large(nc, body) from None
     elapsed = time.perf_counter() - started
     if (detail := failure(msg.headers, msg.data)) is not None:
-        raise ActorReplyError(f"{what} answered with an error: {detail}")
+        busy = RETRY_HEADER in (msg.headers or {})
+        raise (RetryLaterError if busy else ActorReplyError)(f"{what} answered with an error: {detail}")
     return Reply(msg.data, elapsed)
 
 

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 
 ERROR_HEADER = "Pi-Edge-Error"
 HOST_HEADER = "Pi-Edge-Host"  # on every actor reply: the host that answered
+RETRY_HEADER = "Pi-Edge-Retry-After"  # on a failure that is "not now": seconds after which to try again
 DEADLINE_HEADER = "Pi-Edge-Deadline"
 
 
@@ -53,10 +54,13 @@ class _Running(threading.local):
 running = _Running()
 
 
-def error_headers(reason: str) -> dict[str, str]:
-    """Headers for a failure reply; header values must be one line."""
+def error_headers(reason: str, retry_after: int | None = None) -> dict[str, str]:
+    """Headers for a failure reply; header values must be one line.  ``retry_after``: it is "not now"."""
     one_line = " ".join(reason.split())[:500]
-    return {ERROR_HEADER: one_line or "error"}
+    headers = {ERROR_HEADER: one_line or "error"}
+    if retry_after is not None:
+        headers[RETRY_HEADER] = str(retry_after)
+    return headers
 
 
 def failure(headers: Mapping[str, str] | None, body: bytes) -> str | None:
