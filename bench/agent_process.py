@@ -23,7 +23,9 @@ from plain_sign import show
 
 from pi_edge.agent.host.agent import Agent
 from pi_edge.agent.host.options import ActorSpec, AgentOptions
+from pi_edge.agent.host.supervision import SupervisionPolicy
 from pi_edge.agent.lattice.connection import subscriptions_live
+from pi_edge.agent.wasm.limits import Limits
 from pi_edge.providers.oled import DisplayConfig, OledProvider
 from pi_edge.providers.oled.testing import FakeSSD1306Bus
 
@@ -36,14 +38,23 @@ async def main() -> None:
     p.add_argument("--name", default="bench-pi", help="host name in the lattice")
     p.add_argument("--scale", type=int, default=1, help="instances of the actor")
     p.add_argument("--echo-actor", type=Path, help="also run this component as actor 'echo'")
+    p.add_argument("--misbehave-actor", type=Path, help="also run this component as actor 'misbehave' (soak)")
+    p.add_argument("--deadline-ms", type=int, default=Limits().deadline_ms)
+    p.add_argument("--memory-mb", type=int, default=Limits().memory_bytes // 2**20)
+    p.add_argument("--max-traps", type=int, default=SupervisionPolicy().max_traps,
+                   help="traps within a minute before an actor is marked failed")
     args = p.parse_args()
     actors = [ActorSpec("oled-text", args.actor)]
     if args.echo_actor is not None:
         actors.append(ActorSpec("echo", args.echo_actor))
+    if args.misbehave_actor is not None:
+        actors.append(ActorSpec("misbehave", args.misbehave_actor))
     provider = OledProvider(DisplayConfig(display="ssd1306"), bus=FakeSSD1306Bus())
     service = Agent(AgentOptions(name=args.name, hub=args.hub, port=0, cache_dir=args.cache_dir,
-                                        allow_unsigned=True, state_dir=Path(tempfile.mkdtemp()),
-                                        actors=actors), provider)
+                                 allow_unsigned=True, state_dir=Path(tempfile.mkdtemp()), actors=actors,
+                                 limits=Limits(deadline_ms=args.deadline_ms, memory_bytes=args.memory_mb * 2**20),
+                                 supervision=SupervisionPolicy(max_traps=args.max_traps, first_backoff_s=0)),
+                    provider)
     await service.start()
     assert service.nc is not None and service.host is not None
     if args.scale != 1:
