@@ -52,3 +52,27 @@ def write_result(name: str, result: object) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(result, indent=2))
     return path
+
+
+async def spawn_agent(hub_leafnode_port: int, hub_url: str, args: list[str], actors: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    """Start bench/agent_process.py with ``args``; return it once READY and the hub routes to ``actors``."""
+    import asyncio
+    import subprocess
+
+    from pi_edge.agent.lattice import subjects
+    from pi_edge.agent.lattice.client import wait_for_actor
+    from pi_edge.agent.lattice.connection import connect
+
+    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "agent_process.py"), "--hub",
+                             f"nats-leaf://127.0.0.1:{hub_leafnode_port}", *args], stdout=subprocess.PIPE, text=True)
+    line = await asyncio.to_thread(proc.stdout.readline)  # type: ignore[union-attr]
+    if line.strip() != "READY":
+        proc.kill()
+        raise SystemExit(f"bench agent did not start (exit {proc.wait()})")
+    nc = await connect(hub_url, name="bench-wait")
+    try:
+        for name in actors:
+            await wait_for_actor(nc, subjects.DEFAULT_LATTICE, name, timeout=120)
+    finally:
+        await nc.close()
+    return proc

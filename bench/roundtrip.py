@@ -19,14 +19,12 @@ import asyncio
 import platform
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from common import CACHE, ROOT, pct, rss_mib, write_result
+from common import CACHE, ROOT, pct, rss_mib, spawn_agent, write_result
 
 from pi_edge.agent.lattice import subjects
-from pi_edge.agent.lattice.client import wait_for_actor
 from pi_edge.agent.lattice.connection import connect
 from pi_edge.agent.lattice.nats_server import NatsServer
 from pi_edge.agent.lattice.server_config import hub_config
@@ -36,22 +34,8 @@ from pi_edge.agent.wasm.build import build_actor
 async def start_agent(hub: NatsServer, actor: Path, echo_actor: Path) -> tuple[subprocess.Popen[str], float]:
     """Spawn the agent; seconds until the hub routes to its actor."""
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "agent_process.py"), "--hub",
-         f"nats-leaf://127.0.0.1:{hub.leafnode_port}", "--actor", str(actor), "--echo-actor", str(echo_actor),
-         "--cache-dir", str(CACHE)],
-        stdout=subprocess.PIPE, text=True,
-    )
-    line = await asyncio.to_thread(proc.stdout.readline)  # type: ignore[union-attr]
-    if line.strip() != "READY":
-        proc.kill()
-        raise SystemExit(f"bench agent did not start (exit {proc.wait()})")
-    nc = await connect(hub.url, name="bench-wait")
-    try:
-        for name in ("oled-text", "echo"):
-            await wait_for_actor(nc, subjects.DEFAULT_LATTICE, name, timeout=120)
-    finally:
-        await nc.close()
+    proc = await spawn_agent(hub.leafnode_port or 0, hub.url, ["--actor", str(actor), "--echo-actor", str(echo_actor),
+                                                                "--cache-dir", str(CACHE)], ("oled-text", "echo"))
     return proc, time.perf_counter() - started
 
 

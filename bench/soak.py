@@ -20,13 +20,11 @@ import asyncio
 import itertools
 import platform
 import subprocess
-import sys
 import time
 
-from common import CACHE, ROOT, rss_mib, write_result
+from common import CACHE, ROOT, rss_mib, spawn_agent, write_result
 
 from pi_edge.agent.lattice import subjects
-from pi_edge.agent.lattice.client import wait_for_actor
 from pi_edge.agent.lattice.connection import connect
 from pi_edge.agent.lattice.nats_server import NatsServer
 from pi_edge.agent.lattice.replies import ERROR_HEADER
@@ -43,23 +41,10 @@ RSS_SLACK_MIB = 20
 async def start_agent(hub: NatsServer) -> subprocess.Popen[str]:
     oled = build_actor(ROOT / "actors" / "oled_text", CACHE).path
     misbehave = build_actor(ROOT / "tests" / "actors" / "misbehave", CACHE).path
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "agent_process.py"), "--hub",
-         f"nats-leaf://127.0.0.1:{hub.leafnode_port}", "--actor", str(oled), "--misbehave-actor", str(misbehave),
-         "--cache-dir", str(CACHE), "--deadline-ms", str(DEADLINE_MS), "--memory-mb", str(MEMORY_MB),
-         "--max-traps", "1000000000"],
-        stdout=subprocess.PIPE, text=True)
-    line = await asyncio.to_thread(proc.stdout.readline)  # type: ignore[union-attr]
-    if line.strip() != "READY":
-        proc.kill()
-        raise SystemExit(f"bench agent did not start (exit {proc.wait()})")
-    nc = await connect(hub.url, name="bench-wait")
-    try:
-        for name in ("oled-text", "misbehave"):
-            await wait_for_actor(nc, subjects.DEFAULT_LATTICE, name, timeout=120)
-    finally:
-        await nc.close()
-    return proc
+    return await spawn_agent(hub.leafnode_port or 0, hub.url, [
+        "--actor", str(oled), "--misbehave-actor", str(misbehave), "--cache-dir", str(CACHE),
+        "--deadline-ms", str(DEADLINE_MS), "--memory-mb", str(MEMORY_MB), "--max-traps", "1000000000"],
+        ("oled-text", "misbehave"))
 
 
 class Tally:

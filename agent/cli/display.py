@@ -18,7 +18,7 @@ from pi_edge.agent.cli.arguments import (
     positive_int,
     typed,
 )
-from pi_edge.agent.cli.output import out
+from pi_edge.agent.cli.output import out, until_interrupted
 from pi_edge.agent.display.provider import ALIGNMENTS
 from pi_edge.agent.display.screen import MAX_PNG_SCALE, Screen
 from pi_edge.agent.display.text_headers import text_headers
@@ -124,10 +124,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
                         out(f"{host}: display {state}")
         return 0
 
-    try:
-        return asyncio.run(main())
-    except KeyboardInterrupt:
-        return 0
+    return until_interrupted(main)
 
 
 def add_commands(sub: Subcommands) -> None:

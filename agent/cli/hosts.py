@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from pi_edge.agent.cli.arguments import Subcommands, lattice_args, lattice_client, name_arg, positive_int
-from pi_edge.agent.cli.output import out
+from pi_edge.agent.cli.output import out, until_interrupted
 from pi_edge.agent.lattice.client import HostInfo
 from pi_edge.agent.lattice.events import KINDS
 
@@ -131,10 +131,7 @@ def cmd_events(args: argparse.Namespace) -> int:
                     out(f"{at} {event.get('host', '?'):<16} {event.get('kind', '?'):<16} {_summary(event)}")
         return 0
 
-    try:
-        return asyncio.run(main())
-    except KeyboardInterrupt:
-        return 0
+    return until_interrupted(main)
 
 
 def add_commands(sub: Subcommands) -> None:

@@ -3,12 +3,21 @@ operation on several hosts."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, TextIO
 
 from pi_edge.agent.errors import PiEdgeError
 from pi_edge.agent.lattice.client import HostResult
+
+
+def until_interrupted(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
+    """Run a command that follows the lattice until Ctrl-C, which ends it as asked (exit 0)."""
+    try:
+        return asyncio.run(main())
+    except KeyboardInterrupt:
+        return 0
 
 
 def out(text: str, stream: TextIO | None = None) -> None:

@@ -24,6 +24,7 @@ from pi_edge.agent.host.desired import DesiredActor, DesiredState
 from pi_edge.agent.host.host import MAX_INSTANCES, REFUSALS, Host
 from pi_edge.agent.host.links import LinkTable
 from pi_edge.agent.lattice import subjects
+from pi_edge.agent.lattice.connection import unsubscribe_all
 from pi_edge.agent.lattice.replies import error_headers, expired
 from pi_edge.agent.lattice.store import ComponentStore
 
@@ -53,11 +54,7 @@ class Control:
 
     async def unsubscribe(self) -> None:
         subs, self._subs = self._subs, []
-        for sub in subs:
-            try:
-                await sub.unsubscribe()
-            except Exception as exc:
-                log.debug("unsubscribe failed: %s", exc)
+        await unsubscribe_all(subs)
 
     async def _answer(self, op: str, operation: Operation, msg: Msg) -> None:
         """One control request: JSON in, JSON out, any failure a one-line error reply."""

@@ -15,6 +15,7 @@ from nats.aio.subscription import Subscription
 
 from pi_edge.agent.host.host import Host
 from pi_edge.agent.lattice import subjects
+from pi_edge.agent.lattice.connection import unsubscribe_all
 from pi_edge.agent.lattice.events import HEARTBEAT, HOST_STARTED, HOST_STOPPED
 from pi_edge.agent.lattice.provider_service import serve_provider
 from pi_edge.agent.tasks import TaskScope
@@ -67,11 +68,7 @@ class Presence:
         """No more pings answered or display calls taken (the heartbeat stops too)."""
         await self.stop_heartbeat()
         subs, self._subs = self._subs, []
-        for sub in subs:
-            try:
-                await sub.unsubscribe()
-            except Exception as exc:
-                log.debug("unsubscribe failed: %s", exc)
+        await unsubscribe_all(subs)
 
     async def farewell(self) -> None:
         await self.host.events.cancel_pending()

@@ -14,6 +14,7 @@ from typing import Any
 import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 
 from pi_edge.agent.errors import LatticeUnreachableError
 
@@ -80,6 +81,15 @@ async def subscriptions_live(nc: Client, timeout: float = 10.0) -> None:
         raise LatticeUnreachableError(f"the NATS server did not confirm subscriptions within {timeout:g} s") from None
     finally:
         await sub.unsubscribe()
+
+
+async def unsubscribe_all(subs: list[Subscription]) -> None:
+    """Each one; a connection already gone is nothing to undo (at a stop, the server may be going first)."""
+    for sub in subs:
+        try:
+            await sub.unsubscribe()
+        except Exception as exc:
+            log.debug("unsubscribe failed: %s", exc)
 
 
 def fail_unanswered_flushes(nc: Client) -> None:
