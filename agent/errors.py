@@ -13,13 +13,16 @@ handle::
     ├── ProviderError                a display operation failed: the calling actor gets it as ``err`` (exit 2)
     │   └── ProviderConfigError      the display's settings are impossible (also a ConfigError)
     ├── WitError                     the WIT contract could not be read
-    ├── BuildError                   componentize-py could not build an actor
+    ├── BuildError                   an actor's sources could not be built (componentize-py, componentize-js)
+    │   └── ActorSourceError         they have mistakes a check finds before building (syntax, imports)
     ├── ActorLoadError               a component could not be read, compiled or instantiated
+    │   ├── ComponentFormatError     its binary cannot be read section by section
     │   ├── WorldMismatchError       it does not target the display-actor world
     │   └── CapabilityError          it imports an interface its claims do not grant
     ├── ClaimsError                  claims missing, broken, expired, untrusted or not granting
     ├── ActorCallError               a call into an actor failed
     │   ├── ActorTrapError           the guest trapped (a bug, a deadline, a memory cap)
+    │   │   └── ActorRaisedError     its code raised an exception it did not catch (named, with its lines)
     │   └── ActorBusyError           not now: busy, stopping, or pausing after traps; try again
     ├── ControlError                 a control request cannot be carried out as asked
     ├── StateError                   the host's state could not be saved (so what was asked is not done)
@@ -98,11 +101,19 @@ class WitError(PiEdgeError):
 
 
 class BuildError(PiEdgeError):
-    """``componentize-py`` could not turn an actor's sources into a component."""
+    """An actor's sources could not be turned into a component (componentize-py, componentize-js, npm)."""
+
+
+class ActorSourceError(BuildError):
+    """A check before building found mistakes in the actor's sources: each is named with its file and line."""
 
 
 class ActorLoadError(PiEdgeError):
     """A component could not be read, compiled or instantiated."""
+
+
+class ComponentFormatError(ActorLoadError):
+    """A component's binary cannot be read section by section (truncated, or a form this reader does not know)."""
 
 
 class WorldMismatchError(ActorLoadError):
@@ -123,6 +134,13 @@ class ActorCallError(PiEdgeError):
 
 class ActorTrapError(ActorCallError):
     """The guest trapped (a bug in the actor, a deadline, a memory cap)."""
+
+
+class ActorRaisedError(ActorTrapError):
+    """The actor's code raised an exception it did not catch; the message names it and the actor's own lines.
+
+    A trap as far as the host is concerned: the instance is replaced and supervision counts it.
+    """
 
 
 class ActorBusyError(ActorCallError):

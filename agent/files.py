@@ -9,7 +9,9 @@ behind (the bytes go to a hidden sibling first, then are renamed into place).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from pi_edge.agent.errors import OutputError
@@ -68,3 +70,16 @@ def _sync_directory(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def tool_lock(directory: Path) -> Iterator[None]:
+    """One process at a time prepares what ``directory`` holds (a tool installed or built once per machine);
+    another waits, then finds it ready."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -8,6 +8,8 @@ processes pick their own free ports, and the only stand-in is the I2C bus.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from pi_edge.agent.wasm.build import build_actor
 from pi_edge.agent.wasm.instance import ComponentInstance
 from pi_edge.agent.wasm.limits import Limits
 from pi_edge.agent.wasm.runtime import Runtime
+from pi_edge.agent.wasm.wit import WORLD, wit_dir
 from pi_edge.providers.oled import DisplayConfig, OledProvider
 from pi_edge.providers.oled.testing import FakeSSD1306Bus
 
@@ -40,11 +43,27 @@ def cache_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def built(cache_dir: Path) -> dict[str, Path]:
-    """Both actors, built in parallel: oled_text (the real one) and misbehave (fails on request)."""
-    sources = {"oled-text": ROOT / "actors" / "oled_text", "misbehave": TEST_ACTORS / "misbehave"}
+    """The actors, built in parallel: oled_text (the real one), misbehave (fails on request) and crash (whose
+    bugs are exceptions it does not catch)."""
+    sources = {"oled-text": ROOT / "actors" / "oled_text", "misbehave": TEST_ACTORS / "misbehave",
+               "crash": TEST_ACTORS / "crash"}
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = {name: pool.submit(build_actor, src, cache_dir) for name, src in sources.items()}
         return {name: f.result().path for name, f in futures.items()}
+
+
+@pytest.fixture(scope="session")
+def wasi_actor(cache_dir: Path) -> Path:
+    """oled_text built the way people forget: without --stub-wasi, so it imports WASI."""
+    out = cache_dir / "oled-text-with-wasi.wasm"
+    if not out.exists():
+        subprocess.run(
+            [sys.executable, "-c", "import sys, componentize_py; sys.exit(componentize_py.script())",
+             "-q", "-d", str(wit_dir()), "-w", WORLD, "componentize", "app",
+             "-p", str(ROOT / "actors" / "oled_text"), "-o", str(out)],
+            check=True, cwd=cache_dir, env={k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"},
+        )
+    return out
 
 
 @pytest.fixture

@@ -5,10 +5,7 @@ from __future__ import annotations
 import ctypes
 import gc
 import logging
-import os
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +15,6 @@ from pi_edge.agent.errors import ActorLoadError, WorldMismatchError
 from pi_edge.agent.wasm.instance import Message
 from pi_edge.agent.wasm.limits import Limits
 from pi_edge.agent.wasm.runtime import Runtime
-from pi_edge.agent.wasm.wit import WORLD, wit_dir
 from pi_edge.agent.wasm.workarounds import byte_lists as wasm_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,20 +40,6 @@ def test_truncated_component(runtime: Runtime, built: dict[str, Path]) -> None:
     wasm = built["oled-text"].read_bytes()
     with pytest.raises(ActorLoadError, match="not a valid component"):
         runtime.load("cut", wasm[: len(wasm) // 3])
-
-
-@pytest.fixture(scope="session")
-def wasi_actor(cache_dir: Path) -> Path:
-    """oled_text built the way people forget: without --stub-wasi, so it imports WASI."""
-    out = cache_dir / "oled-text-with-wasi.wasm"
-    if not out.exists():
-        subprocess.run(
-            [sys.executable, "-c", "import sys, componentize_py; sys.exit(componentize_py.script())",
-             "-q", "-d", str(wit_dir()), "-w", WORLD, "componentize", "app",
-             "-p", str(ROOT / "actors" / "oled_text"), "-o", str(out)],
-            check=True, cwd=cache_dir, env={k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"},
-        )
-    return out
 
 
 def test_component_importing_wasi_is_refused_by_name(runtime: Runtime, wasi_actor: Path) -> None:

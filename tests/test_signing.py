@@ -17,6 +17,7 @@ from pi_edge.agent.lattice.client import ping, request
 from pi_edge.agent.lattice.connection import connect
 from pi_edge.agent.trust import claims
 from pi_edge.agent.trust.claims import TrustPolicy
+from pi_edge.agent.wasm import binary
 from tests.conftest import ROOT
 from tests.events import follow
 from tests.processes import CliProcess, run_cli
@@ -99,8 +100,8 @@ async def test_each_refusal_has_its_own_reason_and_an_event(start_agent, built, 
 
 def _with_token(wasm: bytes, token: str) -> bytes:
     name = claims.SECTION.encode()
-    payload = claims._leb(len(name)) + name + token.encode()
-    return claims.strip_claims(wasm) + b"\x00" + claims._leb(len(payload)) + payload
+    payload = binary.leb(len(name)) + name + token.encode()
+    return claims.strip_claims(wasm) + b"\x00" + binary.leb(len(payload)) + payload
 
 
 async def test_missing_capability_binds_nothing_and_starts_nothing(start_agent, built, tmp_path) -> None:

@@ -22,12 +22,12 @@ import nacl.exceptions
 import nacl.signing
 import nkeys
 
-from pi_edge.agent.errors import ClaimsError
+from pi_edge.agent.errors import ClaimsError, ComponentFormatError
+from pi_edge.agent.wasm import binary
 
 SECTION = "pi-edge-claims"
 CAPABILITIES = ("display", "logging")
 _HEADER = {"typ": "JWT", "alg": "ed25519-nkey"}
-_COMPONENT_PREAMBLE = b"\0asm\x0d\x00\x01\x00"
 KEY_KINDS = {"account": nkeys.PREFIX_BYTE_ACCOUNT, "actor": nkeys.PREFIX_BYTE_USER, "host": nkeys.PREFIX_BYTE_SERVER}
 
 
@@ -108,66 +108,30 @@ def key_kind(key: nkeys.KeyPair) -> str | None:
 # -- the custom section ------------------------------------------------------------------
 
 
-def _leb(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _read_leb(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(data):
-            raise ClaimsError("the component is truncated inside a section header")
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            return result, pos
-
-
 def is_component(wasm: bytes) -> bool:
     """Whether ``wasm`` starts as a component does (not a core module, not some other file)."""
-    return wasm.startswith(_COMPONENT_PREAMBLE)
+    return binary.is_component(wasm)
 
 
-def _sections(wasm: bytes) -> list[tuple[int, int, int, str | None]]:
-    """Top-level sections as (id, start, end, custom name or None)."""
-    if not is_component(wasm):
-        raise ClaimsError("not a WebAssembly component (wrong preamble); build it with 'pi-edge build'")
-    sections, pos = [], len(_COMPONENT_PREAMBLE)
-    while pos < len(wasm):
-        start, section_id = pos, wasm[pos]
-        size, body = _read_leb(wasm, pos + 1)
-        end = body + size
-        if end > len(wasm):
-            raise ClaimsError("the component is truncated: a section runs past its end")
-        name = None
-        if section_id == 0:
-            length, name_at = _read_leb(wasm, body)
-            name = wasm[name_at:name_at + length].decode("utf-8", "replace")
-        sections.append((section_id, start, end, name))
-        pos = end
-    return sections
+def _sections(wasm: bytes) -> list[binary.Section]:
+    """Top-level sections; ClaimsError if they cannot be read."""
+    try:
+        return list(binary.sections(wasm))
+    except ComponentFormatError as exc:
+        raise ClaimsError(str(exc)) from None
 
 
 def strip_claims(wasm: bytes) -> bytes:
     """The component without any claims section: what the digest covers."""
-    kept = [wasm[:len(_COMPONENT_PREAMBLE)]]
-    kept += [wasm[s:e] for _id, s, e, name in _sections(wasm) if name != SECTION]
+    kept = [wasm[:len(binary.PREAMBLE)]]
+    kept += [wasm[s.start:s.end] for s in _sections(wasm) if s.name != SECTION]
     return b"".join(kept)
 
 
 def extract_token(wasm: bytes) -> str | None:
-    for _id, start, end, name in _sections(wasm):
-        if name == SECTION:
-            _, body = _read_leb(wasm, start + 1)
-            length, name_at = _read_leb(wasm, body)
-            return wasm[name_at + length:end].decode("ascii", "replace")
+    for section in _sections(wasm):
+        if section.name == SECTION:
+            return binary.custom_payload(wasm, section).decode("ascii", "replace")
     return None
 
 
@@ -199,8 +163,8 @@ def sign(wasm: bytes, issuer: nkeys.KeyPair, actor: nkeys.KeyPair, capabilities:
                     issued_at=now, expires=now + expires_in if expires_in else None, name=name, version=version)
     signing_input = f"{_b64(json.dumps(_HEADER).encode())}.{_b64(json.dumps(claims.to_payload()).encode())}"
     token = f"{signing_input}.{_b64(issuer.sign(signing_input.encode()))}".encode()
-    payload = _leb(len(SECTION)) + SECTION.encode() + token
-    return bare + b"\x00" + _leb(len(payload)) + payload
+    payload = binary.leb(len(SECTION)) + SECTION.encode() + token
+    return bare + bytes([binary.CUSTOM]) + binary.leb(len(payload)) + payload
 
 
 def read_claims(token: str) -> Claims:

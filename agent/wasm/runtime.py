@@ -17,9 +17,9 @@ from pathlib import Path
 import wasmtime
 from wasmtime import component as wc
 
-from pi_edge.agent.errors import ActorLoadError, WorldMismatchError
+from pi_edge.agent.errors import ActorLoadError, ComponentFormatError, WorldMismatchError
 from pi_edge.agent.paths import default_cache_dir
-from pi_edge.agent.wasm import workarounds
+from pi_edge.agent.wasm import binary, build_js, workarounds
 from pi_edge.agent.wasm.compile_cache import WASMTIME_VERSION, CompileCache, digest
 from pi_edge.agent.wasm.epoch_clock import EpochClock
 from pi_edge.agent.wasm.wit import WorldContract, contract
@@ -76,6 +76,7 @@ class Runtime:
         started = time.perf_counter()
         if wasm[:4] != b"\0asm":
             raise ActorLoadError(f"actor {name!r}: not a WebAssembly binary (first bytes {wasm[:4]!r})")
+        self.check_imports(name, wasm)  # in a millisecond, where compiling takes seconds (minutes on a Pi)
         wasm_digest = wasm_digest or digest(wasm)
         try:
             component, cached = self.cache.load(self.engine, wasm, wasm_digest)
@@ -95,6 +96,35 @@ class Runtime:
         except OSError as exc:
             raise ActorLoadError(f"actor {name!r}: cannot read {path}: {exc.strerror}") from None
         return self.load(name, wasm)
+
+    def check_imports(self, name: str, wasm: bytes) -> None:
+        """Refuse, before compiling, a component that imports what this host does not provide, naming the
+        imports.  Names only: ``check_world`` judges the compiled component's types after.  A component whose
+        sections this cannot read is left to wasmtime, which says what is wrong with it."""
+        try:
+            found = binary.imports(wasm)
+        except ComponentFormatError as exc:
+            log.debug("runtime: actor=%s: imports not read before compiling (%s); wasmtime will judge them",
+                      name, exc)
+            return
+        provided = {self.world.qualified(i) for i in self.world.imports}
+        extra = sorted({i.name for i in found} - provided)
+        if extra:
+            raise WorldMismatchError(self._unprovided(name, extra, _built_by_componentize_js(wasm)))
+
+    def _unprovided(self, name: str, extra: list[str], javascript: bool) -> str:
+        """Which imports the host does not provide, and how to build the actor without them."""
+        provided = ", ".join(sorted(self.world.qualified(i) for i in self.world.imports))
+        text = (f"actor {name!r} imports {', '.join(repr(e) for e in extra[:5])}"
+                f"{f' and {len(extra) - 5} more' if len(extra) > 5 else ''}, which this host does not provide "
+                f"(it provides: {provided}); ")
+        features = build_js.features_for(extra) if javascript else []
+        if features:
+            listed = ", ".join(f"'{f}'" for f in features)
+            return text + (f"componentize-js built it with WASI features on: build it with 'pi-edge build', which "
+                           f"turns them off, or pass disableFeatures: [{listed}] to componentize-js "
+                           f"(on its command line: -d {' '.join(features)})")
+        return text + "build it with 'pi-edge build' (Python or JavaScript), which leaves WASI out"
 
     def check_world(self, name: str, component: wc.Component) -> None:
         """Name the first missing export or unexpected import, in WIT terms."""
@@ -120,12 +150,16 @@ class Runtime:
                     )
         extra = sorted(imports - provided)
         if extra:
-            raise WorldMismatchError(
-                f"actor {name!r} imports {', '.join(repr(e) for e in extra[:5])}"
-                f"{' and more' if len(extra) > 5 else ''}, which this host does not provide "
-                f"(it provides: {', '.join(sorted(provided))}); build it with 'pi-edge build', "
-                "which stubs out WASI"
-            )
+            raise WorldMismatchError(self._unprovided(name, extra, javascript=False))
+
+
+def _built_by_componentize_js(wasm: bytes) -> bool:
+    """Whether the component's producers section names componentize-js (it then has WASI features to turn off)."""
+    try:
+        return any(s.name == "producers" and b"ComponentizeJS" in binary.custom_payload(wasm, s)
+                   for s in binary.sections(wasm))
+    except ComponentFormatError:
+        return False
 
 
 def first_line(exc: BaseException) -> str:
