@@ -50,8 +50,9 @@ def typecheck_tree() -> Path:
     """The folders as the package they install as: mypy cannot follow setuptools' package-dir mapping."""
     tree = ROOT / ".build" / "typecheck"
     (tree / "pi_edge").mkdir(parents=True, exist_ok=True)
-    for folder in ("agent", "providers", "actors"):
-        link = tree / "pi_edge" / folder
+    for package, folder in (("agent", "agent"), ("providers", "providers"), ("actors", "actors"),
+                            ("testing", "agent/testing")):
+        link = tree / "pi_edge" / package
         if not link.is_symlink():
             link.symlink_to(Path("..", "..", "..", folder))
     return tree

@@ -47,11 +47,19 @@ def test_the_wheel_installs_one_import_name_with_its_data(wheel: Path) -> None:
     assert top == {"pi_edge"}, top
     for wanted in ("pi_edge/agent/py.typed", "pi_edge/providers/py.typed", "pi_edge/actors/wit/pi-edge.wit",
                    "pi_edge/actors/oled_text/app.py", "pi_edge/systemd/pi-edge-agent.service",
-                   "pi_edge/systemd/pi-edge-hub.service", "pi_edge/providers/oled/testing.py"):
+                   "pi_edge/systemd/pi-edge-hub.service", "pi_edge/providers/oled/testing.py",
+                   "pi_edge/testing/__init__.py", "pi_edge/testing/py.typed", "pi_edge/actors/guard/pi_edge_guard.py",
+                   "pi_edge/actors/checker/app.py", "pi_edge/actors/checker/wit/checker.wit",
+                   "pi_edge/actors/js/entry.js", "pi_edge/actors/js/componentize.mjs"):
         assert wanted in names, wanted
-    # Every package in the source tree is in the wheel (a subpackage left out of pyproject.toml is not).
+    # Every package in the source tree is in the wheel (a subpackage left out of pyproject.toml is not), under
+    # the name package-dir gives its folder: agent/testing is pi_edge.testing, and only that.
     for init in [*ROOT.glob("agent/**/__init__.py"), *ROOT.glob("providers/**/__init__.py")]:
-        assert f"pi_edge/{init.relative_to(ROOT).as_posix()}" in names, init
+        folder = init.relative_to(ROOT).as_posix()
+        installed = f"pi_edge/{folder.removeprefix('agent/')}" if folder.startswith("agent/testing/") else \
+            f"pi_edge/{folder}"
+        assert installed in names, init
+    assert not [n for n in names if n.startswith("pi_edge/agent/testing/")]
 
 
 def test_a_fresh_venv_runs_pi_edge_from_elsewhere(wheel: Path, tmp_path: Path, cache_dir: Path) -> None:

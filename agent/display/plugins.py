@@ -63,6 +63,10 @@ class ProviderPlugin(Protocol):
 
     def create(self, args: argparse.Namespace) -> DisplayProvider: ...
 
+    def simulated(self, width: int, height: int) -> DisplayProvider:
+        """A provider on simulated hardware of this size, nothing to open: for tests (``pi_edge.testing``)."""
+        ...
+
     def check(self, args: argparse.Namespace) -> None:
         """Refuse impossible settings (``ProviderConfigError``) without opening anything: a reload
         checks what a restart would refuse."""

@@ -75,6 +75,10 @@ class Screen:
             raise ValueError(f"a {width}x{height} screen cannot hold {len(bits)} bytes")
         return cls(width, height, bits)
 
+    def lit(self) -> int:
+        """How many pixels are lit."""
+        return int.from_bytes(self.bits, "big").bit_count()
+
     def halfblocks(self) -> str:
         """Two pixel rows per text line, upper one in the top half of the cell."""
         return to_halfblocks(self.image())

@@ -1,37 +1,47 @@
-"""``pi-edge build``: an actor's Python sources into a Wasm component, cached by digest.
+"""``pi-edge build``: an actor's sources (Python or JavaScript) into a Wasm component, cached by digest.
 
-The digest covers the actor's files, the WIT and the componentize-py version,
-so an unchanged actor is never rebuilt and any change to what shapes the
-component is.  WASI is stubbed out (``--stub-wasi``): the component imports
-only what the world grants.
+The digest covers the actor's files (not its tests or notes), the WIT, the
+tool's version and pi-edge's guard around the actor, so an unchanged actor is
+never rebuilt and any change to what shapes the component is.  WASI is left
+out (componentize-py's ``--stub-wasi``, componentize-js's features off): the
+component imports only what the world grants.
+
+Before the tool runs (seconds), the sources are checked (milliseconds, see
+``precheck``): a syntax or import error is named with its file and line at once.
+Each actor is entered through a guard (``actors/guard``, ``actors/js/entry.js``)
+that answers an exception the actor does not catch with its type, message and
+lines instead of a bare trap.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib import resources
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from pi_edge.agent.errors import BuildError
 from pi_edge.agent.files import write_output
 from pi_edge.agent.paths import default_cache_dir
+from pi_edge.agent.progress import NO_PROGRESS, Progress
+from pi_edge.agent.wasm import build_js, precheck, sources
 from pi_edge.agent.wasm.wit import WORLD, wit_dir
 
 log = logging.getLogger("pi_edge.build")
 
 APP_MODULE = "app"
-_SKIP_DIRS = {"__pycache__", ".pytest_cache"}
+GUARD_MODULE = "pi_edge_guard"
+#: Roughly how long the tool takes on a laptop, for the step's line.
+TYPICAL_SECONDS = {sources.PYTHON: 10, sources.JAVASCRIPT: 6}
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,17 @@ class BuildResult:
     digest: str
     cached: bool
     seconds: float
+    language: str = sources.PYTHON
+    check_seconds: float | None = None  # the check before building, when there was one
+
+
+@dataclass(frozen=True)
+class _Plan:
+    actor_dir: Path
+    language: str
+    digest: str
+    target: Path
+    cache_dir: Path
 
 
 def _componentize_version() -> str:
@@ -52,19 +73,17 @@ def _componentize_version() -> str:
         ) from None
 
 
-def _source_files(root: Path) -> list[Path]:
-    return [path for path in sorted(root.rglob("*"))
-            if path.is_file() and not (_SKIP_DIRS & set(path.relative_to(root).parts)) and path.suffix != ".pyc"]
+def guard_dir() -> Path:
+    return Path(str(resources.files("pi_edge.actors") / "guard"))
 
 
-def source_digest(actor_dir: Path, wit: Path, tool_version: str) -> str:
-    """sha256 over every actor and WIT file (name and content) and the tool version."""
-    h = hashlib.sha256(f"componentize-py {tool_version}\nworld {WORLD}\n".encode())
-    for label, root in (("actor", actor_dir), ("wit", wit)):
-        for path in _source_files(root):
-            h.update(f"{label}/{path.relative_to(root).as_posix()}\0".encode())
-            h.update(hashlib.sha256(path.read_bytes()).digest())
-    return h.hexdigest()
+def source_digest(actor_dir: Path, wit: Path, tool_version: str, language: str = sources.PYTHON) -> str:
+    """sha256 over every file that shapes the component (name and content), the WIT and the tool version."""
+    if language == sources.JAVASCRIPT:
+        trees = [("actor", actor_dir), ("wit", wit), ("support", build_js.support_dir())]
+        return sources.digest(f"{build_js.TOOL}\nworld {WORLD}\n", trees)
+    return sources.digest(f"componentize-py {tool_version}\nworld {WORLD}\n",
+                          [("actor", actor_dir), ("wit", wit), ("guard", guard_dir())])
 
 
 def actor_name(actor_dir: Path) -> str:
@@ -72,30 +91,39 @@ def actor_name(actor_dir: Path) -> str:
     return Path(actor_dir).resolve().name.replace("_", "-")
 
 
-def build_actor(actor_dir: Path, cache_dir: Path | None = None, out: Path | None = None) -> BuildResult:
-    """Build (or reuse) the component for ``actor_dir``; ``out`` also gets a copy."""
+def build_actor(actor_dir: Path, cache_dir: Path | None = None, out: Path | None = None,
+                progress: Progress = NO_PROGRESS, check: bool = True) -> BuildResult:
+    """Build (or reuse) the component for ``actor_dir``; ``out`` also gets a copy.
+
+    ``check``: look for syntax and import errors first (the syntax checker is built once per machine).
+    """
     started = time.perf_counter()
-    actor_dir, digest, target = _plan(actor_dir, cache_dir)
-    cached = target.exists()
+    plan = _plan(actor_dir, cache_dir)
+    cached = plan.target.exists()
+    checked = None
     if not cached:
-        with _workspace(actor_dir, target) as (command, work, env, partial):
-            _compiling(actor_dir)
+        _cache_ready(plan)
+        if check:
+            checked = _check(plan, progress)
+        with _workspace(plan, progress) as (command, work, env, partial):
+            _compiling(plan, progress)
             proc = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, errors="replace")
-            _install(actor_dir, target, partial, proc.returncode, proc.stderr or proc.stdout)
-    return _finished(actor_dir, target, digest, cached, started, out)
+            _install(plan, partial, proc.returncode, proc.stderr or proc.stdout)
+    return _finished(plan, cached, started, out, checked)
 
 
 async def build_actor_async(actor_dir: Path, cache_dir: Path | None = None) -> BuildResult:
-    """``build_actor`` for the agent's event loop: cancelled (the agent is stopping), componentize-py is
-    killed rather than waited for, which on a Pi would outlast systemd's stop timeout."""
+    """``build_actor`` for the agent's event loop: cancelled (the agent is stopping), the build tool is
+    killed rather than waited for, which on a Pi would outlast systemd's stop timeout.  No check first:
+    the agent builds what it is told to run, and the tool finds the same mistakes."""
     started = time.perf_counter()
-    actor_dir, digest, target = _plan(actor_dir, cache_dir)
-    cached = target.exists()
+    plan = await asyncio.to_thread(_plan, actor_dir, cache_dir)
+    cached = plan.target.exists()
     if not cached:
-        with _workspace(actor_dir, target) as (command, work, env, partial):
+        with _workspace(plan, NO_PROGRESS) as (command, work, env, partial):
             proc = await asyncio.create_subprocess_exec(*command, cwd=work, env=env, stdin=subprocess.DEVNULL,
                                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            _compiling(actor_dir)  # once it runs: a stop from here on has a process to kill
+            _compiling(plan, NO_PROGRESS)  # once it runs: a stop from here on has a process to kill
             try:
                 stdout, stderr = await proc.communicate()
             except asyncio.CancelledError:
@@ -104,66 +132,98 @@ async def build_actor_async(actor_dir: Path, cache_dir: Path | None = None) -> B
                 log.info("build: actor=%s stopped before it finished (the agent is stopping)", actor_name(actor_dir))
                 raise
             output = (stderr or stdout).decode("utf-8", "replace")
-            _install(actor_dir, target, partial, proc.returncode or 0, output)
-    return _finished(actor_dir, target, digest, cached, started)
+            _install(plan, partial, proc.returncode or 0, output)
+    return _finished(plan, cached, started)
 
 
-def _plan(actor_dir: Path, cache_dir: Path | None) -> tuple[Path, str, Path]:
-    """The actor's directory, its source digest, and where its build is cached."""
+def _plan(actor_dir: Path, cache_dir: Path | None) -> _Plan:
+    """The actor's directory and language, its source digest, and where its build is cached."""
     actor_dir = Path(actor_dir).resolve()
-    if not (actor_dir / f"{APP_MODULE}.py").is_file():
-        raise BuildError(f"{actor_dir} is not an actor: it has no {APP_MODULE}.py (see actors/oled_text)")
-    digest = source_digest(actor_dir, wit_dir(), _componentize_version())
-    target = (cache_dir or default_cache_dir()) / "actors" / f"{actor_name(actor_dir)}-{digest[:16]}.wasm"
-    return actor_dir, digest, target
+    if not actor_dir.is_dir():
+        raise BuildError(f"{actor_dir} is not a directory: name an actor's folder (the one with app.py or actor.js)")
+    lang = sources.language(actor_dir)
+    tool_version = _componentize_version() if lang == sources.PYTHON else build_js.VERSION
+    digest = source_digest(actor_dir, wit_dir(), tool_version, lang)
+    cache = cache_dir or default_cache_dir()
+    target = cache / "actors" / f"{actor_name(actor_dir)}-{digest[:16]}.wasm"
+    return _Plan(actor_dir, lang, digest, target, cache)
+
+
+def _cache_ready(plan: _Plan) -> None:
+    try:
+        plan.target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a default cache directory nobody checked (a flag is checked at start)
+        raise BuildError(f"cannot write the build cache {plan.target.parent}: {exc.strerror or exc}; pick another "
+                         "directory with --cache-dir or PI_EDGE_CACHE_DIR") from None
+
+
+def _check(plan: _Plan, progress: Progress) -> float | None:
+    """Syntax and imports before building: ActorSourceError names each problem."""
+    if plan.language == sources.JAVASCRIPT:
+        progress.step("checking the JavaScript's syntax (node --check)")
+        started = time.perf_counter()
+        precheck.check_javascript(plan.actor_dir, build_js.node())
+        return time.perf_counter() - started
+    return precheck.check_python(plan.actor_dir, plan.cache_dir, _componentize_version(), progress)
 
 
 @contextmanager
-def _workspace(actor_dir: Path, target: Path) -> Iterator[tuple[list[str], str, dict[str, str], Path]]:
-    """componentize-py's command line, working directory and environment, and where it writes."""
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:  # a default cache directory nobody checked (a flag is checked at start)
-        raise BuildError(f"cannot write the build cache {target.parent}: {exc.strerror or exc}; pick another "
-                         "directory with --cache-dir or PI_EDGE_CACHE_DIR") from None
+def _workspace(plan: _Plan, progress: Progress) -> Iterator[tuple[list[str], str, dict[str, str], Path]]:
+    """The build tool's command line, working directory and environment, and where it writes."""
+    _cache_ready(plan)
+    env = precheck.clean_env()
     with tempfile.TemporaryDirectory(prefix="pi-edge-build-") as work:
         partial = Path(work) / "actor.wasm"
-        command = [
-            sys.executable, "-c", "import sys, componentize_py; sys.exit(componentize_py.script())",
-            "-q", "-d", str(wit_dir()), "-w", WORLD,
-            "componentize", APP_MODULE, "-p", str(actor_dir), "--stub-wasi", "-o", str(partial),
-        ]
-        env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
-        yield command, work, env, partial
+        if plan.language == sources.JAVASCRIPT:
+            node = build_js.node()
+            home = build_js.toolchain(plan.cache_dir, progress)
+            entry = build_js.stage(plan.actor_dir, Path(work))
+            command = build_js.command(node, home, entry, wit_dir(), WORLD, partial)
+            yield command, str(entry.parent), env, partial
+            return
+        command = precheck.componentize_py(
+            "-q", "-d", str(wit_dir()), "-w", WORLD, "componentize", GUARD_MODULE,
+            "-p", str(guard_dir()), "-p", str(plan.actor_dir), "--stub-wasi", "-o", str(partial))
+        yield command, work, {**env, "PYTHONDONTWRITEBYTECODE": "1"}, partial
 
 
-def _compiling(actor_dir: Path) -> None:
-    log.info("build: compiling %s with componentize-py (takes about 10 s)", actor_dir)
+def _compiling(plan: _Plan, progress: Progress) -> None:
+    tool = "componentize-js" if plan.language == sources.JAVASCRIPT else "componentize-py"
+    seconds = TYPICAL_SECONDS[plan.language]
+    log.info("build: compiling %s with %s (takes about %d s)", plan.actor_dir, tool, seconds)
+    progress.step(f"building with {tool} (about {seconds} s)")
 
 
-def _install(actor_dir: Path, target: Path, partial: Path, returncode: int, output: str) -> None:
+def _install(plan: _Plan, partial: Path, returncode: int, output: str) -> None:
     if returncode != 0 or not partial.exists():
-        raise BuildError(f"componentize-py could not build {actor_dir}: {_summarise(output)}")
+        tool = "componentize-js" if plan.language == sources.JAVASCRIPT else "componentize-py"
+        raise BuildError(f"{tool} could not build {plan.actor_dir}: {_summarise(output)}")
     # Rename into place so a crash mid-build never leaves a half-written cache entry.
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=plan.target.parent, suffix=".tmp")
     os.close(fd)
     shutil.copyfile(partial, tmp)
-    os.replace(tmp, target)
+    os.replace(tmp, plan.target)
 
 
-def _finished(actor_dir: Path, target: Path, digest: str, cached: bool, started: float,
-              out: Path | None = None) -> BuildResult:
+def _finished(plan: _Plan, cached: bool, started: float, out: Path | None = None,
+              checked: float | None = None) -> BuildResult:
     if out is not None:
-        write_output(out, target.read_bytes())
-    result = BuildResult(Path(out) if out else target, digest, cached, time.perf_counter() - started)
-    log.info("build: actor=%s %s %s in %.2fs", actor_name(actor_dir), "reused" if cached else "built",
+        write_output(out, plan.target.read_bytes())
+    result = BuildResult(Path(out) if out else plan.target, plan.digest, cached, time.perf_counter() - started,
+                         plan.language, checked)
+    log.info("build: actor=%s %s %s in %.2fs", actor_name(plan.actor_dir), "reused" if cached else "built",
              result.path, result.seconds)
     return result
 
 
 def _summarise(output: str) -> str:
-    """The lines of componentize-py's output that say what went wrong, without the Rust backtrace."""
+    """The lines of the tool's output that say what went wrong, without the Rust backtrace; where
+    componentize-py's first cause is empty (module code that called an import), the real one."""
     lines = [ln.rstrip() for ln in output.splitlines() if ln.strip()]
     cut = next((i for i, ln in enumerate(lines) if ln.strip().startswith("Stack backtrace")), len(lines))
     useful = lines[:cut][-12:]
+    stub = next((ln.strip() for ln in lines if "called trapping stub" in ln), None)
+    if stub is not None and not any("called trapping stub" in ln for ln in useful):
+        useful.append(f"(the module's code called an import while the component was being built: {stub}; "
+                      "call imports only inside handle)")
     return "\n".join(useful) if useful else "no output"

@@ -15,7 +15,7 @@ import wasmtime
 from wasmtime import component as wc
 
 from pi_edge.agent.display.provider import DisplayProvider
-from pi_edge.agent.errors import ActorCallError, ActorLoadError, ActorTrapError, CapabilityError
+from pi_edge.agent.errors import ActorCallError, ActorLoadError, ActorRaisedError, ActorTrapError, CapabilityError
 from pi_edge.agent.wasm.deadline import GuestDeadline
 from pi_edge.agent.wasm.imports import define_imports, record
 from pi_edge.agent.wasm.limits import Limits
@@ -24,6 +24,10 @@ from pi_edge.agent.wasm.runtime import LoadedComponent, Runtime, first_line
 from pi_edge.agent.wasm.workarounds.export_call import ExportCall
 
 log = logging.getLogger("pi_edge.instance")
+
+#: How pi-edge's guard around an actor's handler (``actors/guard``, ``actors/js/entry.js``) marks an
+#: exception the actor did not catch: the first line names it, each further line is one of its frames.
+UNCAUGHT = "pi-edge-uncaught: "
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,12 @@ class ComponentInstance:
             log.warning("actor=%s trapped: %s; starting a fresh instance", self.name, reason)
             self._replace()
             raise ActorTrapError(f"actor {self.name!r} trapped: {reason}")
+        if isinstance(result, str) and result.startswith(UNCAUGHT):
+            # A bug, as a trap is: a fresh instance (its memory may be full), and supervision counts it.
+            text = uncaught(result, self.limits)
+            log.warning("actor=%s %s; starting a fresh instance", self.name, text)
+            self._replace()
+            raise ActorRaisedError(f"actor {self.name!r} {text}")
         self._calls += 1
         if self._calls >= self.limits.renew_after:
             self._renew()
@@ -141,9 +151,22 @@ def _trap_reason(exc: BaseException, limits: Limits) -> str:
         return f"it ran past its {limits.deadline_ms} ms deadline"
     cause = next((line.strip() for line in reversed(text.splitlines()) if line.strip()), first_line(exc))
     if "libpython" in text:
-        # CPython in the guest hit an exception nobody caught; printing its traceback needs files the
-        # sandbox does not have, so the traceback is lost and the guest stops where it tried.
-        return (f"its Python code raised an exception it did not catch (a MemoryError too, at its "
-                f"{limits.memory_bytes // 2**20} MiB memory cap); the sandbox keeps no traceback, so catch "
-                f"errors in the actor and raise componentize_py_types.Err(reason) to reply with one ({cause})")
+        # CPython in the guest hit an exception nobody caught and stopped where it tried to print it
+        # (that needs files the sandbox does not have).  'pi-edge build' wraps the handler so that this
+        # does not happen: this component was built without it, or ran out of memory inside it.
+        return ("its Python code raised an exception it did not catch, and this component cannot say which: "
+                "rebuild it with 'pi-edge build', whose components name the exception and the actor's lines "
+                f"(or it ran out of memory at its {limits.memory_bytes // 2**20} MiB cap: --memory-mb) ({cause})")
     return cause
+
+
+def uncaught(marked: str, limits: Limits) -> str:
+    """The guard's account of an uncaught exception as one line: ``raised KeyError: 'x' at app.py:9 in handle,
+    called from ...`` (innermost frame first)."""
+    first, *frames = marked.removeprefix(UNCAUGHT).splitlines()
+    text = f"raised {first.strip()}"
+    if frames:
+        text += " at " + ", called from ".join(frame.strip() for frame in frames)
+    if first.startswith("MemoryError"):
+        text += f" (it reached its {limits.memory_bytes // 2**20} MiB memory cap: --memory-mb)"
+    return text

@@ -62,5 +62,14 @@ class OledPlugin:
 
         return OledProvider(config_from_args(args))
 
+    def simulated(self, width: int, height: int) -> DisplayProvider:
+        """An SSD1306 of this size on the fake bus (``testing.FakeSSD1306Bus``), which decodes what is sent into
+        what the glass would show."""
+        from pi_edge.providers.oled.provider import OledProvider
+        from pi_edge.providers.oled.testing import FakeSSD1306Bus
+
+        return OledProvider(DisplayConfig(display="ssd1306", width=width, height=height),
+                            bus=FakeSSD1306Bus(width=width, height=height))
+
 
 plugin = OledPlugin()
