@@ -26,11 +26,13 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT), "PI_EDGE_STATE_DIR": str(STATE)}
 
 
 async def run_cli(*args: str, timeout: float = 60, prefix: tuple[str, ...] = (),
-                  stdin: bytes | None = None) -> tuple[int, str, str]:
-    """Run a short command to completion: (exit code, stdout, stderr); ``prefix`` wraps it (``ip netns exec``)."""
+                  stdin: bytes | None = None, cwd: Path | None = None,
+                  env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """Run a short command to completion: (exit code, stdout, stderr); ``prefix`` wraps it (``ip netns exec``),
+    ``env`` adds to its environment."""
     proc = await asyncio.create_subprocess_exec(
-        *prefix, *CLI, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=ENV,
-        stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
+        *prefix, *CLI, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={**ENV, **(env or {})},
+        stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE, cwd=cwd,
     )
     out, err = await asyncio.wait_for(proc.communicate(stdin), timeout=timeout)
     return proc.returncode or 0, out.decode(), err.decode()

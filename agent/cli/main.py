@@ -19,8 +19,8 @@ from pi_edge.agent.cli import actors, agent, build, display, hosts, hub, install
 from pi_edge.agent.errors import PiEdgeError
 
 #: Commands whose INFO log would only clutter their output.
-QUIET = ("display", "clear", "hosts", "build", "demo", "snapshot", "watch", "inventory", "events", "deploy", "stop",
-         "scale", "link", "links", "keys", "sign", "inspect", "install-service")
+QUIET = ("display", "clear", "hosts", "new", "build", "demo", "snapshot", "watch", "inventory", "events", "deploy",
+         "stop", "scale", "link", "links", "keys", "sign", "inspect", "install-service")
 
 
 def build_parser() -> argparse.ArgumentParser:
