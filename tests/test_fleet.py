@@ -181,7 +181,7 @@ async def test_events_of_one_host_as_json_lines(hub, start_agent, built) -> None
     events = await CliProcess.start("events", "--nats-url", hub.url, "--host", "pi-b", "--kind", "actor-started",
                                     "--count", "1", "--json")
     try:
-        await events.wait_line(r"^following events on pe\.default\.evt\.pi-b\.\*", stream="stderr")
+        await events.wait_line(r"^following events on pe\.default\.evt\.pi-b\.actor-started", stream="stderr")
         code, _, err = await run_cli("deploy", str(built["oled-text"]), "--name", "sign", "--nats-url", hub.url)
         assert code == 0, err
         assert await events.wait(timeout=30) == 0, events.transcript()

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from pi_edge.agent.cli.arguments import Subcommands, lattice_args, lattice_client, name_arg, scale_arg, target_args
-from pi_edge.agent.cli.output import out, report
+from pi_edge.agent.cli.output import report
+from pi_edge.agent.cli.progress import StepsOnStderr
 from pi_edge.agent.errors import ConfigError
 from pi_edge.agent.host.host import MAX_INSTANCES
 from pi_edge.agent.host.labels import parse_labels
@@ -34,22 +35,52 @@ def cmd_deploy(args: argparse.Namespace) -> int:
                           "'pi-edge build ACTOR_DIR -o FILE.wasm'")
     labels = parse_labels(args.label)
 
-    async def main() -> int:
+    async def main(progress: StepsOnStderr) -> int:
         async with lattice_client(args) as lattice:
+            progress.step("finding the hosts")
             hosts = await lattice.select_hosts(args.host, labels)  # before uploading: a typo costs nothing
-            digest, uploaded = await lattice.upload(data)
+            progress.step(f"uploading {path.name} ({len(data) / 2**20:.1f} MiB) to the hub's store")
+            digest, uploaded = await lattice.upload(data, lambda sent, size: progress.status("uploading",
+                                                                                             sent / size))
             component = claims.component_digest(data)  # what hosts and inventory go by: without the signature
             also = f", component {component[:12]}… as inventory shows it" if component != digest else ""
-            out(f"{'uploaded' if uploaded else 'already in the store:'} {path.name} "
-                f"({len(data) / 2**20:.1f} MiB, sha256 {digest[:12]}…{also})")
-            answers = await lattice.control_each(
-                [str(h["name"]) for h in hosts], "deploy", {"name": args.name, "digest": digest, "scale": args.scale},
-                timeout=max(args.timeout, DEPLOY_TIMEOUT))
+            progress.out(f"{'uploaded' if uploaded else 'already in the store:'} {path.name} "
+                         f"({len(data) / 2**20:.1f} MiB, sha256 {digest[:12]}…{also})")
+            names = [str(h["name"]) for h in hosts]
+            progress.step(f"starting {args.name} on {len(names)} host(s)")
+            answers = await lattice.deploy(names, args.name, digest, args.scale, max(args.timeout, DEPLOY_TIMEOUT),
+                                           HostPhases(progress))
+            progress.close()
             return report(answers, lambda r: (
                 f"{r['actor']} x{r['scale']} running ({'fetched and ' if r['fetched'] else ''}"
                 f"started in {r['seconds']:.1f} s)"))
 
-    return asyncio.run(main())
+    with StepsOnStderr(f"deploy {args.name}") as progress:
+        return asyncio.run(main(progress))
+
+
+class HostPhases:
+    """Each host's deploy phases as they come: a line when a host enters a phase, its percent as status."""
+
+    def __init__(self, progress: StepsOnStderr) -> None:
+        self.progress = progress
+        self.phases: dict[str, str] = {}
+
+    def __call__(self, host: str, data: dict[str, Any]) -> None:
+        phase = str(data.get("phase"))
+        if phase == "fetching":
+            size = data.get("size")
+            of = f" {int(size) / 2**20:.1f} MiB" if isinstance(size, int) else ""
+            self.progress.status(f"{host} fetching{of}", float(data.get("percent", 0)) / 100)
+            if self.phases.get(host) == phase:
+                return
+        elif phase == "failed":
+            self.progress.note(f"{host}: failed: {data.get('reason')}")
+        else:
+            self.progress.status(f"{host} {phase}")
+        if self.phases.get(host) != phase and phase != "failed":
+            self.progress.note(f"{host}: {phase} ({float(data.get('seconds', 0)):.1f} s)")
+        self.phases[host] = phase
 
 
 def _on_hosts_running(args: argparse.Namespace, op: str, body: dict[str, Any],

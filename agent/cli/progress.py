@@ -63,9 +63,19 @@ class StepsOnStderr:
         with self._lock:
             self._line(f"{self._clear()}  {text}" if self.tty else f"{self._stamp()} {text}")
 
+    def out(self, text: str) -> None:
+        """A line of the command's own output (stdout), with the spinner's line cleared first."""
+        with self._lock:
+            if self.tty:
+                self.stream.write(self._clear())
+                self.stream.flush()
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+
     # -- the end ---------------------------------------------------------------------------------
 
     def close(self, ok: bool = True) -> None:
+        """The last step is done (or failed); the spinner stops.  Safe to call twice."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()

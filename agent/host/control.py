@@ -20,6 +20,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from pi_edge.agent.errors import ActorLoadError, ControlError, PiEdgeError, StateError
+from pi_edge.agent.host.deploy_progress import DeployProgress
 from pi_edge.agent.host.desired import DesiredActor, DesiredState
 from pi_edge.agent.host.host import MAX_INSTANCES, REFUSALS, Host
 from pi_edge.agent.host.links import LinkTable
@@ -125,14 +126,22 @@ class Control:
             raise ControlError(f"digest {digest!r} is not a sha256 hex digest")
         started = time.perf_counter()
         path = self.desired.component_path(digest)
-        fetched = await ComponentStore(host.nc).fetch(digest, path, host.limits.max_component_bytes)
+        progress = DeployProgress(host.events, name, digest)
         try:
-            actor = await self._saved_then_applied(self.desired.with_actor(DesiredActor(name, digest, scale)),
-                                                   lambda: host.start_actor(name, path, scale))
-        except (*REFUSALS, ActorLoadError):
-            if fetched and not self._wanted(digest):
-                path.unlink(missing_ok=True)  # refused: it takes no room on this host
+            fetched = await ComponentStore(host.nc).fetch(digest, path, host.limits.max_component_bytes,
+                                                          on_progress=progress.fetching)
+            await progress.phase("fetched" if fetched else "cached")
+            try:
+                actor = await self._saved_then_applied(self.desired.with_actor(DesiredActor(name, digest, scale)),
+                                                       lambda: host.start_actor(name, path, scale, progress.phase))
+            except (*REFUSALS, ActorLoadError):
+                if fetched and not self._wanted(digest):
+                    path.unlink(missing_ok=True)  # refused: it takes no room on this host
+                raise
+        except Exception as exc:
+            await progress.phase("failed", reason=str(exc))
             raise
+        await progress.phase("started", scale=actor.scale)
         return {"host": host.name, "actor": name, "digest": actor.digest, "scale": actor.scale,
                 "fetched": fetched, "seconds": round(time.perf_counter() - started, 3)}
 

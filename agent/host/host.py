@@ -14,6 +14,7 @@ import logging
 import secrets
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from pi_edge.agent.lattice.events import ACTOR_FAILED, ACTOR_REFUSED, ACTOR_STAR
 from pi_edge.agent.lattice.remote_provider import RemoteProvider
 from pi_edge.agent.tasks import TaskScope
 from pi_edge.agent.trust.claims import TrustPolicy
+from pi_edge.agent.wasm.compile_cache import digest
 from pi_edge.agent.wasm.instance import ComponentInstance
 from pi_edge.agent.wasm.limits import Limits
 from pi_edge.agent.wasm.log_limit import LogLimit
@@ -104,11 +106,13 @@ class Host:
 
     # -- actors ----------------------------------------------------------------------------------
 
-    async def start_actor(self, name: str, wasm_path: Path, scale: int = 1) -> Actor:
+    async def start_actor(self, name: str, wasm_path: Path, scale: int = 1,
+                          on_phase: Callable[[str], Awaitable[None]] | None = None) -> Actor:
         """Load, instantiate ``scale`` instances and subscribe them; errors leave the host as it was.
 
         If the actor already runs, the new instances start first and the old
         ones stop after, so a redeploy never leaves the subject unserved.
+        ``on_phase`` is told "compiling" (not compiled here yet) or "loading" before its code is loaded.
         """
         subjects.check_token("actor", name)
         check_scale(name, scale)
@@ -122,7 +126,10 @@ class Host:
             await self.events.publish(ACTOR_REFUSED, {"actor": name, "reason": str(exc)})
             raise ClaimsError(f"actor {name!r} refused: {exc}") from None
         # Compiling takes seconds on a Pi: off the loop, so actors already running keep serving.
-        loaded = await asyncio.to_thread(self.runtime.load, name, wasm, claims.digest if claims else None)
+        wasm_digest = claims.digest if claims else await asyncio.to_thread(digest, wasm)
+        if on_phase is not None:
+            await on_phase("loading" if self.runtime.compiled(wasm_digest) else "compiling")
+        loaded = await asyncio.to_thread(self.runtime.load, name, wasm, wasm_digest)
         actor = Actor(name, loaded.digest, claims)
         try:
             for _ in range(scale):

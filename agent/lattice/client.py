@@ -40,6 +40,7 @@ from pi_edge.agent.errors import (
 )
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.connection import connect, subscriptions_live
+from pi_edge.agent.lattice.events import DEPLOY
 from pi_edge.agent.lattice.link_store import read_links, write_link
 from pi_edge.agent.lattice.replies import HOST_HEADER, RETRY_HEADER, failure, with_deadline
 from pi_edge.agent.lattice.store import ComponentStore
@@ -354,7 +355,7 @@ class LatticeClient:
     async def events(self, host: str | None = None, kinds: Collection[str] = ()) -> AsyncIterator[EventFeed]:
         """Events of ``host`` (default: every host) of these ``kinds`` (default: all), from the moment this
         returns: the server holds the subscription by then, so nothing after it is missed."""
-        subject = subjects.events_of(self.lattice, host)
+        subject = subjects.events_of(self.lattice, host, next(iter(kinds)) if len(kinds) == 1 else None)
         nc = self._conn
         sub = await nc.subscribe(subject)
         try:
@@ -366,9 +367,31 @@ class LatticeClient:
 
     # -- the hub's stores ----------------------------------------------------------------------
 
-    async def upload(self, component: bytes) -> tuple[str, bool]:
-        """Put a component in the hub's store: its digest, and whether bytes were sent (not there yet)."""
-        return await ComponentStore(self._conn).put(component)
+    async def upload(self, component: bytes, on_progress: Callable[[int, int], None] | None = None,
+                     ) -> tuple[str, bool]:
+        """Put a component in the hub's store: its digest, and whether bytes were sent (not there yet).
+        ``on_progress(sent, size)`` follows the upload (from a worker thread)."""
+        return await ComponentStore(self._conn).put(component, on_progress)
+
+    async def deploy(self, hosts: Sequence[str], name: str, digest: str, scale: int, timeout: float,
+                     on_phase: Callable[[str, dict[str, Any]], None]) -> list[HostResult]:
+        """Start the uploaded component ``digest`` as actor ``name`` on each host; each host's phases
+        (fetching with its percent, compiling, started...) reach ``on_phase(host, data)`` as they happen,
+        then each host's reply or error."""
+        async with self.events(kinds=(DEPLOY,)) as feed:
+            async def follow() -> None:
+                async for event in feed:
+                    data = dict(event.get("data", {}))
+                    if event.get("host") in hosts and data.get("actor") == name and data.get("digest") == digest:
+                        on_phase(str(event["host"]), data)
+
+            following = asyncio.ensure_future(follow())
+            try:
+                return await self.control_each(hosts, "deploy", {"name": name, "digest": digest, "scale": scale},
+                                               timeout)
+            finally:
+                following.cancel()
+                await asyncio.gather(following, return_exceptions=True)
 
     async def links(self) -> dict[str, str]:
         """Every link the hub keeps: actor -> provider."""

@@ -29,9 +29,13 @@ ACTOR_REFUSED = "actor-refused"
 PROVIDER_HEALTH = "provider-health"
 FRAME = "frame"
 STATE_DAMAGED = "state-damaged"
+ACTOR_SCALED = "actor-scaled"
+#: Where a deploy is on this host: fetching (with its percent), fetched or cached, compiling or loading,
+#: started or failed.
+DEPLOY = "deploy"
 #: Every kind a host publishes, for followers that filter by kind.
-KINDS = (HOST_STARTED, HOST_STOPPED, HEARTBEAT, ACTOR_STARTED, ACTOR_STOPPED, ACTOR_FAILED, ACTOR_REFUSED,
-         PROVIDER_HEALTH, FRAME, STATE_DAMAGED)
+KINDS = (HOST_STARTED, HOST_STOPPED, HEARTBEAT, ACTOR_STARTED, ACTOR_STOPPED, ACTOR_SCALED, ACTOR_FAILED,
+         ACTOR_REFUSED, PROVIDER_HEALTH, FRAME, STATE_DAMAGED, DEPLOY)
 
 
 def envelope(kind: str, host: str, host_id: str, data: dict[str, Any]) -> bytes:

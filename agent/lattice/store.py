@@ -18,10 +18,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import io
 import json
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nats.errors
 import nats.js.errors
@@ -30,6 +33,9 @@ from nats.js.object_store import ObjectStore
 
 from pi_edge.agent.errors import StoreError
 from pi_edge.agent.lattice.server_config import JETSTREAM_DOMAIN
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 log = logging.getLogger("pi_edge.store")
 
@@ -56,6 +62,29 @@ PREAMBLE = b"\0asm\x0d\x00\x01\x00"
 #: Components larger than this are refused before they are fetched (a deploy's own check uses its cap).
 DEFAULT_MAX_BYTES = 64 * 2**20
 
+#: Told the bytes done so far and the whole size, as an upload or a fetch goes.
+Sent = Callable[[int, int], None]
+Fetched = Callable[[int, int], Awaitable[None]]
+
+
+class _Counted(io.BufferedIOBase):
+    """``data`` read chunk by chunk (as the object store's put reads), telling ``on_read`` how far it got."""
+
+    def __init__(self, data: bytes, on_read: Sent) -> None:
+        super().__init__()
+        self._data, self._at, self._on_read = memoryview(data), 0, on_read
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
+        target = memoryview(buffer).cast("B")
+        n = min(len(target), len(self._data) - self._at)
+        target[:n] = self._data[self._at:self._at + n]
+        self._at += n
+        self._on_read(self._at, len(self._data))
+        return n
+
 
 class ComponentStore:
     def __init__(self, nc: Client, timeout: float = 30.0) -> None:
@@ -72,8 +101,9 @@ class ComponentStore:
         except nats.js.errors.NotFoundError:
             raise StoreError("nothing was ever deployed: the hub has no component store yet") from None
 
-    async def put(self, data: bytes) -> tuple[str, bool]:
-        """Upload unless already there; returns the digest and whether bytes were sent."""
+    async def put(self, data: bytes, on_progress: Sent | None = None) -> tuple[str, bool]:
+        """Upload unless already there; returns the digest and whether bytes were sent.  ``on_progress`` is
+        told how far the upload got after each chunk (from a worker thread)."""
         digest = sha256(data)
         bucket = await self._bucket(create=True)
         try:
@@ -81,13 +111,14 @@ class ComponentStore:
             return digest, False
         except nats.js.errors.NotFoundError:
             pass
-        await bucket.put(digest, data)
+        await bucket.put(digest, _Counted(data, on_progress) if on_progress else data)
         log.info("store: uploaded %s (%d bytes)", digest[:12], len(data))
         return digest, True
 
-    async def fetch(self, digest: str, into: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bool:
+    async def fetch(self, digest: str, into: Path, max_bytes: int = DEFAULT_MAX_BYTES,
+                    on_progress: Fetched | None = None) -> bool:
         """The component with this digest in ``into``, from there if it holds it or else the hub; checked
-        either way.  True if it was fetched."""
+        either way.  True if it was fetched; ``on_progress`` is told how far it got, from 0, chunk by chunk."""
         # In a thread: a component is megabytes, and the agent's loop keeps serving meanwhile.
         if await asyncio.to_thread(holds, into, digest):
             return False
@@ -103,7 +134,7 @@ class ComponentStore:
         tmp = into.with_name(f".{into.name}.tmp")
         try:
             try:
-                await self._stream_into(stream, f"$O.{BUCKET}.C.{nuid}", size, digest, tmp)
+                await self._stream_into(stream, f"$O.{BUCKET}.C.{nuid}", size, digest, tmp, on_progress)
                 await asyncio.to_thread(os.replace, tmp, into)
             except OSError as exc:
                 raise StoreError(f"cannot save component {digest[:12]}… in {into.parent}: "
@@ -130,12 +161,15 @@ class ComponentStore:
             raise StoreError(f"the hub's record of component {digest[:12]}… is damaged; deploy it again")
         return info
 
-    async def _stream_into(self, stream: str, chunks: str, size: int, digest: str, tmp: Path) -> None:
+    async def _stream_into(self, stream: str, chunks: str, size: int, digest: str, tmp: Path,
+                           on_progress: Fetched | None = None) -> None:
         """The object's chunks, one message get each, hashed and written as they arrive."""
         h, got, seq = hashlib.sha256(), 0, 1
         fd = await asyncio.to_thread(os.open, tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             while got < size:
+                if on_progress is not None:
+                    await on_progress(got, size)
                 try:
                     msg = await self.js.get_msg(stream, seq=seq, subject=chunks, next=True)
                 except nats.js.errors.NotFoundError:
@@ -150,6 +184,8 @@ class ComponentStore:
                 h.update(data)
                 await asyncio.to_thread(_write_all, fd, data)
                 seq = (msg.seq or seq) + 1
+            if on_progress is not None and got == size:
+                await on_progress(got, size)
             await asyncio.to_thread(os.fsync, fd)
         finally:
             os.close(fd)

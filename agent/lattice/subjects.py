@@ -67,11 +67,12 @@ def event(lattice: str, host: str, kind: str) -> str:
     return f"{PREFIX}.{check_token('lattice', lattice)}.evt.{check_token('host', host)}.{check_token('event', kind)}"
 
 
-def events_of(lattice: str, host: str | None = None) -> str:
-    """What a follower subscribes to: every event of ``host``, or of every host in the lattice."""
-    if host is None:
-        return f"{PREFIX}.{check_token('lattice', lattice)}.evt.>"
-    return f"{PREFIX}.{check_token('lattice', lattice)}.evt.{check_token('host', host)}.*"
+def events_of(lattice: str, host: str | None = None, kind: str | None = None) -> str:
+    """What a follower subscribes to: the events of ``host`` (default: every host), of ``kind`` (default: all)."""
+    of_lattice = f"{PREFIX}.{check_token('lattice', lattice)}.evt"
+    if host is None and kind is None:
+        return f"{of_lattice}.>"
+    return f"{of_lattice}.{check_token('host', host) if host else '*'}.{check_token('event', kind) if kind else '*'}"
 
 
 def provider(lattice: str, name: str, op: str) -> str:

@@ -90,6 +90,10 @@ class Runtime:
                  "from cache" if cached else "compiled", elapsed)
         return LoadedComponent(name, wasm_digest, component, cached, elapsed, imports)
 
+    def compiled(self, wasm_digest: str) -> bool:
+        """Whether the component with this digest is in the compile cache (loading it takes milliseconds)."""
+        return self.cache.path_for(wasm_digest).exists()
+
     def load_file(self, name: str, path: Path) -> LoadedComponent:
         try:
             wasm = Path(path).read_bytes()
