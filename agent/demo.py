@@ -20,17 +20,20 @@ from pi_edge.agent.host.options import ActorSpec, AgentOptions
 from pi_edge.agent.lattice.client import LatticeClient
 from pi_edge.agent.lattice.nats_server import NatsServer
 from pi_edge.agent.lattice.server_config import hub_config
+from pi_edge.agent.progress import NO_PROGRESS, Progress
 from pi_edge.agent.wasm.build import build_actor_async
 
 
 async def run_demo(text: str, png: Path, plugin: ProviderPlugin, cache_dir: Path | None,
-                   say: Callable[[str], None]) -> int:
+                   say: Callable[[str], None], progress: Progress = NO_PROGRESS) -> int:
     import asyncio
 
     say("pi-edge demo: building the oled-text actor (cached after the first time)...")
+    progress.step("building the oled-text actor (cached after the first time)")
     built = await build_actor_async(builtin_actor_dir(), cache_dir)
     say(f"  actor: {built.path.name} ({'from cache' if built.cached else f'built in {built.seconds:.1f} s'})")
 
+    progress.step("starting the hub")
     hub = await NatsServer(hub_config("127.0.0.1", 0, 0)).start_async()
     state = tempfile.mkdtemp(prefix="pi-edge-demo-")  # the demo host's key and the actor it signs
     provider = plugin.create(argparse.Namespace(**{**plugin_defaults(plugin), "display": "emulator"}))
@@ -43,11 +46,15 @@ async def run_demo(text: str, png: Path, plugin: ProviderPlugin, cache_dir: Path
     try:
         say(f"  hub on {hub.url}, leaf nodes on port {hub.leafnode_port}")
         say("  starting the agent (first start compiles the actor, about 10 s; then cached)...")
+        agent.on_phase = lambda phase: progress.step(f"agent: {phase}")  # its first compile is the long one
         await agent.start()
         async with LatticeClient(hub.url, name="pi-edge-demo-laptop") as laptop:
+            progress.step("waiting for the agent to join the hub")
             await laptop.wait_for_actor(DEFAULT_ACTOR, timeout=15)
+            progress.step(f"sending {text!r}")
             say(f"  agent joined the hub; sending {text!r}")
             reply = await laptop.send(DEFAULT_ACTOR, typed(text))
+        progress.step("drawing the panel")
         say(f"  reply: {reply.body.decode()} ({reply.seconds * 1000:.1f} ms round trip)")
         screen = provider.snapshot()
         say(screen.halfblocks())

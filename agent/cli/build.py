@@ -61,7 +61,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from pi_edge.agent.demo import run_demo
 
     dir_flag("--cache-dir", args.cache_dir)
-    return asyncio.run(run_demo(args.text, args.output, args.plugin, args.cache_dir, out))
+    from pi_edge.agent.cli.progress import StepsOnStderr
+
+    with StepsOnStderr("demo") as progress:
+        return asyncio.run(run_demo(args.text, args.output, args.plugin, args.cache_dir, progress.out, progress))
 
 
 def add_commands(sub: Subcommands, display_plugin: ProviderPlugin) -> None:
