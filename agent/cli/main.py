@@ -15,12 +15,12 @@ import sys
 from collections.abc import Sequence
 
 from pi_edge.agent import __version__
-from pi_edge.agent.cli import actors, agent, build, display, hosts, hub, install, keys, links
+from pi_edge.agent.cli import actors, agent, build, display, hosts, hub, install, keys, links, trust
 from pi_edge.agent.errors import PiEdgeError
 
 #: Commands whose INFO log would only clutter their output.
 QUIET = ("display", "clear", "hosts", "new", "build", "demo", "snapshot", "watch", "inventory", "events", "deploy",
-         "stop", "scale", "link", "links", "keys", "sign", "inspect", "install-service")
+         "stop", "scale", "link", "links", "keys", "sign", "inspect", "trust", "install-service")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     actors.add_commands(sub)
     links.add_commands(sub)
     keys.add_commands(sub)
+    trust.add_commands(sub)
     build.add_commands(sub, display_plugin)
     install.add_commands(sub)
     return parser

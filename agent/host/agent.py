@@ -14,7 +14,15 @@ from pathlib import Path
 from nats.aio.client import Client
 
 from pi_edge.agent.display.provider import DisplayProvider
-from pi_edge.agent.errors import ActorLoadError, BuildError, NatsServerError, PiEdgeError, ProviderError, StoreError
+from pi_edge.agent.errors import (
+    ActorLoadError,
+    BuildError,
+    ControlError,
+    NatsServerError,
+    PiEdgeError,
+    ProviderError,
+    StoreError,
+)
 from pi_edge.agent.host import labels
 from pi_edge.agent.host.control import Control
 from pi_edge.agent.host.desired import DesiredState
@@ -23,6 +31,7 @@ from pi_edge.agent.host.host import REFUSALS, Host, NotRunning, default_host_nam
 from pi_edge.agent.host.links import HubLinks, LinkTable
 from pi_edge.agent.host.options import ActorSpec, AgentOptions
 from pi_edge.agent.host.presence import Presence
+from pi_edge.agent.host.trust_store import TrustChanges, TrustStore
 from pi_edge.agent.lattice.connection import connect, subscriptions_live
 from pi_edge.agent.lattice.credentials import LeafCredentials
 from pi_edge.agent.lattice.events import STATE_DAMAGED
@@ -56,6 +65,7 @@ class Agent:
         self.presence: Presence | None = None
         self.display_events: DisplayEvents | None = None
         self.hub_links: HubLinks | None = None
+        self.trust_store: TrustStore | None = None
         #: What ``start`` is doing now, for systemd's status line while it runs (a first start takes minutes on a Pi).
         self.phase = "not started"
         self.on_phase: Callable[[str], None] | None = None  # told each new phase
@@ -91,6 +101,8 @@ class Agent:
         identity = HostIdentity.load(state_dir)
         self.desired = DesiredState(state_dir)
         wanted = self.desired.load()
+        self.trust_store = TrustStore(state_dir)
+        self.trust_store.load()
         if not opts.nats_url:
             await self._start_leaf_server(name)
         self.nc = await connect(self.url, name=f"pi-edge-agent-{name}", timeout=5.0, reconnect=True)
@@ -141,22 +153,64 @@ class Agent:
         """
         assert self.desired is not None and self.nc is not None
         self.presence, self.display_events = Presence(host), DisplayEvents(self.provider, host.events)
-        self.control = Control(host, self.desired, link_table)
+        self.control = Control(host, self.desired, link_table, trust=self)
         await self.presence.start()
         await self.control.subscribe()
         self.display_events.start()
         await subscriptions_live(self.nc)  # "ready" must mean a ping from anywhere is answered
         await self.presence.announce()
-        host.state_damage = [*self.desired.file.damage, *link_table.file.damage]  # found before the lattice was
+        trust_damage = self.trust_store.file.damage if self.trust_store is not None else []
+        host.state_damage = [*self.desired.file.damage, *link_table.file.damage, *trust_damage]  # found before
         for damage in host.state_damage:
             await host.events.publish(STATE_DAMAGED, {"reason": damage})
         if self.options.heartbeat_s > 0:
             self.presence.start_heartbeat(self.options.heartbeat_s)
 
-    @staticmethod
-    def _trust(options: AgentOptions, host_id: str) -> TrustPolicy:
-        """What this host builds from source it signs itself, so its own key is trusted too."""
-        return TrustPolicy(frozenset(options.trusted) | {host_id}, options.allow_unsigned)
+    def _trust(self, options: AgentOptions, host_id: str) -> TrustPolicy:
+        """The configuration's issuers as 'pi-edge trust' changed them, and this host's own key (it signs
+        what it builds from source itself)."""
+        changes = self.trust_store.changes if self.trust_store is not None else TrustChanges()
+        return TrustPolicy(changes.applied(options.trusted) | {host_id}, options.allow_unsigned)
+
+    # -- trust at run time ('pi-edge trust', through the control subjects) ----------------------------
+
+    def trusted_issuers(self) -> dict[str, str]:
+        """Every issuer this host trusts now, and why: "config", "pi-edge trust" or "this host"."""
+        assert self.host is not None and self.trust_store is not None
+        changes, configured = self.trust_store.changes, set(self.options.trusted)
+        issuers = dict.fromkeys(configured - changes.removed, "config")
+        issuers.update(dict.fromkeys(changes.added, "pi-edge trust"))
+        issuers[self.host.id] = "this host"
+        return dict(sorted(issuers.items()))
+
+    async def add_trust(self, issuer: str) -> dict[str, list[str]]:
+        """Trust ``issuer`` (saved, then applied): actors it signed that were refused start."""
+        assert self.trust_store is not None
+        self.trust_store.add(issuer)
+        return await self._apply_trust()
+
+    async def remove_trust(self, issuer: str) -> dict[str, list[str]]:
+        """Trust ``issuer`` no more (saved, then applied): actors it signed stop, and stay wanted."""
+        assert self.trust_store is not None and self.host is not None
+        if issuer == self.host.id:
+            raise ControlError(f"{issuer} is this host's own key, which signs the actors it builds itself; "
+                               "it cannot be distrusted")
+        if issuer not in self.trusted_issuers():
+            raise ControlError(f"issuer {issuer} is not trusted by host {self.host.name}; nothing to remove")
+        self.trust_store.remove(issuer, self.options.trusted)
+        return await self._apply_trust()
+
+    async def _apply_trust(self) -> dict[str, list[str]]:
+        host, desired = self.host, self.desired
+        assert host is not None and desired is not None
+        stopped = await host.apply_policy(self._trust(self.options, host.id))
+        before = set(host.actors)
+        for spec in self.options.actors:  # configured ones that were refused may start now
+            down = host.not_running.get(spec.name)
+            if spec.name not in host.actors and spec.name not in stopped and down is not None and down.refused:
+                await self._start_configured(spec)
+        await self._restore([n for n in desired.actors if n not in host.actors.keys() | stopped.keys()])
+        return {"stopped": sorted(stopped), "started": sorted(set(host.actors) - before)}
 
     async def reconfigure(self, new: AgentOptions) -> None:
         """Apply a re-read configuration without dropping the lattice connection.

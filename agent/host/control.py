@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -28,6 +28,7 @@ from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.connection import unsubscribe_all
 from pi_edge.agent.lattice.replies import error_headers, expired
 from pi_edge.agent.lattice.store import ComponentStore
+from pi_edge.agent.trust import claims
 
 log = logging.getLogger("pi_edge.host")
 
@@ -35,14 +36,26 @@ Operation = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 T = TypeVar("T")
 
 
+class RuntimeTrust(Protocol):
+    """Who changes this host's trust at run time (the agent: it owns the configuration and the restore)."""
+
+    def trusted_issuers(self) -> dict[str, str]: ...
+
+    async def add_trust(self, issuer: str) -> dict[str, list[str]]: ...
+
+    async def remove_trust(self, issuer: str) -> dict[str, list[str]]: ...
+
+
 class Control:
-    def __init__(self, host: Host, desired: DesiredState, link_table: LinkTable) -> None:
+    def __init__(self, host: Host, desired: DesiredState, link_table: LinkTable,
+                 trust: RuntimeTrust | None = None) -> None:
         self.host = host
         self.desired = desired
         self.link_table = link_table
+        self.runtime_trust = trust
         self.operations: dict[str, Operation] = {
             "inventory": self.inventory, "snapshot": self.snapshot, "deploy": self.deploy, "stop": self.stop_actor,
-            "scale": self.scale_actor, "link": self.link_actor,
+            "scale": self.scale_actor, "link": self.link_actor, "trust": self.trust,
         }
         self._subs: list[Subscription] = []
 
@@ -189,6 +202,24 @@ class Control:
     def _wanted(self, digest: str) -> bool:
         """Whether any deployed actor runs (or wants) the component with this digest."""
         return any(actor.digest == digest for actor in self.desired.actors.values())
+
+    async def trust(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``{"add": ISSUER}`` or ``{"remove": ISSUER}`` (saved, then applied), or ``{}``: the issuers trusted."""
+        if self.runtime_trust is None:
+            raise ControlError(f"host {self.host.name} cannot change its trust at run time")
+        changes = {op: request[op] for op in ("add", "remove") if op in request}
+        if len(changes) > 1:
+            raise ControlError("trust: give one of 'add' and 'remove', not both")
+        outcome: dict[str, list[str]] = {"stopped": [], "started": []}
+        for op, issuer in changes.items():
+            if not isinstance(issuer, str) or not claims.is_public_key(issuer, "account"):
+                raise ControlError(f"trust: {op} needs an account public key (56 characters starting with 'A', "
+                                   f"from 'pi-edge keys gen account'), got {str(issuer)[:60]!r}")
+            apply = self.runtime_trust.add_trust if op == "add" else self.runtime_trust.remove_trust
+            outcome = await apply(issuer)
+            log.info("host=%s trust %s %s: stopped %s, started %s", self.host.name, op, issuer,
+                     outcome["stopped"] or "none", outcome["started"] or "none")
+        return {"host": self.host.name, "issuers": self.runtime_trust.trusted_issuers(), **outcome}
 
     async def _saved_then_applied(self, wanted: dict[str, DesiredActor], apply: Callable[[], Awaitable[T]]) -> T:
         """Save what the host will run, then make it so; if that fails, the saved state goes back.
