@@ -130,3 +130,15 @@ def seconds_arg(value: str) -> float:
     if not seconds > 0:
         raise argparse.ArgumentTypeError(f"{value} s: a timeout must be more than 0 seconds")
     return seconds
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_arg(value: str) -> float:
+    """A length of time like 30s, 10m, 2h or 1d, in seconds."""
+    text = value.strip()
+    if len(text) < 2 or text[-1] not in _UNITS or not text[:-1].isdigit():
+        raise argparse.ArgumentTypeError(f"{value!r} is not a duration: write a whole number and a unit, "
+                                         "e.g. 30s, 10m, 2h, 1d")
+    return float(int(text[:-1]) * _UNITS[text[-1]])

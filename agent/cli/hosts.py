@@ -1,4 +1,4 @@
-"""``pi-edge hosts``, ``inventory`` and ``events``: what the lattice's hosts are and what they do."""
+"""``pi-edge hosts``, ``inventory``, ``events`` and ``logs``: what the lattice's hosts are and what they do."""
 
 from __future__ import annotations
 
@@ -9,8 +9,17 @@ import sys
 import time
 from typing import Any
 
-from pi_edge.agent.cli.arguments import Subcommands, lattice_args, lattice_client, name_arg, positive_int
+from pi_edge.agent.cli.arguments import (
+    Subcommands,
+    duration_arg,
+    lattice_args,
+    lattice_client,
+    name_arg,
+    positive_int,
+)
 from pi_edge.agent.cli.output import out, until_interrupted
+from pi_edge.agent.errors import ConfigError
+from pi_edge.agent.host.log_buffer import MAX_ANSWER_LINES
 from pi_edge.agent.lattice.client import HostInfo
 from pi_edge.agent.lattice.events import KINDS
 
@@ -134,6 +143,38 @@ def cmd_events(args: argparse.Namespace) -> int:
     return until_interrupted(main)
 
 
+def _log_line(line: dict[str, Any]) -> str:
+    if "dropped" in line:
+        return (f"... {line['dropped']} line(s) not sent: over the host's rate of {line.get('lines_per_s')} lines "
+                "a second (its own log has them all)")
+    at = time.strftime("%m-%d %H:%M:%S", time.localtime(float(line.get("at", 0))))
+    return f"{at} {line.get('level', '?')!s:<8} {line.get('logger', '?')}: {line.get('text', '')}"
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    if args.lines > MAX_ANSWER_LINES:
+        raise ConfigError(f"--lines {args.lines}: a host answers with at most {MAX_ANSWER_LINES} lines")
+    since = time.time() - args.since if args.since is not None else None
+
+    async def main() -> int:
+        async with lattice_client(args, name="pi-edge-logs", reconnect=args.follow) as lattice:
+            if not args.follow:
+                lines = await lattice.logs(args.name, since, args.actor, args.lines)
+                for line in lines:
+                    out(_log_line(line))
+                if not lines:
+                    out(f"no log lines from {args.name}" + (f" about actor {args.actor}" if args.actor else "")
+                        + (" in that time" if since is not None else ""), sys.stderr)
+                return 0
+            async with lattice.follow_logs(args.name, since, args.actor, args.lines) as feed:
+                out(f"following {args.name}'s log (Ctrl-C stops)", sys.stderr)
+                async for line in feed:
+                    out(_log_line(line))
+        return 0
+
+    return until_interrupted(main)
+
+
 def add_commands(sub: Subcommands) -> None:
     p = sub.add_parser("hosts", help="list the hosts in the lattice",
                        description="Every host answering in the lattice: name, id, uptime, display health, "
@@ -158,3 +199,17 @@ def add_commands(sub: Subcommands) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     lattice_args(p)
     p.set_defaults(func=cmd_events)
+
+    p = sub.add_parser("logs", help="a host's recent log lines, and new ones as they come (-f)",
+                       description="Print the recent lines of HOST's log (it keeps the newest 2000), from the "
+                                   "laptop; -f then follows new ones live, at most 50 lines a second (a count "
+                                   "says how many were held back). Ctrl-C stops.")
+    p.add_argument("name", metavar="HOST", type=name_arg("host"), help="the host's name (see 'pi-edge hosts')")
+    p.add_argument("-f", "--follow", action="store_true", help="then print new lines as they come")
+    p.add_argument("--actor", type=name_arg("actor"), help="only the lines about this actor")
+    p.add_argument("--since", type=duration_arg, metavar="DURATION",
+                   help="only lines from this long ago on: 30s, 10m, 2h, 1d (default: every line kept)")
+    p.add_argument("-n", "--lines", type=positive_int, default=200,
+                   help=f"at most this many recent lines (default %(default)s, at most {MAX_ANSWER_LINES})")
+    lattice_args(p)
+    p.set_defaults(func=cmd_logs)

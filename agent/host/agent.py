@@ -29,6 +29,7 @@ from pi_edge.agent.host.desired import DesiredState
 from pi_edge.agent.host.display_events import DisplayEvents
 from pi_edge.agent.host.host import REFUSALS, Host, NotRunning, default_host_name
 from pi_edge.agent.host.links import HubLinks, LinkTable
+from pi_edge.agent.host.log_buffer import LogBuffer
 from pi_edge.agent.host.options import ActorSpec, AgentOptions
 from pi_edge.agent.host.presence import Presence
 from pi_edge.agent.host.trust_store import TrustChanges, TrustStore
@@ -66,6 +67,8 @@ class Agent:
         self.display_events: DisplayEvents | None = None
         self.hub_links: HubLinks | None = None
         self.trust_store: TrustStore | None = None
+        #: The agent's recent log lines, for 'pi-edge logs' (on the pi_edge logger while the agent runs).
+        self.logs = LogBuffer()
         #: What ``start`` is doing now, for systemd's status line while it runs (a first start takes minutes on a Pi).
         self.phase = "not started"
         self.on_phase: Callable[[str], None] | None = None  # told each new phase
@@ -95,6 +98,7 @@ class Agent:
 
     async def _start(self) -> Host:
         opts = self.options
+        logging.getLogger("pi_edge").addHandler(self.logs)
         self._enter("reading the state directory")
         name = opts.name or default_host_name()
         state_dir = opts.state_dir or default_state_dir()
@@ -153,10 +157,11 @@ class Agent:
         """
         assert self.desired is not None and self.nc is not None
         self.presence, self.display_events = Presence(host), DisplayEvents(self.provider, host.events)
-        self.control = Control(host, self.desired, link_table, trust=self)
+        self.control = Control(host, self.desired, link_table, trust=self, logs=self.logs)
         await self.presence.start()
         await self.control.subscribe()
         self.display_events.start()
+        self.logs.serve(host.events)
         await subscriptions_live(self.nc)  # "ready" must mean a ping from anywhere is answered
         await self.presence.announce()
         trust_damage = self.trust_store.file.damage if self.trust_store is not None else []
@@ -349,6 +354,8 @@ class Agent:
         if self.server is not None:
             await asyncio.to_thread(self.server.stop)
             self.server = None
+        await self.logs.stop()
+        logging.getLogger("pi_edge").removeHandler(self.logs)
 
     async def _stop_host(self, host: Host, grace: float) -> None:
         """Stop taking requests first, then let the actors finish what they accepted, then say goodbye."""

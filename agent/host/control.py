@@ -24,6 +24,7 @@ from pi_edge.agent.host.deploy_progress import DeployProgress
 from pi_edge.agent.host.desired import DesiredActor, DesiredState
 from pi_edge.agent.host.host import MAX_INSTANCES, REFUSALS, Host
 from pi_edge.agent.host.links import LinkTable
+from pi_edge.agent.host.log_buffer import MAX_ANSWER_LINES, LogBuffer
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.connection import unsubscribe_all
 from pi_edge.agent.lattice.replies import error_headers, expired
@@ -48,14 +49,15 @@ class RuntimeTrust(Protocol):
 
 class Control:
     def __init__(self, host: Host, desired: DesiredState, link_table: LinkTable,
-                 trust: RuntimeTrust | None = None) -> None:
+                 trust: RuntimeTrust | None = None, logs: LogBuffer | None = None) -> None:
         self.host = host
         self.desired = desired
         self.link_table = link_table
         self.runtime_trust = trust
+        self.log_buffer = logs
         self.operations: dict[str, Operation] = {
             "inventory": self.inventory, "snapshot": self.snapshot, "deploy": self.deploy, "stop": self.stop_actor,
-            "scale": self.scale_actor, "link": self.link_actor, "trust": self.trust,
+            "scale": self.scale_actor, "link": self.link_actor, "trust": self.trust, "logs": self.logs,
         }
         self._subs: list[Subscription] = []
 
@@ -220,6 +222,26 @@ class Control:
             log.info("host=%s trust %s %s: stopped %s, started %s", self.host.name, op, issuer,
                      outcome["stopped"] or "none", outcome["started"] or "none")
         return {"host": self.host.name, "issuers": self.runtime_trust.trusted_issuers(), **outcome}
+
+    async def logs(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The host's recent log lines: ``{"since": epoch seconds, "actor": NAME, "limit": N, "follow": S}``,
+        each optional; ``follow`` also publishes new lines as ``log`` events for S seconds (a lease, renewed)."""
+        if self.log_buffer is None:
+            raise ControlError(f"host {self.host.name} keeps no log lines")
+        since, actor = request.get("since"), request.get("actor")
+        limit, follow = request.get("limit", 200), request.get("follow", 0)
+        if since is not None and (not isinstance(since, int | float) or isinstance(since, bool)):
+            raise ControlError(f"logs: since must be a time in seconds since the epoch, got {since!r}")
+        if actor is not None:
+            subjects.check_token("actor", field(request, "actor", str))
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit <= MAX_ANSWER_LINES:
+            raise ControlError(f"logs: limit must be a whole number 0..{MAX_ANSWER_LINES}, got {limit!r}")
+        if not isinstance(follow, int | float) or isinstance(follow, bool) or not follow >= 0:
+            raise ControlError(f"logs: follow must be a number of seconds, got {follow!r}")
+        lines, seq = self.log_buffer.recent(since, actor, limit)
+        granted = self.log_buffer.follow(float(follow)) if follow else 0.0
+        return {"host": self.host.name, "lines": lines, "seq": seq, "follow_s": granted,
+                "kept": self.log_buffer.lines.maxlen}
 
     async def _saved_then_applied(self, wanted: dict[str, DesiredActor], apply: Callable[[], Awaitable[T]]) -> T:
         """Save what the host will run, then make it so; if that fails, the saved state goes back.

@@ -40,7 +40,7 @@ from pi_edge.agent.errors import (
 )
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.connection import connect, subscriptions_live
-from pi_edge.agent.lattice.events import DEPLOY
+from pi_edge.agent.lattice.events import DEPLOY, LOG
 from pi_edge.agent.lattice.link_store import read_links, write_link
 from pi_edge.agent.lattice.replies import HOST_HEADER, RETRY_HEADER, failure, with_deadline
 from pi_edge.agent.lattice.store import ComponentStore
@@ -52,6 +52,9 @@ DEFAULT_URL = "nats://127.0.0.1:4222"
 #: However short the caller's timeout, hosts get this long to answer a ping: a command that lists
 #: or addresses hosts must not miss one because it was told to wait 1 ms for replies.
 MIN_PING_WINDOW = 0.25
+
+#: How long a host publishes its new log lines for one request to follow them (renewed while following).
+FOLLOW_LEASE_S = 30.0
 
 #: A host's description of itself, as it answers a ping (JSON).
 HostInfo = dict[str, Any]
@@ -219,6 +222,53 @@ class EventFeed:
                 log.debug("ignoring a malformed event on %s", msg.subject)
 
 
+class LogFeed:
+    """A host's log lines: the recent ones first, then new ones as the host publishes them, each once.
+
+    Each item is a line (``{"seq", "at", "level", "logger", "actor", "text"}``) or ``{"dropped": N}`` when the
+    host held lines back over its rate.  The host publishes only while a lease runs: it is renewed here.
+    """
+
+    def __init__(self, client: LatticeClient, host: str, events: EventFeed, first: dict[str, Any],
+                 actor: str | None) -> None:
+        self.client, self.host, self.actor = client, host, actor
+        self._events = events
+        self._pending: list[dict[str, Any]] = list(first.get("lines", []))
+        self._seen = int(first.get("seq", 0))
+        self._lease = float(first.get("follow_s", 0))
+        self._renewing = asyncio.ensure_future(self._renew()) if self._lease > 0 else None
+
+    async def _renew(self) -> None:
+        while True:
+            await asyncio.sleep(self._lease / 3)  # the renewal's period, not a synchronisation
+            try:
+                await self.client.control(self.host, "logs", {"limit": 0, "follow": self._lease})
+            except LatticeError as exc:  # the host may be restarting: its events resume when it is back
+                log.debug("logs: renewing the lease on %s failed: %s", self.host, exc)
+
+    async def close(self) -> None:
+        if self._renewing is not None:
+            self._renewing.cancel()
+            await asyncio.gather(self._renewing, return_exceptions=True)
+
+    def __aiter__(self) -> LogFeed:
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        while not self._pending:
+            event = await anext(self._events)
+            data = dict(event.get("data", {}))
+            fresh = [line for line in data.get("lines", []) if isinstance(line, dict)
+                     and int(line.get("seq", 0)) > self._seen
+                     and (self.actor is None or line.get("actor") == self.actor)]
+            self._pending.extend(fresh)
+            if data.get("dropped"):
+                self._pending.append({"dropped": int(data["dropped"]), "lines_per_s": data.get("lines_per_s")})
+        item = self._pending.pop(0)
+        self._seen = max(self._seen, int(item.get("seq", 0)))
+        return item
+
+
 # -- the client --------------------------------------------------------------------------------
 
 
@@ -364,6 +414,25 @@ class LatticeClient:
         finally:
             if not nc.is_closed:
                 await sub.unsubscribe()
+
+    async def logs(self, host: str, since: float | None = None, actor: str | None = None,
+                   limit: int = 200) -> list[dict[str, Any]]:
+        """``host``'s recent log lines (of ``actor``, since ``since``), oldest first."""
+        answer = await self.control(host, "logs", {"since": since, "actor": actor, "limit": limit})
+        return list(answer.get("lines", []))
+
+    @asynccontextmanager
+    async def follow_logs(self, host: str, since: float | None = None, actor: str | None = None,
+                          limit: int = 200) -> AsyncIterator[LogFeed]:
+        """``host``'s recent log lines, then its new ones as they come (see ``LogFeed``)."""
+        async with self.events(host, (LOG,)) as events:  # following first: nothing in between is missed
+            first = await self.control(host, "logs", {"since": since, "actor": actor, "limit": limit,
+                                                      "follow": FOLLOW_LEASE_S})
+            feed = LogFeed(self, host, events, first, actor)
+            try:
+                yield feed
+            finally:
+                await feed.close()
 
     # -- the hub's stores ----------------------------------------------------------------------
 

@@ -33,9 +33,11 @@ ACTOR_SCALED = "actor-scaled"
 #: Where a deploy is on this host: fetching (with its percent), fetched or cached, compiling or loading,
 #: started or failed.
 DEPLOY = "deploy"
+#: The host's new log lines, published only while someone follows them (``pi-edge logs -f``).
+LOG = "log"
 #: Every kind a host publishes, for followers that filter by kind.
 KINDS = (HOST_STARTED, HOST_STOPPED, HEARTBEAT, ACTOR_STARTED, ACTOR_STOPPED, ACTOR_SCALED, ACTOR_FAILED,
-         ACTOR_REFUSED, PROVIDER_HEALTH, FRAME, STATE_DAMAGED, DEPLOY)
+         ACTOR_REFUSED, PROVIDER_HEALTH, FRAME, STATE_DAMAGED, DEPLOY, LOG)
 
 
 def envelope(kind: str, host: str, host_id: str, data: dict[str, Any]) -> bytes:
