@@ -27,6 +27,7 @@ handle::
     ├── ControlError                 a control request cannot be carried out as asked
     ├── StateError                   the host's state could not be saved (so what was asked is not done)
     ├── NatsServerError              the embedded nats-server could not be found, started or reached
+    │   └── PortInUseError           a port it must listen on is taken (the message names the flag)
     └── LatticeError                 talking to the lattice failed
         ├── LatticeUnreachableError  no NATS server answers at the URL
         ├── NoResponderError         nobody serves the subject (the actor is not running)
@@ -157,6 +158,20 @@ class StateError(PiEdgeError):
 
 class NatsServerError(PiEdgeError):
     """The embedded nats-server could not be found, started or reached."""
+
+
+class PortInUseError(NatsServerError):
+    """A port the server must listen on is taken; ``port`` and ``address`` say which, so the command that
+    chose it can name its flag."""
+
+    def __init__(self, message: str, address: str, port: int) -> None:
+        super().__init__(message)
+        self.address = address
+        self.port = port
+
+    def naming(self, flag: str) -> PortInUseError:
+        """The same error, saying which flag picks another port."""
+        return PortInUseError(f"{self}; pick another with {flag} (0 picks a free one)", self.address, self.port)
 
 
 class LatticeError(PiEdgeError):

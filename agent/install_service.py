@@ -11,6 +11,7 @@ the user commands it would run.
 
 from __future__ import annotations
 
+import difflib
 import grp
 import os
 import pwd
@@ -244,8 +245,16 @@ def _write(report: _Report, root: Path, rel: Path, text: str, *, dry_run: bool, 
     if current == text:
         report.add(f"unchanged {shown}")
         return
-    if dry_run:
-        report.add(f"would write {shown}" + (" (replacing the one there)" if current is not None else ""))
+    if dry_run:  # what it would write, whole, or what would change in the one there
+        if current is None:
+            report.add(f"would write {shown}:")
+            shown_lines = text.splitlines()
+        else:
+            report.add(f"would write {shown} (replacing the one there), changing:")
+            shown_lines = list(difflib.unified_diff(current.splitlines(), text.splitlines(), "now", "then",
+                                                    lineterm=""))[2:]
+        for line in shown_lines:
+            report.add(f"    {line}".rstrip())
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

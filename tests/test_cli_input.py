@@ -114,7 +114,7 @@ async def test_a_port_in_use_is_named_in_one_short_line() -> None:
         code, _out, err = await run_cli("hub", "--listen", "127.0.0.1", "--port", str(port), "--leafnode-port", "0")
     line = err.strip().splitlines()[-1]
     assert code != 0 and "Traceback" not in err, err
-    assert f"127.0.0.1:{port}: bind: address already in use" in line and "pick another" in line, line
+    assert f"its client port 127.0.0.1:{port} is in use" in line and "pick another with --port (0 picks" in line, line
     assert "[INF]" not in line and "Starting nats-server" not in line, line
 
 

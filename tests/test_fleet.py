@@ -99,7 +99,7 @@ async def test_deploy_by_label_scale_and_stop_across_leaf_links(hub, start_agent
     assert code == 0
     [line_a] = [line for line in out.splitlines() if line.startswith("pi-a ")]
     [line_b] = [line for line in out.splitlines() if line.startswith("pi-b ")]
-    assert "node=pi-01" in line_a and "signx3" in line_b and "node=pi-02" in line_b
+    assert "node=pi-01" in line_a and "sign x3" in line_b and "node=pi-02" in line_b
 
     code, out, err = await run_cli("stop", "sign", "--nats-url", hub.url)
     assert code == 0 and "pi-b: sign stopped" in out, err
@@ -410,7 +410,8 @@ def test_the_hosts_table_stays_aligned_and_flags_actors_that_do_not_serve() -> N
     ]
     header, kitchen, a, legend = hosts_table(hosts)  # sorted by name
     assert header.index("LABELS") == a.index("node=pi-01") == kitchen.index("room=kitchen"), "\n".join((header, a, kitchen))
-    assert header.index("ACTORS") == a.index("oled-text") == kitchen.index("a-rather-long-actor-namex3")
-    assert "a-rather-long-actor-namex3,bad!,clock,sign(down)" in kitchen and "UNHEALTHY" in kitchen
-    assert legend.startswith("! marked failed, (down) not running")
+    assert header.index("ACTORS") == a.index("oled-text") == kitchen.index("a-rather-long-actor-name x3")
+    # 'signx2' read as an actor's name: the count and the marks stand apart from it
+    assert "a-rather-long-actor-name x3, bad (failed), clock, sign (down)" in kitchen and "UNHEALTHY" in kitchen
+    assert legend.startswith("(failed): marked failed, (down): not running")
     assert len(hosts_table(hosts[:1])) == 2, "no legend when nothing is flagged"

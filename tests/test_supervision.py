@@ -60,7 +60,7 @@ async def test_too_many_traps_mark_the_actor_failed_with_an_event(start_agent, b
         assert re.search(r"misbehave .*failed 3\n +MARKED FAILED: actor 'misbehave' is marked failed: it trapped 3 "
                          r"times within 600 s", out), out
         code, out, err = await run_cli("hosts", "--nats-url", agent.url)
-        assert code == 0 and "misbehave!,oled-text" in out and "! marked failed" in out, out + err
+        assert code == 0 and "misbehave (failed), oled-text" in out and "(failed): marked failed" in out, out + err
     finally:
         await nc.close()
 

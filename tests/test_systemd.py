@@ -23,7 +23,7 @@ from pi_edge.agent import install_service
 from pi_edge.agent.errors import ConfigError, PiEdgeError
 from pi_edge.agent.host.config import KEYS
 from pi_edge.agent.host.config_skeleton import SKELETON
-from pi_edge.agent.install_service import PLACEHOLDER, find_executable, install
+from pi_edge.agent.install_service import AGENT, PLACEHOLDER, find_executable, install, render_unit
 from tests.processes import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -289,9 +289,25 @@ def test_dry_run_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[st
     install(root=tmp_path, dry_run=True)
     out = capsys.readouterr().out
     assert list(tmp_path.iterdir()) == []
-    assert f"would write {installed(tmp_path, AGENT_UNIT)}" in out
-    assert f"would write {tmp_path / 'etc' / 'pi-edge' / 'agent.toml'}" in out
+    assert f"would write {installed(tmp_path, AGENT_UNIT)}:" in out
+    assert f"would write {tmp_path / 'etc' / 'pi-edge' / 'agent.toml'}:" in out
     assert "would run: useradd" in out
+    # ... and shows what it would write: the unit and the config, whole.
+    unit = render_unit(AGENT, find_executable(), AGENT.user)
+    assert "\n".join(f"    {line}".rstrip() for line in unit.splitlines()) in out
+    assert "\n".join(f"    {line}".rstrip() for line in SKELETON.splitlines()) in out
+
+
+def test_dry_run_shows_what_would_change_in_a_unit_already_there(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    install(root=tmp_path)
+    unit = installed(tmp_path, AGENT_UNIT)
+    unit.write_text(unit.read_text().replace("WatchdogSec=30", "WatchdogSec=60"))
+    capsys.readouterr()
+    install(root=tmp_path, dry_run=True)
+    out = capsys.readouterr().out
+    assert f"would write {unit} (replacing the one there), changing:" in out
+    assert "    -WatchdogSec=60\n    +WatchdogSec=30" in out
 
 
 def test_install_hub(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

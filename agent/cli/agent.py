@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pi_edge.actors import DEFAULT_ACTOR
+from pi_edge.actors import BUILTIN, DEFAULT_ACTOR
 from pi_edge.agent.cli.arguments import Subcommands
 from pi_edge.agent.cli.output import out
 from pi_edge.agent.display.plugins import ProviderPlugin
@@ -50,8 +50,9 @@ def add_commands(sub: Subcommands, display_plugin: ProviderPlugin) -> None:
     p.add_argument("--lattice", help=f"lattice id (default {subjects.DEFAULT_LATTICE})")
     p.add_argument("--name", help="host name in the lattice (default: this machine's hostname)")
     p.add_argument("--actor", action="append", metavar="NAME=PATH",
-                   help="actor to run: a built .wasm or an actor source directory; repeatable "
-                        f"(default: the built-in {DEFAULT_ACTOR} actor)")
+                   help=f"actor to run as NAME: PATH is {BUILTIN!r} (the built-in {DEFAULT_ACTOR} actor, e.g. "
+                        f"--actor sign={BUILTIN}), a built .wasm, or an actor's source folder (built and signed by "
+                        f"this host); repeatable (default: {DEFAULT_ACTOR}={BUILTIN})")
     p.add_argument("--cache-dir", type=Path, help="build and compile cache (default ~/.cache/pi-edge)")
     p.add_argument("--state-dir", type=Path,
                    help="host key, deployed actors and what to restore at boot (default $PI_EDGE_STATE_DIR "

@@ -29,12 +29,12 @@ def _labels(h: dict[str, Any]) -> str:
 
 
 def _actors(h: dict[str, Any]) -> str:
-    """``sign,clockx3``; an actor marked failed ends in ``!``, one the host wants but does not run in
-    ``(down)`` (``inventory`` says why)."""
+    """``clock x3, sign``: each actor with its instances when more than one; one marked failed is followed by
+    ``(failed)``, one the host wants but does not run by ``(down)`` (``inventory`` says why)."""
     failed = set(h.get("failed", []))
-    running = [f"{n}{'x' + str(c) if c != 1 else ''}{'!' if n in failed else ''}"
+    running = [f"{n}{f' x{c}' if c != 1 else ''}{' (failed)' if n in failed else ''}"
                for n, c in sorted(dict(h.get("actors", {})).items())]
-    return ",".join(running + [f"{n}(down)" for n in sorted(h.get("not_running", []))]) or "-"
+    return ", ".join(running + [f"{n} (down)" for n in sorted(h.get("not_running", []))]) or "-"
 
 
 def hosts_table(hosts: list[HostInfo]) -> list[str]:
@@ -48,8 +48,8 @@ def hosts_table(hosts: list[HostInfo]) -> list[str]:
     lines = ["  ".join([*(cell.rjust(w) if i == 2 else cell.ljust(w)
                           for i, (cell, w) in enumerate(zip(row, widths, strict=False))),
                         row[-1]]).rstrip() for row in rows]
-    if any("!" in row[4] or "(down)" in row[4] for row in rows[1:]):
-        lines.append("! marked failed, (down) not running: 'pi-edge inventory HOST' says why")
+    if any("(failed)" in row[4] or "(down)" in row[4] for row in rows[1:]):
+        lines.append("(failed): marked failed, (down): not running; 'pi-edge inventory HOST' says why")
     return lines
 
 
@@ -111,6 +111,13 @@ def _summary(event: dict[str, Any]) -> str:
     if kind in ("actor-started", "actor-stopped"):
         extra = f" x{data['scale']}" if "scale" in data else ""
         return f"{data.get('actor')}{extra} {str(data.get('digest', ''))[:12]}"
+    if kind == "actor-scaled":
+        return f"{data.get('actor')} x{data.get('previous')} -> x{data.get('scale')}"
+    if kind == "deploy":
+        percent = f" {data['percent']}%" if "percent" in data else ""
+        return f"{data.get('actor')} {data.get('phase')}{percent}"
+    if kind == "log":
+        return f"{len(data.get('lines', []))} line(s)"
     if kind == "provider-health":
         return "display healthy" if data.get("healthy") else f"display UNHEALTHY: {data.get('reason')}"
     if kind in ("heartbeat", "host-started"):

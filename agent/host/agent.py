@@ -20,6 +20,7 @@ from pi_edge.agent.errors import (
     ControlError,
     NatsServerError,
     PiEdgeError,
+    PortInUseError,
     ProviderError,
     StoreError,
 )
@@ -145,7 +146,10 @@ class Agent:
         self._enter("starting the leaf nats-server")
         # Kept before it is up: a stop while it starts stops it.
         self.server = NatsServer(config, on_exit=set_from_thread(self.server_exited))
-        await self.server.start_async()
+        try:
+            await self.server.start_async()
+        except PortInUseError as exc:
+            raise exc.naming("--port (or port in agent.toml, PI_EDGE_PORT)") from None
         if opts.hub:
             log.info("agent: leaf server joins hub %s%s", redact(opts.hub),
                      " with credentials" if creds or "@" in opts.hub else "")

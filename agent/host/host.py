@@ -31,7 +31,14 @@ from pi_edge.agent.host.instance import Instance
 from pi_edge.agent.host.links import ProviderSlot, provider_instance
 from pi_edge.agent.host.supervision import SupervisionPolicy, Supervisor
 from pi_edge.agent.lattice import subjects
-from pi_edge.agent.lattice.events import ACTOR_FAILED, ACTOR_REFUSED, ACTOR_STARTED, ACTOR_STOPPED, EventPublisher
+from pi_edge.agent.lattice.events import (
+    ACTOR_FAILED,
+    ACTOR_REFUSED,
+    ACTOR_SCALED,
+    ACTOR_STARTED,
+    ACTOR_STOPPED,
+    EventPublisher,
+)
 from pi_edge.agent.lattice.remote_provider import RemoteProvider
 from pi_edge.agent.tasks import TaskScope
 from pi_edge.agent.trust.claims import TrustPolicy
@@ -159,14 +166,16 @@ class Host:
                 self.policy.admit(actor.claims, self.clock())
             except ClaimsError as exc:
                 raise ClaimsError(f"actor {name!r} refused: {exc}; not scaled") from None
+        previous = actor.scale
         while actor.scale < scale:
             await self._add_instance(actor, actor.instances[0].component.loaded)
         if actor.scale > scale:
             leaving = actor.instances[scale:]
             del actor.instances[scale:]
             await self._close_instances(name, leaving, STOP_GRACE_S)
-        log.info("host=%s actor=%s scaled to %d", self.name, name, scale)
-        await self.events.publish(ACTOR_STARTED, {"actor": name, "digest": actor.digest, "scale": scale})
+        log.info("host=%s actor=%s scaled from %d to %d", self.name, name, previous, scale)
+        await self.events.publish(ACTOR_SCALED, {"actor": name, "digest": actor.digest, "scale": scale,
+                                                 "previous": previous})
         return actor
 
     async def stop_actor(self, name: str) -> None:

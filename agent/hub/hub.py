@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pi_edge.agent.errors import ConfigError
+from pi_edge.agent.errors import ConfigError, PortInUseError
 from pi_edge.agent.host.config import directory_problem
+from pi_edge.agent.host.options import AgentOptions
 from pi_edge.agent.hub.gateway import HttpGateway
 from pi_edge.agent.lattice.credentials import LeafCredentials
 from pi_edge.agent.lattice.nats_server import NatsServer
@@ -27,6 +28,10 @@ from pi_edge.agent.signals import set_from_thread, start_unless_stopped, stop_on
 log = logging.getLogger("pi_edge.hub")
 
 PROG = "pi-edge hub"
+
+
+#: The client port an agent's own leaf server takes unless told otherwise.
+AGENT_PORT = AgentOptions.port
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,10 @@ class Hub:
 
     async def start(self) -> None:
         self.server.on_exit = set_from_thread(self.lost)
-        await self.server.start_async()
+        try:
+            await self.server.start_async()
+        except PortInUseError as exc:
+            raise exc.naming("--leafnode-port" if exc.port == self.options.leafnode_port else "--port") from None
         if self.options.http_port is not None:
             self.gateway = HttpGateway(self.server.url, listen=self.options.http_listen, port=self.options.http_port)
             await self.gateway.start()
@@ -87,6 +95,8 @@ class Hub:
                  f"leaf nodes on {o.listen}:{server.leafnode_port}{' (TLS)' if o.tls_cert else ''}"]
         how = f" --hub-credentials {self.credentials_path}" if creds else ""
         lines.append(f"  on the Pi:  pi-edge agent --hub nats-leaf://<this-machine>:{server.leafnode_port}{how}")
+        if server.client_port == AGENT_PORT:  # an agent's own server wants that port too
+            lines.append(f"  an agent on this machine also needs --port 0: the hub has port {AGENT_PORT}")
         if creds:
             lines.append(f"  leaf credentials: {self.credentials_path} (copy it to each Pi; a leaf without it is "
                          "refused)")

@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import Any
 
 import nats.errors
+import nats.js.api
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -48,6 +49,8 @@ from pi_edge.agent.lattice.store import ComponentStore
 log = logging.getLogger("pi_edge.lattice")
 
 DEFAULT_URL = "nats://127.0.0.1:4222"
+#: The status nats-server answers a request with when nothing subscribes to its subject.
+NO_RESPONDERS = "503"
 
 #: However short the caller's timeout, hosts get this long to answer a ping: a command that lists
 #: or addresses hosts must not miss one because it was told to wait 1 ms for replies.
@@ -126,9 +129,16 @@ async def collect(nc: Client, subject: str, body: bytes, headers: dict[str, str]
                 msg = await sub.next_msg(timeout=left)
             except nats.errors.TimeoutError:
                 break
+            if _no_responders(msg):  # the server's word that nobody listens: not a reply
+                break
             on_reply(msg, time.perf_counter() - started)
     finally:
         await sub.unsubscribe()
+
+
+def _no_responders(msg: Msg) -> bool:
+    """The status message nats-server sends to a request's inbox when no one subscribes to its subject."""
+    return not msg.data and (msg.headers or {}).get(nats.js.api.Header.STATUS) == NO_RESPONDERS
 
 
 def _too_large(nc: Client, body: bytes) -> LatticeError:

@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from pi_edge.agent.errors import NatsServerError
+from pi_edge.agent.errors import NatsServerError, PortInUseError
 from pi_edge.agent.lattice import server_log
 from pi_edge.agent.lattice.server_config import ServerConfig
 from pi_edge.agent.lattice.server_log import (
@@ -157,9 +157,16 @@ class NatsServer:
     def _wait_ready(self, proc: subprocess.Popen[str], timeout: float) -> NatsServer:
         self._settled.wait(timeout)
         if not self.ready.is_set() or proc.poll() is not None:
-            detail = server_log.why_not_started(list(self._tail))
+            tail = list(self._tail)
+            detail = server_log.why_not_started(tail)
             if self._proc is proc:  # else someone stopped it meanwhile (a cancelled start)
                 self.stop()
+            if (clash := server_log.port_in_use(tail)) is not None:
+                address, port = clash
+                which = "leaf-node port" if port == self.config.leafnode_port else "client port"
+                raise PortInUseError(f"nats-server {self.config.name!r} did not start: its {which} "
+                                     f"{address_port(address, port)} is in use (another nats-server, maybe a hub or "
+                                     "an agent on this machine, or an earlier pi-edge, has it)", address, port)
             where = address_port(self.config.listen, self.config.port)
             raise NatsServerError(f"nats-server {self.config.name!r} did not start on {where}: {detail}")
         log.info("nats-server %s ready: clients %s%s", self.config.name, self.url,

@@ -111,6 +111,17 @@ def errors(lines: Iterable[str]) -> list[str]:
     return [message(line) for line in lines if _is_error(line)]
 
 
+_IN_USE = re.compile(r"listen tcp (\S+):(\d+): bind: address already in use")
+
+
+def port_in_use(lines: list[str]) -> tuple[str, int] | None:
+    """The address and port the server could not listen on because something else has it, if that is why."""
+    for line in lines:
+        if m := _IN_USE.search(line):
+            return m[1], int(m[2])
+    return None
+
+
 def why_not_started(lines: list[str]) -> str:
     """The server's own reason from its last log lines: its errors (start-up chatter left out), with a hint."""
     lines = [line for line in lines if line.strip()]  # a config error ends with an empty line
