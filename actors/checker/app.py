@@ -24,19 +24,31 @@ ENTRY = "app"
 
 
 class Module:
-    def __init__(self, name, path, tree, own, package):
+    def __init__(self, name, path, tree, own, package, text=None):
         self.name = name
         self.path = path
-        self.tree = tree
+        self._tree = tree
+        self._text = text  # the bindings' modules are parsed only when an import names one
         self.own = own
         self.package = package  # the package relative imports start from
         self._names = None
-        self._known = tree is None
+        self._known = False
+
+    @property
+    def tree(self):
+        if self._tree is None and self._text is not None:
+            try:
+                self._tree = ast.parse(self._text, self.path)
+            except SyntaxError:
+                pass
+            self._text = None
+        return self._tree
 
     def names(self):
         """Names bound at module level, or None when they cannot be known without running it."""
         if not self._known:
-            self._names, self._known = _bound(self.tree), True
+            tree = self.tree
+            self._names, self._known = (_bound(tree) if tree is not None else None), True
         return self._names
 
 
@@ -127,18 +139,18 @@ class Checker:
         self.problems = []
         for path, text, own in files:
             name, package = _module_name(path)
+            if not own:
+                self.modules[name] = Module(name, path, None, own, package, text)
+                continue
             tree = None
             try:
                 tree = ast.parse(text, path)
-                if own:
-                    compile(tree, path, "exec", dont_inherit=True)  # what the compiler refuses beyond the parser
+                compile(tree, path, "exec", dont_inherit=True)  # what the compiler refuses beyond the parser
             except SyntaxError as exc:
-                if own:
-                    self.problems.append(_syntax(path, exc, text))
+                self.problems.append(_syntax(path, exc, text))
                 tree = None
             except ValueError as exc:  # a NUL byte in the source
-                if own:
-                    self.problems.append(f"{path}: SyntaxError: {exc}")
+                self.problems.append(f"{path}: SyntaxError: {exc}")
                 tree = None
             self.modules[name] = Module(name, path, tree, own, package)
 
