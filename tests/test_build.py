@@ -42,6 +42,8 @@ def test_componentize_errors_are_summarised(tmp_path: Path) -> None:
     message = str(info.value)
     assert "could not build" in message and "Stack backtrace" not in message
     assert not list((tmp_path / "cache").rglob("*.wasm")), "a failed build must leave nothing in the cache"
+    # componentize-py's guest Python compiled app.py before running it: its bytecode stays in the build's copy
+    assert sorted(p.name for p in actor.iterdir()) == ["app.py"], "nothing is written into the actor's folder"
 
 
 def test_second_build_is_reused(built: dict[str, Path], cache_dir: Path) -> None:

@@ -181,10 +181,13 @@ def _workspace(plan: _Plan, progress: Progress) -> Iterator[tuple[list[str], str
             command = build_js.command(node, home, entry, wit_dir(), WORLD, partial)
             yield command, str(entry.parent), env, partial
             return
+        # Copies: componentize-py's guest Python writes bytecode next to what it imports.
+        guard = sources.copy_sources(guard_dir(), Path(work) / "guard")
+        actor = sources.copy_sources(plan.actor_dir, Path(work) / "actor")
         command = precheck.componentize_py(
             "-q", "-d", str(wit_dir()), "-w", WORLD, "componentize", GUARD_MODULE,
-            "-p", str(guard_dir()), "-p", str(plan.actor_dir), "--stub-wasi", "-o", str(partial))
-        yield command, work, {**env, "PYTHONDONTWRITEBYTECODE": "1"}, partial
+            "-p", str(guard), "-p", str(actor), "--stub-wasi", "-o", str(partial))
+        yield command, work, env, partial
 
 
 def _compiling(plan: _Plan, progress: Progress) -> None:

@@ -91,11 +91,7 @@ def toolchain(cache_dir: Path, progress: Progress = NO_PROGRESS) -> Path:
 
 def stage(actor_dir: Path, work: Path) -> Path:
     """The actor's sources and the guard entry, copied into ``work``; the entry's path."""
-    src = work / "src"
-    for path in sources.source_files(actor_dir):
-        target = src / path.relative_to(actor_dir)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
+    src = sources.copy_sources(actor_dir, work / "src")
     entry = src / ENTRY
     shutil.copyfile(support_dir() / "entry.js", entry)
     return entry

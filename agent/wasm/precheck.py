@@ -81,8 +81,9 @@ class PythonChecker:
             progress.step("building the syntax checker (once per machine; about 20 s)")
             with tempfile.TemporaryDirectory(prefix="pi-edge-checker-", dir=self.tools) as work:
                 partial = Path(work) / "checker.wasm"
+                app = sources.copy_sources(checker_dir(), Path(work) / "checker")  # its bytecode stays there
                 command = componentize_py("-q", "-d", str(checker_dir() / "wit"), "-w", CHECKER_WORLD,
-                                          "componentize", "app", "-p", str(checker_dir()), "-o", str(partial))
+                                          "componentize", "app", "-p", str(app), "-o", str(partial))
                 _run(command, work, "the syntax checker")
                 os.replace(partial, target)
             for old in self.tools.glob("checker-*.wasm"):  # an earlier pi-edge's: never used again

@@ -9,6 +9,7 @@ does not make the next build start over.
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections.abc import Iterable
 from fnmatch import fnmatch
 from pathlib import Path
@@ -51,3 +52,13 @@ def digest(header: str, trees: Iterable[tuple[str, Path]]) -> str:
             h.update(f"{label}/{path.relative_to(root).as_posix() if root.is_dir() else path.name}\0".encode())
             h.update(hashlib.sha256(path.read_bytes()).digest())
     return h.hexdigest()
+
+
+def copy_sources(root: Path, into: Path) -> Path:
+    """The folder's files that shape the component, copied into ``into`` (the build tools run on the copy: what
+    they write next to the sources, like Python's bytecode, stays out of the actor's folder)."""
+    for path in source_files(root):
+        target = into / path.relative_to(root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+    return into
