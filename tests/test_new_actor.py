@@ -65,3 +65,13 @@ async def test_an_actor_name_must_fit_a_subject(tmp_path: Path) -> None:
     code, _out, err = await run_cli("new", "my.actor", "--dir", str(tmp_path))
     assert code == 2 and "actor name 'my.actor' is not allowed" in err, err
     assert not list(tmp_path.iterdir())
+
+
+async def test_a_javascript_actor_without_node_says_how_to_get_it(tmp_path: Path) -> None:
+    (tmp_path / "bin").mkdir()
+    code, out, err = await run_cli("new", "hi", "--lang", "js", "--dir", str(tmp_path),
+                                   env={"PATH": str(tmp_path / "bin")})
+    assert code == 0, err
+    assert ("note: building a JavaScript actor needs Node.js 18 or later with npm (https://nodejs.org, or "
+            "'sudo apt install nodejs npm')") in out, out
+    assert (tmp_path / "hi" / "actor.js").is_file()
