@@ -98,7 +98,7 @@ async def test_an_actor_marked_failed_gets_another_chance_when_its_link_or_confi
 
     async def fail_it() -> None:
         for _ in range(2):
-            with pytest.raises(ActorReplyError, match="trapped"):
+            with pytest.raises(ActorReplyError, match="raised RuntimeError: asked to trap"):  # counted as a trap
                 await request(nc, subject, b"trap", None, 10, what="actor")
         with pytest.raises(ActorReplyError, match="is marked failed"):
             await request(nc, subject, b"fine", None, 10, what="actor")
