@@ -112,3 +112,19 @@ def test_without_node_the_build_says_how_to_get_it(tmp_path: Path, monkeypatch: 
     with pytest.raises(BuildError, match=r"building a JavaScript actor needs Node.js 18 or later with npm "
                                          r"\(https://nodejs.org, or 'sudo apt install nodejs npm'\)"):
         build_actor(CRASH_JS, tmp_path / "cache")
+
+
+@needs_node
+async def test_an_agent_builds_and_runs_a_javascript_folder(start_agent, crash_js: Path) -> None:
+    """--actor NAME=DIR with actor.js: built (here: from the cache), signed by the host, served."""
+    from pi_edge.agent.lattice import subjects
+    from pi_edge.agent.lattice.client import request
+    from pi_edge.agent.lattice.connection import connect
+
+    agent = await start_agent({"crash-js": CRASH_JS}, allow_unsigned=False)
+    nc = await connect(agent.url, name="test")
+    try:
+        reply = await request(nc, subjects.actor("default", "crash-js"), b"hi", None, 10, what="actor")
+        assert reply.body == b"echo:hi"
+    finally:
+        await nc.close()

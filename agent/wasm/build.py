@@ -120,6 +120,8 @@ async def build_actor_async(actor_dir: Path, cache_dir: Path | None = None) -> B
     plan = await asyncio.to_thread(_plan, actor_dir, cache_dir)
     cached = plan.target.exists()
     if not cached:
+        if plan.language == sources.JAVASCRIPT:  # npm install, the first time: off the loop, which keeps serving
+            await asyncio.to_thread(build_js.toolchain, plan.cache_dir)
         with _workspace(plan, NO_PROGRESS) as (command, work, env, partial):
             proc = await asyncio.create_subprocess_exec(*command, cwd=work, env=env, stdin=subprocess.DEVNULL,
                                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
