@@ -13,6 +13,7 @@ from pathlib import Path
 
 from nats.aio.client import Client
 
+from pi_edge.actors import is_builtin
 from pi_edge.agent.display.provider import DisplayProvider
 from pi_edge.agent.errors import ActorLoadError, BuildError, NatsServerError, PiEdgeError, ProviderError, StoreError
 from pi_edge.agent.host import labels
@@ -222,6 +223,8 @@ class Agent:
             built = await build_actor_async(spec.path, self.options.cache_dir)
             path = await asyncio.to_thread(sign_local_build, spec.name, built.path, self.identity.key,
                                            self.state_dir)
+        elif is_builtin(path):  # the wheel's prebuilt component: as much this host's own code as the agent is
+            path = await asyncio.to_thread(sign_local_build, spec.name, path, self.identity.key, self.state_dir)
         self._enter(f"loading actor {spec.name} (compiled once, then cached)")
         await self.host.start_actor(spec.name, path)
 

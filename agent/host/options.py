@@ -6,7 +6,7 @@ import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pi_edge.actors import BUILTIN, DEFAULT_ACTOR, builtin_actor_dir
+from pi_edge.actors import BUILTIN, DEFAULT_ACTOR, builtin_actor
 from pi_edge.agent.errors import ConfigError
 from pi_edge.agent.host.labels import parse_labels
 from pi_edge.agent.host.supervision import SupervisionPolicy
@@ -61,7 +61,7 @@ def options_from(args: argparse.Namespace) -> AgentOptions:
     line it came from; what is left here cannot fail on a user's value.
     """
     actors = dict(args.actor) or {DEFAULT_ACTOR: BUILTIN}
-    specs = [ActorSpec.parse(f"{name}={builtin_actor_dir() if path == BUILTIN else path}")
+    specs = [ActorSpec.parse(f"{name}={builtin_actor() if path == BUILTIN else path}")
              for name, path in actors.items()]
     return AgentOptions(
         lattice=args.lattice, name=args.name, hub=args.hub,

@@ -9,12 +9,10 @@ only what the world grants.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -26,12 +24,13 @@ from pathlib import Path
 from pi_edge.agent.errors import BuildError
 from pi_edge.agent.files import write_output
 from pi_edge.agent.paths import default_cache_dir
-from pi_edge.agent.wasm.wit import WORLD, wit_dir
+from pi_edge.agent.wasm import componentize
+from pi_edge.agent.wasm.componentize import APP_MODULE, actor_name, source_digest
+from pi_edge.agent.wasm.wit import wit_dir
+
+__all__ = ["BuildResult", "actor_name", "build_actor", "build_actor_async", "source_digest"]
 
 log = logging.getLogger("pi_edge.build")
-
-APP_MODULE = "app"
-_SKIP_DIRS = {"__pycache__", ".pytest_cache"}
 
 
 @dataclass(frozen=True)
@@ -50,26 +49,6 @@ def _componentize_version() -> str:
             "componentize-py is not installed: install it with \"pip install 'pi-edge[dev]'\" "
             "(or 'pip install componentize-py'), or deploy an actor that is already built"
         ) from None
-
-
-def _source_files(root: Path) -> list[Path]:
-    return [path for path in sorted(root.rglob("*"))
-            if path.is_file() and not (_SKIP_DIRS & set(path.relative_to(root).parts)) and path.suffix != ".pyc"]
-
-
-def source_digest(actor_dir: Path, wit: Path, tool_version: str) -> str:
-    """sha256 over every actor and WIT file (name and content) and the tool version."""
-    h = hashlib.sha256(f"componentize-py {tool_version}\nworld {WORLD}\n".encode())
-    for label, root in (("actor", actor_dir), ("wit", wit)):
-        for path in _source_files(root):
-            h.update(f"{label}/{path.relative_to(root).as_posix()}\0".encode())
-            h.update(hashlib.sha256(path.read_bytes()).digest())
-    return h.hexdigest()
-
-
-def actor_name(actor_dir: Path) -> str:
-    """``actors/oled_text`` is the actor ``oled-text``."""
-    return Path(actor_dir).resolve().name.replace("_", "-")
 
 
 def build_actor(actor_dir: Path, cache_dir: Path | None = None, out: Path | None = None) -> BuildResult:
@@ -114,7 +93,7 @@ def _plan(actor_dir: Path, cache_dir: Path | None) -> tuple[Path, str, Path]:
     if not (actor_dir / f"{APP_MODULE}.py").is_file():
         raise BuildError(f"{actor_dir} is not an actor: it has no {APP_MODULE}.py (see actors/oled_text)")
     digest = source_digest(actor_dir, wit_dir(), _componentize_version())
-    target = (cache_dir or default_cache_dir()) / "actors" / f"{actor_name(actor_dir)}-{digest[:16]}.wasm"
+    target = componentize.cached_build(cache_dir or default_cache_dir(), actor_dir, digest)
     return actor_dir, digest, target
 
 
@@ -128,13 +107,7 @@ def _workspace(actor_dir: Path, target: Path) -> Iterator[tuple[list[str], str, 
                          "directory with --cache-dir or PI_EDGE_CACHE_DIR") from None
     with tempfile.TemporaryDirectory(prefix="pi-edge-build-") as work:
         partial = Path(work) / "actor.wasm"
-        command = [
-            sys.executable, "-c", "import sys, componentize_py; sys.exit(componentize_py.script())",
-            "-q", "-d", str(wit_dir()), "-w", WORLD,
-            "componentize", APP_MODULE, "-p", str(actor_dir), "--stub-wasi", "-o", str(partial),
-        ]
-        env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
-        yield command, work, env, partial
+        yield componentize.command(actor_dir, wit_dir(), partial), work, componentize.environment(), partial
 
 
 def _compiling(actor_dir: Path) -> None:
