@@ -20,7 +20,7 @@ from pi_edge.agent.errors import PiEdgeError
 
 #: Commands whose INFO log would only clutter their output.
 QUIET = ("display", "clear", "hosts", "build", "demo", "snapshot", "watch", "inventory", "events", "deploy", "stop",
-         "scale", "link", "links", "keys", "sign", "inspect", "install-service")
+         "scale", "link", "links", "keys", "sign", "inspect", "install-service", "compile")
 
 
 def build_parser() -> argparse.ArgumentParser:

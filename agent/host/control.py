@@ -134,7 +134,7 @@ class Control:
                 path.unlink(missing_ok=True)  # refused: it takes no room on this host
             raise
         return {"host": host.name, "actor": name, "digest": actor.digest, "scale": actor.scale,
-                "fetched": fetched, "seconds": round(time.perf_counter() - started, 3)}
+                "fetched": fetched, "code": actor.code, "seconds": round(time.perf_counter() - started, 3)}
 
     async def stop_actor(self, request: dict[str, Any]) -> dict[str, Any]:
         host = self.host

@@ -24,6 +24,7 @@ from pi_edge.agent import __version__
 from pi_edge.agent.display.provider import DisplayProvider
 from pi_edge.agent.errors import ActorCallError, ActorLoadError, CapabilityError, ClaimsError, ConfigError, ControlError
 from pi_edge.agent.host.actor import Actor
+from pi_edge.agent.host.compiled_code import CompiledCode
 from pi_edge.agent.host.expiry import ExpiryWatch
 from pi_edge.agent.host.inbox import Inbox
 from pi_edge.agent.host.instance import Instance
@@ -34,10 +35,11 @@ from pi_edge.agent.lattice.events import ACTOR_FAILED, ACTOR_REFUSED, ACTOR_STAR
 from pi_edge.agent.lattice.remote_provider import RemoteProvider
 from pi_edge.agent.tasks import TaskScope
 from pi_edge.agent.trust.claims import TrustPolicy
+from pi_edge.agent.wasm.compile_cache import digest
 from pi_edge.agent.wasm.instance import ComponentInstance
 from pi_edge.agent.wasm.limits import Limits
 from pi_edge.agent.wasm.log_limit import LogLimit
-from pi_edge.agent.wasm.runtime import LoadedComponent, Runtime
+from pi_edge.agent.wasm.runtime import LoadedComponent, Runtime, check_binary
 
 log = logging.getLogger("pi_edge.host")
 
@@ -66,11 +68,13 @@ class Host:
                  name: str | None = None, limits: Limits | None = None, host_id: str | None = None,
                  labels: dict[str, str] | None = None, links: dict[str, str] | None = None,
                  policy: TrustPolicy | None = None, supervision: SupervisionPolicy | None = None,
-                 url: str | None = None) -> None:
+                 url: str | None = None, compiled_code: CompiledCode | None = None) -> None:
         self.nc = nc
         #: Where each actor instance's lane connects: the server ``nc`` is connected to.
         self.url = url or (nc.connected_url.geturl() if nc.connected_url is not None else "")
         self.runtime = runtime
+        #: Where compiled code comes from: the cache, the hub (if this host trusts a compiler), or a compile here.
+        self.compiled_code = compiled_code or CompiledCode(runtime)
         self.provider = provider
         self.lattice = subjects.check_token("lattice", lattice)
         self.name = subjects.check_token("host", name or default_host_name())
@@ -121,9 +125,13 @@ class Host:
         except ClaimsError as exc:
             await self.events.publish(ACTOR_REFUSED, {"actor": name, "reason": str(exc)})
             raise ClaimsError(f"actor {name!r} refused: {exc}") from None
-        # Compiling takes seconds on a Pi: off the loop, so actors already running keep serving.
-        loaded = await asyncio.to_thread(self.runtime.load, name, wasm, claims.digest if claims else None)
+        check_binary(name, wasm)
+        wanted = claims.digest if claims else await asyncio.to_thread(digest, wasm)
+        # Compiling takes a minute on a Pi: in a child process, so actors already running keep serving.
+        code = await self.compiled_code.ensure(name, wasm, wanted)
+        loaded = await asyncio.to_thread(self.runtime.load, name, wasm, wanted)
         actor = Actor(name, loaded.digest, claims)
+        actor.code = code
         try:
             for _ in range(scale):
                 await self._add_instance(actor, loaded)
@@ -305,6 +313,7 @@ class Host:
             "failed": sorted(name for name, actor in self.actors.items() if actor.failed_reason),
             "not_running": sorted(self.not_running),  # so 'stop' finds the hosts that still want them
             "display": {"healthy": health.healthy, "reason": health.reason},
+            "engine": self.runtime.cache.key.as_dict(),  # what compiled code it loads: 'deploy --compile-key'
         }
 
     async def stop(self, grace: float = STOP_GRACE_S) -> None:

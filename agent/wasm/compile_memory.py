@@ -95,6 +95,14 @@ def _leb(data: bytes, pos: int) -> tuple[int, int]:
     return 0, len(data)
 
 
+def compile_room(cap_mib: int = 0) -> Callable[[], Room]:
+    """What a compile may use: what is free, and no more than ``cap_mib`` if that is set (not 0)."""
+    def room() -> Room:
+        free = free_memory()
+        return Room(cap_mib, "compile_memory_mb") if 0 < cap_mib < free.mib else free
+    return room
+
+
 def free_memory(proc: Path = Path("/proc"), cgroup_root: Path = Path("/sys/fs/cgroup")) -> Room:
     """The room under ``MemAvailable`` and under every cgroup memory limit above this process."""
     rooms = [Room(_mem_available(proc), "MemAvailable")] if _mem_available(proc) >= 0 else []
@@ -132,9 +140,8 @@ def _limits(base: Path, path: str, limit_file: str, usage_file: str, what: str) 
     rooms, here = [], Path(path.strip() or "/")
     for cgroup in [here, *here.parents]:
         folder = base / str(cgroup).lstrip("/")
-        read: Callable[[str], str] = lambda name, f=folder: (f / name).read_text().strip()  # noqa: E731
         try:
-            limit, usage = read(limit_file), int(read(usage_file))
+            limit, usage = (folder / limit_file).read_text().strip(), int((folder / usage_file).read_text())
         except (OSError, ValueError):
             continue
         if limit == "max" or not limit.isdigit() or int(limit) >= _V1_UNLIMITED:

@@ -80,8 +80,7 @@ class Runtime:
         has it (verified claims name it).
         """
         started = time.perf_counter()
-        if wasm[:4] != b"\0asm":
-            raise ActorLoadError(f"actor {name!r}: not a WebAssembly binary (first bytes {wasm[:4]!r})")
+        check_binary(name, wasm)
         wasm_digest = wasm_digest or digest(wasm)
         try:
             component, cached = self.cache.load(self.engine, name, wasm, wasm_digest)
@@ -132,6 +131,12 @@ class Runtime:
                 f"(it provides: {', '.join(sorted(provided))}); build it with 'pi-edge build', "
                 "which stubs out WASI"
             )
+
+
+def check_binary(name: str, wasm: bytes) -> None:
+    """ActorLoadError unless ``wasm`` at least starts as WebAssembly does: said before anything compiles it."""
+    if wasm[:4] != b"\0asm":
+        raise ActorLoadError(f"actor {name!r}: not a WebAssembly binary (first bytes {wasm[:4]!r})")
 
 
 def first_line(exc: BaseException) -> str:
