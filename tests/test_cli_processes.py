@@ -169,7 +169,7 @@ def test_help_lists_the_commands_by_family() -> None:
 
     [commands] = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
     assert list(commands.choices) == ["hub", "agent", "display", "clear", "snapshot", "watch", "hosts", "inventory",
-                                      "events", "deploy", "stop", "scale", "link", "links", "keys", "sign",
+                                      "events", "deploy", "stop", "scale", "compile", "link", "links", "keys", "sign",
                                       "inspect", "build", "demo", "install-service"]
 
 

@@ -174,23 +174,6 @@ def add_commands(sub: Subcommands) -> None:
                     f"{DEPLOY_TIMEOUT:g} (a first compile takes minutes on a small Pi); longer if given")
     p.set_defaults(func=cmd_deploy)
 
-    p = sub.add_parser("compile", help="compile an actor once for a kind of host and publish it to the hub",
-                       description="Compile COMPONENT (or the built-in actor: builtin) for a target's baseline CPU, "
-                                   "sign the artifact's manifest with --key and put it in the hub's store. Hosts "
-                                   "whose trust_compiled lists the key's public half load it instead of compiling, "
-                                   "which a 512 MB Pi cannot. Compiled code is native code: give the key only to "
-                                   "machines you trust as much as this one.")
-    p.add_argument("component", metavar="COMPONENT", help=f"a built component (.wasm), or {BUILTIN!r}")
-    p.add_argument("--key", required=True, metavar="FILE", help="the compiler's account seed (pi-edge keys gen "
-                   "account -o compiler.nk); hosts trust its public key with trust_compiled")
-    p.add_argument("--target", choices=sorted(TARGETS), help="the hosts' target (default: this machine's)")
-    p.add_argument("--python", metavar="CMD", help="for another target: a command running Python with pi-edge "
-                   "on that kind of machine, e.g. 'chroot /srv/arm64 /opt/pi-edge/bin/python'")
-    p.add_argument("--name", default="compile", type=name_arg("actor"), help="a name for messages (default compile)")
-    p.add_argument("--cache-dir", type=Path, help="where the built-in actor is built, if this install has none")
-    lattice_args(p)
-    p.set_defaults(func=cmd_compile)
-
     p = sub.add_parser("stop", help="stop an actor on hosts", description="Stop actor NAME on the chosen hosts "
                        "(default: every host running it); a deployed actor is not restored at their next start (one "
                        "the agent's own --actor or config file names comes back with it). A host that was told to "
@@ -210,3 +193,20 @@ def add_commands(sub: Subcommands) -> None:
     target_args(p)
     lattice_args(p)
     p.set_defaults(func=cmd_scale)
+
+    p = sub.add_parser("compile", help="compile an actor once for a kind of host and publish it to the hub",
+                       description="Compile COMPONENT (or the built-in actor: builtin) for a target's baseline CPU, "
+                                   "sign the artifact's manifest with --key and put it in the hub's store. Hosts "
+                                   "whose trust_compiled lists the key's public half load it instead of compiling, "
+                                   "which a 512 MB Pi cannot. Compiled code is native code: give the key only to "
+                                   "machines you trust as much as this one.")
+    p.add_argument("component", metavar="COMPONENT", help=f"a built component (.wasm), or {BUILTIN!r}")
+    p.add_argument("--key", required=True, metavar="FILE", help="the compiler's account seed (pi-edge keys gen "
+                   "account -o compiler.nk); hosts trust its public key with trust_compiled")
+    p.add_argument("--target", choices=sorted(TARGETS), help="the hosts' target (default: this machine's)")
+    p.add_argument("--python", metavar="CMD", help="for another target: a command running Python with pi-edge "
+                   "on that kind of machine, e.g. 'chroot /srv/arm64 /opt/pi-edge/bin/python'")
+    p.add_argument("--name", default="compile", type=name_arg("actor"), help="a name for messages (default compile)")
+    p.add_argument("--cache-dir", type=Path, help="where the built-in actor is built, if this install has none")
+    lattice_args(p)
+    p.set_defaults(func=cmd_compile)
