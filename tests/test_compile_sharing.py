@@ -93,7 +93,7 @@ async def test_a_trusted_artifact_is_fetched_checked_and_kept(hub, fresh_runtime
 
 
 @pytest.mark.parametrize("damage", ["flipped code byte", "untrusted signer", "manifest altered after signing",
-                                    "another component", "another engine", "not gzip"])
+                                    "another component", "another engine", "not gzip", "unpacks to more"])
 async def test_anything_wrong_with_the_hubs_artifact_falls_back_to_compiling(hub, fresh_runtime, damage, caplog):
     manifest, data = compiled_tiny(fresh_runtime)
     name = fresh_runtime.cache.key.object_name(tiny_digest())
@@ -101,6 +101,8 @@ async def test_anything_wrong_with_the_hubs_artifact_falls_back_to_compiling(hub
     if damage == "flipped code byte":  # wasmtime itself would load it: only the manifest's sha256 catches it
         at = data.index(b"\xb8\x2a\x00\x00\x00")  # mov eax, 42
         stored = data[:at + 1] + b"\x2b" + data[at + 2:]
+    elif damage == "unpacks to more":  # 64 MiB of zeros, 64 KiB compressed: never unpacked past the manifest's size
+        stored = data + bytes(64 * 2**20)
     elif damage == "untrusted signer":
         manifest = artifacts.sign(manifest, STRANGER)
     elif damage == "manifest altered after signing":
@@ -122,10 +124,11 @@ async def test_anything_wrong_with_the_hubs_artifact_falls_back_to_compiling(hub
 
     assert await ensure_via(hub, fresh_runtime, frozenset({COMPILER.public_key.decode()})) == COMPILED
     assert fresh_runtime.cache.path_for(tiny_digest()).read_bytes() == data  # its own compile, not the hub's
+    assert not list(fresh_runtime.cache.directory.glob(".*.partial"))  # nothing of the refused one is left
     reason = {"flipped code byte": "arrived damaged", "untrusted signer": "does not trust for compiled code",
               "manifest altered after signing": "does not match its signature",
               "another component": "is for component 000000000000", "another engine": "wasmtime 49.0.0 (here 50",
-              "not gzip": "not gzip data"}[damage]
+              "not gzip": "not gzip data", "unpacks to more": "unpacks to more than its manifest's"}[damage]
     assert reason in caplog.text and "compiling here" in caplog.text, caplog.text
 
 

@@ -11,6 +11,7 @@ waits a while for the hub to join instead.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -20,6 +21,7 @@ from nats.aio.client import Client
 from pi_edge.agent.errors import ArtifactError, CompileMemoryError, StoreError
 from pi_edge.agent.lattice import artifact_store
 from pi_edge.agent.trust import artifacts
+from pi_edge.agent.wasm.engine_header import read_header_file
 from pi_edge.agent.wasm.runtime import Runtime
 from pi_edge.agent.wasm.targets import NATIVE
 
@@ -79,9 +81,10 @@ class CompiledCode:
             return False
         manifest, info = found
         artifacts.check_manifest(manifest, digest, cache.key, self.trusted, cache.target.isa_flags)
-        data = await artifact_store.fetch_bytes(self.nc, manifest, info)
-        artifacts.check_bytes(manifest, data)
-        cache.keep(digest, data)
+        with cache.incoming(digest) as entry:
+            sha256, size = await artifact_store.fetch_into(self.nc, manifest, info, entry.path)
+            artifacts.check_stored(manifest, sha256, size, await asyncio.to_thread(read_header_file, entry.path))
+            entry.sha256 = sha256
         log.info("agent: actor=%s compiled code from the hub in %.2fs (%d bytes, compiled by %s in %.0fs, signed "
                  "by %s…)", actor, time.perf_counter() - started, manifest.size, manifest.compiled_by,
                  manifest.seconds, manifest.signer[:12])

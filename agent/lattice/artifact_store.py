@@ -15,9 +15,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import gzip
+import hashlib
 import json
 import logging
 import zlib
+from pathlib import Path
 
 import nats.errors
 import nats.js.errors
@@ -84,37 +86,61 @@ async def fetch_manifest(nc: Client, component: str, engine: EngineKey,
     return Manifest.from_json(str(info.get("description") or "")), info
 
 
-async def fetch_bytes(nc: Client, manifest: Manifest, info: dict[str, object], timeout: float = 10.0) -> bytes:
-    """The artifact's bytes, chunk by chunk, decompressed; not checked here (``artifacts.check_bytes`` does)."""
+async def fetch_into(nc: Client, manifest: Manifest, info: dict[str, object], path: Path,
+                     timeout: float = 10.0) -> tuple[str, int]:
+    """The artifact, chunk by chunk, decompressed into ``path`` as it comes (a Pi holds one chunk at a time, not
+    the whole artifact); its sha256 and size, for ``artifacts.check_stored``."""
     nuid, chunks, size = info.get("nuid"), info.get("chunks"), info.get("size")
     if not isinstance(nuid, str) or not isinstance(chunks, int) or not isinstance(size, int):
         raise ArtifactError("the artifact's object info lacks nuid, chunks or size")
     if size > MAX_ARTIFACT or manifest.size > MAX_ARTIFACT:
         raise ArtifactError(f"the artifact is {max(size, manifest.size)} bytes, more than {MAX_ARTIFACT}")
     js = nc.jetstream(domain=JETSTREAM_DOMAIN, timeout=timeout)
-    subject, parts, got, seq = f"$O.{BUCKET}.C.{nuid}", [], 0, 1
+    subject, got, seq = f"$O.{BUCKET}.C.{nuid}", 0, 1
+    unpacked = _Unpacked(path, manifest.size)
     try:
         for _ in range(chunks):
             msg = await js.get_msg(STREAM, seq=seq, subject=subject, next=True)
-            parts.append(msg.data or b"")
-            got += len(parts[-1])
+            got += len(msg.data or b"")
             if got > size:
                 raise ArtifactError(f"the artifact's chunks hold more than its {size} bytes")
+            await asyncio.to_thread(unpacked.write, msg.data or b"")
             seq = (msg.seq or seq) + 1
+        return await asyncio.to_thread(unpacked.finish)
     except nats.js.errors.NotFoundError:
         raise ArtifactError(f"the artifact ends after {got} of {size} bytes") from None
     except _UNREACHABLE:
         raise StoreError("the hub's store stopped answering while the artifact was fetched") from None
-    return await asyncio.to_thread(_unpack, b"".join(parts), manifest.size)
+    finally:
+        unpacked.close()
 
 
-def _unpack(packed: bytes, size: int) -> bytes:
-    """gunzip, refusing to produce more than the manifest's size (a small file must not become gigabytes)."""
-    inflate = zlib.decompressobj(wbits=31)
-    try:
-        data = inflate.decompress(packed, size + 1)
-    except zlib.error as exc:
-        raise ArtifactError(f"the artifact is not gzip data: {exc}") from None
-    if len(data) > size or not inflate.eof:
-        raise ArtifactError(f"the artifact unpacks to more than its manifest's {size} bytes")
-    return data
+class _Unpacked:
+    """gunzip into a file, hashing as it goes, refusing more than the manifest's size (a small download must not
+    become gigabytes)."""
+
+    def __init__(self, path: Path, size: int) -> None:
+        self.file = path.open("wb")
+        self.inflate = zlib.decompressobj(wbits=31)
+        self.hash = hashlib.sha256()
+        self.size, self.written = size, 0
+
+    def write(self, packed: bytes) -> None:
+        try:
+            data = self.inflate.decompress(packed, self.size + 1 - self.written)
+        except zlib.error as exc:
+            raise ArtifactError(f"the artifact is not gzip data: {exc}") from None
+        self.written += len(data)
+        if self.written > self.size or self.inflate.unconsumed_tail:
+            raise ArtifactError(f"the artifact unpacks to more than its manifest's {self.size} bytes")
+        self.hash.update(data)
+        self.file.write(data)
+
+    def finish(self) -> tuple[str, int]:
+        if not self.inflate.eof:
+            raise ArtifactError("the artifact's gzip data ends early")
+        self.file.flush()
+        return self.hash.hexdigest(), self.written
+
+    def close(self) -> None:
+        self.file.close()

@@ -24,7 +24,7 @@ import nkeys
 
 from pi_edge.agent.errors import ArtifactError
 from pi_edge.agent.trust import claims
-from pi_edge.agent.wasm.engine_header import read_header
+from pi_edge.agent.wasm.engine_header import EngineHeader, read_header
 from pi_edge.agent.wasm.targets import EngineKey
 
 FORMAT = 1
@@ -127,10 +127,14 @@ def check_manifest(manifest: Manifest, component: str, engine: EngineKey, truste
 
 def check_bytes(manifest: Manifest, data: bytes) -> None:
     """Whether ``data`` is what the manifest describes, to the byte and by its own engine header."""
-    if len(data) != manifest.size or hashlib.sha256(data).hexdigest() != manifest.sha256:
-        raise ArtifactError(f"the artifact arrived damaged: {len(data)} bytes that do not hash to its manifest's "
+    check_stored(manifest, hashlib.sha256(data).hexdigest(), len(data), read_header(data))
+
+
+def check_stored(manifest: Manifest, sha256: str, size: int, header: EngineHeader) -> None:
+    """``check_bytes`` for an artifact already written (its hash and size taken on the way, its header read)."""
+    if size != manifest.size or sha256 != manifest.sha256:
+        raise ArtifactError(f"the artifact arrived damaged: {size} bytes that do not hash to its manifest's "
                             f"sha256 {manifest.sha256[:12]}…")
-    header = read_header(data)
     if header.version != manifest.engine.wasmtime.split(".")[0] or header.triple != manifest.engine.triple:
         raise ArtifactError(f"the artifact's header says wasmtime {header.version} for {header.triple}, its manifest "
                             f"wasmtime {manifest.engine.wasmtime} for {manifest.engine.triple}")

@@ -15,7 +15,8 @@ import hashlib
 import logging
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,14 @@ def digest(wasm: bytes) -> str:
         return component_digest(wasm)
     except ClaimsError:  # not a well-formed component: wasmtime will say what is wrong with it
         return hashlib.sha256(wasm).hexdigest()
+
+
+@dataclass
+class Incoming:
+    """An artifact on its way into the cache: where it is written, and its sha256 once the writer knows it."""
+
+    path: Path
+    sha256: str = ""
 
 
 class CompileCache:
@@ -166,17 +175,17 @@ class CompileCache:
         self._compiled(name, decided, done.stats)
         yield target
 
-    def keep(self, wasm_digest: str, data: bytes) -> Path:
-        """Store an artifact that came from elsewhere (checked by the caller) as this digest's entry."""
+    @contextlib.contextmanager
+    def incoming(self, wasm_digest: str) -> Iterator[Incoming]:
+        """A file to write an artifact from elsewhere into; it becomes this digest's entry (with the ``sha256``
+        the caller found and checked) if the ``with`` ends without an error, and is removed if not."""
         target = self.path_for(wasm_digest)
-        partial = self._partial(target)
+        entry = Incoming(self._partial(target))
         try:
-            partial.write_bytes(data)
-            self._install(partial, target, hashlib.sha256(data).hexdigest())
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-        return target
+            yield entry
+            self._install(entry.path, target, entry.sha256 or None)
+        finally:
+            entry.path.unlink(missing_ok=True)
 
     def _partial(self, target: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
