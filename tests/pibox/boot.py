@@ -73,10 +73,10 @@ class Box:
         while time.monotonic() - started < timeout:
             if self.proc.poll() is not None:
                 raise BoxError(f"the box exited {self.proc.returncode} while booting; see {log.name}")
-            if not self.leader:
-                self.leader = _child_of(self.proc.pid)
-            elif (state := self.run("systemctl", "is-system-running", check=False, quiet=True).stdout.strip()) in (
-                    "running", "degraded"):
+            # Asked again each time: while it sets up, nspawn's child is a helper that goes away.
+            self.leader = _child_of(self.proc.pid)
+            if self.leader and (state := self.run("systemctl", "is-system-running", check=False,
+                                                  quiet=True).stdout.strip()) in ("running", "degraded"):
                 return time.monotonic() - started
             time.sleep(0.5)
         raise BoxError(f"the box did not finish booting within {timeout:g} s (state {state!r})")
@@ -108,7 +108,9 @@ class Box:
         """Power the box off; if it does not go, stop nspawn (only the process this started)."""
         if self.proc is None or self.proc.poll() is not None:
             return
-        self.run("systemctl", "poweroff", check=False, quiet=True)
+        self.leader = _child_of(self.proc.pid)
+        if not self.leader or self.run("systemctl", "poweroff", check=False, quiet=True).returncode != 0:
+            timeout = 5
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:

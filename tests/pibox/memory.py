@@ -36,10 +36,13 @@ class UnitMemoryLimit:
         self._thread.join()
 
     def _follow(self) -> None:
+        unit: Path | None = None
         while not self._stop.wait(0.003):
-            unit = self.box.unit_cgroup(self.unit)
-            if unit is None:
-                continue
+            if unit is None or not unit.is_dir():  # found once (a tree walk), then only its one file is read
+                unit = self.box.unit_cgroup(self.unit)
+                if unit is None:
+                    self._stop.wait(0.05)
+                    continue
             try:
                 pids = {int(p) for p in (unit / "cgroup.procs").read_text().split()}
             except (OSError, ValueError):

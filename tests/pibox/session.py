@@ -12,6 +12,7 @@ import asyncio
 import re
 import shlex
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -110,6 +111,7 @@ class Session:
         self.box: Box | None = None
         self.agent_port = free_port() if self.emulated else 4222
         self.wheel: Path | None = None
+        self.limit: UnitMemoryLimit | None = None
 
     # -- the run --------------------------------------------------------------------------------
 
@@ -130,11 +132,13 @@ class Session:
             self.report.number("box boot to is-system-running", f"{self.box.boot():.1f} s")
             self.service_steps(root)
             self.checks()
-        except Exception as exc:
+        except (Exception, KeyboardInterrupt, SystemExit) as exc:
             self.report._add("FAIL", "the run", f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
             import traceback
             traceback.print_exc()
         finally:
+            if self.limit is not None:
+                self.limit.__exit__()
             if self.box is not None:
                 self.box.poweroff()
             if self.hub is not None:
@@ -286,6 +290,7 @@ class Session:
                             quiet=True).stdout
 
     def memory_line(self) -> str:
+        assert self.limit is not None
         peaks = self.limit.processes()
         per = ", ".join(f"{name} {mib:.0f} MiB" for name, mib in sorted(peaks.items()))
         return (f"cgroup {self.limit.peak_mib():.0f} MiB of {LIMIT_MIB} (processes' own peaks: {per}); "
@@ -391,6 +396,7 @@ class Session:
             d(f"needs ~{refused[1]} MiB, {refused[2]} MiB free ({refused[3]}); fetched {int(fetched[2]) / 2**20:.1f} "
               f"MiB in {fetched[1]} s")
         with self.report.check(f"{MESSAGES} messages under the {LIMIT_MIB} MiB limit") as d:
+            assert self.limit is not None
             self.limit.reset_peak()
             seconds, failures = asyncio.run(self.flood())
             assert failures == 0 and self.limit.oom_kills() == 0, (failures, self.limit.oom_kills())
@@ -478,5 +484,9 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1 or argv[0] not in ("arm64", "x86"):
         sys.stderr.write("usage: python -m tests.pibox arm64|x86\n")
         return 2
+    # Ctrl-C and SIGTERM end the run through its cleanup (box off, hub stopped, overlay unmounted), even when
+    # it was started in the background, where a shell ignores SIGINT.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     return Session(argv[0]).run()
 
