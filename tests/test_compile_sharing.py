@@ -142,6 +142,10 @@ async def test_a_host_that_cannot_compile_gets_the_artifact_and_says_why_it_did_
         finally:
             await nc.close()
         assert await ensure_via(hub, runtime, frozenset({COMPILER.public_key.decode()})) == FROM_HUB
+        entry = runtime.cache.path_for(tiny_digest())
+        entry.write_bytes(entry.read_bytes()[:-1] + b"!")  # damaged on disk: fetched again, not trusted
+        assert await ensure_via(hub, runtime, frozenset({COMPILER.public_key.decode()})) == FROM_HUB
+        assert entry.read_bytes() == data
         assert "needs about 41 MiB" in caplog.text and "only 1 MiB are free (a test's limit); so it is not tried; " \
             "getting its compiled code from the hub instead" in caplog.text
     finally:

@@ -48,7 +48,7 @@ class CompiledCode:
         CompileMemoryError if it is not in the cache, the hub has no usable artifact and a compile cannot fit.
         """
         cache = self.runtime.cache
-        if cache.path_for(digest).exists():
+        if await asyncio.to_thread(cache.holds, digest):  # an entry damaged on disk is fetched or compiled again
             return FROM_CACHE
         decided = cache.plan(wasm)
         if not decided.fits:
