@@ -4,6 +4,10 @@
     python3 dev.py demo ["text"]   hub + agent + Wasm actor + emulated display, one message shown
     python3 dev.py test [pytest args]   the whole test suite
     python3 dev.py lint            ruff and mypy (strict), as CI runs them
+    python3 dev.py wheel           the wheel a Pi installs (the built-in actor already built): dist/*.whl
+    python3 dev.py pibox           (root) a Raspberry Pi image: arm64 Debian 12 under qemu-user, booted with
+                                   systemd; pi-edge installed and run as the README says, then checked
+    python3 dev.py x86box          (root) the same natively on x86_64, where the unit's hardening is enforced
 
 Each creates ``.venv`` (and reinstalls when pyproject.toml changes) first; actor
 builds are made and cached by the commands themselves.
@@ -65,14 +69,40 @@ def lint() -> int:
     return ruff or mypy
 
 
+def wheel() -> int:
+    """The wheel, built from this checkout as pip builds any (componentize-py builds the actor into it)."""
+    dist = ROOT / "dist"
+    for old in dist.glob("pi_edge-*.whl"):
+        old.unlink()
+    done = subprocess.run([str(BIN / "python"), "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)])
+    if done.returncode != 0:
+        return done.returncode
+    for built in dist.glob("pi_edge-*.whl"):
+        print(built)
+    return 0
+
+
+def box(arch: str) -> int:
+    """``tests/pibox``: not part of the test suite (root, minutes, a rootfs cached in .build/pibox)."""
+    if os.geteuid() != 0:
+        say("the box needs root (debootstrap, chroot, systemd-nspawn): sudo python3 dev.py "
+            f"{'pibox' if arch == 'arm64' else 'x86box'}")
+        return 2
+    return subprocess.run([str(BIN / "python"), "-m", "tests.pibox", arch], cwd=ROOT).returncode
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("demo", "test", "lint"):
+    if not argv or argv[0] not in ("demo", "test", "lint", "wheel", "pibox", "x86box"):
         sys.stderr.write(__doc__ or "")
         return 2
     ensure_venv()
     command, rest = argv[0], argv[1:]
     if command == "lint":
         return lint()
+    if command == "wheel":
+        return wheel()
+    if command in ("pibox", "x86box"):
+        return box("arm64" if command == "pibox" else "x86")
     args = [str(BIN / "pi-edge"), "demo", *rest] if command == "demo" else [str(BIN / "python"), "-m", "pytest", *rest]
     return subprocess.run(args, cwd=ROOT).returncode
 

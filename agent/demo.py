@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from pi_edge.actors import DEFAULT_ACTOR, builtin_actor_dir
+from pi_edge.actors import DEFAULT_ACTOR, builtin_actor, builtin_actor_dir, prebuilt_actor
 from pi_edge.agent.cli.arguments import typed
 from pi_edge.agent.display.plugins import ProviderPlugin
 from pi_edge.agent.host.agent import Agent
@@ -28,10 +28,13 @@ async def run_demo(text: str, png: Path, plugin: ProviderPlugin, cache_dir: Path
                    say: Callable[[str], None], progress: Progress = NO_PROGRESS) -> int:
     import asyncio
 
-    say("pi-edge demo: building the oled-text actor (cached after the first time)...")
-    progress.step("building the oled-text actor (cached after the first time)")
-    built = await build_actor_async(builtin_actor_dir(), cache_dir)
-    say(f"  actor: {built.path.name} ({'from cache' if built.cached else f'built in {built.seconds:.1f} s'})")
+    if (prebuilt := prebuilt_actor()) is not None:
+        say(f"pi-edge demo: the oled-text actor as this installation ships it ({prebuilt.name})")
+    else:
+        say("pi-edge demo: building the oled-text actor (cached after the first time)...")
+        progress.step("building the oled-text actor (cached after the first time)")
+        built = await build_actor_async(builtin_actor_dir(), cache_dir)
+        say(f"  actor: {built.path.name} ({'from cache' if built.cached else f'built in {built.seconds:.1f} s'})")
 
     progress.step("starting the hub")
     hub = await NatsServer(hub_config("127.0.0.1", 0, 0)).start_async()
@@ -39,7 +42,7 @@ async def run_demo(text: str, png: Path, plugin: ProviderPlugin, cache_dir: Path
     provider = plugin.create(argparse.Namespace(**{**plugin_defaults(plugin), "display": "emulator"}))
     agent = Agent(
         AgentOptions(name="demo-pi", hub=f"nats-leaf://127.0.0.1:{hub.leafnode_port}", port=0,
-                     actors=[ActorSpec(DEFAULT_ACTOR, builtin_actor_dir())], cache_dir=cache_dir,
+                     actors=[ActorSpec(DEFAULT_ACTOR, builtin_actor())], cache_dir=cache_dir,
                      state_dir=Path(state)),
         provider,
     )

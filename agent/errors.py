@@ -18,7 +18,9 @@ handle::
     ├── ActorLoadError               a component could not be read, compiled or instantiated
     │   ├── ComponentFormatError     its binary cannot be read section by section
     │   ├── WorldMismatchError       it does not target the display-actor world
-    │   └── CapabilityError          it imports an interface its claims do not grant
+    │   ├── CapabilityError          it imports an interface its claims do not grant
+    │   └── CompileMemoryError       compiling it here would not fit in memory, and no compiled artifact came
+    ├── ArtifactError                a compiled artifact is not one this host may load (the host compiles instead)
     ├── ClaimsError                  claims missing, broken, expired, untrusted or not granting
     ├── ActorCallError               a call into an actor failed
     │   ├── ActorTrapError           the guest trapped (a bug, a deadline, a memory cap)
@@ -123,6 +125,14 @@ class WorldMismatchError(ActorLoadError):
 
 class CapabilityError(ActorLoadError):
     """An actor imports an interface its signed claims do not grant."""
+
+
+class CompileMemoryError(ActorLoadError):
+    """Compiling the component here would need more memory than there is, and no usable compiled artifact came."""
+
+
+class ArtifactError(PiEdgeError):
+    """A compiled artifact is unsigned, untrusted, damaged or for another engine; the host compiles instead."""
 
 
 class ClaimsError(PiEdgeError):

@@ -1,4 +1,5 @@
-"""The lattice's numbers: deploy to first message (cold compile vs warm cache), a linked
+"""The lattice's numbers: deploy to first message (cold compile vs warm cache; the fleet compiling once,
+first host against second), a linked
 round trip (actor on host B drawing on host A's display) against the unlinked one, and how
 long a restarted agent takes to serve again through the hub.
 
@@ -25,20 +26,26 @@ from pi_edge.agent.host.agent import Agent
 from pi_edge.agent.host.options import AgentOptions
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.client import ping, request, wait_for_actor
+from pi_edge.agent.lattice.compiled import compile_and_publish
 from pi_edge.agent.lattice.connection import connect
 from pi_edge.agent.lattice.nats_server import NatsServer
 from pi_edge.agent.lattice.server_config import hub_config
 from pi_edge.agent.lattice.store import ComponentStore
+from pi_edge.agent.trust import claims
 from pi_edge.agent.wasm.build import build_actor
+from pi_edge.agent.wasm.targets import local_target
 from pi_edge.providers.oled import DisplayConfig, OledProvider
 from pi_edge.providers.oled.testing import FakeSSD1306Bus
 
+COMPILER = claims.generate_key("account")
 
-async def start_agent(hub: NatsServer, name: str, state: Path, cache: Path) -> Agent:
+
+async def start_agent(hub: NatsServer, name: str, state: Path, cache: Path, trusted_compiled: bool = False) -> Agent:
     provider = OledProvider(DisplayConfig(display="ssd1306"), bus=FakeSSD1306Bus())
     service = Agent(AgentOptions(name=name, hub=f"nats-leaf://127.0.0.1:{hub.leafnode_port}", port=0,
-                                        state_dir=state, cache_dir=cache, heartbeat_s=0, allow_unsigned=True),
-                             provider)
+                                 state_dir=state, cache_dir=cache, heartbeat_s=0, allow_unsigned=True,
+                                 trusted_compiled=[COMPILER.public_key.decode()] if trusted_compiled else []),
+                    provider)
     await service.start()
     return service
 
@@ -48,13 +55,13 @@ async def until_seen(nc, name: str) -> None:  # type: ignore[no-untyped-def]
         pass
 
 
-async def deploy(nc, host: str, digest: str) -> float:  # type: ignore[no-untyped-def]
+async def deploy(nc, host: str, digest: str, name: str = "sign") -> float:  # type: ignore[no-untyped-def]
     """Seconds from the deploy request to the first message answered through the hub."""
     t0 = time.perf_counter()
     await request(nc, subjects.ctl("default", host, "deploy"),
-                  json.dumps({"name": "sign", "digest": digest, "scale": 1}).encode(), None, 180, what=host)
-    await wait_for_actor(nc, "default", "sign", timeout=30)
-    await request(nc, subjects.actor("default", "sign"), b"first", None, 10, what="sign")
+                  json.dumps({"name": name, "digest": digest, "scale": 1}).encode(), None, 180, what=host)
+    await wait_for_actor(nc, "default", name, timeout=30)
+    await request(nc, subjects.actor_on("default", host, name), b"first", None, 10, what=name)
     return time.perf_counter() - t0
 
 
@@ -75,6 +82,18 @@ async def measure(messages: int) -> dict[str, object]:
             cold = await deploy(nc, "pi-b", digest)
             await request(nc, subjects.ctl("default", "pi-b", "stop"), b'{"name": "sign"}', None, 10, what="pi-b")
             warm = await deploy(nc, "pi-b", digest)
+
+            # The fleet compiles once: the operator compiles and publishes, hosts that trust its key fetch.
+            c = await start_agent(hub, "pi-c", work / "c", work / "cache-c", trusted_compiled=True)
+            agents.append(c)
+            d = await start_agent(hub, "pi-d", work / "d", work / "cache-d", trusted_compiled=True)
+            agents.append(d)
+            await until_seen(nc, "pi-c")
+            await until_seen(nc, "pi-d")
+            t0 = time.perf_counter()
+            await compile_and_publish(nc, "sign", wasm.read_bytes(), COMPILER, local_target())
+            first_host = time.perf_counter() - t0 + await deploy(nc, "pi-c", digest, "fleet")
+            second_host = await deploy(nc, "pi-d", digest, "fleet")
 
             subject = subjects.actor("default", "sign")
             local: list[float] = []
@@ -106,7 +125,9 @@ async def measure(messages: int) -> dict[str, object]:
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "python": platform.python_version(),
         "component_mib": round(wasm.stat().st_size / 2**20, 1),
-        "deploy_to_first_message_s": {"cold_compile": round(cold, 3), "warm_cache": round(warm, 3)},
+        "deploy_to_first_message_s": {"cold_compile": round(cold, 3), "warm_cache": round(warm, 3),
+                                      "fleet_first_host_compile_publish_fetch": round(first_host, 3),
+                                      "fleet_second_host_fetch": round(second_host, 3)},
         "round_trip_ms": {
             "actor_on_b_own_display": {"p50": pct(local, 0.5), "p99": pct(local, 0.99), "mean": statistics.fmean(local)},
             "actor_on_b_display_on_a": {"p50": pct(linked, 0.5), "p99": pct(linked, 0.99),
@@ -124,6 +145,8 @@ def main() -> None:
     d, r = result["deploy_to_first_message_s"], result["round_trip_ms"]
     print(f"lattice on {result['machine']}, component {result['component_mib']} MiB")
     print(f"deploy to first message: cold compile {d['cold_compile']:.2f} s, warm cache {d['warm_cache']:.2f} s")  # type: ignore[index]
+    print(f"the fleet compiles once: first host {d['fleet_first_host_compile_publish_fetch']:.2f} s (compile, "  # type: ignore[index]
+          f"publish, fetch), second host {d['fleet_second_host_fetch']:.2f} s (fetch)")  # type: ignore[index]
     print(f"{'round trip laptop -> hub -> B':<40}{'p50 ms':>9}{'p99 ms':>9}")
     for key, label in (("actor_on_b_own_display", "actor on B, B's display"),
                        ("actor_on_b_display_on_a", "actor on B, A's display (linked)")):

@@ -99,16 +99,18 @@ async def start_agent(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory)
                     hub_credentials: Path | None = None, hub_ca: Path | None = None,
                     trusted: list[str] | None = None, allow_unsigned: bool = True,
                     supervision: SupervisionPolicy | None = None, nats_url: str | None = None,
-                    **display: object) -> RunningAgent:
+                    own_cache: Path | None = None, trusted_compiled: list[str] | None = None,
+                    compile_memory_mb: int = 0, **display: object) -> RunningAgent:
         bus = bus or FakeSSD1306Bus(width=int(display.get("width", 128)), height=int(display.get("height", 64)))
         provider = OledProvider(DisplayConfig(display="ssd1306", **display), bus=bus)
         options = AgentOptions(
-            name=name, port=0, cache_dir=cache_dir, limits=limits or Limits(),
+            name=name, port=0, cache_dir=own_cache or cache_dir, limits=limits or Limits(),
             hub=f"nats-leaf://127.0.0.1:{hub.leafnode_port}" if hub else None,
             actors=[ActorSpec(n, p) for n, p in actors.items()],
             state_dir=state_dir or tmp_path_factory.mktemp(f"state-{name}"), labels=labels or {},
             hub_credentials=hub_credentials, hub_ca=hub_ca, trusted=trusted or [], allow_unsigned=allow_unsigned,
             supervision=supervision or SupervisionPolicy(), nats_url=nats_url,
+            trusted_compiled=trusted_compiled or [], compile_memory_mb=compile_memory_mb,
         )
         service = Agent(options, provider)
         agent = RunningAgent(service, provider, bus)

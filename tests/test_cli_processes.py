@@ -169,8 +169,8 @@ def test_help_lists_the_commands_by_family() -> None:
 
     [commands] = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
     assert list(commands.choices) == ["hub", "agent", "display", "clear", "snapshot", "watch", "hosts", "inventory",
-                                      "events", "logs", "deploy", "stop", "scale", "link", "links", "keys", "sign",
-                                      "inspect", "trust", "new", "build", "demo", "install-service"]
+                                      "events", "logs", "deploy", "stop", "scale", "compile", "link", "links", "keys",
+                                      "sign", "inspect", "trust", "new", "build", "demo", "install-service"]
 
 
 def test_every_command_has_a_description_and_every_positional_a_help() -> None:

@@ -44,7 +44,7 @@ def test_the_imports_are_the_ones_wasmtime_lists(actor: str, built: dict[str, Pa
     started = time.perf_counter()
     names = [i.name for i in binary.imports(wasm)]
     seconds = time.perf_counter() - started
-    component = runtime.cache.load(runtime.engine, wasm)[0] if actor != "wasi" else wc.Component(runtime.engine, wasm)
+    component = runtime.cache.load(runtime.engine, actor, wasm)[0] if actor != "wasi" else wc.Component(runtime.engine, wasm)
     assert sorted(names) == sorted(component.type.imports(runtime.engine))
     assert seconds < 0.05, f"reading the imports of a {len(wasm) >> 20} MiB component took {seconds * 1000:.1f} ms"
 

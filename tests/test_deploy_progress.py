@@ -34,7 +34,7 @@ async def test_a_new_actor_is_deployed_with_each_hosts_phases(hub, start_agent, 
                                    timeout=300)
     assert code == 0, err
     assert re.search(r"^uploaded hello.wasm \(\d+\.\d MiB, sha256 [0-9a-f]{12}…", out, re.M), out
-    assert re.search(r"^  test-pi: hello x1 running \(fetched and started in \d+\.\d s\)$", out, re.M), out
+    assert re.search(r"^  test-pi: hello x1 running \(fetched and started in \d+\.\d s; compiled (there|code from its cache)\)$", out, re.M), out
     # stderr is not a terminal here: plain lines, each stamped with the seconds since the start
     steps = [re.sub(r"^\[ *\d+\.\d s\] ", "", line) for line in err.splitlines()]
     assert steps[:2] == ["deploy hello: finding the hosts", "deploy hello: uploading hello.wasm (" +

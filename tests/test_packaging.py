@@ -1,4 +1,5 @@
-"""The wheel a user gets: one import name, and it runs from a fresh venv outside the checkout.
+"""The wheel a user gets: one import name, the built-in actor already built, and it runs from a fresh venv
+outside the checkout with no extras, so with no compiler (componentize-py) at all.
 
 Built with pip from this checkout and installed into a new virtual environment
 (its dependencies from the package index or pip's cache), then used the way a
@@ -50,7 +51,8 @@ def test_the_wheel_installs_one_import_name_with_its_data(wheel: Path) -> None:
                    "pi_edge/systemd/pi-edge-hub.service", "pi_edge/providers/oled/testing.py",
                    "pi_edge/testing/__init__.py", "pi_edge/testing/py.typed", "pi_edge/actors/guard/pi_edge_guard.py",
                    "pi_edge/actors/checker/app.py", "pi_edge/actors/checker/wit/checker.wit",
-                   "pi_edge/actors/js/entry.js", "pi_edge/actors/js/componentize.mjs"):
+                   "pi_edge/actors/js/entry.js", "pi_edge/actors/js/componentize.mjs",
+                   "pi_edge/actors/prebuilt/oled-text.wasm"):
         assert wanted in names, wanted
     # Every package in the source tree is in the wheel (a subpackage left out of pyproject.toml is not), under
     # the name package-dir gives its folder: agent/testing is pi_edge.testing, and only that.
@@ -69,8 +71,9 @@ def test_a_fresh_venv_runs_pi_edge_from_elsewhere(wheel: Path, tmp_path: Path, c
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", f"{wheel}[dev]", cwd=elsewhere,
-        env=env)
+    run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", wheel, cwd=elsewhere, env=env)
+    installed = run(python, "-m", "pip", "list", "--format=freeze", cwd=elsewhere, env=env)
+    assert "componentize" not in installed.lower(), installed  # a Pi's install: no compiler
 
     assert run(pi_edge, "--version", cwd=elsewhere, env=env).strip() == "pi-edge 0.1.0"
     for generic in ("agent", "providers", "actors"):
@@ -81,7 +84,8 @@ def test_a_fresh_venv_runs_pi_edge_from_elsewhere(wheel: Path, tmp_path: Path, c
                   "print([p.load().name for p in e(group='pi_edge.providers')])", cwd=elsewhere, env=env)
     assert plugins.strip() == "['oled']"
 
-    # The actor build is cached by its sources' digest: the suite's cache spares a second componentize-py run.
+    # The wheel's own component runs; the suite's cache (compiled code, by digest) spares a compile.
     demo = run(pi_edge, "demo", "From the wheel", "--cache-dir", cache_dir, cwd=elsewhere, env=env)
+    assert "as this installation ships it" in demo, demo
     assert "reply: shown: 14 chars" in demo, demo
     assert (elsewhere / "pi-edge-demo.png").is_file()

@@ -8,32 +8,59 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import nkeys
+
+from pi_edge.actors import BUILTIN, builtin_actor_dir, prebuilt_actor
 from pi_edge.agent.cli.arguments import Subcommands, lattice_args, lattice_client, name_arg, scale_arg, target_args
-from pi_edge.agent.cli.output import report
+from pi_edge.agent.cli.keys import seed_of
+from pi_edge.agent.cli.output import out, report
 from pi_edge.agent.cli.progress import StepsOnStderr
 from pi_edge.agent.errors import ConfigError
 from pi_edge.agent.host.host import MAX_INSTANCES
 from pi_edge.agent.host.labels import parse_labels
+from pi_edge.agent.lattice.client import LatticeClient
 from pi_edge.agent.trust import claims
 from pi_edge.agent.trust.claims import is_component
+from pi_edge.agent.wasm.targets import TARGETS, EngineKey, engine_settings, local_target
 
 #: A deploy may compile an 18 MB component on a Pi: give it time.
 DEPLOY_TIMEOUT = 180.0
 
 
-def cmd_deploy(args: argparse.Namespace) -> int:
-    path: Path = args.component
+def _component(path: Path) -> bytes:
     if not path.is_file():
         raise ConfigError(f"{path} is not a file; build one with 'pi-edge build ACTOR_DIR -o {path}'")
     data = path.read_bytes()
     if not is_component(data):  # caught here, before it takes space in the hub's store
         raise ConfigError(f"{path} is not a WebAssembly component; deploy a file made by "
                           "'pi-edge build ACTOR_DIR -o FILE.wasm'")
+    return data
+
+
+def _builtin_component(cache_dir: Path | None) -> bytes:
+    """The built-in actor as hosts run it: this installation's prebuilt component, else built from its sources."""
+    if (prebuilt := prebuilt_actor()) is not None:
+        return prebuilt.read_bytes()
+    from pi_edge.agent.wasm.build import build_actor
+
+    return build_actor(builtin_actor_dir(), cache_dir).path.read_bytes()
+
+
+def _compiler_key(value: str | None) -> nkeys.KeyPair | None:
+    return None if value is None else seed_of("--compile-key", value, "account")
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    path: Path = args.component
+    data = _component(path)
     labels = parse_labels(args.label)
+    key = _compiler_key(args.compile_key)
 
     async def main(progress: StepsOnStderr) -> int:
         async with lattice_client(args) as lattice:
@@ -46,17 +73,69 @@ def cmd_deploy(args: argparse.Namespace) -> int:
             also = f", component {component[:12]}… as inventory shows it" if component != digest else ""
             progress.out(f"{'uploaded' if uploaded else 'already in the store:'} {path.name} "
                          f"({len(data) / 2**20:.1f} MiB, sha256 {digest[:12]}…{also})")
+            if key is not None:
+                progress.step("compiling once for the fleet")
+                await _compile_for(lattice, args.name, data, key, hosts)
             names = [str(h["name"]) for h in hosts]
             progress.step(f"starting {args.name} on {len(names)} host(s)")
             answers = await lattice.deploy(names, args.name, digest, args.scale, max(args.timeout, DEPLOY_TIMEOUT),
                                            HostPhases(progress))
             progress.close()
             return report(answers, lambda r: (
-                f"{r['actor']} x{r['scale']} running ({'fetched and ' if r['fetched'] else ''}"
-                f"started in {r['seconds']:.1f} s)"))
+                f"{r['actor']} x{r['scale']} running ({'fetched and ' if r['fetched'] else ''}started in "
+                f"{r['seconds']:.1f} s; {CODE.get(str(r.get('code')), 'code: ' + str(r.get('code')))})"))
 
     with StepsOnStderr(f"deploy {args.name}") as progress:
         return asyncio.run(main(progress))
+
+
+#: What a deploy reply's "code" says, for people.
+CODE = {"cache": "compiled code from its cache", "hub": "compiled code from the hub", "compiled": "compiled there"}
+
+
+async def _compile_for(lattice: LatticeClient, name: str, data: bytes, key: nkeys.KeyPair,
+                       hosts: list[dict[str, Any]]) -> None:
+    """One compile for the fleet: the artifact for each engine the chosen hosts have that this machine compiles."""
+    here = local_target()
+    engines = {json.dumps(h["engine"], sort_keys=True) for h in hosts if isinstance(h.get("engine"), dict)}
+    for engine in sorted(engines):
+        wanted = EngineKey(**json.loads(engine))
+        ours = EngineKey.for_target(here, engine_settings())
+        names = ", ".join(str(h["name"]) for h in hosts if json.dumps(h.get("engine"), sort_keys=True) == engine)
+        if wanted != ours:
+            out(f"  {names}: no compiler here for {wanted.triple} (wasmtime {wanted.wasmtime}); they compile it "
+                f"themselves unless 'pi-edge compile --target {wanted.triple} --python CMD' publishes it")
+            continue
+        done = await lattice.publish_compiled(name, data, key, here)
+        out(f"compiled for {wanted.triple} in {done.seconds:.1f} s and published, signed by "
+            f"{done.manifest.signer[:12]}…" if done.published else
+            f"compiled code for {wanted.triple} already in the store, signed by {done.manifest.signer[:12]}…")
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    """Compile once for a target and publish the signed artifact; hosts that trust the key fetch it."""
+    data = _builtin_component(args.cache_dir) if args.component == BUILTIN else _component(Path(args.component))
+    key = seed_of("--key", args.key, "account")
+    target = TARGETS[args.target] if args.target else local_target()
+    if target not in TARGETS.values():
+        raise ConfigError("this machine has no shareable compile target; give --target and --python")
+    python = shlex.split(args.python) if args.python else None
+    if args.target and python is None and target != local_target():
+        raise ConfigError(f"--target {args.target} is not this machine's ({local_target().triple}): give --python, "
+                          "a command running Python with pi-edge for that machine (an arm64 userland under qemu-user, "
+                          "or a Pi over ssh)")
+
+    async def main() -> int:
+        async with lattice_client(args) as lattice:
+            done = await lattice.publish_compiled(args.name, data, key, target, python)
+        m = done.manifest
+        what = (f"compiled in {done.seconds:.1f} s (peak {m.peak_rss_mib} MiB) and published" if done.published
+                else "already in the store")
+        out(f"{m.engine.object_name(m.component)}: {what}; {m.size / 2**20:.1f} MiB, sha256 {m.sha256[:12]}…, "
+            f"signed by {m.signer}")
+        return 0
+
+    return asyncio.run(main())
 
 
 class HostPhases:
@@ -119,6 +198,9 @@ def add_commands(sub: Subcommands) -> None:
                    help="actor name: its subject is pe.<lattice>.actor.<name>")
     p.add_argument("--scale", type=scale_arg, default=1, metavar=f"1..{MAX_INSTANCES}",
                    help="instances per host (default %(default)s)")
+    p.add_argument("--compile-key", metavar="FILE",
+                   help="compile it once here for the chosen hosts' engine and publish it signed by this account "
+                        "seed: hosts that trust its public key (trust_compiled) fetch the code instead of compiling")
     target_args(p)
     lattice_args(p, f"seconds to wait for each host to fetch, compile and start it: never less than "
                     f"{DEPLOY_TIMEOUT:g} (a first compile takes minutes on a small Pi); longer if given")
@@ -143,3 +225,20 @@ def add_commands(sub: Subcommands) -> None:
     target_args(p)
     lattice_args(p)
     p.set_defaults(func=cmd_scale)
+
+    p = sub.add_parser("compile", help="compile an actor once for a kind of host and publish it to the hub",
+                       description="Compile COMPONENT (or the built-in actor: builtin) for a target's baseline CPU, "
+                                   "sign the artifact's manifest with --key and put it in the hub's store. Hosts "
+                                   "whose trust_compiled lists the key's public half load it instead of compiling, "
+                                   "which a 512 MB Pi cannot. Compiled code is native code: give the key only to "
+                                   "machines you trust as much as this one.")
+    p.add_argument("component", metavar="COMPONENT", help=f"a built component (.wasm), or {BUILTIN!r}")
+    p.add_argument("--key", required=True, metavar="FILE", help="the compiler's account seed (pi-edge keys gen "
+                   "account -o compiler.nk); hosts trust its public key with trust_compiled")
+    p.add_argument("--target", choices=sorted(TARGETS), help="the hosts' target (default: this machine's)")
+    p.add_argument("--python", metavar="CMD", help="for another target: a command running Python with pi-edge "
+                   "on that kind of machine, e.g. 'chroot /srv/arm64 /opt/pi-edge/bin/python'")
+    p.add_argument("--name", default="compile", type=name_arg("actor"), help="a name for messages (default compile)")
+    p.add_argument("--cache-dir", type=Path, help="where the built-in actor is built, if this install has none")
+    lattice_args(p)
+    p.set_defaults(func=cmd_compile)

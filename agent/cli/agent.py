@@ -32,6 +32,9 @@ def _limit_args(p: argparse.ArgumentParser) -> None:
                    help=f"linear-memory cap per actor instance, MiB (default {d.memory_bytes // 2**20})")
     p.add_argument("--max-message-kb", type=int,
                    help=f"largest message an actor accepts, KiB (default {d.max_message_bytes // 1024})")
+    p.add_argument("--compile-memory-mb", type=int,
+                   help="the most memory a compile on this host may use, MiB; a compile predicted to need more is "
+                        "not tried (its code comes from the hub: trust_compiled); default 0: what is free")
 
 
 def add_commands(sub: Subcommands, display_plugin: ProviderPlugin) -> None:
@@ -63,6 +66,9 @@ def add_commands(sub: Subcommands, display_plugin: ProviderPlugin) -> None:
     p.add_argument("--trust", action="append", metavar="ISSUER",
                    help="account public key (A...) whose signed actors may run here; repeatable "
                         "($PI_EDGE_TRUST: comma-separated)")
+    p.add_argument("--trust-compiled", action="append", metavar="KEY",
+                   help="account public key (A...) whose signed compiled artifacts this host loads from the hub "
+                        "instead of compiling (see 'pi-edge compile'); repeatable ($PI_EDGE_TRUST_COMPILED)")
     p.add_argument("--allow-unsigned", action="store_const", const=True,
                    help="run unsigned actors too: for development only, warned about at every start")
     p.add_argument("--hub-credentials", type=Path, metavar="FILE",

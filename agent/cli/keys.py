@@ -45,7 +45,7 @@ def read_seed(value: str) -> str:
                           "seed itself, which starts with 'S')") from None
 
 
-def _seed_of(flag: str, value: str, kind: str) -> nkeys.KeyPair:
+def seed_of(flag: str, value: str, kind: str) -> nkeys.KeyPair:
     """The key pair of ``value``, refused unless it is a ``kind`` key: hosts trust account keys as issuers
     only, so a claim signed by any other kind could never run anywhere."""
     key = claims.key_from_seed(read_seed(value))
@@ -89,8 +89,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 def cmd_sign(args: argparse.Namespace) -> int:
     wasm = _read_component(args.component)
-    issuer = _seed_of("--issuer", args.issuer, "account")
-    actor = _seed_of("--actor-seed", args.actor_seed, "actor") if args.actor_seed else claims.generate_key("actor")
+    issuer = seed_of("--issuer", args.issuer, "account")
+    actor = seed_of("--actor-seed", args.actor_seed, "actor") if args.actor_seed else claims.generate_key("actor")
     started = time.perf_counter()
     signed = claims.sign(wasm, issuer, actor, args.cap or list(claims.CAPABILITIES),
                          parse_duration(args.expires) if args.expires else None, args.name or "", args.version or "")

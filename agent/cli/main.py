@@ -20,7 +20,7 @@ from pi_edge.agent.errors import PiEdgeError
 
 #: Commands whose INFO log would only clutter their output.
 QUIET = ("display", "clear", "hosts", "new", "build", "demo", "snapshot", "watch", "inventory", "events", "deploy",
-         "stop", "scale", "link", "links", "keys", "sign", "inspect", "trust", "install-service")
+         "stop", "scale", "link", "links", "keys", "sign", "inspect", "trust", "install-service", "compile")
 
 
 def build_parser() -> argparse.ArgumentParser:

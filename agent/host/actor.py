@@ -26,6 +26,7 @@ class Actor:
         self.expiry: asyncio.TimerHandle | None = None  # when its claims are next judged against the clock
         self.refused = False  # set once the host refuses it while running (trust revoked, claims expired)
         self.log_limit: LogLimit | None = None  # shared by its instances; made with the first
+        self.code = ""  # where its compiled code came from: cache, hub or compiled (compiled_code)
 
     @property
     def failed_reason(self) -> str | None:

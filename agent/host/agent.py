@@ -13,6 +13,7 @@ from pathlib import Path
 
 from nats.aio.client import Client
 
+from pi_edge.actors import is_builtin
 from pi_edge.agent.display.provider import DisplayProvider
 from pi_edge.agent.errors import (
     ActorLoadError,
@@ -25,6 +26,7 @@ from pi_edge.agent.errors import (
     StoreError,
 )
 from pi_edge.agent.host import labels
+from pi_edge.agent.host.compiled_code import CompiledCode
 from pi_edge.agent.host.control import Control
 from pi_edge.agent.host.desired import DesiredState
 from pi_edge.agent.host.display_events import DisplayEvents
@@ -47,6 +49,7 @@ from pi_edge.agent.trust.claims import TrustPolicy
 from pi_edge.agent.trust.identity import HostIdentity
 from pi_edge.agent.trust.local_builds import sign_local_build
 from pi_edge.agent.wasm.build import build_actor_async
+from pi_edge.agent.wasm.compile_memory import compile_room
 from pi_edge.agent.wasm.runtime import Runtime
 
 log = logging.getLogger("pi_edge.agent")
@@ -111,7 +114,7 @@ class Agent:
         if not opts.nats_url:
             await self._start_leaf_server(name)
         self.nc = await connect(self.url, name=f"pi-edge-agent-{name}", timeout=5.0, reconnect=True)
-        self.runtime = Runtime(cache_dir=opts.cache_dir)
+        self.runtime = Runtime(cache_dir=opts.cache_dir, room=compile_room(opts.compile_memory_mb))
         link_table = LinkTable(state_dir)
         if opts.allow_unsigned:
             log.warning("agent: --allow-unsigned: unsigned actors will run; for development only")
@@ -119,7 +122,8 @@ class Agent:
             self.nc, self.runtime, self.provider, lattice=opts.lattice, name=name, limits=opts.limits,
             host_id=identity.id, labels=labels.host_labels(name, self.provider.info().driver, opts.labels),
             links=link_table.load(), policy=self._trust(opts, identity.id), supervision=opts.supervision,
-            url=self.url)
+            url=self.url, compiled_code=CompiledCode(self.runtime, self.nc, frozenset(opts.trusted_compiled),
+                                                     self._hub_ready if opts.hub else None))
         self.hub_links = HubLinks(host, link_table, self.server.leaf_connected if self.server else None)
         if opts.hub or opts.nats_url:
             self._enter("fetching display links from the hub")
@@ -137,6 +141,18 @@ class Agent:
         await self._serve_lattice(host, link_table)
         self.phase = "running"
         return host
+
+    async def _hub_ready(self, timeout: float) -> bool:
+        """Whether the leaf server holds its link to the hub, waiting up to ``timeout`` s for it."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.server is not None:
+            # In short waits, so that a stop meanwhile leaves no thread behind waiting out the whole timeout.
+            left = deadline - asyncio.get_running_loop().time()
+            if await asyncio.to_thread(self.server.leaf_connected.wait, max(0.0, min(left, 0.5))):
+                return True
+            if left <= 0:
+                return False
+        return False
 
     async def _start_leaf_server(self, name: str) -> None:
         opts = self.options
@@ -234,6 +250,7 @@ class Agent:
         for name, actor in host.actors.items():  # a reload gives actors marked failed another chance
             if actor.forgive():
                 log.info("reload: actor=%s is no longer marked failed", name)
+        host.compiled_code.trusted = frozenset(new.trusted_compiled)
         revoked = await host.apply_policy(self._trust(new, host.id))
         host.limits = new.limits
         if new.heartbeat_s != old.heartbeat_s and self.presence is not None:
@@ -259,6 +276,7 @@ class Agent:
         # Trust may have changed since they failed: deployed actors that did not start get another chance.
         await self._restore([name for name in desired.actors if name not in host.actors.keys() | revoked.keys()])
         old.labels, old.trusted, old.allow_unsigned = new.labels, new.trusted, new.allow_unsigned
+        old.trusted_compiled = new.trusted_compiled
         old.limits, old.heartbeat_s, old.actors = new.limits, new.heartbeat_s, new.actors
         self.phase = "running"
 
@@ -285,6 +303,8 @@ class Agent:
             built = await build_actor_async(spec.path, self.options.cache_dir)
             path = await asyncio.to_thread(sign_local_build, spec.name, built.path, self.identity.key,
                                            self.state_dir)
+        elif is_builtin(path):  # the wheel's prebuilt component: as much this host's own code as the agent is
+            path = await asyncio.to_thread(sign_local_build, spec.name, path, self.identity.key, self.state_dir)
         self._enter(f"loading actor {spec.name} (compiled once, then cached)")
         await self.host.start_actor(spec.name, path)
 

@@ -28,6 +28,7 @@ _TEMPLATE = """\
 # heartbeat = 30                                   # seconds, at least 1; 0 turns heartbeats off
 # labels = { node = "pi-01", room = "hall" }
 # trust = ["A..."]                                 # account keys whose signed actors run here
+# trust_compiled = ["A..."]                        # keys whose compiled code from the hub runs here (else it compiles)
 # allow_unsigned = false                           # development only
 # actors = { "oled-text" = "builtin" }             # name = "builtin", a .wasm, or an actor source directory
 
@@ -37,6 +38,7 @@ _TEMPLATE = """\
 # memory_mb = 256                                  # at least 16
 # max_message_kb = 64                              # at least 1
 # max_component_mb = 64                            # larger deploys are refused before they are fetched
+# compile_memory_mb = 0                            # most a compile here may use; 0: what is free (MemoryMax too)
 # log_lines_per_s = 100                            # what each actor may log; past it lines are counted, not written
 
 [shutdown]

@@ -158,7 +158,7 @@ class Control:
             raise
         await progress.phase("started", scale=actor.scale)
         return {"host": host.name, "actor": name, "digest": actor.digest, "scale": actor.scale,
-                "fetched": fetched, "seconds": round(time.perf_counter() - started, 3)}
+                "fetched": fetched, "code": actor.code, "seconds": round(time.perf_counter() - started, 3)}
 
     async def stop_actor(self, request: dict[str, Any]) -> dict[str, Any]:
         host = self.host

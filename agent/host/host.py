@@ -25,6 +25,7 @@ from pi_edge.agent import __version__
 from pi_edge.agent.display.provider import DisplayProvider
 from pi_edge.agent.errors import ActorCallError, ActorLoadError, CapabilityError, ClaimsError, ConfigError, ControlError
 from pi_edge.agent.host.actor import Actor
+from pi_edge.agent.host.compiled_code import CompiledCode
 from pi_edge.agent.host.expiry import ExpiryWatch
 from pi_edge.agent.host.inbox import Inbox
 from pi_edge.agent.host.instance import Instance
@@ -46,7 +47,7 @@ from pi_edge.agent.wasm.compile_cache import digest
 from pi_edge.agent.wasm.instance import ComponentInstance
 from pi_edge.agent.wasm.limits import Limits
 from pi_edge.agent.wasm.log_limit import LogLimit
-from pi_edge.agent.wasm.runtime import LoadedComponent, Runtime
+from pi_edge.agent.wasm.runtime import LoadedComponent, Runtime, check_binary
 
 log = logging.getLogger("pi_edge.host")
 
@@ -75,11 +76,13 @@ class Host:
                  name: str | None = None, limits: Limits | None = None, host_id: str | None = None,
                  labels: dict[str, str] | None = None, links: dict[str, str] | None = None,
                  policy: TrustPolicy | None = None, supervision: SupervisionPolicy | None = None,
-                 url: str | None = None) -> None:
+                 url: str | None = None, compiled_code: CompiledCode | None = None) -> None:
         self.nc = nc
         #: Where each actor instance's lane connects: the server ``nc`` is connected to.
         self.url = url or (nc.connected_url.geturl() if nc.connected_url is not None else "")
         self.runtime = runtime
+        #: Where compiled code comes from: the cache, the hub (if this host trusts a compiler), or a compile here.
+        self.compiled_code = compiled_code or CompiledCode(runtime)
         self.provider = provider
         self.lattice = subjects.check_token("lattice", lattice)
         self.name = subjects.check_token("host", name or default_host_name())
@@ -132,12 +135,16 @@ class Host:
         except ClaimsError as exc:
             await self.events.publish(ACTOR_REFUSED, {"actor": name, "reason": str(exc)})
             raise ClaimsError(f"actor {name!r} refused: {exc}") from None
-        # Compiling takes seconds on a Pi: off the loop, so actors already running keep serving.
+        check_binary(name, wasm)
+        self.runtime.check_imports(name, wasm)  # in a millisecond, before anything compiles it
         wasm_digest = claims.digest if claims else await asyncio.to_thread(digest, wasm)
         if on_phase is not None:
             await on_phase("loading" if self.runtime.compiled(wasm_digest) else "compiling")
+        # Compiling takes a minute on a Pi: in a child process, so actors already running keep serving.
+        code = await self.compiled_code.ensure(name, wasm, wasm_digest)
         loaded = await asyncio.to_thread(self.runtime.load, name, wasm, wasm_digest)
         actor = Actor(name, loaded.digest, claims)
+        actor.code = code
         try:
             for _ in range(scale):
                 await self._add_instance(actor, loaded)
@@ -321,6 +328,7 @@ class Host:
             "failed": sorted(name for name, actor in self.actors.items() if actor.failed_reason),
             "not_running": sorted(self.not_running),  # so 'stop' finds the hosts that still want them
             "display": {"healthy": health.healthy, "reason": health.reason},
+            "engine": self.runtime.cache.key.as_dict(),  # what compiled code it loads: 'deploy --compile-key'
         }
 
     async def stop(self, grace: float = STOP_GRACE_S) -> None:

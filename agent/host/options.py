@@ -6,7 +6,7 @@ import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pi_edge.actors import BUILTIN, DEFAULT_ACTOR, builtin_actor_dir
+from pi_edge.actors import BUILTIN, DEFAULT_ACTOR, builtin_actor
 from pi_edge.agent.errors import ConfigError
 from pi_edge.agent.host.labels import parse_labels
 from pi_edge.agent.host.supervision import SupervisionPolicy
@@ -49,6 +49,8 @@ class AgentOptions:
     heartbeat_s: float = 30.0
     supervision: SupervisionPolicy = field(default_factory=SupervisionPolicy)
     trusted: list[str] = field(default_factory=list)  # issuer public keys whose signed actors run here
+    trusted_compiled: list[str] = field(default_factory=list)  # keys whose signed compiled artifacts load here
+    compile_memory_mb: int = 0  # the most a compile here may use; 0: whatever is free (machine and cgroup)
     allow_unsigned: bool = False  # development only
     hub_credentials: Path | None = None  # the file 'pi-edge hub' wrote
     hub_ca: Path | None = None  # verify the hub's TLS certificate with this CA
@@ -61,7 +63,7 @@ def options_from(args: argparse.Namespace) -> AgentOptions:
     line it came from; what is left here cannot fail on a user's value.
     """
     actors = dict(args.actor) or {DEFAULT_ACTOR: BUILTIN}
-    specs = [ActorSpec.parse(f"{name}={builtin_actor_dir() if path == BUILTIN else path}")
+    specs = [ActorSpec.parse(f"{name}={builtin_actor() if path == BUILTIN else path}")
              for name, path in actors.items()]
     return AgentOptions(
         lattice=args.lattice, name=args.name, hub=args.hub,
@@ -71,5 +73,6 @@ def options_from(args: argparse.Namespace) -> AgentOptions:
                       max_component_bytes=args.max_component_mb * 2**20),
         state_dir=args.state_dir, labels=parse_labels([f"{k}={v}" for k, v in args.label.items()]),
         heartbeat_s=args.heartbeat, hub_credentials=args.hub_credentials, hub_ca=args.hub_ca,
-        trusted=list(args.trust), allow_unsigned=args.allow_unsigned,
+        trusted=list(args.trust), allow_unsigned=args.allow_unsigned, trusted_compiled=list(args.trust_compiled),
+        compile_memory_mb=args.compile_memory_mb,
     )

@@ -26,6 +26,7 @@ from typing import Any
 
 import nats.errors
 import nats.js.api
+import nkeys
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -39,12 +40,13 @@ from pi_edge.agent.errors import (
     RequestTimeoutError,
     RetryLaterError,
 )
-from pi_edge.agent.lattice import subjects
+from pi_edge.agent.lattice import compiled, subjects
 from pi_edge.agent.lattice.connection import connect, subscriptions_live
 from pi_edge.agent.lattice.events import DEPLOY, LOG
 from pi_edge.agent.lattice.link_store import read_links, write_link
 from pi_edge.agent.lattice.replies import HOST_HEADER, RETRY_HEADER, failure, with_deadline
 from pi_edge.agent.lattice.store import ComponentStore
+from pi_edge.agent.wasm.targets import Target
 
 log = logging.getLogger("pi_edge.lattice")
 
@@ -471,6 +473,11 @@ class LatticeClient:
             finally:
                 following.cancel()
                 await asyncio.gather(following, return_exceptions=True)
+
+    async def publish_compiled(self, name: str, component: bytes, key: nkeys.KeyPair, target: Target,
+                               python: Sequence[str] | None = None) -> compiled.Published:
+        """The component compiled for ``target`` (here, or by ``python``), signed by ``key``, in the hub's store."""
+        return await compiled.compile_and_publish(self._conn, name, component, key, target, python)
 
     async def links(self) -> dict[str, str]:
         """Every link the hub keeps: actor -> provider."""

@@ -91,6 +91,15 @@ def _verify_key(public: str) -> nacl.signing.VerifyKey:
     return nacl.signing.VerifyKey(_raw_key(public)[1:33])
 
 
+def verify_signature(public: str, data: bytes, signature: bytes) -> bool:
+    """Whether ``signature`` is the Ed25519 signature of ``data`` by the nkey ``public``."""
+    try:
+        _verify_key(public).verify(data, signature)
+    except (nacl.exceptions.BadSignatureError, ClaimsError, ValueError):
+        return False
+    return True
+
+
 def is_public_key(public: str, kind: str) -> bool:
     """Whether ``public`` is a well-formed public key of ``kind`` (a KEY_KINDS name): a typo fails the checksum."""
     try:

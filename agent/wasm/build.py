@@ -33,13 +33,14 @@ from pi_edge.agent.errors import BuildError
 from pi_edge.agent.files import write_output
 from pi_edge.agent.paths import default_cache_dir
 from pi_edge.agent.progress import NO_PROGRESS, Progress
-from pi_edge.agent.wasm import build_js, precheck, sources
+from pi_edge.agent.wasm import build_js, componentize, precheck, sources
+from pi_edge.agent.wasm.componentize import actor_name
+
+__all__ = ["BuildResult", "actor_name", "build_actor", "build_actor_async", "source_digest"]
 from pi_edge.agent.wasm.wit import WORLD, wit_dir
 
 log = logging.getLogger("pi_edge.build")
 
-APP_MODULE = "app"
-GUARD_MODULE = "pi_edge_guard"
 #: Roughly how long the tool takes on a laptop, for the step's line.
 TYPICAL_SECONDS = {sources.PYTHON: 10, sources.JAVASCRIPT: 6}
 
@@ -82,13 +83,7 @@ def source_digest(actor_dir: Path, wit: Path, tool_version: str, language: str =
     if language == sources.JAVASCRIPT:
         trees = [("actor", actor_dir), ("wit", wit), ("support", build_js.support_dir())]
         return sources.digest(f"{build_js.TOOL}\nworld {WORLD}\n", trees)
-    return sources.digest(f"componentize-py {tool_version}\nworld {WORLD}\n",
-                          [("actor", actor_dir), ("wit", wit), ("guard", guard_dir())])
-
-
-def actor_name(actor_dir: Path) -> str:
-    """``actors/oled_text`` is the actor ``oled-text``."""
-    return Path(actor_dir).resolve().name.replace("_", "-")
+    return componentize.python_digest(actor_dir, wit, guard_dir(), tool_version)
 
 
 def build_actor(actor_dir: Path, cache_dir: Path | None = None, out: Path | None = None,
@@ -147,7 +142,7 @@ def _plan(actor_dir: Path, cache_dir: Path | None) -> _Plan:
     tool_version = _componentize_version() if lang == sources.PYTHON else build_js.VERSION
     digest = source_digest(actor_dir, wit_dir(), tool_version, lang)
     cache = cache_dir or default_cache_dir()
-    target = cache / "actors" / f"{actor_name(actor_dir)}-{digest[:16]}.wasm"
+    target = componentize.cached_build(cache, actor_dir, digest)
     return _Plan(actor_dir, lang, digest, target, cache)
 
 
@@ -173,7 +168,7 @@ def _check(plan: _Plan, progress: Progress) -> float | None:
 def _workspace(plan: _Plan, progress: Progress) -> Iterator[tuple[list[str], str, dict[str, str], Path]]:
     """The build tool's command line, working directory and environment, and where it writes."""
     _cache_ready(plan)
-    env = precheck.clean_env()
+    env = componentize.environment()
     with tempfile.TemporaryDirectory(prefix="pi-edge-build-") as work:
         partial = Path(work) / "actor.wasm"
         if plan.language == sources.JAVASCRIPT:
@@ -184,11 +179,7 @@ def _workspace(plan: _Plan, progress: Progress) -> Iterator[tuple[list[str], str
             yield command, str(entry.parent), env, partial
             return
         # Copies: componentize-py's guest Python writes bytecode next to what it imports.
-        guard = sources.copy_sources(guard_dir(), Path(work) / "guard")
-        actor = sources.copy_sources(plan.actor_dir, Path(work) / "actor")
-        command = precheck.componentize_py(
-            "-q", "-d", str(wit_dir()), "-w", WORLD, "componentize", GUARD_MODULE,
-            "-p", str(guard), "-p", str(actor), "--stub-wasi", "-o", str(partial))
+        command = componentize.python_command(plan.actor_dir, guard_dir(), wit_dir(), Path(work), partial)
         yield command, work, env, partial
 
 

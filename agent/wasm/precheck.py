@@ -23,7 +23,6 @@ import logging
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from importlib import resources
@@ -38,21 +37,13 @@ from pi_edge.agent.progress import NO_PROGRESS, Progress
 from pi_edge.agent.wasm import sources
 from pi_edge.agent.wasm.compile_cache import CompileCache
 from pi_edge.agent.wasm.compile_cache import digest as component_digest
+from pi_edge.agent.wasm.componentize import componentize_py, environment
+from pi_edge.agent.wasm.targets import engine_settings, local_target
 from pi_edge.agent.wasm.wit import WORLD, wit_dir
 
 log = logging.getLogger("pi_edge.build")
 
 CHECKER_WORLD = "checker"
-
-
-def componentize_py(*args: str) -> list[str]:
-    """componentize-py's command line, run by this Python (its console script may not be on PATH)."""
-    return [sys.executable, "-c", "import sys, componentize_py; sys.exit(componentize_py.script())", *args]
-
-
-def clean_env() -> dict[str, str]:
-    """componentize-py looks for site-packages by VIRTUAL_ENV if it is set; it finds its own without."""
-    return {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
 
 
 def checker_dir() -> Path:
@@ -69,10 +60,12 @@ class PythonChecker:
         with tool_lock(self.tools):  # two builds at once: one prepares, the other waits and reuses
             self._bindings = self._bindings_files(progress)
             wasm = self._component(progress)
-            cache = CompileCache(cache_dir, "checker")
-            if not cache.path_for(component_digest(wasm)).exists():
+            # Compiled as actors are (in a child process, for this machine's baseline), for an engine without
+            # deadlines: the checker is pi-edge's own code, run on the laptop.
+            cache = CompileCache(cache_dir, local_target(), engine_settings(epoch_interruption=False))
+            if not cache.holds(component_digest(wasm)):
                 progress.step("compiling the syntax checker (once per machine)")
-            self.component, _ = cache.load(self.engine, wasm)
+            self.component, _ = cache.load(self.engine, "checker", wasm)
 
     def _component(self, progress: Progress) -> bytes:
         key = sources.digest(f"componentize-py {self.tool_version}\nchecker\n", [("checker", checker_dir())])
@@ -132,7 +125,7 @@ def _read(path: Path) -> str:
 
 
 def _run(command: list[str], cwd: str, what: str) -> None:
-    done = subprocess.run(command, cwd=cwd, env=clean_env(), capture_output=True, text=True, errors="replace")
+    done = subprocess.run(command, cwd=cwd, env=environment(), capture_output=True, text=True, errors="replace")
     if done.returncode != 0:
         lines = [ln for ln in (done.stderr or done.stdout).splitlines() if ln.strip()][-5:]
         raise BuildError(f"componentize-py could not build {what}: {' / '.join(lines) or 'no output'}")

@@ -8,9 +8,9 @@ forever.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +20,10 @@ from wasmtime import component as wc
 from pi_edge.agent.errors import ActorLoadError, ComponentFormatError, WorldMismatchError
 from pi_edge.agent.paths import default_cache_dir
 from pi_edge.agent.wasm import binary, build_js, workarounds
-from pi_edge.agent.wasm.compile_cache import WASMTIME_VERSION, CompileCache, digest
+from pi_edge.agent.wasm.compile_cache import CompileCache, digest
+from pi_edge.agent.wasm.compile_memory import Room, free_memory
 from pi_edge.agent.wasm.epoch_clock import EpochClock
+from pi_edge.agent.wasm.targets import WASMTIME_VERSION, engine_settings, local_target
 from pi_edge.agent.wasm.wit import WorldContract, contract
 
 log = logging.getLogger("pi_edge.runtime")
@@ -47,16 +49,20 @@ class Runtime:
     """One wasmtime engine shared by every actor of the agent."""
 
     def __init__(self, cache_dir: Path | None = None, world: WorldContract | None = None,
-                 epoch_interruption: bool = True) -> None:
-        """``epoch_interruption=False`` exists only to measure what deadlines cost; never run actors so."""
+                 epoch_interruption: bool = True, room: Callable[[], Room] = free_memory) -> None:
+        """``epoch_interruption=False`` exists only to measure what deadlines cost; never run actors so.
+
+        ``room`` says how much memory a compile may use (default: what this machine and its cgroup have free).
+        """
         workarounds.install()
+        settings = engine_settings(epoch_interruption)
         config = wasmtime.Config()
-        config.epoch_interruption = epoch_interruption
+        config.epoch_interruption = settings["epoch_interruption"]
+        # This engine loads what was compiled for the target's baseline (in a child process, here or on
+        # another host): wasmtime checks that the CPU has every feature an artifact needs.
         self.engine = wasmtime.Engine(config)
         self.world = world or contract()
-        # The fingerprint covers every setting above that changes generated code.
-        fingerprint = hashlib.sha256(f"epoch_interruption={int(epoch_interruption)}".encode()).hexdigest()[:12]
-        self.cache = CompileCache(cache_dir or default_cache_dir(), fingerprint)
+        self.cache = CompileCache(cache_dir or default_cache_dir(), local_target(), settings, room)
         self.clock = EpochClock(self.engine, EPOCH_TICK_S, CLOCK_IDLE_S)
         log.info("runtime: wasmtime %s, compile cache %s", WASMTIME_VERSION, self.cache.directory)
 
@@ -74,12 +80,11 @@ class Runtime:
         has it (verified claims name it).
         """
         started = time.perf_counter()
-        if wasm[:4] != b"\0asm":
-            raise ActorLoadError(f"actor {name!r}: not a WebAssembly binary (first bytes {wasm[:4]!r})")
+        check_binary(name, wasm)
         self.check_imports(name, wasm)  # in a millisecond, where compiling takes seconds (minutes on a Pi)
         wasm_digest = wasm_digest or digest(wasm)
         try:
-            component, cached = self.cache.load(self.engine, wasm, wasm_digest)
+            component, cached = self.cache.load(self.engine, name, wasm, wasm_digest)
         except wasmtime.WasmtimeError as exc:
             raise ActorLoadError(f"actor {name!r}: not a valid component: {first_line(exc)}") from None
         self.check_world(name, component)
@@ -164,6 +169,12 @@ def _built_by_componentize_js(wasm: bytes) -> bool:
                    for s in binary.sections(wasm))
     except ComponentFormatError:
         return False
+
+
+def check_binary(name: str, wasm: bytes) -> None:
+    """ActorLoadError unless ``wasm`` at least starts as WebAssembly does: said before anything compiles it."""
+    if wasm[:4] != b"\0asm":
+        raise ActorLoadError(f"actor {name!r}: not a WebAssembly binary (first bytes {wasm[:4]!r})")
 
 
 def first_line(exc: BaseException) -> str:

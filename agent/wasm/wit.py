@@ -13,8 +13,9 @@ from importlib import resources
 from pathlib import Path
 
 from pi_edge.agent.errors import WitError
+from pi_edge.agent.wasm.componentize import WORLD
 
-WORLD = "display-actor"
+__all__ = ["WORLD", "WorldContract", "contract", "wit_dir"]
 
 _PACKAGE = re.compile(r"^\s*package\s+([a-z0-9-]+):([a-z0-9-]+)(?:@([0-9][0-9A-Za-z.+-]*))?\s*;", re.M)
 _BLOCK = re.compile(r"^\s*(interface|world)\s+([a-z][a-z0-9-]*)\s*\{(.*?)^\}", re.M | re.S)
