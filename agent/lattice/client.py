@@ -43,6 +43,7 @@ from pi_edge.agent.lattice.connection import connect, subscriptions_live
 from pi_edge.agent.lattice.link_store import read_links, write_link
 from pi_edge.agent.lattice.replies import HOST_HEADER, RETRY_HEADER, failure, with_deadline
 from pi_edge.agent.lattice.store import ComponentStore
+from pi_edge.agent.trust.credentials import Credentials
 
 log = logging.getLogger("pi_edge.lattice")
 
@@ -229,8 +230,10 @@ class LatticeClient:
     """
 
     def __init__(self, url: str = DEFAULT_URL, lattice: str = subjects.DEFAULT_LATTICE, *, timeout: float = 5.0,
-                 name: str = "pi-edge-cli", reconnect: bool = False, connect_timeout: float | None = None) -> None:
+                 name: str = "pi-edge-cli", reconnect: bool = False, connect_timeout: float | None = None,
+                 credentials: Credentials | None = None) -> None:
         self.url = url
+        self.credentials = credentials
         self.lattice = lattice
         self.timeout = timeout
         self.name = name
@@ -240,7 +243,8 @@ class LatticeClient:
 
     async def open(self) -> LatticeClient:
         """Connect; LatticeUnreachableError says where and what to check."""
-        self._nc = await connect(self.url, name=self.name, timeout=self.connect_timeout, reconnect=self.reconnect)
+        self._nc = await connect(self.url, name=self.name, timeout=self.connect_timeout, reconnect=self.reconnect,
+                                 credentials=self.credentials)
         return self
 
     async def close(self) -> None:
