@@ -97,12 +97,12 @@ async def test_hub_exits_1_when_its_server_dies(processes, tmp_path) -> None:
 
 
 async def test_agent_on_an_existing_server_with_nats_url(processes, hub, built, cache_dir) -> None:
-    agent = await processes("agent", "--nats-url", hub.url, "--display", "emulator",
+    agent = await processes("agent", "--nats-url", hub.url, "--creds", str(hub.operator_path), "--display", "emulator",
                             "--actor", f"oled-text={built['oled-text']}", "--allow-unsigned", "--cache-dir", str(cache_dir))
     ready = await agent.wait_line(AGENT_READY)
     assert ready[2] == hub.url
     assert children(agent.proc.pid) == [], "--nats-url must not start a server of its own"
-    code, out, err = await run_cli("clear", "--nats-url", hub.url)
+    code, out, err = await run_cli("clear", "--nats-url", hub.url, "--creds", str(hub.operator_path))
     assert code == 0 and out.startswith("cleared"), err
     assert await agent.stop() == 0
 
@@ -110,12 +110,12 @@ async def test_agent_on_an_existing_server_with_nats_url(processes, hub, built, 
 async def test_text_that_is_not_utf8_reaches_the_actor_instead_of_a_traceback(processes, hub, built,
                                                                               cache_dir) -> None:
     """A Latin-1 terminal types "Grüße" as bytes Python can only hold as surrogate escapes."""
-    agent = await processes("agent", "--nats-url", hub.url, "--display", "emulator",
+    agent = await processes("agent", "--nats-url", hub.url, "--creds", str(hub.operator_path), "--display", "emulator",
                             "--actor", f"oled-text={built['oled-text']}", "--allow-unsigned", "--cache-dir", str(cache_dir))
     await agent.wait_line(AGENT_READY)
     latin1 = b"Gr\xfc\xdfe".decode("utf-8", "surrogateescape")
     for argv in (["display", latin1], ["display", "--all", latin1]):
-        code, out, err = await run_cli(*argv, "--nats-url", hub.url)
+        code, out, err = await run_cli(*argv, "--nats-url", hub.url, "--creds", str(hub.operator_path))
         assert code == 1 and "Traceback" not in err, err
         assert "message body is not UTF-8 text (invalid start byte at byte 2)" in out + err
     assert await agent.stop() == 0

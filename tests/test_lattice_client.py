@@ -12,9 +12,9 @@ from pi_edge.agent.lattice.nats_server import NatsServer
 
 
 async def test_events_that_are_not_json_objects_come_as_malformed_and_the_feed_goes_on(hub: NatsServer) -> None:
-    publisher = await connect(hub.url, name="test-publisher")
+    publisher = await connect(hub.url, name="test-publisher", credentials=hub.operator)
     try:
-        async with LatticeClient(hub.url) as lattice, lattice.events("pi-a") as everything, \
+        async with LatticeClient(hub.url, credentials=hub.operator) as lattice, lattice.events("pi-a") as everything, \
                 lattice.events("pi-a", ["frame"]) as frames:
             subject = subjects.event("default", "pi-a", "frame")
             for data in (b"{not json", b"[1, 2]", b'"text"', envelope("frame", "pi-a", "id", {"n": 1})):

@@ -33,7 +33,7 @@ def secured_hub(tmp_path: Path):
 
 
 async def hub_sees(hub: NatsServer, name: str) -> None:
-    nc = await connect(hub.url, name="test-wait")
+    nc = await connect(hub.url, name="test-wait", credentials=hub.operator)
     try:
         async def seen() -> None:
             while name not in {str(h["name"]) for h in await ping(nc, "default", window=0.3)}:
@@ -57,7 +57,7 @@ async def test_right_credentials_join_and_wrong_or_missing_ones_are_refused(secu
         assert await asyncio.to_thread(refused.service.server.leaf_refused.wait, 15)
         assert not refused.service.server.leaf_connected.is_set()
     assert not good.service.server.leaf_refused.is_set()
-    nc = await connect(hub.url, name="test")
+    nc = await connect(hub.url, name="test", credentials=hub.operator)
     try:
         assert {str(h["name"]) for h in await ping(nc, "default", window=0.5)} == {"pi-good"}
     finally:
@@ -113,7 +113,7 @@ async def test_tls_leaf_link_with_the_hubs_ca(start_agent, tmp_path: Path):
         await start_agent({}, hub=hub, name="pi-tls", hub_credentials=creds_path, hub_ca=ca)
         await hub_sees(hub, "pi-tls")
     finally:
-        hub.stop()
+        await hub.stop()
 
 
 class LogWatch(logging.Handler):

@@ -35,7 +35,7 @@ def signed(built: dict[str, Path], tmp_path: Path, name: str = "signed.wasm", **
 
 
 async def refusals(agent) -> asyncio.Queue:  # type: ignore[no-untyped-def]
-    nc = await connect(agent.url, name="test-events")
+    nc = await connect(agent.url, name="test-events", credentials=agent.credentials)
     queue = await follow(nc, "actor-refused")
     queue.nc = nc  # type: ignore[attr-defined]
     return queue
@@ -45,7 +45,7 @@ async def test_trusted_signed_actor_runs_and_shows_its_signer(start_agent, built
     agent = await start_agent({"oled-text": signed(built, tmp_path)}, trusted=[ISSUER], allow_unsigned=False)
     group = agent.service.host.actors["oled-text"]
     assert group.signer == ISSUER and group.granted == frozenset({"display", "logging"})
-    nc = await connect(agent.url, name="test")
+    nc = await connect(agent.url, name="test", credentials=agent.credentials)
     try:
         reply = await request(nc, subjects.actor("default", "oled-text"), b"Signed", None, 10, what="actor")
         assert reply.body.startswith(b"shown:")
@@ -175,7 +175,7 @@ async def test_a_refused_configured_actor_is_reported_and_the_agent_serves_on(st
                                                                                caplog) -> None:
     """A refusal is the same after a restart: exiting would only make systemd restart the agent in a loop."""
     caplog.set_level(logging.ERROR, logger="pi_edge.agent")
-    nc = await connect(hub.url, name="test-events")  # the agent uses this server: its events are seen from the start
+    nc = await connect(hub.url, name="test-events", credentials=hub.operator)  # the agent uses this server: its events are seen from the start
     try:
         events = await follow(nc, "actor-refused")
         agent = await start_agent({"oled-text": signed(built, tmp_path),
@@ -190,11 +190,11 @@ async def test_a_refused_configured_actor_is_reported_and_the_agent_serves_on(st
         assert reply.body.startswith(b"shown:")
     finally:
         await nc.close()
-    code, out, err = await run_cli("inventory", "test-pi", "--json", "--nats-url", hub.url)
+    code, out, err = await run_cli("inventory", "test-pi", "--json", "--nats-url", hub.url, "--creds", str(hub.operator_path))
     assert code == 0, err
     down = json.loads(out)["not_running"]["sign"]
     assert down["refused"] is True and "the claims expired at" in down["reason"]
-    code, out, err = await run_cli("inventory", "test-pi", "--nats-url", hub.url)
+    code, out, err = await run_cli("inventory", "test-pi", "--nats-url", hub.url, "--creds", str(hub.operator_path))
     assert code == 0, err
     [line] = [line for line in out.splitlines() if line.strip().startswith("sign ")]
     assert "REFUSED: actor 'sign' refused: the claims expired at" in line

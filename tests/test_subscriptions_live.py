@@ -15,7 +15,7 @@ from tests.held_writes import hold_back_writes
 
 
 async def _received_after(sync: Callable[[Client], Awaitable[None]], hub: NatsServer) -> list[bytes]:
-    listener, sender = await connect(hub.url, name="listener"), await connect(hub.url, name="sender")
+    listener, sender = await connect(hub.url, name="listener", credentials=hub.operator), await connect(hub.url, name="sender", credentials=hub.operator)
     try:
         got: list[bytes] = []
         arrived = asyncio.Event()
@@ -48,7 +48,7 @@ async def test_nats_py_flush_alone_does_not_prove_it(hub: NatsServer) -> None:
 
 
 async def test_a_server_that_never_answers_is_named(hub: NatsServer) -> None:
-    nc = await connect(hub.url, name="stalled")
+    nc = await connect(hub.url, name="stalled", credentials=hub.operator)
     try:
         hold_back_writes(nc, 3600)
         with pytest.raises(LatticeUnreachableError, match="did not confirm subscriptions within 0.2 s"):

@@ -65,6 +65,7 @@ def _hub_events() -> tuple[str, ...]:
 def operator() -> Permissions:
     return Permissions(
         publish=(*subjects.any_actor_request(), subjects.any_control(), subjects.any_hub_service(),
+                 subjects.any_inbox(),  # a probe to its own inbox proves its subscriptions are live
                  # On the hub itself its own domain is $JS.API (checked after the hub maps it).
                  subjects.js_api(">"), subjects.js_flow_control(), subjects.object_store_tree(COMPONENT_BUCKET),
                  subjects.kv_tree(LINKS_BUCKET)),
@@ -97,8 +98,10 @@ def hub() -> Permissions:
     )
 
 
-def pi_local() -> Permissions:
-    """Anonymous clients of a Pi's own leaf server: the display works from the Pi itself, control does not."""
-    return Permissions(publish=(*subjects.any_actor_request(), subjects.any_ping()),
-                       subscribe=(subjects.any_inbox(), subjects.any_event()))
+def pi_local(host: str) -> Permissions:
+    """Anonymous clients of a Pi's own leaf server: the display works from the Pi itself, control does not,
+    and nobody there can slip the agent a forged reply (its inbox is its own)."""
+    return Permissions(publish=(*subjects.any_actor_request(), subjects.any_ping(), subjects.any_inbox()),
+                       subscribe=(subjects.any_inbox(), subjects.any_event()),
+                       publish_deny=(subjects.inbox_of(host),))
 

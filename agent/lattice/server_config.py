@@ -163,5 +163,5 @@ def leaf_config(name: str, port: int, hub: str | None, agent_key: str, anonymous
     """
     return ServerConfig(name=name, listen=listen, port=port, remotes=[hub] if hub else [],
                         users=[User(agent_key, comment="the agent"),
-                               User(anonymous_key, permissions.pi_local(), comment="anyone else on this machine")],
+                               User(anonymous_key, permissions.pi_local(name), comment="anyone else on this machine")],
                         no_auth_user=anonymous_key, remote_seed=hub_seed if hub else None, tls_ca=tls_ca)
