@@ -25,7 +25,7 @@ from pi_edge.agent.host.supervision import SupervisionPolicy
 from pi_edge.agent.hub.hub import Hub, HubOptions
 from pi_edge.agent.lattice.connection import connect
 from pi_edge.agent.lattice.nats_server import NatsServer
-from pi_edge.agent.lattice.server_config import leaf_config
+from pi_edge.agent.lattice.server_config import ServerConfig, leaf_config
 from pi_edge.agent.trust.credentials import Credentials
 from pi_edge.agent.wasm.build import build_actor
 from pi_edge.agent.wasm.instance import ComponentInstance
@@ -56,8 +56,8 @@ def built(cache_dir: Path) -> dict[str, Path]:
 
 async def start_hub(state_dir: Path, **options: Any) -> Hub:
     """A hub as ``pi-edge hub`` runs one (auth on, JetStream, its watcher), on free loopback ports."""
-    hub = Hub(HubOptions(listen="127.0.0.1", port=0, leafnode_port=0, state_dir=state_dir, name="test-hub",
-                         **options))
+    hub = Hub(HubOptions(**{"listen": "127.0.0.1", "port": 0, "leafnode_port": 0, "state_dir": state_dir,
+                            "name": "test-hub", **options}))
     try:
         await hub.start()
     except BaseException:
@@ -106,6 +106,17 @@ async def stand_in_host(hub: Hub, name: str, state_dir: Path) -> AsyncIterator[C
             await nc.close()
     finally:
         await asyncio.to_thread(server.stop)
+
+
+@pytest.fixture
+def existing_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    """A NATS server of the user's own, with JetStream (domain hub) and no users: what ``--nats-url`` is for."""
+    state = tmp_path_factory.mktemp("existing-server")
+    server = NatsServer(ServerConfig("existing", port=0, jetstream_dir=str(state / "js")), state).start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 async def credentials_for(hub: Hub, name: str) -> Path:

@@ -171,16 +171,16 @@ async def test_inspect_flags_claims_hosts_would_refuse_for_their_time(built, tmp
     assert code == 1 and "(EXPIRED: hosts refuse it; sign it again)" in out and "(matches)" in out, out
 
 
-async def test_a_refused_configured_actor_is_reported_and_the_agent_serves_on(start_agent, built, tmp_path, hub,
+async def test_a_refused_configured_actor_is_reported_and_the_agent_serves_on(start_agent, built, tmp_path, existing_server,
                                                                                caplog) -> None:
     """A refusal is the same after a restart: exiting would only make systemd restart the agent in a loop."""
     caplog.set_level(logging.ERROR, logger="pi_edge.agent")
-    nc = await connect(hub.url, name="test-events", credentials=hub.operator)  # the agent uses this server: its events are seen from the start
+    nc = await connect(existing_server.url, name="test-events")  # the agent uses this server: its events are seen from the start
     try:
         events = await follow(nc, "actor-refused")
         agent = await start_agent({"oled-text": signed(built, tmp_path),
                                    "sign": signed(built, tmp_path, "expired.wasm", expires_in=-60)},
-                                  nats_url=hub.url, trusted=[ISSUER], allow_unsigned=False)
+                                  nats_url=existing_server.url, trusted=[ISSUER], allow_unsigned=False)
         event = await asyncio.wait_for(events.get(), 10)
         assert event["actor"] == "sign" and "the claims expired at" in event["reason"]
         assert "sign" not in agent.service.host.actors
@@ -190,11 +190,11 @@ async def test_a_refused_configured_actor_is_reported_and_the_agent_serves_on(st
         assert reply.body.startswith(b"shown:")
     finally:
         await nc.close()
-    code, out, err = await run_cli("inventory", "test-pi", "--json", "--nats-url", hub.url, "--creds", str(hub.operator_path))
+    code, out, err = await run_cli("inventory", "test-pi", "--json", "--nats-url", existing_server.url)
     assert code == 0, err
     down = json.loads(out)["not_running"]["sign"]
     assert down["refused"] is True and "the claims expired at" in down["reason"]
-    code, out, err = await run_cli("inventory", "test-pi", "--nats-url", hub.url, "--creds", str(hub.operator_path))
+    code, out, err = await run_cli("inventory", "test-pi", "--nats-url", existing_server.url)
     assert code == 0, err
     [line] = [line for line in out.splitlines() if line.strip().startswith("sign ")]
     assert "REFUSED: actor 'sign' refused: the claims expired at" in line

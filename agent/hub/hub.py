@@ -146,7 +146,8 @@ class Hub:
         """Enrol ``name`` and let it in (as ``pi-edge hub enroll`` does): the path of its credentials."""
         path = self.state_dir / "hosts" / f"{name}.creds"
         self.enrolment.enroll(name, path)
-        await self.apply()
+        if self.server.running():  # else it is let in at the next start, which reads the table
+            await self.apply()
         return path
 
     async def apply(self) -> str:
