@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import logging
 import socket
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from pi_edge.agent.lattice.nats_server import NatsServer
 from pi_edge.agent.lattice.server_config import leaf_config
 from pi_edge.agent.trust.credentials import Credentials
 from tests.conftest import credentials_for, start_hub
+from tests.log_watch import watching
 from tests.processes import run_cli
 from tests.test_fleet import until_hub_sees
 
@@ -236,7 +236,7 @@ async def test_enrol_writes_private_credentials_and_revoke_disconnects_and_keeps
         creds = tmp_path / "pi-02.creds"
         assert creds.stat().st_mode & 0o777 == 0o600
         assert "the running hub let in pi-02" in out, out
-        assert f"--hub-credentials pi-02.creds" in out and f"scp {creds} pi-02.local:" in out, out
+        assert "--hub-credentials pi-02.creds" in out and f"scp {creds} pi-02.local:" in out, out
         code, _, err = await run_cli("hub", "enroll", "pi-02", "--state-dir", str(state))
         assert code == 1 and "host 'pi-02' is already enrolled" in err, err
         pi2 = await start_agent({"oled-text": built["oled-text"]}, hub=hub, hub_credentials=creds, name=None)
@@ -260,8 +260,7 @@ async def test_enrol_writes_private_credentials_and_revoke_disconnects_and_keeps
         await hub.stop()
 
 
-async def test_a_name_that_does_not_match_its_credentials_is_refused(hub: Hub, start_agent, tmp_path: Path,
-                                                                    caplog) -> None:
+async def test_a_name_that_does_not_match_its_credentials_is_refused(hub: Hub, start_agent, tmp_path: Path) -> None:
     creds = await credentials_for(hub, "pi-01")
     with pytest.raises(CredentialsError, match="host name 'pi-02' does not match its credentials: .* is the key of "
                                                "host 'pi-01'"):
@@ -271,22 +270,17 @@ async def test_a_name_that_does_not_match_its_credentials_is_refused(hub: Hub, s
     assert code == 2, err
     assert "--name 'pi-02' does not match its credentials" in err and "enroll pi-02" in err, err
     # A leaf server that skips the agent's check: the hub kicks it, whatever name it claims.
-    caplog.set_level(logging.ERROR, logger="pi_edge.hub")
     config = leaf_config("pi-02", 0, f"nats-leaf://127.0.0.1:{hub.leafnode_port}",
                          agent_key=Credentials.generate("agent", "x").public_key,
                          anonymous_key=Credentials.generate("agent", "y").public_key,
                          hub_seed=Credentials.read(creds).seed)
     impostor = NatsServer(config, tmp_path / "impostor")
-    impostor.start()
-    try:
-        async def told() -> None:
-            while not any("a leaf using host 'pi-01''s key calls itself 'pi-02': kicked" in r.getMessage()
-                          for r in caplog.records):
-                await asyncio.sleep(0.05)  # poll the captured log, bounded below
-
-        await asyncio.wait_for(told(), 15)
-    finally:
-        impostor.stop()
+    with watching("pi_edge.hub") as hub_log:
+        impostor.start()
+        try:
+            await hub_log.until_said("a leaf using host 'pi-01''s key calls itself 'pi-02': kicked", 15)
+        finally:
+            impostor.stop()
 
 
 async def test_the_gateway_forwards_to_actors_and_nothing_else(hub: Hub) -> None:

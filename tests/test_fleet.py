@@ -12,11 +12,11 @@ import pytest
 
 from pi_edge.agent.errors import NoResponderError
 from pi_edge.agent.host.desired import DesiredActor, DesiredState
+from pi_edge.agent.hub.hub import Hub
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.client import ping, request, wait_for_actor
 from pi_edge.agent.lattice.connection import connect
 from pi_edge.agent.lattice.store import sha256
-from pi_edge.agent.hub.hub import Hub
 from tests.conftest import endpoint, start_hub
 from tests.events import follow
 from tests.processes import CliProcess, run_cli

@@ -23,8 +23,8 @@ from nats.aio.msg import Msg
 
 from pi_edge.agent.errors import ConfigError
 from pi_edge.agent.hub.gateway import HttpGateway
-from pi_edge.agent.lattice import subjects
 from pi_edge.agent.hub.hub import Hub
+from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.connection import connect, subscriptions_live
 from pi_edge.agent.lattice.nats_server import NatsServer
 from pi_edge.agent.lattice.replies import DEADLINE_HEADER, error_headers

@@ -116,6 +116,6 @@ def add_commands(sub: Subcommands) -> None:
     r = hub_sub.add_parser("revoke", help="lock a Pi out: disconnects it now and at every later start",
                            description="Forget host NAME's key: a running hub disconnects it at once, and it "
                                        "stays out across hub restarts. 'hub enroll NAME' gives it a new key.")
-    r.add_argument("name", type=name_arg("host"), metavar="NAME")
+    r.add_argument("name", type=name_arg("host"), metavar="NAME", help="the enrolled host to lock out")
     _state_dir_arg(r)
     r.set_defaults(func=cmd_revoke)
