@@ -157,9 +157,9 @@ async def start_agent(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory)
                     state_dir: Path | None = None, labels: dict[str, str] | None = None,
                     hub_credentials: Path | None = None, hub_ca: Path | None = None,
                     trusted: list[str] | None = None, allow_unsigned: bool = True,
-                    supervision: SupervisionPolicy | None = None, nats_url: str | None = None,
+                    supervision: SupervisionPolicy | None = None, nats_url: str | None = None, enrolled: bool = True,
                     **display: object) -> RunningAgent:
-        if hub is not None and hub_credentials is None and hub.options.auth:
+        if hub is not None and hub_credentials is None and hub.options.auth and enrolled:
             hub_credentials = await credentials_for(hub, name)  # as a user would: enrolled, then given the file
         bus = bus or FakeSSD1306Bus(width=int(display.get("width", 128)), height=int(display.get("height", 64)))
         provider = OledProvider(DisplayConfig(display="ssd1306", **display), bus=bus)

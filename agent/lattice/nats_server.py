@@ -116,6 +116,7 @@ class NatsServer:
         #: Since when (wall clock) the link to the hub is down, None while it is up (or never was).
         self.link_lost_at: float | None = None
         self.leaf_refused = threading.Event()  # the hub said our leaf credentials are wrong
+        self._refusal_told = False  # the refusal was logged (once, until the hub accepts the key again)
         self.name_clash = threading.Event()  # the hub dropped our leaf link for another host's of the same name
         self._clashing: set[str] = set()  # hub: leaf names already reported as used twice
         self._settled = threading.Event()  # ready, or the process ended
@@ -228,7 +229,8 @@ class NatsServer:
                     self._hub_side_clash(name)
                 case LeafRefused():
                     self.leaf_connected.clear()
-                    if not self.leaf_refused.is_set():
+                    if not self._refusal_told:
+                        self._refusal_told = True
                         log.error("nats-server %s: the hub refused this host's key (Authorization Violation): "
                                   "this host is not enrolled, or was revoked; on the laptop run 'pi-edge hub enroll "
                                   "%s' and give the agent the file it writes with --hub-credentials; retrying every "
@@ -249,8 +251,9 @@ class NatsServer:
 
     def _link_up(self) -> None:
         if self.config.remotes:
-            if self.leaf_refused.is_set():
+            if self._refusal_told:
                 log.info("nats-server %s: the hub accepts this host's key again", self.config.name)
+            self._refusal_told = False
             self.leaf_refused.clear()
             lost, self.link_lost_at = self.link_lost_at, None
             back = f" (it was down for {time.time() - lost:.0f} s)" if lost is not None else ""
