@@ -304,3 +304,24 @@ async def test_request_helper_still_names_a_missing_actor(hub: Hub) -> None:
             await request(nc, subjects.actor("default", "ghost"), b"", None, 5, what="actor 'ghost'")
     finally:
         await nc.close()
+
+
+async def test_a_stored_message_pushed_at_a_control_subject_is_not_a_control_request(hub: Hub, start_agent,
+                                                                                    built) -> None:
+    """A JetStream consumer can deliver stored messages to any subject, a host's control subjects included
+    (Pis may not create consumers; this is the host's own guard against whoever can)."""
+    agent = await start_agent({"oled-text": built["oled-text"]}, hub=hub, name="pi-01")
+    await until_hub_sees(hub, "pi-01")
+    nc = await connect(hub.url, name="laptop", credentials=hub.operator)
+    try:
+        js = nc.jetstream()
+        kv = await js.create_key_value(bucket=subjects.LINKS_BUCKET)
+        await kv.put("stop", json.dumps({"name": "oled-text"}).encode())
+        with watching("pi_edge.host") as log:
+            await js.add_consumer(f"KV_{subjects.LINKS_BUCKET}",
+                                  deliver_subject=subjects.ctl("default", "pi-01", "stop"))
+            await log.until_said(f"pi-01 ignored a message on its stop subject that was sent to "
+                                 f"$KV.{subjects.LINKS_BUCKET}.stop", 15)
+        assert agent.service.host is not None and "oled-text" in agent.service.host.actors
+    finally:
+        await nc.close()
