@@ -51,7 +51,7 @@ async def test_hub_and_agent_processes_serve_the_laptop_and_stop_on_sigterm(proc
     creds = tmp_path / "pi-under-test.creds"
     code, out, err = await run_cli("hub", "enroll", "pi-under-test", "--state-dir", str(tmp_path / "hub"),
                                    "-o", str(creds))
-    assert code == 0 and f"nats-leaf://" in out and f":{leaf_port} --hub-credentials {creds.name}" in out, out + err
+    assert code == 0 and "nats-leaf://" in out and f":{leaf_port} --hub-credentials {creds.name}" in out, out + err
 
     agent = await processes("agent", "--hub", f"nats-leaf://127.0.0.1:{leaf_port}", "--port", "0",
                             "--hub-credentials", str(creds), "--state-dir", str(tmp_path / "pi"),

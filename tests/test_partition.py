@@ -21,7 +21,7 @@ from tests.test_fleet import until_hub_sees
 
 
 async def test_a_host_the_hub_lost_is_named_at_once_with_since_when(hub, start_agent, built) -> None:
-    near = await start_agent({"oled-text": built["oled-text"]}, hub=hub, name="pi-near")
+    await start_agent({"oled-text": built["oled-text"]}, hub=hub, name="pi-near")
     far = await start_agent({"oled-text": built["oled-text"]}, hub=hub, name="pi-far")
     await until_hub_sees(hub, "pi-near", "pi-far")
     watcher = await connect(hub.url, name="test-events", credentials=hub.operator)
