@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import CACHE, ROOT, cpu_s, pct, write_result
+from common import CACHE, ROOT, cpu_s, enrolled, pct, start_hub, write_result
 from common import rss_mib as common_rss_mib
 
 from pi_edge.agent.hub.hub import Hub
