@@ -7,6 +7,7 @@ import asyncio
 import base64
 import json
 import socket
+import time
 from pathlib import Path
 
 import nats
@@ -84,9 +85,11 @@ class RawLeaf:
     def send(self, text: str) -> None:
         self.sock.sendall(text.encode())
 
-    def until_error(self) -> str:
-        """The first -ERR the hub sends (answering its PINGs meanwhile)."""
+    def until_error(self, timeout: float = 10) -> str:
+        """The first -ERR the hub sends (answering its PINGs meanwhile); AssertionError after ``timeout``."""
+        deadline = time.monotonic() + timeout
         while True:
+            assert time.monotonic() < deadline, "the hub sent no error"
             line = self.line()
             if line == b"PING":
                 self.send("PONG\r\n")
