@@ -115,12 +115,12 @@ class Hub:
         return self.enrolment.operator_path
 
     async def start(self) -> None:
-        if not self.options.auth:
-            log.warning("%s: --no-auth: anyone who can reach ports %s and %s controls every Pi, deploys and reads "
-                        "everything; for development on a trusted network only", PROG, self.options.port,
-                        self.options.leafnode_port)
         self.server.on_exit = set_from_thread(self.lost)
         await self.server.start_async()
+        if not self.options.auth:
+            log.warning("%s: --no-auth: anyone who can reach ports %s and %s controls every Pi, deploys and reads "
+                        "everything; for development on a trusted network only", PROG, self.server.client_port,
+                        self.server.leafnode_port)
         self.watch = HubWatch(self.url, self.system_creds, self.hub_creds, self._enrolled)
         self.watch.enrolled_only = self.options.auth
         await self.watch.start()
