@@ -187,7 +187,8 @@ async def test_a_pi_reads_the_stores_but_cannot_create_a_consumer_or_write(hub: 
         from pi_edge.agent.lattice.store import ComponentStore
 
         assert await read_links(nc) == {"oled-text": "pi-02-display"}  # reads work, without consumers
-        fetched = await ComponentStore(nc, timeout=5).fetch(digest, pi1.service.state_dir / "fetched.wasm")
+        fetched = pi1.service.state_dir / "fetched.wasm"
+        assert await ComponentStore(nc, timeout=5).fetch(digest, fetched)  # message gets only, no consumer
         assert fetched.read_bytes() == built["oled-text"].read_bytes()
         js = nc.jetstream(domain="hub", timeout=3)
         with pytest.raises((nats.errors.Error, TimeoutError)):

@@ -48,7 +48,7 @@ async def test_a_damaged_state_file_is_set_aside_and_the_agent_serves(
         reply = await request(watcher, subjects.ctl("default", "test-pi", "inventory"), b"", None, 10, what="host")
         assert json.loads(reply.body)["state_damaged"] == [event["reason"]]
         if content == b"":  # what the operator reads
-            code, out, err = await run_cli("inventory", "test-pi", "--nats-url", hub.url)
+            code, out, err = await run_cli("inventory", "test-pi", "--nats-url", existing_server.url)
             assert code == 0 and f"DAMAGED   {event['reason']}" in out, (out, err)
         assert agent.service.host is not None
     finally:

@@ -10,7 +10,6 @@ instead (components are fetched the same way, in ``store``).
 
 from __future__ import annotations
 
-
 import nats.js.errors
 from nats.js.client import JetStreamContext
 
