@@ -28,6 +28,7 @@ handle::
     ├── NatsServerError              the embedded nats-server could not be found, started or reached
     └── LatticeError                 talking to the lattice failed
         ├── LatticeUnreachableError  no NATS server answers at the URL
+        │   └── AccessRefusedError   one answers, but refuses these credentials (or none)
         ├── NoResponderError         nobody serves the subject (the actor is not running)
         │   └── HostUnreachableError the hub lost that host's leaf link: said with since when
         ├── RequestTimeoutError      delivered, but no reply came in time
@@ -158,6 +159,10 @@ class LatticeError(PiEdgeError):
 
 class LatticeUnreachableError(LatticeError):
     """No NATS server answers at the given URL."""
+
+
+class AccessRefusedError(LatticeUnreachableError):
+    """The server answers but refuses this client's credentials (or its lack of them)."""
 
 
 class NoResponderError(LatticeError):

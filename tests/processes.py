@@ -26,10 +26,10 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT), "PI_EDGE_STATE_DIR": str(STATE)}
 
 
 async def run_cli(*args: str, timeout: float = 60, prefix: tuple[str, ...] = (),
-                  stdin: bytes | None = None) -> tuple[int, str, str]:
+                  stdin: bytes | None = None, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     """Run a short command to completion: (exit code, stdout, stderr); ``prefix`` wraps it (``ip netns exec``)."""
     proc = await asyncio.create_subprocess_exec(
-        *prefix, *CLI, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=ENV,
+        *prefix, *CLI, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={**ENV, **(env or {})},
         stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(stdin), timeout=timeout)

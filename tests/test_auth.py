@@ -221,6 +221,12 @@ async def test_anyone_on_a_pi_can_display_but_not_control(start_agent, built) ->
         await anonymous.close()
     code, _, err = await run_cli("scale", "oled-text", "3", "--nats-url", agent.url)
     assert code != 0, err
+    # On a machine that also runs a hub, the operator.creds found there are a guess the Pi's server does
+    # not know: the display still works, as anyone's on the Pi.
+    laptop_too = agent.service.state_dir.parent / "laptop-state"
+    Credentials.generate("operator", "operator").write(laptop_too / "hub" / "operator.creds")
+    code, out, err = await run_cli("display", "--nats-url", agent.url, "Guessed", env={"PI_EDGE_STATE_DIR": str(laptop_too)})
+    assert code == 0 and out.startswith("shown:"), err
     assert agent.service.host is not None and agent.service.host.actors["oled-text"].scale == 1
     # The agent's own key (in its state directory, 0600) may: what an admin on the Pi uses.
     assert agent.creds_path.stat().st_mode & 0o077 == 0

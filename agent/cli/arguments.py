@@ -34,6 +34,10 @@ def lattice_args(p: argparse.ArgumentParser, timeout_help: str = "seconds to wai
                         "'pi-edge hub' keeps in its state directory, if there is one; without: anonymous)")
 
 
+#: Where credentials came from when nobody named them.
+DEFAULT_ORIGIN = "the hub's state directory"
+
+
 def credentials_path(flag: Path | None, env: Mapping[str, str] | None = None) -> tuple[Path | None, str]:
     """Which credentials a laptop command uses, and where that choice came from (for its error messages)."""
     env = os.environ if env is None else env
@@ -42,7 +46,7 @@ def credentials_path(flag: Path | None, env: Mapping[str, str] | None = None) ->
     if env.get("PI_EDGE_CREDS"):
         return Path(env["PI_EDGE_CREDS"]), "PI_EDGE_CREDS"
     default = default_state_dir() / "hub" / OPERATOR
-    return (default, "the hub's state directory") if default.exists() else (None, "")
+    return (default, DEFAULT_ORIGIN) if default.exists() else (None, "")
 
 
 def lattice_credentials(args: argparse.Namespace) -> Credentials | None:
@@ -59,8 +63,9 @@ def lattice_credentials(args: argparse.Namespace) -> Credentials | None:
 
 def lattice_client(args: argparse.Namespace, name: str = "pi-edge-cli", reconnect: bool = False) -> LatticeClient:
     """The lattice that ``lattice_args``' flags name, as a client to open with ``async with``."""
+    _, origin = credentials_path(getattr(args, "creds", None))
     return LatticeClient(args.nats_url, args.lattice, timeout=args.timeout, name=name, reconnect=reconnect,
-                         credentials=lattice_credentials(args))
+                         credentials=lattice_credentials(args), anonymous_if_refused=origin == DEFAULT_ORIGIN)
 
 
 def target_args(p: argparse.ArgumentParser) -> None:

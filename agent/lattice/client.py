@@ -31,6 +31,7 @@ from nats.aio.subscription import Subscription
 
 from pi_edge.agent.display.screen import Screen
 from pi_edge.agent.errors import (
+    AccessRefusedError,
     ActorReplyError,
     HostUnreachableError,
     LatticeError,
@@ -243,9 +244,12 @@ class LatticeClient:
 
     def __init__(self, url: str = DEFAULT_URL, lattice: str = subjects.DEFAULT_LATTICE, *, timeout: float = 5.0,
                  name: str = "pi-edge-cli", reconnect: bool = False, connect_timeout: float | None = None,
-                 credentials: Credentials | None = None) -> None:
+                 credentials: Credentials | None = None, anonymous_if_refused: bool = False) -> None:
         self.url = url
         self.credentials = credentials
+        #: The credentials were a guess (the hub's operator.creds found on this machine): a server that does
+        #: not know them (a Pi's own) is tried without any.
+        self.anonymous_if_refused = anonymous_if_refused
         self.lattice = lattice
         self.timeout = timeout
         self.name = name
@@ -255,8 +259,14 @@ class LatticeClient:
 
     async def open(self) -> LatticeClient:
         """Connect; LatticeUnreachableError says where and what to check."""
-        self._nc = await connect(self.url, name=self.name, timeout=self.connect_timeout, reconnect=self.reconnect,
-                                 credentials=self.credentials)
+        try:
+            self._nc = await connect(self.url, name=self.name, timeout=self.connect_timeout,
+                                     reconnect=self.reconnect, credentials=self.credentials)
+        except AccessRefusedError:
+            if not (self.anonymous_if_refused and self.credentials is not None):
+                raise
+            self._nc = await connect(self.url, name=self.name, timeout=self.connect_timeout,
+                                     reconnect=self.reconnect)
         return self
 
     async def close(self) -> None:

@@ -17,7 +17,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from pi_edge.agent.errors import LatticeUnreachableError
+from pi_edge.agent.errors import AccessRefusedError, LatticeUnreachableError
 from pi_edge.agent.trust.credentials import Credentials
 
 log = logging.getLogger("pi_edge.lattice")
@@ -75,7 +75,7 @@ async def connect(url: str, name: str, timeout: float = 3.0, reconnect: bool = F
     except (TimeoutError, OSError, nats.errors.Error) as exc:
         if refused or "authorization violation" in str(exc).lower():
             who = f"as {credentials.role} {credentials.name!r}" if credentials else "without credentials"
-            raise LatticeUnreachableError(
+            raise AccessRefusedError(
                 f"the lattice at {url} refused this client {who} (Authorization Violation): laptop commands use the "
                 "operator.creds 'pi-edge hub' wrote (--creds FILE or PI_EDGE_CREDS; found in the hub's state "
                 "directory by default), and a Pi's key is only for its leaf link"
