@@ -9,7 +9,8 @@ handle::
     ├── ConfigError                  a flag, file or environment value is not usable (exit 2)
     │   ├── ConfigFileError          ... in the file or the environment: systemd must not restart into it (78)
     │   ├── InvalidNameError         a name that cannot be a NATS subject token (also a ValueError)
-    │   └── OutputError              a file the user asked for (-o) cannot be written there
+    │   ├── OutputError              a file the user asked for (-o) cannot be written there
+    │   └── CredentialsError         a credentials file is missing, damaged, for another role or another host
     ├── ProviderError                a display operation failed: the calling actor gets it as ``err`` (exit 2)
     │   └── ProviderConfigError      the display's settings are impossible (also a ConfigError)
     ├── WitError                     the WIT contract could not be read
@@ -28,11 +29,14 @@ handle::
     │   └── ActorBusyError           not now: busy, stopping, or pausing after traps; try again
     ├── ControlError                 a control request cannot be carried out as asked
     ├── StateError                   the host's state could not be saved (so what was asked is not done)
+    ├── EnrolmentError               enrol or revoke cannot be done as asked (already enrolled, unknown, not applied)
     ├── NatsServerError              the embedded nats-server could not be found, started or reached
     │   └── PortInUseError           a port it must listen on is taken (the message names the flag)
     └── LatticeError                 talking to the lattice failed
         ├── LatticeUnreachableError  no NATS server answers at the URL
+        │   └── AccessRefusedError   one answers, but refuses these credentials (or none)
         ├── NoResponderError         nobody serves the subject (the actor is not running)
+        │   └── HostUnreachableError the hub lost that host's leaf link: said with since when
         ├── RequestTimeoutError      delivered, but no reply came in time
         ├── ActorReplyError          the actor (or its host) answered with an error
         │   └── RetryLaterError      ... that it cannot take the message now (busy): try again
@@ -76,6 +80,10 @@ class InvalidNameError(ConfigError, ValueError):
 
 class OutputError(ConfigError):
     """A file the user asked for (-o) cannot be written there."""
+
+
+class CredentialsError(ConfigError):
+    """A credentials file cannot be read, is damaged, or is for another role or another host."""
 
 
 class ProviderError(PiEdgeError):
@@ -166,6 +174,10 @@ class StateError(PiEdgeError):
     """A state file (what to run, links, trust) could not be saved; the change it records is not made."""
 
 
+class EnrolmentError(PiEdgeError):
+    """``pi-edge hub enroll`` or ``revoke`` cannot be done as asked, or the running hub did not apply it."""
+
+
 class NatsServerError(PiEdgeError):
     """The embedded nats-server could not be found, started or reached."""
 
@@ -192,6 +204,10 @@ class LatticeUnreachableError(LatticeError):
     """No NATS server answers at the given URL."""
 
 
+class AccessRefusedError(LatticeUnreachableError):
+    """The server answers but refuses this client's credentials (or its lack of them)."""
+
+
 class NoResponderError(LatticeError):
     """Nobody in the lattice serves the subject (the actor is not running)."""
 
@@ -206,6 +222,10 @@ class ActorReplyError(LatticeError):
 
 class RetryLaterError(ActorReplyError):
     """The actor's host said it cannot take the message now; the same message may succeed shortly."""
+
+
+class HostUnreachableError(NoResponderError):
+    """The hub knows the host's leaf link is down (since when, and why): nothing was delivered to it."""
 
 
 class StoreError(LatticeError):

@@ -89,8 +89,8 @@ def install(*, hub: bool = False, user: str | None = None, root: Path = Path("/"
     report.add(f"  systemctl enable --now {target.service}")
     report.add(f"  journalctl -u {target.service} -f")
     if target is HUB:
-        report.add("  copy /var/lib/pi-edge-hub/leaf.creds (written on the first start) to each Pi's "
-                   "/etc/pi-edge/leaf.creds")
+        report.add("  for each Pi: sudo -u pi-edge-hub pi-edge hub enroll NAME --state-dir /var/lib/pi-edge-hub, "
+                   "then copy NAME.creds to that Pi's /etc/pi-edge/hub.creds")
     return report.lines
 
 

@@ -1,7 +1,7 @@
 """A benchmark agent: the real Agent with a panel on the fake SSD1306 bus.
 
-It also answers, on the same leaf connection, ``bench.echo`` with a plain
-nats-py echo (the transport alone) and ``bench.direct`` with oled-text's work
+It also answers, on the same leaf connection, ``bench-plain-echo`` with a plain
+nats-py echo (the transport alone) and ``bench-plain-direct`` with oled-text's work
 done in plain Python inside a nats-py responder on a panel of its own (the
 same drawing with no sandbox and no agent around it): the two baselines the
 actor path is compared against.  With ``--echo-actor`` it also runs an actor
@@ -24,15 +24,20 @@ from plain_sign import show
 from pi_edge.agent.host.agent import Agent
 from pi_edge.agent.host.options import ActorSpec, AgentOptions
 from pi_edge.agent.host.supervision import SupervisionPolicy
+from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.connection import subscriptions_live
 from pi_edge.agent.wasm.limits import Limits
 from pi_edge.providers.oled import DisplayConfig, OledProvider
 from pi_edge.providers.oled.testing import FakeSSD1306Bus
 
+#: The baselines' names: plain nats-py responders on the agent's connection, no actor behind them.
+PLAIN_ECHO, PLAIN_DIRECT = "bench-plain-echo", "bench-plain-direct"
+
 
 async def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--hub", required=True)
+    p.add_argument("--hub-credentials", type=Path, help="this host's NAME.creds (enrolled on the hub)")
     p.add_argument("--actor", type=Path, required=True)
     p.add_argument("--cache-dir", type=Path, required=True)
     p.add_argument("--name", default="bench-pi", help="host name in the lattice")
@@ -50,8 +55,9 @@ async def main() -> None:
     if args.misbehave_actor is not None:
         actors.append(ActorSpec("misbehave", args.misbehave_actor))
     provider = OledProvider(DisplayConfig(display="ssd1306"), bus=FakeSSD1306Bus())
-    service = Agent(AgentOptions(name=args.name, hub=args.hub, port=0, cache_dir=args.cache_dir,
-                                 allow_unsigned=True, state_dir=Path(tempfile.mkdtemp()), actors=actors,
+    service = Agent(AgentOptions(name=args.name, hub=args.hub, hub_credentials=args.hub_credentials, port=0,
+                                 cache_dir=args.cache_dir, allow_unsigned=True, state_dir=Path(tempfile.mkdtemp()),
+                                 actors=actors,
                                  limits=Limits(deadline_ms=args.deadline_ms, memory_bytes=args.memory_mb * 2**20),
                                  supervision=SupervisionPolicy(max_traps=args.max_traps, first_backoff_s=0)),
                     provider)
@@ -68,8 +74,9 @@ async def main() -> None:
     async def direct(msg) -> None:  # type: ignore[no-untyped-def]
         await msg.respond(show(direct_panel, msg.data.decode()))
 
-    await service.nc.subscribe("bench.echo", cb=echo)
-    await service.nc.subscribe("bench.direct", cb=direct)
+    # On actor-shaped subjects, which a host may serve and the laptop may ask: the same path as the actors'.
+    await service.nc.subscribe(subjects.actor(subjects.DEFAULT_LATTICE, PLAIN_ECHO), cb=echo)
+    await service.nc.subscribe(subjects.actor(subjects.DEFAULT_LATTICE, PLAIN_DIRECT), cb=direct)
     await subscriptions_live(service.nc)
     sys.stdout.write("READY\n")
     sys.stdout.flush()

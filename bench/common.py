@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+if TYPE_CHECKING:
+    from pi_edge.agent.hub.hub import Hub
 
 CACHE = ROOT / ".build" / "bench-cache"
 RESULTS = ROOT / "bench" / "results"
@@ -54,25 +59,47 @@ def write_result(name: str, result: object) -> Path:
     return path
 
 
-async def spawn_agent(hub_leafnode_port: int, hub_url: str, args: list[str], actors: tuple[str, ...]):  # type: ignore[no-untyped-def]
-    """Start bench/agent_process.py with ``args``; return it once READY and the hub routes to ``actors``."""
+async def start_hub(state: Path, *, auth: bool = True) -> Hub:
+    """A hub as ``pi-edge hub`` runs one (auth on unless told), on free loopback ports, its state in ``state``."""
+    from pi_edge.agent.hub.hub import Hub, HubOptions
+
+    hub = Hub(HubOptions(listen="127.0.0.1", port=0, leafnode_port=0, state_dir=state, auth=auth, name="bench-hub"))
+    await hub.start()
+    return hub
+
+
+async def enrolled(hub: Hub, name: str) -> list[str]:
+    """The agent flags for host ``name`` on ``hub``: enrolled as a user would (none with --no-auth)."""
+    if not hub.options.auth:
+        return []
+    path = hub.state_dir / "hosts" / f"{name}.creds"
+    if not path.exists():
+        path = await hub.enroll(name)
+    return ["--hub-credentials", str(path)]
+
+
+async def spawn_agent(hub: Hub, args: list[str], actors: tuple[str, ...], name: str = "bench-pi",
+                      ) -> subprocess.Popen[str]:
+    """Start bench/agent_process.py as host ``name`` (enrolled on ``hub``) with ``args``; return it once READY
+    and the hub routes to ``actors``."""
     import asyncio
-    import subprocess
 
     from pi_edge.agent.lattice import subjects
     from pi_edge.agent.lattice.client import wait_for_actor
     from pi_edge.agent.lattice.connection import connect
 
     proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "agent_process.py"), "--hub",
-                             f"nats-leaf://127.0.0.1:{hub_leafnode_port}", *args], stdout=subprocess.PIPE, text=True)
-    line = await asyncio.to_thread(proc.stdout.readline)  # type: ignore[union-attr]
+                             f"nats-leaf://127.0.0.1:{hub.leafnode_port}", "--name", name,
+                             *await enrolled(hub, name), *args], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = await asyncio.to_thread(proc.stdout.readline)
     if line.strip() != "READY":
         proc.kill()
         raise SystemExit(f"bench agent did not start (exit {proc.wait()})")
-    nc = await connect(hub_url, name="bench-wait")
+    nc = await connect(hub.url, name="bench-wait", credentials=hub.operator)
     try:
-        for name in actors:
-            await wait_for_actor(nc, subjects.DEFAULT_LATTICE, name, timeout=120)
+        for actor in actors:
+            await wait_for_actor(nc, subjects.DEFAULT_LATTICE, actor, timeout=120)
     finally:
         await nc.close()
     return proc

@@ -26,14 +26,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import CACHE, ROOT, cpu_s, pct, write_result
+from common import CACHE, ROOT, cpu_s, enrolled, pct, start_hub, write_result
 from common import rss_mib as common_rss_mib
 
+from pi_edge.agent.hub.hub import Hub
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.client import broadcast, ping
 from pi_edge.agent.lattice.connection import connect
-from pi_edge.agent.lattice.nats_server import NatsServer
-from pi_edge.agent.lattice.server_config import hub_config
 from pi_edge.agent.wasm.build import build_actor
 
 ACTOR = "oled-text"
@@ -63,16 +62,17 @@ def children(pid: int) -> list[int]:
 class Fleet:
     """Agent processes, each in its own session so it and its leaf nats-server die together."""
 
-    def __init__(self, hub: NatsServer, actor: Path, logs: Path) -> None:
+    def __init__(self, hub: Hub, actor: Path, logs: Path) -> None:
         self.hub, self.actor, self.logs = hub, actor, logs
         self.procs: dict[str, subprocess.Popen[str]] = {}
         self.ready_s: dict[str, float] = {}
 
     async def start_one(self, name: str, gate: asyncio.Semaphore) -> None:
         async with gate:
+            credentials = await enrolled(self.hub, name)
             started = time.perf_counter()
             proc = subprocess.Popen(
-                [sys.executable, str(ROOT / "bench" / "agent_process.py"), "--name", name,
+                [sys.executable, str(ROOT / "bench" / "agent_process.py"), "--name", name, *credentials,
                  "--hub", f"nats-leaf://127.0.0.1:{self.hub.leafnode_port}", "--actor", str(self.actor),
                  "--cache-dir", str(CACHE)],
                 stdout=subprocess.PIPE, stderr=(self.logs / f"{name}.log").open("w"), stdin=subprocess.DEVNULL,
@@ -129,8 +129,8 @@ class Fleet:
                 time.sleep(0.05)
 
 
-async def until_hub_sees(hub: NatsServer, names: set[str], timeout: float) -> None:
-    nc = await connect(hub.url, name="bench-fleet-wait")
+async def until_hub_sees(hub: Hub, names: set[str], timeout: float) -> None:
+    nc = await connect(hub.url, name="bench-fleet-wait", credentials=hub.operator)
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -147,18 +147,18 @@ async def until_hub_sees(hub: NatsServer, names: set[str], timeout: float) -> No
 
 async def measure_size(n: int, rounds: int, actor: Path, logs: Path) -> dict[str, Any]:
     names = [f"sim-pi-{i:03d}" for i in range(n)]
-    hub = NatsServer(hub_config("127.0.0.1", 0, 0, name="bench-fleet-hub")).start()
+    hub = await start_hub(logs / f"hub-{n}")
     fleet = Fleet(hub, actor, logs)
     try:
-        assert hub._proc is not None
-        hub_pid = hub._proc.pid
+        assert hub.server.pid is not None
+        hub_pid = hub.server.pid
         t0 = time.perf_counter()
         await fleet.start(names)
         all_ready = time.perf_counter() - t0
         await until_hub_sees(hub, set(names), timeout=60 + 2 * n)
         start_s = time.perf_counter() - t0
 
-        nc = await connect(hub.url, name="bench-fleet-laptop")
+        nc = await connect(hub.url, name="bench-fleet-laptop", credentials=hub.operator)
         subject = subjects.actor_all(subjects.DEFAULT_LATTICE, ACTOR)
         all_ms: list[float] = []
         host_ms: list[float] = []
@@ -207,7 +207,7 @@ async def measure_size(n: int, rounds: int, actor: Path, logs: Path) -> dict[str
         level, quiet.level = quiet.level, logging.ERROR + 1
         try:
             fleet.stop()
-            hub.stop()
+            await hub.stop()
         finally:
             quiet.setLevel(level)
 

@@ -20,16 +20,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import CACHE, ROOT, pct, write_result
+from common import CACHE, ROOT, pct, start_hub, write_result
 
 from pi_edge.agent.host.agent import Agent
 from pi_edge.agent.host.options import AgentOptions
+from pi_edge.agent.hub.hub import Hub
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.client import ping, request, wait_for_actor
 from pi_edge.agent.lattice.compiled import compile_and_publish
 from pi_edge.agent.lattice.connection import connect
-from pi_edge.agent.lattice.nats_server import NatsServer
-from pi_edge.agent.lattice.server_config import hub_config
 from pi_edge.agent.lattice.store import ComponentStore
 from pi_edge.agent.trust import claims
 from pi_edge.agent.wasm.build import build_actor
@@ -39,10 +38,10 @@ from pi_edge.providers.oled.testing import FakeSSD1306Bus
 
 COMPILER = claims.generate_key("account")
 
-
-async def start_agent(hub: NatsServer, name: str, state: Path, cache: Path, trusted_compiled: bool = False) -> Agent:
+async def start_agent(hub: Hub, name: str, state: Path, cache: Path, trusted_compiled: bool = False) -> Agent:
     provider = OledProvider(DisplayConfig(display="ssd1306"), bus=FakeSSD1306Bus())
-    service = Agent(AgentOptions(name=name, hub=f"nats-leaf://127.0.0.1:{hub.leafnode_port}", port=0,
+    service = Agent(AgentOptions(hub=f"nats-leaf://127.0.0.1:{hub.leafnode_port}", port=0,
+                                 hub_credentials=await hub.enroll(name),
                                  state_dir=state, cache_dir=cache, heartbeat_s=0, allow_unsigned=True,
                                  trusted_compiled=[COMPILER.public_key.decode()] if trusted_compiled else []),
                     provider)
@@ -69,13 +68,13 @@ async def measure(messages: int) -> dict[str, object]:
     wasm = build_actor(ROOT / "actors" / "oled_text", CACHE).path
     with tempfile.TemporaryDirectory(prefix="pi-edge-bench-") as tmp:
         work = Path(tmp)
-        hub = NatsServer(hub_config("127.0.0.1", 0, 0, name="bench-hub", store_dir=str(work / "js"))).start()
+        hub = await start_hub(work / "hub")
         agents: list[Agent] = []
         try:
             a = await start_agent(hub, "pi-a", work / "a", work / "cache-a")
             b = await start_agent(hub, "pi-b", work / "b", work / "cache-b")  # empty compile cache: cold
             agents += [a, b]
-            nc = await connect(hub.url, name="bench-laptop")
+            nc = await connect(hub.url, name="bench-laptop", credentials=hub.operator)
             await until_seen(nc, "pi-a")
             await until_seen(nc, "pi-b")
             digest, _ = await ComponentStore(nc).put(wasm.read_bytes())
@@ -120,7 +119,7 @@ async def measure(messages: int) -> dict[str, object]:
             for agent in agents:
                 await agent.stop()
                 agent.provider.close()
-            hub.stop()
+            await hub.stop()
     return {
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "python": platform.python_version(),

@@ -20,15 +20,16 @@ import asyncio
 import itertools
 import platform
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 
-from common import CACHE, ROOT, rss_mib, spawn_agent, write_result
+from common import CACHE, ROOT, rss_mib, spawn_agent, start_hub, write_result
 
+from pi_edge.agent.hub.hub import Hub
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.connection import connect
-from pi_edge.agent.lattice.nats_server import NatsServer
 from pi_edge.agent.lattice.replies import ERROR_HEADER
-from pi_edge.agent.lattice.server_config import hub_config
 from pi_edge.agent.wasm.build import build_actor
 
 #: The trap kinds sent to misbehave, in turn: an uncaught exception, a memory bomb, an endless loop.
@@ -38,10 +39,10 @@ DEADLINE_MS = 200
 RSS_SLACK_MIB = 20
 
 
-async def start_agent(hub: NatsServer) -> subprocess.Popen[str]:
+async def start_agent(hub: Hub) -> subprocess.Popen[str]:
     oled = build_actor(ROOT / "actors" / "oled_text", CACHE).path
     misbehave = build_actor(ROOT / "tests" / "actors" / "misbehave", CACHE).path
-    return await spawn_agent(hub.leafnode_port or 0, hub.url, [
+    return await spawn_agent(hub, [
         "--actor", str(oled), "--misbehave-actor", str(misbehave), "--cache-dir", str(CACHE),
         "--deadline-ms", str(DEADLINE_MS), "--memory-mb", str(MEMORY_MB), "--max-traps", "1000000000"],
         ("oled-text", "misbehave"))
@@ -86,10 +87,10 @@ async def traps(nc, count: int, tally: Tally) -> None:  # type: ignore[no-untype
 
 
 async def measure(good_count: int, trap_count: int, warmup: int) -> dict[str, object]:
-    hub = NatsServer(hub_config("127.0.0.1", 0, 0, name="bench-hub"))
-    await hub.start_async()
+    state = tempfile.TemporaryDirectory(prefix="bench-soak-")
+    hub = await start_hub(Path(state.name) / "hub")
     proc = await start_agent(hub)
-    nc = await connect(hub.url, name="bench-soak")
+    nc = await connect(hub.url, name="bench-soak", credentials=hub.operator)
     try:
         started = rss_mib(proc.pid)
         good_tally, trap_tally = Tally(), Tally()
@@ -113,7 +114,8 @@ async def measure(good_count: int, trap_count: int, warmup: int) -> dict[str, ob
         await nc.close()
         proc.terminate()
         await asyncio.to_thread(proc.wait, 30)
-        await asyncio.to_thread(hub.stop)
+        await hub.stop()
+        state.cleanup()
     return {
         "good": good_tally.to_json(), "traps": trap_tally.to_json(), "seconds": round(elapsed, 1),
         "rss_mib": {"start": round(started, 1), "after_warmup": round(warm, 1), "peak": round(peak, 1),

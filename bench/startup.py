@@ -26,12 +26,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import CACHE, ROOT, cpu_s, rss_mib, write_result
+from common import CACHE, ROOT, cpu_s, enrolled, rss_mib, start_hub, write_result
 
 from pi_edge.agent.host.agent import Agent
 from pi_edge.agent.host.options import ActorSpec, AgentOptions
-from pi_edge.agent.lattice.nats_server import NatsServer
-from pi_edge.agent.lattice.server_config import hub_config
+from pi_edge.agent.hub.hub import Hub
 from pi_edge.agent.wasm.build import build_actor
 from pi_edge.agent.wasm.runtime import Runtime
 from pi_edge.providers.oled import DisplayConfig, OledProvider
@@ -68,10 +67,11 @@ def compile_times(wasm: Path) -> dict[str, float]:
     return {"first_compile_s": t1 - t0, "from_cache_s": t2 - t1}
 
 
-def agent_rss_and_idle_cpu(hub: NatsServer, wasm: Path, scale: int, idle_s: float) -> tuple[float, float]:
+def agent_rss_and_idle_cpu(hub: Hub, credentials: list[str], wasm: Path, scale: int,
+                           idle_s: float) -> tuple[float, float]:
     """RSS once ready, and the share of one core the agent process uses while no message arrives."""
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "agent_process.py"), "--hub",
+        [sys.executable, str(ROOT / "bench" / "agent_process.py"), *credentials, "--hub",
          f"nats-leaf://127.0.0.1:{hub.leafnode_port}", "--actor", str(wasm), "--cache-dir", str(CACHE),
          "--scale", str(scale)],
         stdout=subprocess.PIPE, text=True,
@@ -90,6 +90,17 @@ def agent_rss_and_idle_cpu(hub: NatsServer, wasm: Path, scale: int, idle_s: floa
         proc.wait()
 
 
+async def idle_with_a_hub(wasm: Path, idle_s: float) -> dict[str, tuple[float, float]]:
+    with tempfile.TemporaryDirectory(prefix="pi-edge-bench-hub-") as state:
+        hub = await start_hub(Path(state) / "hub")
+        try:
+            credentials = await enrolled(hub, "bench-pi")
+            return {str(n): await asyncio.to_thread(agent_rss_and_idle_cpu, hub, credentials, wasm, n, idle_s)
+                    for n in (1, 5)}
+        finally:
+            await hub.stop()
+
+
 def measure(repeat: int, idle_s: float) -> dict[str, object]:
     wasm = build_actor(ROOT / "actors" / "oled_text", CACHE).path
     asyncio.run(start_to_ready(wasm, CACHE))  # fills the warm cache (and the OS page cache)
@@ -99,8 +110,7 @@ def measure(repeat: int, idle_s: float) -> dict[str, object]:
         with tempfile.TemporaryDirectory(prefix="pi-edge-bench-cache-") as empty:
             cold.append(asyncio.run(start_to_ready(wasm, Path(empty))))
     compiles = [compile_times(wasm) for _ in range(repeat)]
-    with NatsServer(hub_config("127.0.0.1", 0, 0, name="bench-hub")) as hub:
-        idle = {str(n): agent_rss_and_idle_cpu(hub, wasm, n, idle_s) for n in (1, 5)}
+    idle = asyncio.run(idle_with_a_hub(wasm, idle_s))
     rss = {n: round(r, 1) for n, (r, _cpu) in idle.items()}
     return {
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),

@@ -7,21 +7,28 @@ processes pick their own free ports, and the only stand-in is the I2C bus.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from nats.aio.client import Client
 
 from pi_edge.agent.host.agent import Agent
 from pi_edge.agent.host.options import ActorSpec, AgentOptions
 from pi_edge.agent.host.supervision import SupervisionPolicy
+from pi_edge.agent.hub.hub import Hub, HubOptions
+from pi_edge.agent.lattice.connection import connect
 from pi_edge.agent.lattice.nats_server import NatsServer
-from pi_edge.agent.lattice.server_config import hub_config
+from pi_edge.agent.lattice.server_config import ServerConfig, leaf_config
+from pi_edge.agent.trust.credentials import Credentials
 from pi_edge.agent.wasm.build import build_actor
 from pi_edge.agent.wasm.instance import ComponentInstance
 from pi_edge.agent.wasm.limits import Limits
@@ -66,15 +73,75 @@ def wasi_actor(cache_dir: Path) -> Path:
     return out
 
 
+async def start_hub(state_dir: Path, **options: Any) -> Hub:
+    """A hub as ``pi-edge hub`` runs one (auth on, JetStream, its watcher), on free loopback ports."""
+    hub = Hub(HubOptions(**{"listen": "127.0.0.1", "port": 0, "leafnode_port": 0, "state_dir": state_dir,
+                            "name": "test-hub", **options}))
+    try:
+        await hub.start()
+    except BaseException:
+        await hub.stop()
+        raise
+    return hub
+
+
 @pytest.fixture
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    """A hub with JetStream (the component store), on free loopback ports."""
-    store = tmp_path_factory.mktemp("hub-jetstream")
-    server = NatsServer(hub_config("127.0.0.1", 0, 0, name="test-hub", store_dir=str(store))).start()
+async def hub(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Hub]:
+    """A hub with auth and JetStream (the component store), on free loopback ports; ``hub.operator`` are the
+    laptop's credentials, ``await hub.enroll(NAME)`` gives a Pi its own."""
+    server = await start_hub(tmp_path_factory.mktemp("hub"))
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def endpoint(target: str | Hub | RunningAgent) -> tuple[str, Credentials | None]:
+    """Where a test's client connects and as whom: a hub as its operator, an agent's own server as anyone
+    on that Pi (anonymous), a bare URL as anonymous."""
+    if isinstance(target, str):
+        return target, None
+    if isinstance(target, Hub):
+        return target.url, target.operator
+    return target.url, None
+
+
+@asynccontextmanager
+async def stand_in_host(hub: Hub, name: str, state_dir: Path) -> AsyncIterator[Client]:
+    """A client on a leaf server enrolled as host ``name`` and joined to ``hub``: it may serve actor subjects,
+    as a real host does, without an agent (the operator may not)."""
+    creds = Credentials.read(await credentials_for(hub, name))
+    own = Credentials.generate("agent", name)
+    config = leaf_config(name, 0, f"nats-leaf://127.0.0.1:{hub.leafnode_port}", agent_key=own.public_key,
+                         anonymous_key=Credentials.generate("agent", "anyone").public_key, hub_seed=creds.seed)
+    server = NatsServer(config, state_dir)
+    await server.start_async()
+    try:
+        assert await asyncio.to_thread(server.leaf_connected.wait, 20), "the stand-in host did not join the hub"
+        nc = await connect(server.url, name=f"stand-in-{name}", credentials=own)
+        try:
+            yield nc
+        finally:
+            await nc.close()
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+@pytest.fixture
+def existing_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    """A NATS server of the user's own, with JetStream (domain hub) and no users: what ``--nats-url`` is for."""
+    state = tmp_path_factory.mktemp("existing-server")
+    server = NatsServer(ServerConfig("existing", port=0, jetstream_dir=str(state / "js")), state).start()
     try:
         yield server
     finally:
         server.stop()
+
+
+async def credentials_for(hub: Hub, name: str) -> Path:
+    """``name``'s credentials on ``hub``: enrolled now, or the file from when it was."""
+    path = hub.state_dir / "hosts" / f"{name}.creds"
+    return path if path.exists() else await hub.enroll(name)
 
 
 @dataclass
@@ -87,20 +154,33 @@ class RunningAgent:
     def url(self) -> str:
         return self.service.url
 
+    @property
+    def credentials(self) -> Credentials | None:
+        """The agent's own key on its own leaf server: what control on the Pi itself needs."""
+        return self.service.credentials
+
+    @property
+    def creds_path(self) -> Path:
+        """Where the agent keeps its own key: ``--creds`` for a command run on the Pi itself."""
+        assert self.service.state_dir is not None
+        return self.service.state_dir / "agent.creds"
+
 
 @pytest.fixture
 async def start_agent(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator:
     """Factory: an in-process agent with its own leaf server (or ``nats_url``'s) and a panel on a fake bus."""
     running: list[RunningAgent] = []
 
-    async def start(actors: dict[str, Path], hub: NatsServer | None = None, name: str = "test-pi",
+    async def start(actors: dict[str, Path], hub: Hub | None = None, name: str = "test-pi",
                     limits: Limits | None = None, bus: FakeSSD1306Bus | None = None,
                     state_dir: Path | None = None, labels: dict[str, str] | None = None,
                     hub_credentials: Path | None = None, hub_ca: Path | None = None,
                     trusted: list[str] | None = None, allow_unsigned: bool = True,
                     supervision: SupervisionPolicy | None = None, nats_url: str | None = None,
                     own_cache: Path | None = None, trusted_compiled: list[str] | None = None,
-                    compile_memory_mb: int = 0, **display: object) -> RunningAgent:
+                    compile_memory_mb: int = 0, enrolled: bool = True, **display: object) -> RunningAgent:
+        if hub is not None and hub_credentials is None and hub.options.auth and enrolled:
+            hub_credentials = await credentials_for(hub, name)  # as a user would: enrolled, then given the file
         bus = bus or FakeSSD1306Bus(width=int(display.get("width", 128)), height=int(display.get("height", 64)))
         provider = OledProvider(DisplayConfig(display="ssd1306", **display), bus=bus)
         options = AgentOptions(

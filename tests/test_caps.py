@@ -18,7 +18,7 @@ from pi_edge.agent.wasm.limits import Limits
 async def test_headers_count_toward_the_message_cap(start_agent, built: dict[str, Path]) -> None:
     """1 MB of headers with an empty body was handed to the actor whole."""
     agent = await start_agent({"misbehave": built["misbehave"]}, limits=Limits(max_message_bytes=4096))
-    nc = await connect(agent.url, "test")
+    nc = await connect(agent.url, "test", credentials=agent.credentials)
     try:
         subject = subjects.actor("default", "misbehave")
         assert (await request(nc, subject, b"small", {"h": "x" * 100}, 10, what="actor")).body == b"ok:small"
@@ -32,7 +32,7 @@ async def test_headers_count_toward_the_message_cap(start_agent, built: dict[str
 async def test_a_reply_over_the_servers_max_payload_is_an_error_reply(start_agent, built: dict[str, Path]) -> None:
     """The reply was dropped and the caller waited out its whole timeout (the gateway answered 504)."""
     agent = await start_agent({"misbehave": built["misbehave"]})
-    nc = await connect(agent.url, "test")
+    nc = await connect(agent.url, "test", credentials=agent.credentials)
     try:
         subject = subjects.actor("default", "misbehave")
         too_big = nc.max_payload + 1
@@ -47,7 +47,7 @@ async def test_an_actor_that_floods_the_log_is_cut_to_its_rate(start_agent, buil
                                                                 caplog: pytest.LogCaptureFixture) -> None:
     """One actor wrote 138 MiB of log in 2 s; now it writes a burst at its rate and one line says what was dropped."""
     agent = await start_agent({"misbehave": built["misbehave"]}, limits=Limits(log_lines_per_s=10))
-    nc = await connect(agent.url, "test")
+    nc = await connect(agent.url, "test", credentials=agent.credentials)
     caplog.set_level(logging.INFO, logger="pi_edge.actor")
     try:
         reply = await request(nc, subjects.actor("default", "misbehave"), b"spam:5000", None, 30, what="actor")

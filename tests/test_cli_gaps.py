@@ -7,8 +7,6 @@ from pathlib import Path
 
 from pi_edge.agent.hub.hub import Hub, HubOptions
 from pi_edge.agent.lattice.client import LatticeClient
-from pi_edge.agent.lattice.nats_server import NatsServer
-from pi_edge.agent.lattice.server_config import hub_config
 from tests.processes import run_cli
 
 
@@ -26,7 +24,7 @@ async def test_scaling_down_is_an_actor_scaled_event_not_actor_started(start_age
 
 async def test_hosts_with_a_hub_and_no_agent_says_so_without_a_warning(hub) -> None:
     """The no-responders status was read as a ping reply: "ignoring a ping reply that is not JSON: b''"."""
-    code, out, err = await run_cli("hosts", "--nats-url", hub.url)
+    code, out, err = await run_cli("hosts", "--nats-url", hub.url, "--creds", str(hub.operator_path))
     assert code == 1 and out.strip() == "no hosts answered in lattice 'default'", out
     assert "not JSON" not in err and "WARNING" not in err, err
 
@@ -43,12 +41,12 @@ async def test_a_mistyped_flag_is_told_with_the_commands_own_usage() -> None:
 async def test_an_agent_on_the_hubs_machine_is_told_to_pick_another_port(hub, tmp_path: Path) -> None:
     """The agent command 'pi-edge hub' printed failed on the hub's own machine: the hub has 4222 (here: its
     port), and the error said "pick another" without naming --port."""
-    code, _out, err = await run_cli("agent", "--port", str(hub.client_port), "--state-dir", str(tmp_path / "state"),
+    code, _out, err = await run_cli("agent", "--port", str(hub.server.client_port), "--state-dir", str(tmp_path / "state"),
                                     "--cache-dir", str(tmp_path / "cache"), "--display", "emulator", "--actor",
                                     f"none={tmp_path}", timeout=60)
     line = err.strip().splitlines()[-1]
     assert code == 1, err
-    assert f"its client port 127.0.0.1:{hub.client_port} is in use" in line, line
+    assert f"its client port 127.0.0.1:{hub.server.client_port} is in use" in line, line
     assert line.endswith("pick another with --port (or port in agent.toml, PI_EDGE_PORT) (0 picks a free one)"), line
 
 
@@ -64,6 +62,5 @@ async def test_a_second_hub_names_the_leaf_port_it_could_not_have(hub, tmp_path:
 
 def test_the_hub_says_what_an_agent_on_its_own_machine_needs(tmp_path: Path) -> None:
     hub = Hub(HubOptions(state_dir=tmp_path, auth=False))
-    hub.server = NatsServer(hub_config("127.0.0.1", 4222, 7422))
     hub.server.client_port, hub.server.leafnode_port = 4222, 7422  # as if started on the defaults
     assert "  an agent on this machine also needs --port 0: the hub has port 4222" in hub.announcement()

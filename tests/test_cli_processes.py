@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import CliProcess, alive, children, run_cli
+from pi_edge.agent.trust.credentials import Credentials
+from tests.processes import CliProcess, alive, children, exited, run_cli
 
 AGENT_READY = r"pi-edge agent (\S+): lattice 'default' via (nats://\S+); actors: (.*)"
 
@@ -45,26 +46,67 @@ async def test_hub_and_agent_processes_serve_the_laptop_and_stop_on_sigterm(proc
                           "--state-dir", str(tmp_path / "hub"))
     m = await hub.wait_line(r"pi-edge hub: clients on 127\.0\.0\.1:(\d+), leaf nodes on 127\.0\.0\.1:(\d+)")
     hub_url, leaf_port = f"nats://127.0.0.1:{m[1]}", m[2]
-    creds = (await hub.wait_line(r"leaf credentials: (\S+) \(copy it to each Pi"))[1]
-    assert creds == str(tmp_path / "hub" / "leaf.creds")
+    operator = (await hub.wait_line(r"operator credentials: (\S+) "))[1]
+    assert operator == str(tmp_path / "hub" / "operator.creds")
+    creds = tmp_path / "pi-under-test.creds"
+    code, out, err = await run_cli("hub", "enroll", "pi-under-test", "--state-dir", str(tmp_path / "hub"),
+                                   "-o", str(creds))
+    assert code == 0 and "nats-leaf://" in out and f":{leaf_port} --hub-credentials {creds.name}" in out, out + err
 
     agent = await processes("agent", "--hub", f"nats-leaf://127.0.0.1:{leaf_port}", "--port", "0",
-                            "--hub-credentials", creds, "--state-dir", str(tmp_path / "pi"),
-                            "--name", "pi-under-test", "--display", "emulator",
+                            "--hub-credentials", str(creds), "--state-dir", str(tmp_path / "pi"),
+                            "--display", "emulator",
                             "--actor", f"oled-text={built['oled-text']}", "--allow-unsigned", "--cache-dir", str(cache_dir))
     ready = await agent.wait_line(AGENT_READY)
-    assert ready[1] == "pi-under-test" and ready[3] == "oled-text"
+    assert ready[1] == "pi-under-test" and ready[3] == "oled-text"  # its name from its credentials
     await agent.wait_line(r"leafnode connection up", stream="stderr")
 
-    code, out, err = await run_cli("display", "--nats-url", hub_url, "via the hub")
+    code, out, err = await run_cli("display", "--nats-url", hub_url, "--creds", operator, "via the hub")
     assert code == 0 and out.startswith("shown: 11 chars"), err
     code, out, err = await run_cli("display", "--nats-url", ready[2], "on the Pi itself")
     assert code == 0 and out.startswith("shown: 16 chars"), err
 
     await stop_cleanly(agent, "pi-edge agent")
-    code, _, err = await run_cli("display", "--nats-url", hub_url, "--timeout", "2", "gone")
+    code, _, err = await run_cli("display", "--nats-url", hub_url, "--creds", operator, "--timeout", "2", "gone")
     assert code != 0 and "no actor 'oled-text' is running" in err
     await stop_cleanly(hub, "pi-edge hub")
+
+
+async def test_sigkill_leaves_no_secret_in_tmp(processes, built, cache_dir, tmp_path) -> None:
+    """Each killed hub or agent left a /tmp/pi-edge-nats-* directory; the hub's held the leaf password."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {"TMPDIR": str(scratch)}
+    hub = await CliProcess.start("hub", "--listen", "127.0.0.1", "--port", "0", "--leafnode-port", "0",
+                                 "--state-dir", str(tmp_path / "hub"), env=env)
+    agent = None
+    try:
+        leaf_port = (await hub.wait_line(r"leaf nodes on 127\.0\.0\.1:(\d+)"))[1]
+        code, _, err = await run_cli("hub", "enroll", "pi-k", "--state-dir", str(tmp_path / "hub"),
+                                     "-o", str(tmp_path / "pi-k.creds"))
+        assert code == 0, err
+        agent = await CliProcess.start("agent", "--hub", f"nats-leaf://127.0.0.1:{leaf_port}", "--port", "0",
+                                       "--hub-credentials", str(tmp_path / "pi-k.creds"),
+                                       "--state-dir", str(tmp_path / "pi"), "--display", "emulator",
+                                       "--actor", f"oled-text={built['oled-text']}", "--allow-unsigned",
+                                       "--cache-dir", str(cache_dir), env=env)
+        await agent.wait_line(AGENT_READY)
+        await agent.wait_line(r"leafnode connection up", stream="stderr")
+        servers = children(agent.proc.pid) + children(hub.proc.pid)
+        for proc in (agent, hub):
+            proc.proc.kill()
+            await proc.proc.wait()
+        assert all([await exited(pid, 10) for pid in servers]), "a nats-server outlived its SIGKILLed parent"
+        assert list(scratch.iterdir()) == [], "left in the temporary directory"
+        seed = Credentials.read(tmp_path / "pi-k.creds").seed
+        for config in (tmp_path / "hub" / "nats" / "nats-server.conf", tmp_path / "pi" / "nats" / "nats-server.conf"):
+            assert config.stat().st_mode & 0o077 == 0, f"{config} is readable by others"
+            assert config.parent.stat().st_mode & 0o077 == 0
+        assert seed not in (tmp_path / "hub" / "nats" / "nats-server.conf").read_text(), "the hub holds only public keys"
+    finally:
+        for proc in (agent, hub):
+            if proc is not None:
+                await proc.kill()
 
 
 async def exits_1_when_its_server_is_killed(proc: CliProcess, prog: str) -> None:
@@ -96,7 +138,8 @@ async def test_hub_exits_1_when_its_server_dies(processes, tmp_path) -> None:
     await exits_1_when_its_server_is_killed(hub, "pi-edge hub")
 
 
-async def test_agent_on_an_existing_server_with_nats_url(processes, hub, built, cache_dir) -> None:
+async def test_agent_on_an_existing_server_with_nats_url(processes, existing_server, built, cache_dir) -> None:
+    hub = existing_server
     agent = await processes("agent", "--nats-url", hub.url, "--display", "emulator",
                             "--actor", f"oled-text={built['oled-text']}", "--allow-unsigned", "--cache-dir", str(cache_dir))
     ready = await agent.wait_line(AGENT_READY)
@@ -107,9 +150,10 @@ async def test_agent_on_an_existing_server_with_nats_url(processes, hub, built, 
     assert await agent.stop() == 0
 
 
-async def test_text_that_is_not_utf8_reaches_the_actor_instead_of_a_traceback(processes, hub, built,
+async def test_text_that_is_not_utf8_reaches_the_actor_instead_of_a_traceback(processes, existing_server, built,
                                                                               cache_dir) -> None:
     """A Latin-1 terminal types "Grüße" as bytes Python can only hold as surrogate escapes."""
+    hub = existing_server
     agent = await processes("agent", "--nats-url", hub.url, "--display", "emulator",
                             "--actor", f"oled-text={built['oled-text']}", "--allow-unsigned", "--cache-dir", str(cache_dir))
     await agent.wait_line(AGENT_READY)

@@ -18,13 +18,14 @@ from nats.js.api import ObjectMeta
 
 from pi_edge.agent.errors import ArtifactError, CompileMemoryError
 from pi_edge.agent.host.compiled_code import COMPILED, FROM_CACHE, FROM_HUB, CompiledCode
+from pi_edge.agent.hub.hub import Hub
 from pi_edge.agent.lattice import artifact_store
 from pi_edge.agent.lattice.client import LatticeClient
 from pi_edge.agent.lattice.connection import connect
-from pi_edge.agent.lattice.nats_server import NatsServer
 from pi_edge.agent.lattice.server_config import JETSTREAM_DOMAIN
 from pi_edge.agent.trust import artifacts, claims
 from pi_edge.agent.wasm import compiler
+from pi_edge.agent.wasm.binary import leb
 from pi_edge.agent.wasm.compile_memory import Room, code_bytes, free_memory, plan
 from pi_edge.agent.wasm.engine_header import read_header
 from pi_edge.agent.wasm.runtime import Runtime
@@ -49,9 +50,9 @@ def fresh_runtime(tmp_path: Path):
     rt.close()
 
 
-async def put_raw(hub: NatsServer, name: str, description: str, data: bytes) -> None:
+async def put_raw(hub: Hub, name: str, description: str, data: bytes) -> None:
     """An object in the hub's store exactly as given: what a writer with store access could leave there."""
-    nc = await connect(hub.url, name="test-writer")
+    nc = await connect(hub.url, name="test-writer", credentials=hub.operator)
     try:
         bucket = await nc.jetstream(domain=JETSTREAM_DOMAIN).create_object_store(artifact_store.BUCKET)
         await bucket.put(name, gzip.compress(data), meta=ObjectMeta(name=name, description=description))
@@ -66,8 +67,8 @@ def compiled_tiny(runtime: Runtime) -> tuple[artifacts.Manifest, bytes]:
     return artifacts.sign(manifest, COMPILER), data
 
 
-async def ensure_via(hub: NatsServer, runtime: Runtime, trusted: frozenset[str]) -> str:
-    nc = await connect(hub.url, name="test-host")
+async def ensure_via(hub: Hub, runtime: Runtime, trusted: frozenset[str]) -> str:
+    nc = await connect(hub.url, name="test-host", credentials=hub.operator)
     try:
         return await CompiledCode(runtime, nc, trusted).ensure("tiny", TINY, tiny_digest())
     finally:
@@ -79,7 +80,7 @@ async def ensure_via(hub: NatsServer, runtime: Runtime, trusted: frozenset[str])
 
 async def test_a_trusted_artifact_is_fetched_checked_and_kept(hub, fresh_runtime) -> None:
     manifest, data = compiled_tiny(fresh_runtime)
-    nc = await connect(hub.url, name="test-operator")
+    nc = await connect(hub.url, name="test-operator", credentials=hub.operator)
     try:
         assert await artifact_store.publish(nc, manifest, data) is True
         assert await artifact_store.publish(nc, manifest, data) is False  # the same artifact uploads once
@@ -113,7 +114,7 @@ async def test_anything_wrong_with_the_hubs_artifact_falls_back_to_compiling(hub
         other = dataclasses.replace(manifest.engine, wasmtime="49.0.0")
         manifest = artifacts.sign(dataclasses.replace(manifest, engine=other), COMPILER)
     if damage == "not gzip":
-        nc = await connect(hub.url, name="test-writer")
+        nc = await connect(hub.url, name="test-writer", credentials=hub.operator)
         try:
             bucket = await nc.jetstream(domain=JETSTREAM_DOMAIN).create_object_store(artifact_store.BUCKET)
             await bucket.put(name, data, meta=ObjectMeta(name=name, description=manifest.to_json()))
@@ -136,7 +137,7 @@ async def test_a_host_that_cannot_compile_gets_the_artifact_and_says_why_it_did_
     runtime = Runtime(cache_dir=tmp_path / "cache", room=lambda: Room(1, "a test's limit"))
     try:
         manifest, data = compiled_tiny(runtime)
-        nc = await connect(hub.url, name="test-operator")
+        nc = await connect(hub.url, name="test-operator", credentials=hub.operator)
         try:
             await artifact_store.publish(nc, manifest, data)
         finally:
@@ -168,23 +169,14 @@ async def test_a_compile_that_cannot_fit_is_refused_before_it_starts_naming_the_
 def pad_code(component: bytes) -> bytes:
     """``component`` with a core module of 2 MiB of code (one big function of nops): 160 MiB to compile."""
     body = b"\x00" + b"\x01" * (2 * 2**20) + b"\x0b"  # no locals, nops, end
-    code = _leb(1) + _leb(len(body)) + body
+    code = leb(1) + leb(len(body)) + body
     module = (b"\0asm\x01\x00\x00\x00" + _section(1, b"\x01\x60\x00\x00") + _section(3, b"\x01\x00")
               + _section(10, code))
     return component + _section(1, module)
 
 
 def _section(section_id: int, body: bytes) -> bytes:
-    return bytes([section_id]) + _leb(len(body)) + body
-
-
-def _leb(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
+    return bytes([section_id]) + leb(len(body)) + body
 
 
 # -- what is decided without compiling -------------------------------------------------------------
@@ -193,7 +185,7 @@ def _leb(value: int) -> bytes:
 def test_the_memory_a_compile_needs_follows_the_code_not_the_file(built) -> None:
     wasm = built["oled-text"].read_bytes()
     assert 6.0 < code_bytes(wasm) / 2**20 < 6.6  # of an 17.5 MiB file: the rest is the CPython snapshot
-    assert code_bytes(pad_code(TINY)) == code_bytes(TINY) + 2 * 2**20 + 2 + len(_leb(2 * 2**20 + 2)) + 1
+    assert code_bytes(pad_code(TINY)) == code_bytes(TINY) + 2 * 2**20 + 2 + len(leb(2 * 2**20 + 2)) + 1
     one_thread = math.ceil(40 + 65.4 * code_bytes(wasm) / 2**20)  # measured: 343-382 MiB, 419 serialising
     roomy, tight = plan(wasm, Room(4000, "test")), plan(wasm, Room(one_thread, "test"))
     assert roomy.parallel and roomy.fits and roomy.need_mib == one_thread + 60
@@ -253,12 +245,13 @@ async def test_a_fleet_compiles_once_and_the_second_host_only_fetches(hub, start
     # pi-b cannot compile at all (a 512 MB Pi): its code can only come from the hub
     await start_agent({}, hub=hub, name="pi-b", own_cache=tmp_path / "b", trusted_compiled=trusted,
                       compile_memory_mb=64)
-    await until_hub_sees(hub.url, "pi-a", "pi-b")
+    await until_hub_sees(hub, "pi-a", "pi-b")
     seconds = {}
     for host in ("pi-a", "pi-b"):
         started = time.perf_counter()
         code, out, err = await run_cli("deploy", str(built["oled-text"]), "--name", "sign", "--host", host,
-                                       "--compile-key", str(seed), "--nats-url", hub.url, timeout=300)
+                                       "--compile-key", str(seed), "--nats-url", hub.url, "--creds", str(hub.operator_path),
+                                       timeout=300)
         seconds[host] = time.perf_counter() - started
         assert code == 0, err
         assert re.search(rf"{host}: sign x1 running \(fetched and started in [\d.]+ s; compiled code from the hub\)",
@@ -267,8 +260,8 @@ async def test_a_fleet_compiles_once_and_the_second_host_only_fetches(hub, start
             assert re.search(r"compiled for x86_64-unknown-linux-gnu in [\d.]+ s and published, signed by A", out), out
         else:
             assert "compiled code for x86_64-unknown-linux-gnu already in the store" in out, out
-    await until_routed(hub.url, "sign")
-    assert (await ask(hub.url, "sign", "Once")).startswith(b"shown:")
+    await until_routed(hub, "sign")
+    assert (await ask(hub, "sign", "Once")).startswith(b"shown:")
     print(f"\ncold deploy, first host (one compile for the fleet): {seconds['pi-a']:.1f} s; "
           f"second host (fetch only): {seconds['pi-b']:.1f} s")
     assert seconds["pi-b"] < seconds["pi-a"]
@@ -280,14 +273,15 @@ async def test_a_fleet_compiles_once_and_the_second_host_only_fetches(hub, start
 async def test_pi_edge_compile_publishes_the_builtin_actor_for_a_target(hub, tmp_path) -> None:
     seed = tmp_path / "compiler.nk"
     seed.write_text(COMPILER.seed.decode())
-    code, out, err = await run_cli("compile", "builtin", "--key", str(seed), "--nats-url", hub.url, timeout=300)
+    code, out, err = await run_cli("compile", "builtin", "--key", str(seed), "--nats-url", hub.url,
+                                   "--creds", str(hub.operator_path), timeout=300)
     assert code == 0, err
     assert re.search(r"compiled/[0-9a-f]{64}/wasmtime-50\.\d+\.\d+/x86_64-unknown-linux-gnu/base/[0-9a-f]{12}: "
                      r"compiled in [\d.]+ s \(peak \d+ MiB\) and published", out), out
     code, _, err = await run_cli("compile", "builtin", "--key", str(seed), "--target", "aarch64-unknown-linux-gnu",
-                                 "--nats-url", hub.url)
+                                 "--nats-url", hub.url, "--creds", str(hub.operator_path))
     assert code == 2 and "give --python" in err, err
-    async with LatticeClient(hub.url) as lattice:
+    async with LatticeClient(hub.url, credentials=hub.operator) as lattice:
         again = await lattice.publish_compiled("oled-text", TINY, COMPILER, local_target())
         assert again.published
         again = await lattice.publish_compiled("oled-text", TINY, COMPILER, local_target())

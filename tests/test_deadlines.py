@@ -21,8 +21,8 @@ from pi_edge.agent.lattice.connection import connect, subscriptions_live
 from pi_edge.agent.lattice.replies import DEADLINE_HEADER
 
 
-async def test_every_request_from_the_client_carries_its_deadline(hub) -> None:
-    nc = await connect(hub.url, "test-watch")
+async def test_every_request_from_the_client_carries_its_deadline(existing_server) -> None:
+    nc = await connect(existing_server.url, "test-watch")
     seen: asyncio.Queue[dict[str, str]] = asyncio.Queue()
 
     async def answer(msg) -> None:  # type: ignore[no-untyped-def]
@@ -32,7 +32,7 @@ async def test_every_request_from_the_client_carries_its_deadline(hub) -> None:
     await nc.subscribe(subjects.actor("default", "probe"), cb=answer)
     await subscriptions_live(nc)
     try:
-        async with LatticeClient(hub.url, timeout=4.0) as client:
+        async with LatticeClient(existing_server.url, timeout=4.0) as client:
             sent = time.time()
             await client.send("probe", b"x")
         headers = seen.get_nowait()
@@ -50,7 +50,7 @@ async def test_a_request_past_its_deadline_is_dropped_unrun_and_counted(start_ag
     """Requests that timed out on the laptop during a cut ran when it healed, out of order, and the last one
     overwrote a newer text on the panel."""
     agent = await start_agent({"oled-text": built["oled-text"]})
-    nc = await connect(agent.url, "test-laptop")
+    nc = await connect(agent.url, "test-laptop", credentials=agent.credentials)
     host = agent.service.host
     try:
         actor = subjects.actor("default", "oled-text")
@@ -74,7 +74,7 @@ async def test_a_silent_linked_provider_gets_no_more_time_than_the_caller_waits(
     """The remote provider's 5 s timeout outlived the caller's wait: the caller timed out, the actor's
     answer came too late."""
     agent = await start_agent({"misbehave": built["misbehave"]})
-    nc = await connect(agent.url, "test-laptop")
+    nc = await connect(agent.url, "test-laptop", credentials=agent.credentials)
     try:
         silent = await nc.subscribe(subjects.provider("default", "silent-display", "show-text"))  # never answers
         await subscriptions_live(nc)
@@ -93,7 +93,7 @@ async def test_an_actor_marked_failed_gets_another_chance_when_its_link_or_confi
     """It stayed failed after 'link del' and a reload."""
     agent = await start_agent({"misbehave": built["misbehave"]},
                               supervision=SupervisionPolicy(max_traps=2, first_backoff_s=0))
-    nc = await connect(agent.url, "test-laptop")
+    nc = await connect(agent.url, "test-laptop", credentials=agent.credentials)
     subject = subjects.actor("default", "misbehave")
 
     async def fail_it() -> None:

@@ -33,11 +33,11 @@ def leftovers(state: Path) -> list[str]:
     return sorted(p.name for p in components.iterdir()) if components.exists() else []
 
 
-async def test_a_component_over_the_cap_is_refused_before_it_is_fetched(hub, start_agent, tmp_path: Path) -> None:
+async def test_a_component_over_the_cap_is_refused_before_it_is_fetched(existing_server, start_agent, tmp_path: Path) -> None:
     """A 100 MB random object was fetched whole (34 s, and held in memory) before anything was checked."""
     state = tmp_path / "state"
-    await start_agent({}, nats_url=hub.url, state_dir=state, limits=Limits(max_component_bytes=2**20))
-    nc = await connect(hub.url, "test-laptop")
+    await start_agent({}, nats_url=existing_server.url, state_dir=state, limits=Limits(max_component_bytes=2**20))
+    nc = await connect(existing_server.url, "test-laptop")
     try:
         digest, _ = await ComponentStore(nc).put(os.urandom(3 * 2**20))
         with pytest.raises(ActorReplyError, match=r"is 3.0 MiB, over this host's 1 MiB limit .*; not fetched"):
@@ -47,10 +47,10 @@ async def test_a_component_over_the_cap_is_refused_before_it_is_fetched(hub, sta
         await nc.close()
 
 
-async def test_a_blob_that_is_no_component_is_refused_at_its_first_chunk(hub, start_agent, tmp_path: Path) -> None:
+async def test_a_blob_that_is_no_component_is_refused_at_its_first_chunk(existing_server, start_agent, tmp_path: Path) -> None:
     state = tmp_path / "state"
-    await start_agent({}, nats_url=hub.url, state_dir=state)
-    nc = await connect(hub.url, "test-laptop")
+    await start_agent({}, nats_url=existing_server.url, state_dir=state)
+    nc = await connect(existing_server.url, "test-laptop")
     try:
         digest, _ = await ComponentStore(nc).put(b"#!/bin/sh\n" + os.urandom(2 * 2**20))
         with pytest.raises(ActorReplyError, match=r"is not a WebAssembly component \(it starts b'#!/bin/s'\);"):
@@ -60,11 +60,11 @@ async def test_a_blob_that_is_no_component_is_refused_at_its_first_chunk(hub, st
         await nc.close()
 
 
-async def test_a_refused_component_takes_no_room(hub, start_agent, tmp_path: Path, built: dict[str, Path]) -> None:
+async def test_a_refused_component_takes_no_room(existing_server, start_agent, tmp_path: Path, built: dict[str, Path]) -> None:
     """Refused components stayed in state/components forever."""
     state = tmp_path / "state"
-    await start_agent({}, nats_url=hub.url, state_dir=state, allow_unsigned=False)
-    nc = await connect(hub.url, "test-laptop")
+    await start_agent({}, nats_url=existing_server.url, state_dir=state, allow_unsigned=False)
+    nc = await connect(existing_server.url, "test-laptop")
     try:
         digest, _ = await ComponentStore(nc).put(built["oled-text"].read_bytes())
         with pytest.raises(ActorReplyError, match="the component is not signed"):
@@ -74,12 +74,12 @@ async def test_a_refused_component_takes_no_room(hub, start_agent, tmp_path: Pat
         await nc.close()
 
 
-async def test_a_damaged_cached_component_is_fetched_again(hub, start_agent, tmp_path: Path,
+async def test_a_damaged_cached_component_is_fetched_again(existing_server, start_agent, tmp_path: Path,
                                                            built: dict[str, Path]) -> None:
     """At a deploy, and at a restart: a flipped byte in state/components was neither noticed nor mended."""
     state = tmp_path / "state"
-    agent = await start_agent({}, nats_url=hub.url, state_dir=state)
-    nc = await connect(hub.url, "test-laptop")
+    agent = await start_agent({}, nats_url=existing_server.url, state_dir=state)
+    nc = await connect(existing_server.url, "test-laptop")
     try:
         digest, _ = await ComponentStore(nc).put(built["oled-text"].read_bytes())
         assert (await deploy(nc, digest))["fetched"] is True
@@ -89,7 +89,7 @@ async def test_a_damaged_cached_component_is_fetched_again(hub, start_agent, tmp
         assert cached.read_bytes() == built["oled-text"].read_bytes()
         await agent.service.stop()
         flip(cached)
-        restarted = await start_agent({}, nats_url=hub.url, state_dir=state)
+        restarted = await start_agent({}, nats_url=existing_server.url, state_dir=state)
         assert set(restarted.service.host.actors) == {"sign", "again"}
         assert cached.read_bytes() == built["oled-text"].read_bytes()
     finally:
@@ -120,12 +120,12 @@ def test_a_damaged_compiled_entry_is_compiled_again(tmp_path: Path, built: dict[
         runtime.close()
 
 
-async def test_a_full_disk_during_a_fetch_leaves_nothing_behind(hub, start_agent, small_disk: Path,  # noqa: F811
+async def test_a_full_disk_during_a_fetch_leaves_nothing_behind(existing_server, start_agent, small_disk: Path,  # noqa: F811
                                                                 built: dict[str, Path]) -> None:
     """A deploy left a partial temporary file, and the disk stayed full."""
     state = small_disk / "state"
-    await start_agent({}, nats_url=hub.url, state_dir=state)
-    nc = await connect(hub.url, "test-laptop")
+    await start_agent({}, nats_url=existing_server.url, state_dir=state)
+    nc = await connect(existing_server.url, "test-laptop")
     try:
         digest, _ = await ComponentStore(nc).put(built["oled-text"].read_bytes())  # 17.5 MiB
         filler = fill(small_disk)

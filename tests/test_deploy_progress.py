@@ -30,7 +30,8 @@ async def test_a_new_actor_is_deployed_with_each_hosts_phases(hub, start_agent, 
     assert code == 0, err
 
     await start_agent({"oled-text": built["oled-text"]}, hub=hub, trusted=[account], allow_unsigned=False)
-    code, out, err = await run_cli("deploy", "hello.wasm", "--name", "hello", "--nats-url", hub.url, cwd=folder,
+    code, out, err = await run_cli("deploy", "hello.wasm", "--name", "hello", "--nats-url", hub.url,
+                                   "--creds", str(hub.operator_path), cwd=folder,
                                    timeout=300)
     assert code == 0, err
     assert re.search(r"^uploaded hello.wasm \(\d+\.\d MiB, sha256 [0-9a-f]{12}…", out, re.M), out
@@ -46,5 +47,6 @@ async def test_a_new_actor_is_deployed_with_each_hosts_phases(hub, start_agent, 
     assert phases[1:-1] in (["test-pi: fetched", "test-pi: compiling"], ["test-pi: fetched", "test-pi: loading"]), err
     assert re.search(r"deploy hello: test-pi fetching \d+\.\d MiB 100%", err), err
 
-    code, out, err = await run_cli("display", "--actor", "hello", "Hi", "--nats-url", hub.url)
+    code, out, err = await run_cli("display", "--actor", "hello", "Hi", "--nats-url", hub.url,
+                                   "--creds", str(hub.operator_path))
     assert code == 0 and out.startswith("shown in 1 line(s)"), (out, err)

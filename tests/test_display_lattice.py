@@ -35,14 +35,14 @@ async def test_snapshot_saves_what_the_panel_shows(start_agent, built, tmp_path)
     agent = await start_agent({"oled-text": built["oled-text"]})
     await show(agent.url, "Snap shot")
     png = tmp_path / "screen.png"
-    code, out, err = await run_cli("snapshot", "--nats-url", agent.url, "-o", str(png), "--scale", "3")
+    code, out, err = await run_cli("snapshot", "--nats-url", agent.url, "--creds", str(agent.creds_path), "-o", str(png), "--scale", "3")
     assert code == 0, err
     assert out.startswith(f"saved {png} (128x64 from host test-pi, scale 3)")
     with Image.open(png) as saved:
         assert saved.size == (384, 192)
         assert same_pixels(saved.resize((128, 64), Image.Resampling.NEAREST), agent.bus.image())
 
-    code, out, err = await run_cli("snapshot", "--nats-url", agent.url)
+    code, out, err = await run_cli("snapshot", "--nats-url", agent.url, "--creds", str(agent.creds_path))
     assert code == 0, err
     assert out.rstrip("\n") == Screen.of(agent.bus.image()).halfblocks()
 
@@ -50,16 +50,16 @@ async def test_snapshot_saves_what_the_panel_shows(start_agent, built, tmp_path)
 async def test_snapshot_among_several_hosts_asks_which(hub, start_agent, built) -> None:
     await start_agent({"oled-text": built["oled-text"]}, hub=hub, name="pi-a")
     await start_agent({"oled-text": built["oled-text"]}, hub=hub, name="pi-b")
-    code, out, err = await run_cli("snapshot", "--nats-url", hub.url, "--timeout", "3")
+    code, out, err = await run_cli("snapshot", "--nats-url", hub.url, "--creds", str(hub.operator_path), "--timeout", "3")
     assert code != 0 and out == ""
     assert "2 hosts in lattice 'default' (pi-a, pi-b); pick one with --host" in err
-    code, _, err = await run_cli("snapshot", "--nats-url", hub.url, "--host", "pi-c", "--timeout", "2")
+    code, _, err = await run_cli("snapshot", "--nats-url", hub.url, "--creds", str(hub.operator_path), "--host", "pi-c", "--timeout", "2")
     assert code != 0 and "no host 'pi-c' is running" in err
 
 
 async def test_watch_redraws_when_a_frame_reaches_the_panel(start_agent, built) -> None:
     agent = await start_agent({"oled-text": built["oled-text"]})
-    watch = await CliProcess.start("watch", "--nats-url", agent.url, "--frames", "1")
+    watch = await CliProcess.start("watch", "--nats-url", agent.url, "--creds", str(agent.creds_path), "--frames", "1")
     try:
         await watch.wait_line(r"^test-pi: display \(Ctrl-C stops\)$")
         await show(agent.url, "Live")
@@ -75,8 +75,8 @@ async def test_watch_says_when_its_host_stops(hub, start_agent, built) -> None:
     from tests.test_fleet import until_hub_sees
 
     agent = await start_agent({"oled-text": built["oled-text"]}, hub=hub, name="pi-w")
-    await until_hub_sees(hub.url, "pi-w")
-    watch = await CliProcess.start("watch", "--nats-url", hub.url, "--host", "pi-w")
+    await until_hub_sees(hub, "pi-w")
+    watch = await CliProcess.start("watch", "--nats-url", hub.url, "--creds", str(hub.operator_path), "--host", "pi-w")
     try:
         await watch.wait_line(r"^pi-w: display \(Ctrl-C stops\)$")
         await agent.service.stop()
@@ -89,7 +89,7 @@ async def test_a_burst_of_frames_gives_few_frame_events_and_the_last_shows_the_l
     from pi_edge.agent.host.display_events import FRAME_EVENT_INTERVAL_S
 
     agent = await start_agent({"oled-text": built["oled-text"]})
-    nc = await connect(agent.url, name="test-events")
+    nc = await connect(agent.url, name="test-events", credentials=agent.credentials)
     frames = await follow(nc, "frame")
     try:
         loop = asyncio.get_running_loop()
@@ -114,7 +114,7 @@ async def test_a_burst_of_frames_gives_few_frame_events_and_the_last_shows_the_l
 
 async def test_unplugged_panel_errors_reach_the_sender_and_events_the_lattice(start_agent, built) -> None:
     agent = await start_agent({"oled-text": built["oled-text"]})
-    nc = await connect(agent.url, name="test-events")
+    nc = await connect(agent.url, name="test-events", credentials=agent.credentials)
     events = await follow(nc, "provider-health")
     try:
         agent.bus.disconnect()
@@ -140,7 +140,7 @@ async def test_panel_missing_at_start_leaves_the_agent_serving_and_unhealthy(sta
     bus = FakeSSD1306Bus()
     bus.disconnect()
     agent = await start_agent({"oled-text": built["oled-text"]}, bus=bus)
-    nc = await connect(agent.url, name="test-events")
+    nc = await connect(agent.url, name="test-events", credentials=agent.credentials)
     events = await follow(nc, "provider-health")
     try:
         [host] = await ping(nc, "default")

@@ -30,7 +30,7 @@ def same_pixels(a: Image.Image, b: Image.Image) -> bool:
 
 async def joined(agent, hub: NatsServer, actor: str = "oled-text") -> None:
     """Wait until the hub routes requests for ``actor`` to this agent."""
-    nc = await connect(hub.url, name="test-wait")
+    nc = await connect(hub.url, name="test-wait", credentials=hub.operator)
     try:
         await wait_for_actor(nc, subjects.DEFAULT_LATTICE, actor, timeout=15)
     finally:
@@ -41,7 +41,7 @@ async def test_display_from_the_laptop_reaches_the_panel(hub, start_agent, built
     agent = await start_agent({"oled-text": built["oled-text"]}, hub=hub)
     await joined(agent, hub)
 
-    code, out, err = await run_cli("display", "--nats-url", hub.url, "Hello from the laptop")
+    code, out, err = await run_cli("display", "--nats-url", hub.url, "--creds", str(hub.operator_path), "Hello from the laptop")
     assert code == 0, err
     assert out.startswith("shown:") and " ms)" in out
 
@@ -56,7 +56,7 @@ async def test_long_text_wraps_inside_the_panel(hub, start_agent, built) -> None
     agent = await start_agent({"oled-text": built["oled-text"]}, hub=hub)
     await joined(agent, hub)
     text = "The quick brown fox jumps over the lazy dog while the Pi keeps the display busy"
-    code, out, err = await run_cli("display", "--nats-url", hub.url, text)
+    code, out, err = await run_cli("display", "--nats-url", hub.url, "--creds", str(hub.operator_path), text)
     assert code == 0, err
     lines = int(out.split(" line(s)")[0].rsplit(" ", 1)[-1])
     assert lines >= 2, out
@@ -68,18 +68,18 @@ async def test_long_text_wraps_inside_the_panel(hub, start_agent, built) -> None
 async def test_text_from_standard_input(hub, start_agent, built) -> None:
     agent = await start_agent({"oled-text": built["oled-text"]}, hub=hub)
     await joined(agent, hub)
-    code, out, err = await run_cli("display", "--nats-url", hub.url, "-", stdin=b"line one\nline two\n")
+    code, out, err = await run_cli("display", "--nats-url", hub.url, "--creds", str(hub.operator_path), "-", stdin=b"line one\nline two\n")
     assert code == 0 and out.startswith("shown: 17 chars, 2 line(s)"), (out, err)  # the last newline dropped
-    code, out, err = await run_cli("display", "--nats-url", hub.url, "-", stdin=b"\xff\xfe not text")
+    code, out, err = await run_cli("display", "--nats-url", hub.url, "--creds", str(hub.operator_path), "-", stdin=b"\xff\xfe not text")
     assert code == 1 and "message body is not UTF-8 text" in err, (out, err)
 
 
 async def test_clear_leaves_every_pixel_off(hub, start_agent, built) -> None:
     agent = await start_agent({"oled-text": built["oled-text"]}, hub=hub)
     await joined(agent, hub)
-    assert (await run_cli("display", "--nats-url", hub.url, "something"))[0] == 0
+    assert (await run_cli("display", "--nats-url", hub.url, "--creds", str(hub.operator_path), "something"))[0] == 0
     assert agent.bus.image().getbbox() is not None
-    code, out, err = await run_cli("clear", "--nats-url", hub.url)
+    code, out, err = await run_cli("clear", "--nats-url", hub.url, "--creds", str(hub.operator_path))
     assert code == 0, err
     assert out.startswith("cleared")
     assert agent.bus.image().convert("1").getbbox() is None
@@ -88,12 +88,12 @@ async def test_clear_leaves_every_pixel_off(hub, start_agent, built) -> None:
 async def test_actor_not_running_is_one_clear_line(hub, start_agent, built) -> None:
     agent = await start_agent({"oled-text": built["oled-text"]}, hub=hub)
     await joined(agent, hub)
-    code, out, err = await run_cli("display", "--nats-url", hub.url, "--actor", "nobody", "hi")
+    code, out, err = await run_cli("display", "--nats-url", hub.url, "--creds", str(hub.operator_path), "--actor", "nobody", "hi")
     assert code != 0
     assert err.strip().splitlines() == [
         "pi-edge: error: no actor 'nobody' is running in the lattice (nobody serves pe.default.actor.nobody)"
     ]
-    code, out, _ = await run_cli("display", "--nats-url", hub.url, "still here")
+    code, out, _ = await run_cli("display", "--nats-url", hub.url, "--creds", str(hub.operator_path), "still here")
     assert code == 0 and out.startswith("shown:")
 
 
@@ -109,7 +109,7 @@ async def test_trap_and_deadline_errors_leave_the_agent_serving(start_agent, bui
 
     agent = await start_agent({"misbehave": built["misbehave"], "oled-text": built["oled-text"]},
                               limits=Limits(deadline_ms=300))
-    nc = await connect(agent.url, name="test-client")
+    nc = await connect(agent.url, name="test-client", credentials=agent.credentials)
     try:
         async def send(actor: str, body: bytes) -> bytes:
             reply = await request(nc, subjects.actor("default", actor), body, None, 10, what=f"actor {actor!r}")
@@ -141,7 +141,7 @@ async def test_oversized_message_is_refused_with_its_size(start_agent, built) ->
     from pi_edge.agent.wasm.limits import Limits
 
     agent = await start_agent({"oled-text": built["oled-text"]}, limits=Limits(max_message_bytes=1024))
-    nc = await connect(agent.url, name="test-client")
+    nc = await connect(agent.url, name="test-client", credentials=agent.credentials)
     try:
         with pytest.raises(ActorReplyError, match=r"2000 bytes \(headers included\) is over the 1024-byte limit"):
             await request(nc, subjects.actor("default", "oled-text"), b"x" * 2000, None, 5, what="actor")
@@ -155,7 +155,7 @@ async def test_invalid_utf8_gets_the_actors_own_error(start_agent, built) -> Non
     from pi_edge.agent.errors import ActorReplyError
 
     agent = await start_agent({"oled-text": built["oled-text"]})
-    nc = await connect(agent.url, name="test-client")
+    nc = await connect(agent.url, name="test-client", credentials=agent.credentials)
     try:
         with pytest.raises(ActorReplyError, match="not UTF-8"):
             await request(nc, subjects.actor("default", "oled-text"), b"\xff\xfe", None, 5, what="actor")
@@ -169,7 +169,7 @@ async def test_the_reply_names_characters_no_font_could_draw(start_agent, built,
 
     blocks = block_font(tmp_path / "blocks.ttf", {"ü": (100, 0, 500, 500), "ß": (100, -200, 300, 300)})
     agent = await start_agent({"oled-text": built["oled-text"]}, fonts=(str(blocks),))
-    nc = await connect(agent.url, name="test-client")
+    nc = await connect(agent.url, name="test-client", credentials=agent.credentials)
     try:
         async def show(text: str) -> str:
             reply = await request(nc, subjects.actor("default", "oled-text"), text.encode(), None, 10, what="actor")
@@ -187,20 +187,20 @@ async def test_the_reply_names_characters_no_font_could_draw(start_agent, built,
 async def test_alignment_size_and_wrapping_from_the_laptop(hub, start_agent, built) -> None:
     agent = await start_agent({"oled-text": built["oled-text"]}, hub=hub)
     await joined(agent, hub)
-    code, out, err = await run_cli("display", "--nats-url", hub.url, "--align", "left", "--size", "12", "Left")
+    code, out, err = await run_cli("display", "--nats-url", hub.url, "--creds", str(hub.operator_path), "--align", "left", "--size", "12", "Left")
     assert code == 0 and out.startswith("shown: 4 chars, 1 line(s), 12px;"), (out, err)
     left, _, right, _ = lit_box(agent.bus.image())
     assert left <= 1 and right < 64, f"not left-aligned at 12 px: lit columns {left}..{right}"
-    code, out, err = await run_cli("display", "--nats-url", hub.url, "--align", "right", "Right")
+    code, out, err = await run_cli("display", "--nats-url", hub.url, "--creds", str(hub.operator_path), "--align", "right", "Right")
     assert code == 0, err
     _, _, right, _ = lit_box(agent.bus.image())
     assert right >= 127, f"not right-aligned: lit up to column {right}"
     long = "one two three four five six seven eight nine ten"
-    code, out, err = await run_cli("display", "--nats-url", hub.url, "--no-wrap", "--size", "16", long)
+    code, out, err = await run_cli("display", "--nats-url", hub.url, "--creds", str(hub.operator_path), "--no-wrap", "--size", "16", long)
     assert code == 0 and "1 line(s), 16px (cut to fit)" in out, (out, err)
-    code, out, err = await run_cli("display", "--nats-url", hub.url, "--size", "200", "Huge")
+    code, out, err = await run_cli("display", "--nats-url", hub.url, "--creds", str(hub.operator_path), "--size", "200", "Huge")
     assert code == 1 and "font size 200 is outside 4..128" in err, (out, err)
-    code, out, err = await run_cli("display", "--nats-url", hub.url, "--size", "0", "None")
+    code, out, err = await run_cli("display", "--nats-url", hub.url, "--creds", str(hub.operator_path), "--size", "0", "None")
     assert code == 2 and "size '0' is not a font size in pixels" in err, (out, err)
 
 
@@ -215,7 +215,7 @@ async def test_a_wrong_text_header_is_refused_with_its_name(start_agent, built, 
     from pi_edge.agent.errors import ActorReplyError
 
     agent = await start_agent({"oled-text": built["oled-text"]})
-    nc = await connect(agent.url, name="test-client")
+    nc = await connect(agent.url, name="test-client", credentials=agent.credentials)
     try:
         with pytest.raises(ActorReplyError, match=refusal):
             await request(nc, subjects.actor("default", "oled-text"), b"text", headers, 10, what="actor")
@@ -231,6 +231,6 @@ async def test_text_from_standard_input_larger_than_the_server_takes(hub, start_
     agent = await start_agent({"oled-text": built["oled-text"]}, hub=hub)
     await joined(agent, hub)
     for argv in (["display", "-"], ["display", "--all", "-"]):
-        code, out, err = await run_cli(*argv, "--nats-url", hub.url, stdin=b"x" * (2 << 20))
+        code, out, err = await run_cli(*argv, "--nats-url", hub.url, "--creds", str(hub.operator_path), stdin=b"x" * (2 << 20))
         assert code == 1 and "Traceback" not in err, (out, err)
         assert f"the message is {2 << 20} bytes, more than the" in err, err

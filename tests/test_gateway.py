@@ -16,15 +16,19 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
+import nats.errors
 import pytest
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from pi_edge.agent.errors import ConfigError
 from pi_edge.agent.hub.gateway import HttpGateway
+from pi_edge.agent.hub.hub import Hub
 from pi_edge.agent.lattice import subjects
-from pi_edge.agent.lattice.connection import connect
+from pi_edge.agent.lattice.connection import connect, subscriptions_live
 from pi_edge.agent.lattice.nats_server import NatsServer
 from pi_edge.agent.lattice.replies import DEADLINE_HEADER, error_headers
+from tests.conftest import stand_in_host
 from tests.processes import CliProcess, alive, children, run_cli
 from tests.test_e2e import joined, same_pixels
 
@@ -102,7 +106,7 @@ async def start_gateway(hub: NatsServer) -> AsyncIterator[GatewayFactory]:
     started: list[HttpGateway] = []
 
     async def start(**options: object) -> HttpGateway:
-        gw = HttpGateway(hub.url, listen="127.0.0.1", port=0, **options)  # type: ignore[arg-type]
+        gw = HttpGateway(hub.url, listen="127.0.0.1", port=0, credentials=hub.gateway_creds, **options)  # type: ignore[arg-type]
         started.append(gw)
         await gw.start()
         return gw
@@ -125,9 +129,14 @@ def options(msg: Msg) -> dict[str, str]:
 
 
 @pytest.fixture
-async def echo(hub: NatsServer) -> AsyncIterator[list[Msg]]:
-    """Stand-in actors on the hub: ``echo`` answers, ``failing`` answers with a two-line error, ``silent`` never."""
-    nc = await connect(hub.url, name="test-echo")
+async def echo(hub: Hub, tmp_path) -> AsyncIterator[list[Msg]]:
+    """Stand-in actors on host pi-x: ``echo`` answers, ``failing`` answers with a two-line error, ``silent`` never."""
+    async with stand_in_host(hub, "pi-x", tmp_path / "pi-x") as nc:
+        async for seen in echo_actors(hub, nc):
+            yield seen
+
+
+async def echo_actors(hub: Hub, nc: Client) -> AsyncIterator[list[Msg]]:
     seen: list[Msg] = []
 
     async def on_echo(msg: Msg) -> None:
@@ -153,15 +162,25 @@ async def echo(hub: NatsServer) -> AsyncIterator[list[Msg]]:
     await nc.subscribe(subjects.actor("default", "failing"), cb=on_failing)
     await nc.subscribe(subjects.actor("default", "silent"), cb=on_silent)
     await nc.subscribe(subjects.actor("default", "busy"), cb=on_busy)
-    # A round trip on this connection, not flush(): nats-py 2.16's flush() writes its PING
-    # straight to the socket, ahead of SUBs still queued for the flusher task, so its PONG
-    # does not prove the hub has them.  This request is queued behind all three SUBs.
-    await nc.request(subjects.actor("default", "echo"), b"ready", timeout=10)
-    seen.clear()
+    await subscriptions_live(nc)
+    laptop = await connect(hub.url, name="test-laptop", credentials=hub.operator)
     try:
-        yield seen
+        async def routed() -> None:  # interest crosses the leaf link on its own schedule
+            for subject in (subjects.actor("default", "silent"), subjects.actor_on("default", "pi-x", "echo")):
+                while True:
+                    try:
+                        await laptop.request(subject, b"ready", timeout=0.2)
+                    except nats.errors.NoRespondersError:
+                        continue
+                    except nats.errors.TimeoutError:
+                        pass  # delivered: silent never answers
+                    break
+
+        await asyncio.wait_for(routed(), 20)
     finally:
-        await nc.close()
+        await laptop.close()
+    seen.clear()
+    yield seen
 
 
 # -- the real actor behind the gateway ----------------------------------------------------------
@@ -244,7 +263,7 @@ async def test_delete_sends_op_clear_with_an_empty_body(gateway, echo) -> None:
 
 async def test_lost_hub_is_503_on_healthz_and_requests(hub, gateway) -> None:
     await healthy(gateway)
-    await asyncio.to_thread(hub.stop)
+    await hub.stop()
     deadline = asyncio.get_running_loop().time() + 10
     while (r := await call(gateway, "GET", "/healthz")).status == 200:
         assert asyncio.get_running_loop().time() < deadline, "healthz still 200 with the hub gone"
@@ -420,8 +439,8 @@ async def test_stop_ends_idle_connections_and_the_listener(gateway) -> None:
     await gateway.stop()  # twice is fine
 
 
-async def test_busy_port_is_a_config_error(gateway, start_gateway) -> None:
-    gw = HttpGateway(gateway.nc_url, port=gateway.port)
+async def test_busy_port_is_a_config_error(hub, gateway, start_gateway) -> None:
+    gw = HttpGateway(gateway.nc_url, port=gateway.port, credentials=hub.gateway_creds)
     try:
         with pytest.raises(ConfigError, match=rf"cannot serve HTTP on 127\.0\.0\.1:{gateway.port}: "):
             await gw.start()

@@ -63,7 +63,7 @@ def fuzz_agent(built, cache_dir, tmp_path_factory) -> Iterator[tuple[LoopThread,
                                         state_dir=tmp_path_factory.mktemp("fuzz-state"),
                                         actors=[ActorSpec("oled-text", built["oled-text"])]), provider)
     lt.run(service.start())
-    nc = lt.run(connect(service.url, name="fuzzer"))
+    nc = lt.run(connect(service.url, name="fuzzer", credentials=service.credentials))
     try:
         yield lt, service, nc
     finally:

@@ -66,7 +66,7 @@ SPIN = b"spin:1000000000000"  # runs until the deadline stops it
 async def misbehave_agent(start_agent, built, deadline_ms: int) -> AsyncIterator[tuple]:  # type: ignore[no-untyped-def]
     """An agent running the misbehave actor, its subject, and a client connected to the agent's server."""
     agent = await start_agent({"misbehave": built["misbehave"]}, limits=Limits(deadline_ms=deadline_ms))
-    nc = await connect(agent.url, name="test-lanes")
+    nc = await connect(agent.url, name="test-lanes", credentials=agent.credentials)
     try:
         yield agent, subjects.actor("default", "misbehave"), nc
     finally:
@@ -86,7 +86,7 @@ async def test_a_broadcast_is_handled_by_one_instance_per_host(start_agent, buil
     host = agent.service.host
     await host.scale_actor("misbehave", 3)
     assert len(lane_threads("misbehave")) == 3
-    nc = await connect(agent.url, name="test-broadcast")
+    nc = await connect(agent.url, name="test-broadcast", credentials=agent.credentials)
     try:
         for i in range(30):
             msg = await nc.request(subjects.actor_all("default", "misbehave"), f"all {i}".encode(), timeout=10)
@@ -101,7 +101,7 @@ async def test_a_broadcast_is_handled_by_one_instance_per_host(start_agent, buil
 async def test_a_busy_instance_holds_up_neither_the_host_nor_another_actor(start_agent, built) -> None:
     agent = await start_agent({"misbehave": built["misbehave"], "oled-text": built["oled-text"]},
                               limits=Limits(deadline_ms=4000))
-    nc = await connect(agent.url, name="test-busy")
+    nc = await connect(agent.url, name="test-busy", credentials=agent.credentials)
     try:
         spin = await spin_started(nc, subjects.actor("default", "misbehave"))
         [described] = await ping(nc, "default", window=0.3)
@@ -216,7 +216,7 @@ async def test_lanes_end_with_their_instances(start_agent, built) -> None:
     assert len(lane_threads("misbehave")) == 3
     await host.scale_actor("misbehave", 1)
     assert len(lane_threads("misbehave")) == 1
-    nc = await connect(agent.url, name="test-lanes")
+    nc = await connect(agent.url, name="test-lanes", credentials=agent.credentials)
     try:
         reply = await request(nc, subjects.actor("default", "misbehave"), b"still", None, 10, what="misbehave")
         assert reply.body == b"ok:still"
@@ -256,8 +256,8 @@ async def test_hosts_sharing_an_identity_each_answer_a_broadcast(hub, start_agen
     state = tmp_path / "cloned-state"
     for name in ("pi-a", "pi-b"):
         await start_agent({"misbehave": built["misbehave"]}, hub=hub, name=name, state_dir=state)
-    await until_hub_sees(hub.url, "pi-a", "pi-b")
-    nc = await connect(hub.url, name="test-clones")
+    await until_hub_sees(hub, "pi-a", "pi-b")
+    nc = await connect(hub.url, name="test-clones", credentials=hub.operator)
     try:
         inbox = nc.new_inbox()
         sub = await nc.subscribe(inbox)

@@ -11,10 +11,10 @@ from pi_edge.agent.lattice.events import envelope
 from pi_edge.agent.lattice.nats_server import NatsServer
 
 
-async def test_events_that_are_not_json_objects_come_as_malformed_and_the_feed_goes_on(hub: NatsServer) -> None:
-    publisher = await connect(hub.url, name="test-publisher")
+async def test_events_that_are_not_json_objects_come_as_malformed_and_the_feed_goes_on(existing_server: NatsServer) -> None:
+    publisher = await connect(existing_server.url, name="test-publisher")
     try:
-        async with LatticeClient(hub.url) as lattice, lattice.events("pi-a") as everything, \
+        async with LatticeClient(existing_server.url) as lattice, lattice.events("pi-a") as everything, \
                 lattice.events("pi-a", ["frame"]) as frames:
             subject = subjects.event("default", "pi-a", "frame")
             for data in (b"{not json", b"[1, 2]", b'"text"', envelope("frame", "pi-a", "id", {"n": 1})):

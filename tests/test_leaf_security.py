@@ -1,39 +1,23 @@
-"""The leaf link to the hub: credentials the hub hands out, refused strangers, optional TLS."""
+"""The leaf link to the hub: each Pi's own key, refused strangers (said once, not blamed on JetStream), TLS in
+one step."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import subprocess
-import threading
-from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
-from pi_edge.agent.errors import ConfigError
 from pi_edge.agent.lattice.client import ping
 from pi_edge.agent.lattice.connection import connect
-from pi_edge.agent.lattice.credentials import LeafCredentials
-from pi_edge.agent.lattice.nats_server import NatsServer
-from pi_edge.agent.lattice.server_config import hub_config
-from pi_edge.agent.lattice.urls import redact
+from pi_edge.agent.log_repeats import Repeats
+from pi_edge.agent.trust.credentials import Credentials
+from tests.conftest import start_hub
+from tests.log_watch import LogWatch, watching
 
 
-@pytest.fixture
-def secured_hub(tmp_path: Path):
-    creds = LeafCredentials.generate()
-    path = tmp_path / "leaf.creds"
-    creds.write(path)
-    server = NatsServer(hub_config("127.0.0.1", 0, 0, name="secure-hub", credentials=creds)).start()
-    try:
-        yield server, path
-    finally:
-        server.stop()
-
-
-async def hub_sees(hub: NatsServer, name: str) -> None:
-    nc = await connect(hub.url, name="test-wait")
+async def hub_sees(hub, name: str) -> None:
+    nc = await connect(hub.url, name="test-wait", credentials=hub.operator)
     try:
         async def seen() -> None:
             while name not in {str(h["name"]) for h in await ping(nc, "default", window=0.3)}:
@@ -44,45 +28,70 @@ async def hub_sees(hub: NatsServer, name: str) -> None:
         await nc.close()
 
 
-async def test_right_credentials_join_and_wrong_or_missing_ones_are_refused(secured_hub, start_agent, tmp_path):
-    hub, creds_path = secured_hub
-    wrong = tmp_path / "wrong.creds"
-    LeafCredentials("pi-edge", "not-the-secret").write(wrong)
-
-    good = await start_agent({}, hub=hub, name="pi-good", hub_credentials=creds_path)
-    bad = await start_agent({}, hub=hub, name="pi-bad", hub_credentials=wrong)
-    anonymous = await start_agent({}, hub=hub, name="pi-anon")
-    await hub_sees(hub, "pi-good")
-    for refused in (bad, anonymous):
-        assert await asyncio.to_thread(refused.service.server.leaf_refused.wait, 15)
-        assert not refused.service.server.leaf_connected.is_set()
+async def test_an_enrolled_key_joins_and_a_stranger_or_none_is_refused_and_told_once(hub, start_agent,
+                                                                                     tmp_path) -> None:
+    """The agent said "leafnode connection up", then the refusal, then every second that the hub's link
+    store did not answer: "is the hub running with JetStream...?"."""
+    stranger = tmp_path / "stranger.creds"
+    Credentials.generate("host", "pi-bad").write(stranger)  # well formed, never enrolled
+    with watching("pi_edge") as log:
+        good = await start_agent({}, hub=hub, name="pi-good")
+        bad = await start_agent({}, hub=hub, name="pi-bad", hub_credentials=stranger)
+        anonymous = await start_agent({}, hub=hub, name="pi-anon", enrolled=False)
+        await hub_sees(hub, "pi-good")
+        refused = [bad.service.server, anonymous.service.server]
+        for _ in range(2):  # refused twice each (the leaf retries every second): still one ERROR each
+            for server in refused:
+                server.leaf_refused.clear()
+                assert await asyncio.to_thread(server.leaf_refused.wait, 15)
+    assert not any(r.leaf_connected.is_set() for r in refused)
     assert not good.service.server.leaf_refused.is_set()
-    nc = await connect(hub.url, name="test")
+    messages = [r.getMessage() for r in log.records if r.levelno >= logging.INFO]  # DEBUG: the server's own lines
+    for name in ("pi-bad", "pi-anon"):
+        mine = [m for m in messages if m.startswith(f"nats-server {name}:")]
+        assert not [m for m in mine if "leafnode connection up" in m], mine
+        errors = [m for m in mine if "refused this host's key" in m]
+        assert len(errors) == 1 and f"pi-edge hub enroll {name}" in errors[0], mine
+    assert not [m for m in messages if "JetStream" in m], "a refused key is blamed on JetStream"
+    nc = await connect(hub.url, name="test", credentials=hub.operator)
     try:
         assert {str(h["name"]) for h in await ping(nc, "default", window=0.5)} == {"pi-good"}
     finally:
         await nc.close()
 
 
-def test_credentials_file_is_private_and_checked(tmp_path: Path):
-    path = tmp_path / "leaf.creds"
-    creds = LeafCredentials.generate()
-    creds.write(path)
-    assert path.stat().st_mode & 0o077 == 0
-    assert LeafCredentials.read(path) == creds
-    (tmp_path / "junk").write_text("no colon here\n")
-    with pytest.raises(ConfigError, match="does not hold leaf credentials"):
-        LeafCredentials.read(tmp_path / "junk")
-    with pytest.raises(ConfigError, match="cannot read leaf credentials"):
-        LeafCredentials.read(tmp_path / "missing")
+async def test_the_hub_says_a_refused_pis_knocking_once_with_a_count(hub, start_agent, tmp_path) -> None:
+    """A revoked Pi knocks every second: one line on the hub, then a count, not a line a second."""
+    stranger = tmp_path / "stranger.creds"
+    Credentials.generate("host", "pi-gone").write(stranger)
+    with watching("pi_edge.nats_server") as log:
+        agent = await start_agent({}, hub=hub, name="pi-gone", hub_credentials=stranger)
+        server = agent.service.server
+        knocks = 0
+        while knocks < 3:  # each refusal is one knock; wait for three
+            server.leaf_refused.clear()
+            assert await asyncio.to_thread(server.leaf_refused.wait, 15)
+            knocks += 1
+        said = [r.getMessage() for r in log.records if r.getMessage().startswith("nats-server test-hub:")
+                and "authentication error" in r.getMessage().lower() and r.levelno >= logging.WARNING]
+    assert len(said) == 1, said
 
 
-def test_credentials_go_into_the_url_and_never_into_logs():
-    creds = LeafCredentials("pi-edge", "s3cr/t")
-    url = creds.into("nats-leaf://old:pw@laptop.local:7422")
-    assert url == "nats-leaf://pi-edge:s3cr%2Ft@laptop.local:7422"
-    assert redact(url) == "nats-leaf://***@laptop.local:7422"
-    assert redact("nats-leaf://laptop:7422") == "nats-leaf://laptop:7422"
+def test_a_repeated_warning_is_said_once_then_counted(caplog) -> None:
+    log = logging.getLogger("test.repeats")
+    repeats = Repeats(log, every=60)
+    clock = [100.0]
+    repeats._clock = lambda: clock[0]
+    with caplog.at_level(logging.WARNING, logger="test.repeats"):
+        for _ in range(5):
+            repeats.log(logging.WARNING, "k", "the hub refused this host")
+            clock[0] += 1
+        clock[0] += 60
+        repeats.log(logging.WARNING, "k", "the hub refused this host")
+        repeats.log(logging.WARNING, "other", "something else")
+    assert caplog.messages == ["the hub refused this host",
+                               "the hub refused this host (said 5 times in the last 65 s)",
+                               "something else"]
 
 
 def make_tls(tmp_path: Path) -> tuple[Path, Path, Path]:
@@ -102,39 +111,29 @@ def make_tls(tmp_path: Path) -> tuple[Path, Path, Path]:
     return ca, cert, key
 
 
-async def test_tls_leaf_link_with_the_hubs_ca(start_agent, tmp_path: Path):
+async def test_tls_leaf_link_with_your_own_certificate(start_agent, tmp_path: Path):
     ca, cert, key = make_tls(tmp_path)
-    creds = LeafCredentials.generate()
-    creds_path = tmp_path / "leaf.creds"
-    creds.write(creds_path)
-    hub = NatsServer(hub_config("127.0.0.1", 0, 0, name="tls-hub", credentials=creds,
-                                tls_cert=str(cert), tls_key=str(key))).start()
+    hub = await start_hub(tmp_path / "hub", tls_cert=str(cert), tls_key=str(key))
     try:
-        await start_agent({}, hub=hub, name="pi-tls", hub_credentials=creds_path, hub_ca=ca)
+        await start_agent({}, hub=hub, name="pi-tls", hub_ca=ca)
         await hub_sees(hub, "pi-tls")
     finally:
-        hub.stop()
+        await hub.stop()
 
 
-class LogWatch(logging.Handler):
-    """Records of one logger as they come, so a test waits for the lines it needs instead of sleeping."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-        self.changed = threading.Condition()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        with self.changed:
-            self.records.append(record)
-            self.changed.notify_all()
-
-    async def until(self, done: Callable[[list[logging.LogRecord]], bool], timeout: float = 30) -> None:
-        def wait() -> bool:
-            with self.changed:
-                return self.changed.wait_for(lambda: done(self.records), timeout)
-
-        assert await asyncio.to_thread(wait), "\n".join(r.getMessage() for r in self.records)
+async def test_tls_in_one_step_the_ca_travels_in_the_credentials(start_agent, tmp_path: Path):
+    """``pi-edge hub --tls``: a private CA made on first start; enrol puts it in NAME.creds; no --hub-ca."""
+    hub = await start_hub(tmp_path / "hub", tls=True)
+    try:
+        creds = Credentials.read(await hub.enroll("pi-tls"))
+        assert creds.ca_pem and "BEGIN CERTIFICATE" in creds.ca_pem
+        assert "tls {" in hub.server.config_path.read_text()
+        agent = await start_agent({}, hub=hub, name="pi-tls")
+        assert agent.service.options.hub_ca is None
+        await hub_sees(hub, "pi-tls")
+        assert (tmp_path / "hub" / "tls" / "server-key.pem").stat().st_mode & 0o077 == 0
+    finally:
+        await hub.stop()
 
 
 async def test_two_hosts_with_one_name_are_told_once_each(hub, start_agent, caplog) -> None:

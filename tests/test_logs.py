@@ -57,14 +57,14 @@ async def test_logs_of_a_host_from_the_laptop_and_followed_live(start_agent, bui
     try:
         assert (await request(nc, subjects.actor("default", "misbehave"), b"spin:1", None, 10, "actor")).body == b"ok:spun"
         code, out, err = await run_cli("logs", "test-pi", "--actor", "misbehave", "--since", "1h",
-                                       "--nats-url", agent.url)
+                                       "--nats-url", agent.url, "--creds", str(agent.creds_path))
         assert code == 0, err
         assert [line.split(": ", 1)[1] for line in out.splitlines() if "spinning" in line] == [
             "actor=misbehave context=misbehave spinning"], out
         assert all("actor=misbehave" in line or "misbehave" in line for line in out.splitlines()), out
 
         follow = await CliProcess.start("logs", "test-pi", "-f", "--actor", "misbehave", "-n", "1",
-                                        "--nats-url", agent.url)
+                                        "--nats-url", agent.url, "--creds", str(agent.creds_path))
         try:
             await follow.wait_line(r"^following test-pi's log", stream="stderr")
             await request(nc, subjects.actor("default", "misbehave"), b"spam:1", None, 10, "actor")
@@ -80,12 +80,13 @@ async def test_logs_of_a_host_from_the_laptop_and_followed_live(start_agent, bui
 
 async def test_a_wrong_request_is_refused_with_the_reason(start_agent) -> None:
     agent = await start_agent({})
-    async with LatticeClient(agent.url) as lattice:
+    async with LatticeClient(agent.url, credentials=agent.credentials) as lattice:
         for body, expected in [({"limit": 5000}, "limit must be a whole number 0..1000"),
                                ({"since": "yesterday"}, "since must be a time in seconds"),
                                ({"actor": "a.b"}, "actor name 'a.b' is not allowed"),
                                ({"follow": -1}, "follow must be a number of seconds")]:
             with pytest.raises(ActorReplyError, match=expected):
                 await lattice.control("test-pi", "logs", body)
-    code, _out, err = await run_cli("logs", "test-pi", "--since", "ten minutes", "--nats-url", agent.url)
+    code, _out, err = await run_cli("logs", "test-pi", "--since", "ten minutes", "--nats-url", agent.url,
+                                     "--creds", str(agent.creds_path))
     assert code == 2 and "is not a duration" in err, err

@@ -5,23 +5,26 @@ import os
 import signal
 import sys
 import threading
+from typing import Any
 
 import nats
 import pytest
 
 from pi_edge.agent.errors import NatsServerError
 from pi_edge.agent.lattice.nats_server import NatsServer
-from pi_edge.agent.lattice.server_config import ServerConfig, hub_config, leaf_config
+from pi_edge.agent.lattice.server_config import HubAccess, ServerConfig, hub_config, leaf_config
+from pi_edge.agent.trust.credentials import new_user_seed, public_key
 from tests.processes import ENV, alive, children, exited
 
-# A process that starts a hub the way `pi-edge hub` does (on its event loop), says so, and waits.
+# A process that starts a server the way `pi-edge hub` does (on its event loop), says so, and waits.
 HOLDER = """
-import asyncio, sys
+import asyncio, sys, tempfile
+from pathlib import Path
 from pi_edge.agent.lattice.nats_server import NatsServer
-from pi_edge.agent.lattice.server_config import hub_config
+from pi_edge.agent.lattice.server_config import ServerConfig
 
 async def main():
-    server = await NatsServer(hub_config("127.0.0.1", 0, 0)).start_async()
+    server = await NatsServer(ServerConfig("holder", port=0), Path(sys.argv[1])).start_async()
     print(server.url, flush=True)
     await asyncio.Event().wait()
 
@@ -29,18 +32,34 @@ asyncio.run(main())
 """
 
 
+def key() -> str:
+    return public_key(new_user_seed())
+
+
+def access() -> HubAccess:
+    return HubAccess(operator=key(), gateway=key(), hub=key(), system=key())
+
+
+def plain_hub(name: str = "hub", **config: Any) -> ServerConfig:
+    """A hub-shaped server (clients and a leaf port) with no users: the server's own behaviour under test."""
+    return ServerConfig(name=name, port=0, leafnode_listen="127.0.0.1", leafnode_port=0, **config)
+
+
 def test_config_renders_leaf_remote_and_random_ports() -> None:
-    text = leaf_config("pi-01", 0, "nats-leaf://laptop:7422").render()
+    text = leaf_config("pi-01", 0, "nats-leaf://laptop:7422", agent_key=key(), anonymous_key=key()).render()
     assert 'listen: "127.0.0.1:-1"' in text
     assert '"nats-leaf://laptop:7422"' in text
-    hub = hub_config("0.0.0.0", 4222, 7422).render()
+    assert 'ping_interval: "2s"' in text and "ping_max: 2" in text
+    hub = hub_config("0.0.0.0", 4222, 7422, access()).render()
     assert 'listen: "0.0.0.0:7422"' in hub and "remotes" not in hub
+    assert 'ping_interval: "2s"' in hub and "ping_max: 2" in hub
 
 
-async def test_hub_and_leaf_carry_a_message_across_the_leaf_link() -> None:
-    with NatsServer(hub_config("127.0.0.1", 0, 0)) as hub:
+async def test_hub_and_leaf_carry_a_message_across_the_leaf_link(tmp_path) -> None:
+    with NatsServer(plain_hub(jetstream_dir=str(tmp_path / "js")), tmp_path / "hub") as hub:
         assert hub.client_port and hub.leafnode_port
-        leaf = NatsServer(leaf_config("leaf", 0, f"nats-leaf://127.0.0.1:{hub.leafnode_port}"))
+        leaf = NatsServer(ServerConfig("leaf", port=0, remotes=[f"nats-leaf://127.0.0.1:{hub.leafnode_port}"]),
+                          tmp_path / "leaf")
         with leaf:
             assert await asyncio.to_thread(leaf.leaf_connected.wait, 10)
             on_leaf = await nats.connect(leaf.url)
@@ -67,9 +86,9 @@ async def test_hub_and_leaf_carry_a_message_across_the_leaf_link() -> None:
     assert not hub.running()
 
 
-async def test_an_ipv6_listen_address_serves_clients() -> None:
+async def test_an_ipv6_listen_address_serves_clients(tmp_path) -> None:
     """``--host ::1`` reached nats-server as ``::1:-1``, which it cannot parse: the address needs brackets."""
-    with NatsServer(leaf_config("v6", 0, None, listen="::1")) as server:
+    with NatsServer(ServerConfig("v6", listen="::1", port=0), tmp_path) as server:
         assert server.url == f"nats://[::1]:{server.client_port}"
         nc = await nats.connect(server.url)
         try:
@@ -80,21 +99,21 @@ async def test_an_ipv6_listen_address_serves_clients() -> None:
             await nc.close()
 
 
-def test_port_in_use_is_reported_with_the_servers_words() -> None:
-    with NatsServer(hub_config("127.0.0.1", 0, 0)) as first:
-        clash = NatsServer(ServerConfig(name="clash", port=first.client_port or 0))
+def test_port_in_use_is_reported_with_the_servers_words(tmp_path) -> None:
+    with NatsServer(plain_hub(), tmp_path / "first") as first:
+        clash = NatsServer(ServerConfig(name="clash", port=first.client_port or 0), tmp_path / "clash")
         with pytest.raises(NatsServerError, match="did not start"):
             clash.start(timeout=5)
         assert not clash.running()
 
 
-def test_missing_binary_is_a_clear_error() -> None:
+def test_missing_binary_is_a_clear_error(tmp_path) -> None:
     with pytest.raises(NatsServerError, match="cannot run"):
-        NatsServer(hub_config("127.0.0.1", 0, 0), binary="/nonexistent/nats-server").start()
+        NatsServer(plain_hub(), tmp_path, binary="/nonexistent/nats-server").start()
 
 
-async def test_the_server_exits_when_its_parent_is_killed() -> None:
-    holder = await asyncio.create_subprocess_exec(sys.executable, "-c", HOLDER, env=ENV,
+async def test_the_server_exits_when_its_parent_is_killed(tmp_path) -> None:
+    holder = await asyncio.create_subprocess_exec(sys.executable, "-c", HOLDER, str(tmp_path), env=ENV,
                                                   stdout=asyncio.subprocess.PIPE, start_new_session=True)
     servers: list[int] = []
     try:
@@ -116,7 +135,7 @@ async def test_the_server_exits_when_its_parent_is_killed() -> None:
             await holder.wait()
 
 
-def test_an_unexpected_exit_is_reported_once_and_a_stop_is_not(caplog: pytest.LogCaptureFixture) -> None:
+def test_an_unexpected_exit_is_reported_once_and_a_stop_is_not(caplog: pytest.LogCaptureFixture, tmp_path) -> None:
     reasons: list[str] = []
     reported = threading.Event()
 
@@ -124,7 +143,7 @@ def test_an_unexpected_exit_is_reported_once_and_a_stop_is_not(caplog: pytest.Lo
         reasons.append(reason)
         reported.set()
 
-    server = NatsServer(hub_config("127.0.0.1", 0, 0, name="doomed"), on_exit=on_exit)
+    server = NatsServer(plain_hub("doomed"), tmp_path, on_exit=on_exit)
     with server:
         pass
     assert reasons == [] and "exited unexpectedly" not in caplog.text  # stop() is expected
@@ -143,7 +162,7 @@ def test_a_config_the_server_refuses_is_reported_with_its_reason(tmp_path) -> No
     """Such errors come before the server's log starts, as a bare line and an empty one."""
     bad = tmp_path / "not-a-cert.pem"
     bad.write_text("not a certificate\n")
-    server = NatsServer(hub_config("127.0.0.1", 0, 0, tls_cert=str(bad), tls_key=str(bad)))
+    server = NatsServer(hub_config("127.0.0.1", 0, 0, access(), tls_cert=str(bad), tls_key=str(bad)), tmp_path)
     with pytest.raises(NatsServerError, match=r"did not start on 127\.0\.0\.1:0: error parsing X509 certificate/key "
                                               r"pair: tls: failed to find any PEM data in certificate input$"):
         server.start(timeout=5)

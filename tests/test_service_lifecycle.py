@@ -152,14 +152,31 @@ def test_memory_is_reported_as_the_user_wrote_it(agent_cli, tmp_path: Path) -> N
     assert code == EX_CONFIG and "memory_bytes" not in err and "1048576" not in err, err
 
 
-def test_unreadable_leaf_credentials_contents_exit_78(agent_cli, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("contents", "says"), [
+    ("not credentials\n", "does not hold pi-edge credentials"),
+    ("pi-edge:c2VjcmV0\n", "is a leaf password from an older pi-edge hub; the hub now gives each Pi its own key"),
+])
+def test_unreadable_leaf_credentials_contents_exit_78(agent_cli, tmp_path: Path, contents: str, says: str) -> None:
     creds = tmp_path / "leaf.creds"
-    creds.write_text("not credentials\n")
+    creds.write_text(contents)
     conf = tmp_path / "agent.toml"
     conf.write_text(f'[agent]\nhub_credentials = "{creds}"\n')
     code, err = agent_cli("--config", str(conf))
     assert code == EX_CONFIG, err
-    assert "line 2: [agent] hub_credentials must name the leaf credentials file 'pi-edge hub' wrote" in err, err
+    assert "line 2: [agent] hub_credentials must name the NAME.creds file 'pi-edge hub enroll NAME' wrote" in err, err
+    assert says in err, err
+
+
+def test_a_name_in_the_file_that_is_not_the_credentials_exits_78(agent_cli, tmp_path: Path) -> None:
+    from pi_edge.agent.trust.credentials import Credentials
+
+    creds = tmp_path / "pi-01.creds"
+    Credentials.generate("host", "pi-01").write(creds)
+    conf = tmp_path / "agent.toml"
+    conf.write_text(f'[agent]\nname = "pi-02"\nhub_credentials = "{creds}"\n')
+    code, err = agent_cli("--config", str(conf))
+    assert code == EX_CONFIG, err
+    assert f"line 2: [agent] name 'pi-02' does not match its credentials: {creds} is the key of host 'pi-01'" in err
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -212,12 +229,12 @@ def test_the_same_values_from_the_environment_name_the_variable(agent_cli, name:
 
 
 def test_good_values_pass_the_checks(tmp_path: Path) -> None:
-    from pi_edge.agent.lattice.credentials import LeafCredentials
     from pi_edge.agent.trust import claims
+    from pi_edge.agent.trust.credentials import Credentials
 
     account = claims.generate_key("account").public_key.decode()
-    creds = tmp_path / "leaf.creds"
-    LeafCredentials.generate().write(creds)
+    creds = tmp_path / "pi_01-a.creds"
+    Credentials.generate("host", "pi_01-a").write(creds)
     conf = tmp_path / "agent.toml"
     conf.write_text(f'[agent]\nname = "pi_01-a"\ntrust = ["{account}"]\nhub_credentials = "{creds}"\n'
                     'heartbeat = 0\nlabels = { "node.kind/x" = "a b" }\n[limits]\nmemory_mb = 16\n')

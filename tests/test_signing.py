@@ -36,7 +36,7 @@ def signed(built: dict[str, Path], tmp_path: Path, name: str = "signed.wasm", **
 
 
 async def refusals(agent) -> asyncio.Queue:  # type: ignore[no-untyped-def]
-    nc = await connect(agent.url, name="test-events")
+    nc = await connect(agent.url, name="test-events", credentials=agent.credentials)
     queue = await follow(nc, "actor-refused")
     queue.nc = nc  # type: ignore[attr-defined]
     return queue
@@ -46,7 +46,7 @@ async def test_trusted_signed_actor_runs_and_shows_its_signer(start_agent, built
     agent = await start_agent({"oled-text": signed(built, tmp_path)}, trusted=[ISSUER], allow_unsigned=False)
     group = agent.service.host.actors["oled-text"]
     assert group.signer == ISSUER and group.granted == frozenset({"display", "logging"})
-    nc = await connect(agent.url, name="test")
+    nc = await connect(agent.url, name="test", credentials=agent.credentials)
     try:
         reply = await request(nc, subjects.actor("default", "oled-text"), b"Signed", None, 10, what="actor")
         assert reply.body.startswith(b"shown:")
@@ -172,16 +172,16 @@ async def test_inspect_flags_claims_hosts_would_refuse_for_their_time(built, tmp
     assert code == 1 and "(EXPIRED: hosts refuse it; sign it again)" in out and "(matches)" in out, out
 
 
-async def test_a_refused_configured_actor_is_reported_and_the_agent_serves_on(start_agent, built, tmp_path, hub,
+async def test_a_refused_configured_actor_is_reported_and_the_agent_serves_on(start_agent, built, tmp_path, existing_server,
                                                                                caplog) -> None:
     """A refusal is the same after a restart: exiting would only make systemd restart the agent in a loop."""
     caplog.set_level(logging.ERROR, logger="pi_edge.agent")
-    nc = await connect(hub.url, name="test-events")  # the agent uses this server: its events are seen from the start
+    nc = await connect(existing_server.url, name="test-events")  # the agent uses this server: its events are seen from the start
     try:
         events = await follow(nc, "actor-refused")
         agent = await start_agent({"oled-text": signed(built, tmp_path),
                                    "sign": signed(built, tmp_path, "expired.wasm", expires_in=-60)},
-                                  nats_url=hub.url, trusted=[ISSUER], allow_unsigned=False)
+                                  nats_url=existing_server.url, trusted=[ISSUER], allow_unsigned=False)
         event = await asyncio.wait_for(events.get(), 10)
         assert event["actor"] == "sign" and "the claims expired at" in event["reason"]
         assert "sign" not in agent.service.host.actors
@@ -191,11 +191,11 @@ async def test_a_refused_configured_actor_is_reported_and_the_agent_serves_on(st
         assert reply.body.startswith(b"shown:")
     finally:
         await nc.close()
-    code, out, err = await run_cli("inventory", "test-pi", "--json", "--nats-url", hub.url)
+    code, out, err = await run_cli("inventory", "test-pi", "--json", "--nats-url", existing_server.url)
     assert code == 0, err
     down = json.loads(out)["not_running"]["sign"]
     assert down["refused"] is True and "the claims expired at" in down["reason"]
-    code, out, err = await run_cli("inventory", "test-pi", "--nats-url", hub.url)
+    code, out, err = await run_cli("inventory", "test-pi", "--nats-url", existing_server.url)
     assert code == 0, err
     [line] = [line for line in out.splitlines() if line.strip().startswith("sign ")]
     assert "REFUSED: actor 'sign' refused: the claims expired at" in line

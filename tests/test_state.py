@@ -29,17 +29,17 @@ DAMAGE = [b"", b"\x00\xff garbage {", b'{"actors": 5}', b'[1, 2]']
 @pytest.mark.parametrize("content", DAMAGE)
 @pytest.mark.parametrize("name", ["desired.json", "links.json"])
 async def test_a_damaged_state_file_is_set_aside_and_the_agent_serves(
-        hub, start_agent, tmp_path: Path, name: str, content: bytes, caplog: pytest.LogCaptureFixture) -> None:
+        existing_server, start_agent, tmp_path: Path, name: str, content: bytes, caplog: pytest.LogCaptureFixture) -> None:
     """An empty or garbage desired.json or links.json stopped the start with exit 2, five times under
     systemd, and then the Pi was off the lattice for good."""
     state = tmp_path / "state"
     state.mkdir()
     (state / name).write_bytes(content)
-    watcher = await connect(hub.url, "test-watch")
+    watcher = await connect(existing_server.url, "test-watch")
     try:
         damaged = await follow(watcher, "state-damaged")
         with caplog.at_level(logging.ERROR, logger="pi_edge.state"):
-            agent = await start_agent({}, nats_url=hub.url, state_dir=state)
+            agent = await start_agent({}, nats_url=existing_server.url, state_dir=state)
         event = await asyncio.wait_for(damaged.get(), 10)
         assert f"{state / name} is damaged" in event["reason"] and "using nothing instead" in event["reason"], event
         assert any(f"{state / name} is damaged" in r.getMessage() for r in caplog.records)
@@ -48,7 +48,7 @@ async def test_a_damaged_state_file_is_set_aside_and_the_agent_serves(
         reply = await request(watcher, subjects.ctl("default", "test-pi", "inventory"), b"", None, 10, what="host")
         assert json.loads(reply.body)["state_damaged"] == [event["reason"]]
         if content == b"":  # what the operator reads
-            code, out, err = await run_cli("inventory", "test-pi", "--nats-url", hub.url)
+            code, out, err = await run_cli("inventory", "test-pi", "--nats-url", existing_server.url)
             assert code == 0 and f"DAMAGED   {event['reason']}" in out, (out, err)
         assert agent.service.host is not None
     finally:
@@ -110,13 +110,13 @@ def fill(disk: Path) -> Path:
     return filler
 
 
-async def test_on_a_full_disk_a_change_that_cannot_be_saved_is_not_made(hub, start_agent, small_disk: Path,
+async def test_on_a_full_disk_a_change_that_cannot_be_saved_is_not_made(existing_server, start_agent, small_disk: Path,
                                                                         built: dict[str, Path]) -> None:
     """A link that could not be saved replied with an error yet was live; a deploy whose desired state could
     not be saved replied "failed" yet its actor ran until the next restart."""
-    agent = await start_agent({}, nats_url=hub.url, state_dir=small_disk / "state")
+    agent = await start_agent({}, nats_url=existing_server.url, state_dir=small_disk / "state")
     host = agent.service.host
-    nc = await connect(hub.url, "test-laptop")
+    nc = await connect(existing_server.url, "test-laptop")
 
     async def control(op: str, body: dict[str, object]) -> dict[str, object]:
         reply = await request(nc, subjects.ctl("default", "test-pi", op), json.dumps(body).encode(), None, 60,

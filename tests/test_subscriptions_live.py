@@ -14,8 +14,8 @@ from pi_edge.agent.lattice.nats_server import NatsServer
 from tests.held_writes import hold_back_writes
 
 
-async def _received_after(sync: Callable[[Client], Awaitable[None]], hub: NatsServer) -> list[bytes]:
-    listener, sender = await connect(hub.url, name="listener"), await connect(hub.url, name="sender")
+async def _received_after(sync: Callable[[Client], Awaitable[None]], server: NatsServer) -> list[bytes]:
+    listener, sender = await connect(server.url, name="listener"), await connect(server.url, name="sender")
     try:
         got: list[bytes] = []
         arrived = asyncio.Event()
@@ -38,17 +38,17 @@ async def _received_after(sync: Callable[[Client], Awaitable[None]], hub: NatsSe
         await sender.close()
 
 
-async def test_a_message_sent_right_after_is_received(hub: NatsServer) -> None:
-    assert await _received_after(subscriptions_live, hub) == [b"right after"]
+async def test_a_message_sent_right_after_is_received(existing_server: NatsServer) -> None:
+    assert await _received_after(subscriptions_live, existing_server) == [b"right after"]
 
 
-async def test_nats_py_flush_alone_does_not_prove_it(hub: NatsServer) -> None:
+async def test_nats_py_flush_alone_does_not_prove_it(existing_server: NatsServer) -> None:
     """Why the helper exists: with the SUB still queued, flush()'s PONG comes back first."""
-    assert await _received_after(lambda nc: nc.flush(), hub) == []
+    assert await _received_after(lambda nc: nc.flush(), existing_server) == []
 
 
-async def test_a_server_that_never_answers_is_named(hub: NatsServer) -> None:
-    nc = await connect(hub.url, name="stalled")
+async def test_a_server_that_never_answers_is_named(existing_server: NatsServer) -> None:
+    nc = await connect(existing_server.url, name="stalled")
     try:
         hold_back_writes(nc, 3600)
         with pytest.raises(LatticeUnreachableError, match="did not confirm subscriptions within 0.2 s"):

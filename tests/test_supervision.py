@@ -55,11 +55,11 @@ async def test_too_many_traps_mark_the_actor_failed_with_an_event(start_agent, b
         with pytest.raises(ActorReplyError, match="marked failed: it trapped 3 times within 600 s"):
             await send("misbehave", b"anything")
         assert (await send("oled-text", b"unaffected")).startswith(b"shown:")
-        code, out, err = await run_cli("inventory", "test-pi", "--nats-url", agent.url)
+        code, out, err = await run_cli("inventory", "test-pi", "--nats-url", agent.url, "--creds", str(agent.creds_path))
         assert code == 0, err
         assert re.search(r"misbehave .*failed 3\n +MARKED FAILED: actor 'misbehave' is marked failed: it trapped 3 "
                          r"times within 600 s", out), out
-        code, out, err = await run_cli("hosts", "--nats-url", agent.url)
+        code, out, err = await run_cli("hosts", "--nats-url", agent.url, "--creds", str(agent.creds_path))
         assert code == 0 and "misbehave (failed), oled-text" in out and "(failed): marked failed" in out, out + err
     finally:
         await nc.close()

@@ -72,7 +72,8 @@ def add_commands(sub: Subcommands, display_plugin: ProviderPlugin) -> None:
     p.add_argument("--allow-unsigned", action="store_const", const=True,
                    help="run unsigned actors too: for development only, warned about at every start")
     p.add_argument("--hub-credentials", type=Path, metavar="FILE",
-                   help="leaf credentials the hub wrote (see 'pi-edge hub' output); needed unless the hub "
+                   help="this Pi's NAME.creds from 'pi-edge hub enroll NAME' (its key; --name defaults to NAME); "
+                        "needed unless the hub "
                         "runs with --no-auth")
     p.add_argument("--hub-ca", type=Path, metavar="FILE", help="CA certificate to verify a TLS hub with")
     p.add_argument("--heartbeat", type=float, metavar="SECONDS",

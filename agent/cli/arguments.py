@@ -4,7 +4,8 @@ refused (exit 2) with the flag's name before anything connects, is sent or is wr
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeAlias
 
@@ -14,6 +15,9 @@ from pi_edge.agent.host.config import readable_file, usable_dir
 from pi_edge.agent.host.host import MAX_INSTANCES
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.client import DEFAULT_URL, LatticeClient
+from pi_edge.agent.paths import default_state_dir
+from pi_edge.agent.trust.credentials import Credentials
+from pi_edge.agent.trust.enrolment import OPERATOR
 
 #: What ``add_parser`` is called on: the ``pi-edge`` command's subcommands (generic only to type checkers).
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -25,11 +29,43 @@ def lattice_args(p: argparse.ArgumentParser, timeout_help: str = "seconds to wai
     p.add_argument("--lattice", default=subjects.DEFAULT_LATTICE, type=name_arg("lattice"),
                    help="lattice id (default %(default)s)")
     p.add_argument("--timeout", type=seconds_arg, default=5.0, help=timeout_help)
+    p.add_argument("--creds", type=Path, metavar="FILE",
+                   help="who this command is on the lattice (default $PI_EDGE_CREDS, else the operator.creds "
+                        "'pi-edge hub' keeps in its state directory, if there is one; without: anonymous)")
+
+
+#: Where credentials came from when nobody named them.
+DEFAULT_ORIGIN = "the hub's state directory"
+
+
+def credentials_path(flag: Path | None, env: Mapping[str, str] | None = None) -> tuple[Path | None, str]:
+    """Which credentials a laptop command uses, and where that choice came from (for its error messages)."""
+    env = os.environ if env is None else env
+    if flag is not None:
+        return flag, "--creds"
+    if env.get("PI_EDGE_CREDS"):
+        return Path(env["PI_EDGE_CREDS"]), "PI_EDGE_CREDS"
+    default = default_state_dir() / "hub" / OPERATOR
+    return (default, DEFAULT_ORIGIN) if default.exists() else (None, "")
+
+
+def lattice_credentials(args: argparse.Namespace) -> Credentials | None:
+    """The credentials ``--creds`` (or ``$PI_EDGE_CREDS``, or the hub's operator.creds) name; ConfigError
+    naming the flag or variable if they cannot be used."""
+    path, origin = credentials_path(getattr(args, "creds", None))
+    if path is None:
+        return None
+    try:
+        return Credentials.read(path)
+    except ConfigError as exc:
+        raise ConfigError(f"{origin}: {exc}") from None
 
 
 def lattice_client(args: argparse.Namespace, name: str = "pi-edge-cli", reconnect: bool = False) -> LatticeClient:
     """The lattice that ``lattice_args``' flags name, as a client to open with ``async with``."""
-    return LatticeClient(args.nats_url, args.lattice, timeout=args.timeout, name=name, reconnect=reconnect)
+    _, origin = credentials_path(getattr(args, "creds", None))
+    return LatticeClient(args.nats_url, args.lattice, timeout=args.timeout, name=name, reconnect=reconnect,
+                         credentials=lattice_credentials(args), anonymous_if_refused=origin == DEFAULT_ORIGIN)
 
 
 def target_args(p: argparse.ArgumentParser) -> None:

@@ -53,16 +53,33 @@ def hosts_table(hosts: list[HostInfo]) -> list[str]:
     return lines
 
 
+def unreachable_lines(known: list[HostInfo] | None, answering: set[str]) -> list[str]:
+    """The hosts the hub lost the link of (and that did not answer anyway), with when they were last seen."""
+    lost = [h for h in known or [] if h.get("state") == "unreachable" and h.get("name") not in answering]
+    if not lost:
+        return []
+    lines = ["unreachable (the hub lost their link):"]
+    for h in sorted(lost, key=lambda h: str(h.get("name"))):
+        since = h.get("since")
+        seen = (f"last seen {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(since))} "
+                f"({max(0.0, time.time() - since):.0f} s ago)") if isinstance(since, (int, float)) else "never seen"
+        lines.append(f"  {h.get('name')}  {seen}" + (f": {h['reason']}" if h.get("reason") else ""))
+    return lines
+
+
 def cmd_hosts(args: argparse.Namespace) -> int:
     async def main() -> int:
         async with lattice_client(args) as lattice:
-            hosts = await lattice.ping()
+            hosts, known = await asyncio.gather(lattice.ping(), lattice.hub_hosts())
+        lost = unreachable_lines(known, {str(h.get("name")) for h in hosts})
         if not hosts:
             out(f"no hosts answered in lattice {args.lattice!r}")
-            return 1
-        for line in hosts_table(hosts):
+        else:
+            for line in hosts_table(hosts):
+                out(line)
+        for line in lost:
             out(line)
-        return 0
+        return 0 if hosts else 1
 
     return asyncio.run(main())
 
@@ -127,6 +144,10 @@ def _summary(event: dict[str, Any]) -> str:
         return f"{screen.get('width')}x{screen.get('height')} frame on the panel"
     if kind == "state-damaged":
         return str(data.get("reason", ""))
+    if kind == "host-unreachable":
+        return f"the hub lost its link: {data.get('reason', '?')}"
+    if kind == "host-back":
+        return "its link to the hub is back"
     return ""
 
 

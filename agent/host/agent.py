@@ -19,12 +19,14 @@ from pi_edge.agent.errors import (
     ActorLoadError,
     BuildError,
     ControlError,
+    CredentialsError,
     NatsServerError,
     PiEdgeError,
     PortInUseError,
     ProviderError,
     StoreError,
 )
+from pi_edge.agent.files import write_atomically
 from pi_edge.agent.host import labels
 from pi_edge.agent.host.compiled_code import CompiledCode
 from pi_edge.agent.host.control import Control
@@ -36,8 +38,8 @@ from pi_edge.agent.host.log_buffer import LogBuffer
 from pi_edge.agent.host.options import ActorSpec, AgentOptions
 from pi_edge.agent.host.presence import Presence
 from pi_edge.agent.host.trust_store import TrustChanges, TrustStore
+from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.connection import connect, subscriptions_live
-from pi_edge.agent.lattice.credentials import LeafCredentials
 from pi_edge.agent.lattice.events import STATE_DAMAGED
 from pi_edge.agent.lattice.nats_server import NatsServer
 from pi_edge.agent.lattice.server_config import leaf_config
@@ -46,6 +48,7 @@ from pi_edge.agent.lattice.urls import redact
 from pi_edge.agent.paths import default_state_dir
 from pi_edge.agent.signals import set_from_thread
 from pi_edge.agent.trust.claims import TrustPolicy
+from pi_edge.agent.trust.credentials import Credentials, new_user_seed, public_key
 from pi_edge.agent.trust.identity import HostIdentity
 from pi_edge.agent.trust.local_builds import sign_local_build
 from pi_edge.agent.wasm.build import build_actor_async
@@ -53,6 +56,9 @@ from pi_edge.agent.wasm.compile_memory import compile_room
 from pi_edge.agent.wasm.runtime import Runtime
 
 log = logging.getLogger("pi_edge.agent")
+
+#: The agent's own key for its own leaf server (and what an admin on the Pi may use to control it there).
+AGENT_CREDENTIALS = "agent.creds"
 
 
 class Agent:
@@ -66,6 +72,8 @@ class Agent:
         self.desired: DesiredState | None = None
         self.identity: HostIdentity | None = None
         self.state_dir: Path | None = None
+        #: What the agent's own connections present to its own leaf server (None with --nats-url).
+        self.credentials: Credentials | None = None
         self.control: Control | None = None
         self.presence: Presence | None = None
         self.display_events: DisplayEvents | None = None
@@ -104,16 +112,21 @@ class Agent:
         opts = self.options
         logging.getLogger("pi_edge").addHandler(self.logs)
         self._enter("reading the state directory")
-        name = opts.name or default_host_name()
+        hub_creds = Credentials.read(opts.hub_credentials, role="host") if opts.hub_credentials else None
+        name = self._name(hub_creds)
         state_dir = opts.state_dir or default_state_dir()
         identity = HostIdentity.load(state_dir)
         self.desired = DesiredState(state_dir)
         wanted = self.desired.load()
         self.trust_store = TrustStore(state_dir)
         self.trust_store.load()
+        inbox = None
         if not opts.nats_url:
-            await self._start_leaf_server(name)
-        self.nc = await connect(self.url, name=f"pi-edge-agent-{name}", timeout=5.0, reconnect=True)
+            self.credentials = self._own_credentials(state_dir, name)
+            await self._start_leaf_server(name, state_dir, hub_creds, self.credentials)
+            inbox = subjects.inbox_prefix(name)  # the hub forwards a Pi only the replies under its own prefix
+        self.nc = await connect(self.url, name=f"pi-edge-agent-{name}", timeout=5.0, reconnect=True,
+                                credentials=self.credentials, inbox_prefix=inbox)
         self.runtime = Runtime(cache_dir=opts.cache_dir, room=compile_room(opts.compile_memory_mb))
         link_table = LinkTable(state_dir)
         if opts.allow_unsigned:
@@ -122,8 +135,9 @@ class Agent:
             self.nc, self.runtime, self.provider, lattice=opts.lattice, name=name, limits=opts.limits,
             host_id=identity.id, labels=labels.host_labels(name, self.provider.info().driver, opts.labels),
             links=link_table.load(), policy=self._trust(opts, identity.id), supervision=opts.supervision,
-            url=self.url, compiled_code=CompiledCode(self.runtime, self.nc, frozenset(opts.trusted_compiled),
-                                                     self._hub_ready if opts.hub else None))
+            url=self.url, credentials=self.credentials,
+            compiled_code=CompiledCode(self.runtime, self.nc, frozenset(opts.trusted_compiled),
+                                       self._hub_ready if opts.hub else None))
         self.hub_links = HubLinks(host, link_table, self.server.leaf_connected if self.server else None)
         if opts.hub or opts.nats_url:
             self._enter("fetching display links from the hub")
@@ -154,21 +168,54 @@ class Agent:
                 return False
         return False
 
-    async def _start_leaf_server(self, name: str) -> None:
+    def _name(self, hub_creds: Credentials | None) -> str:
+        """``--name``, else the host the credentials were enrolled for, else this machine's hostname."""
+        name = self.options.name
+        if hub_creds is None:
+            return name or default_host_name()
+        if name is not None and name != hub_creds.name:
+            raise CredentialsError(f"host name {name!r} does not match its credentials: {self.options.hub_credentials} "
+                                   f"is the key of host {hub_creds.name!r}, and the hub lets it in only as "
+                                   f"{hub_creds.name!r}")
+        return hub_creds.name
+
+    @staticmethod
+    def _own_credentials(state_dir: Path, name: str) -> Credentials:
+        """The agent's key on its own leaf server, kept in the state directory (0600), made on first start."""
+        path = state_dir / AGENT_CREDENTIALS
+        if path.exists():
+            creds = Credentials.read(path, role="agent")
+            if creds.name == name:
+                return creds
+        creds = Credentials.generate("agent", name)
+        creds.write(path)
+        return creds
+
+    async def _start_leaf_server(self, name: str, state_dir: Path, hub_creds: Credentials | None,
+                                 own: Credentials) -> None:
         opts = self.options
-        creds = LeafCredentials.read(opts.hub_credentials) if opts.hub_credentials else None
-        config = leaf_config(name, opts.port, opts.hub, listen=opts.listen, credentials=creds,
-                             tls_ca=str(opts.hub_ca) if opts.hub_ca else None)
+        ca = opts.hub_ca
+        if ca is None and hub_creds is not None and hub_creds.ca_pem and opts.hub:
+            ca = state_dir / "hub-ca.pem"  # the CA enrol put in the credentials: the hub is checked with no flag
+            try:
+                write_atomically(ca, hub_creds.ca_pem.encode(), mode=0o644)
+            except OSError as exc:
+                raise CredentialsError(f"cannot write the hub's CA to {ca}: {exc.strerror or exc}") from None
+        # Anyone else on this machine connects as a key whose seed is never kept: it proves nothing, it only
+        # carries the permissions of an anonymous local client.
+        config = leaf_config(name, opts.port, opts.hub, agent_key=own.public_key,
+                             anonymous_key=public_key(new_user_seed()), listen=opts.listen,
+                             hub_seed=hub_creds.seed if hub_creds else None, tls_ca=str(ca) if ca else None)
         self._enter("starting the leaf nats-server")
         # Kept before it is up: a stop while it starts stops it.
-        self.server = NatsServer(config, on_exit=set_from_thread(self.server_exited))
+        self.server = NatsServer(config, state_dir / "nats", on_exit=set_from_thread(self.server_exited))
         try:
             await self.server.start_async()
         except PortInUseError as exc:
             raise exc.naming("--port (or port in agent.toml, PI_EDGE_PORT)") from None
         if opts.hub:
             log.info("agent: leaf server joins hub %s%s", redact(opts.hub),
-                     " with credentials" if creds or "@" in opts.hub else "")
+                     f" as enrolled host {hub_creds.name!r}" if hub_creds else " without credentials")
 
     async def _serve_lattice(self, host: Host, link_table: LinkTable) -> None:
         """Answer pings, control requests and display calls, publish events and heartbeats.

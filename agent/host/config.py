@@ -24,9 +24,9 @@ from pi_edge.agent.display.plugins import Setting, load_plugin
 from pi_edge.agent.errors import ConfigError, ConfigFileError
 from pi_edge.agent.host.labels import AUTOMATIC_LABELS, LABEL_RULE, is_label_key
 from pi_edge.agent.lattice import subjects
-from pi_edge.agent.lattice.credentials import LeafCredentials
 from pi_edge.agent.lattice.urls import HUB_SCHEMES, NATS_SCHEMES, is_url, redact
 from pi_edge.agent.trust import claims
+from pi_edge.agent.trust.credentials import Credentials
 from pi_edge.agent.wasm.limits import MIN_DEADLINE_MS, MIN_MEMORY_MB, MIN_MESSAGE_KB
 
 DEFAULT_PATH = Path("/etc/pi-edge/agent.toml")
@@ -133,12 +133,12 @@ def usable_dir(path: Path) -> Path:
 
 
 def _leaf_credentials(path: Path) -> Path:
-    """The file must exist and hold what 'pi-edge hub' wrote, or the leaf server would fail later."""
+    """The file must exist and hold what 'pi-edge hub enroll NAME' wrote, or the leaf would be refused later."""
     readable_file(path)
     try:
-        LeafCredentials.read(path)
+        Credentials.read(path, role="host")
     except ConfigError as exc:
-        raise ValueError(f"must name the leaf credentials file 'pi-edge hub' wrote: {exc}") from None
+        raise ValueError(f"must name the NAME.creds file 'pi-edge hub enroll NAME' wrote: {exc}") from None
     return path
 
 
@@ -356,12 +356,28 @@ def _refused(key: Key, origin: str, where: str, reason: str) -> ConfigError:
     return ConfigFileError(f"{where}: [{key.section}] {key.name} {reason}")
 
 
+def _name_matches_credentials(args: argparse.Namespace, places: Mapping[str, tuple[str, str]]) -> None:
+    """A host key is enrolled for one name: an agent calling itself anything else would be refused by the hub
+    (its permissions name the host), so it is refused here, in words."""
+    creds_path, name = getattr(args, "hub_credentials", None), getattr(args, "name", None)
+    if creds_path is None or name is None:
+        return  # without a name, the agent takes the credentials' own
+    enrolled = Credentials.read(creds_path, role="host").name
+    if enrolled != name:
+        key = next(k for k in KEYS if k.name == "name")
+        origin, place = places["name"]
+        raise _refused(key, origin, place, f"{name!r} does not match its credentials: {creds_path} is the key of host "
+                       f"{enrolled!r}, and the hub lets it in only as {enrolled!r}; leave the name out (the "
+                       f"credentials name the host) or use {name}'s own file ('pi-edge hub enroll {name}')")
+
+
 def resolve(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> tuple[argparse.Namespace, list[str]]:
     """Fill every setting the flags left as None; returns the namespace and where each came from."""
     env = os.environ if env is None else env
     path = config_path(getattr(args, "config", None), env)
     data, where = read_file(path) if path else ({}, lambda s, n: "")
     origins = []
+    places: dict[str, tuple[str, str]] = {}  # key name -> (origin, file place)
     for key in KEYS:
         flag = getattr(args, key.dest, None)
         place, origin = "", "default"
@@ -383,6 +399,8 @@ def resolve(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> t
             raise _refused(key, origin, place, str(exc)) from None
         setattr(args, key.dest, value)
         origins.append(f"{key.section}.{key.name}={origin}")
+        places[key.name] = (origin, place)
+    _name_matches_credentials(args, places)
     args.config_file = path
     args.config_where = where  # for values a plugin checks later, like the display's
     return args, origins

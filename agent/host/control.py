@@ -75,6 +75,11 @@ class Control:
     async def _answer(self, op: str, operation: Operation, msg: Msg) -> None:
         """One control request: JSON in, JSON out, any failure a one-line error reply."""
         name = self.host.name
+        if msg.subject != subjects.ctl(self.host.lattice, name, op):
+            # JetStream push delivery keeps the stored subject ($KV..., $O...) on messages it aims at a deliver
+            # subject: such a message was not sent as a control request by anyone, so it is not one.
+            log.warning("host=%s ignored a message on its %s subject that was sent to %s", name, op, msg.subject[:80])
+            return
         if expired(msg.headers):
             self.host.expired_requests += 1
             log.info("host=%s ctl %s dropped: its sender gave up (past its deadline); nothing done", name, op)

@@ -29,7 +29,7 @@ from pi_edge.agent.host.compiled_code import CompiledCode
 from pi_edge.agent.host.expiry import ExpiryWatch
 from pi_edge.agent.host.inbox import Inbox
 from pi_edge.agent.host.instance import Instance
-from pi_edge.agent.host.links import ProviderSlot, provider_instance
+from pi_edge.agent.host.links import ProviderSlot
 from pi_edge.agent.host.supervision import SupervisionPolicy, Supervisor
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.events import (
@@ -43,6 +43,7 @@ from pi_edge.agent.lattice.events import (
 from pi_edge.agent.lattice.remote_provider import RemoteProvider
 from pi_edge.agent.tasks import TaskScope
 from pi_edge.agent.trust.claims import TrustPolicy
+from pi_edge.agent.trust.credentials import Credentials
 from pi_edge.agent.wasm.compile_cache import digest
 from pi_edge.agent.wasm.instance import ComponentInstance
 from pi_edge.agent.wasm.limits import Limits
@@ -76,8 +77,11 @@ class Host:
                  name: str | None = None, limits: Limits | None = None, host_id: str | None = None,
                  labels: dict[str, str] | None = None, links: dict[str, str] | None = None,
                  policy: TrustPolicy | None = None, supervision: SupervisionPolicy | None = None,
-                 url: str | None = None, compiled_code: CompiledCode | None = None) -> None:
+                 url: str | None = None, credentials: Credentials | None = None,
+                 compiled_code: CompiledCode | None = None) -> None:
         self.nc = nc
+        #: What each actor instance's lane connects as: the agent's own key on its own leaf server.
+        self.credentials = credentials
         #: Where each actor instance's lane connects: the server ``nc`` is connected to.
         self.url = url or (nc.connected_url.geturl() if nc.connected_url is not None else "")
         self.runtime = runtime
@@ -98,7 +102,7 @@ class Host:
         #: State files found damaged at start (set aside; see ``state_file``): inventory says what was lost.
         self.state_damage: list[str] = []
         self.expired_requests = 0  # control and display requests dropped unrun: their sender had given up
-        self.provider_name = provider_instance(self.name)
+        self.provider_name = subjects.provider_instance(self.name)
         self.links: dict[str, str] = dict(links or {})  # actor -> provider instance it draws on
         self._slots: dict[str, ProviderSlot] = {}
         self.events = EventPublisher(nc, self.lattice, self.name, self.id)
@@ -286,7 +290,7 @@ class Host:
                           subjects.broadcast_queue(actor.name, self._broadcast_token))]
         try:
             await instance.lane.open(self.url, f"pi-edge-{self.name}-{actor.name}", subscriptions,
-                                     self.inbox.callback(instance))
+                                     self.inbox.callback(instance), self.credentials)
             if actor.stopped or self._stopping:  # stopped (stop, redeploy, agent stop) while it was starting
                 raise ControlError(f"actor {actor.name!r} was stopped while its instances were starting")
         except BaseException:

@@ -24,6 +24,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from pi_edge.agent.lattice.connection import connect, send_now, subscriptions_live
+from pi_edge.agent.trust.credentials import Credentials
 
 log = logging.getLogger("pi_edge.lane")
 
@@ -71,13 +72,14 @@ class Lane:
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(job, self.loop))
 
     async def open(self, url: str, client_name: str, subscriptions: list[tuple[str, str]],
-                   on_message: MessageHandler) -> None:
-        """Connect to ``url`` and subscribe each (subject, queue group); returns once the server holds them."""
-        await self.run(self._open_on_lane(url, client_name, subscriptions, on_message))
+                   on_message: MessageHandler, credentials: Credentials | None = None) -> None:
+        """Connect to ``url`` (as ``credentials``, the agent's own) and subscribe each (subject, queue group);
+        returns once the server holds them."""
+        await self.run(self._open_on_lane(url, client_name, subscriptions, on_message, credentials))
 
     async def _open_on_lane(self, url: str, client_name: str, subscriptions: list[tuple[str, str]],
-                    on_message: MessageHandler) -> None:
-        self.nc = await connect(url, name=client_name, timeout=5.0, reconnect=True)
+                            on_message: MessageHandler, credentials: Credentials | None) -> None:
+        self.nc = await connect(url, name=client_name, timeout=5.0, reconnect=True, credentials=credentials)
         for subject, queue in subscriptions:
             self._subs.append(await self.nc.subscribe(subject, queue=queue, cb=on_message))
         await subscriptions_live(self.nc)

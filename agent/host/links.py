@@ -43,11 +43,6 @@ log = logging.getLogger("pi_edge.links")
 FILE = "links.json"
 
 
-def provider_instance(host: str) -> str:
-    """The name a host's own display provider is reachable by."""
-    return f"{host}-display"
-
-
 class ProviderSlot:
     """What an actor's imports call: the local provider, or a linked one, swappable at any time.
 

@@ -47,6 +47,7 @@ from pi_edge.agent.errors import (
 from pi_edge.agent.hub.http import MAX_CONNECTIONS, HttpServer, ReadBody, Request, Response, one_line
 from pi_edge.agent.lattice import subjects
 from pi_edge.agent.lattice.client import LatticeClient
+from pi_edge.agent.trust.credentials import Credentials
 from pi_edge.agent.wasm.limits import Limits
 
 log = logging.getLogger("pi_edge.gateway")
@@ -71,7 +72,7 @@ class HttpGateway:
     def __init__(self, nc_url: str, lattice: str = subjects.DEFAULT_LATTICE, listen: str = "127.0.0.1",
                  port: int = 8080, timeout: float = 5.0, *, actor: str = DEFAULT_ACTOR,
                  max_body: int | None = None, idle_timeout: float = 30.0, read_timeout: float = 10.0,
-                 max_connections: int = MAX_CONNECTIONS) -> None:
+                 max_connections: int = MAX_CONNECTIONS, credentials: Credentials | None = None) -> None:
         try:
             subjects.check_token("lattice", lattice)
             subjects.check_token("actor", actor)
@@ -86,7 +87,7 @@ class HttpGateway:
         self.actor = actor
         # reconnect=True: the gateway outlives hub hiccups; /healthz says 503 meanwhile.
         self._client = LatticeClient(nc_url, lattice, timeout=timeout, name="pi-edge-gateway", reconnect=True,
-                                     connect_timeout=3.0)
+                                     connect_timeout=3.0, credentials=credentials)
         self._http = HttpServer(self._respond, listen, port, access_log=log, idle_timeout=idle_timeout,
                                 read_timeout=read_timeout, max_connections=max_connections,
                                 max_body=Limits().max_message_bytes if max_body is None else max_body)

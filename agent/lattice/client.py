@@ -33,7 +33,9 @@ from nats.aio.subscription import Subscription
 
 from pi_edge.agent.display.screen import Screen
 from pi_edge.agent.errors import (
+    AccessRefusedError,
     ActorReplyError,
+    HostUnreachableError,
     LatticeError,
     NoResponderError,
     PiEdgeError,
@@ -46,6 +48,7 @@ from pi_edge.agent.lattice.events import DEPLOY, LOG
 from pi_edge.agent.lattice.link_store import read_links, write_link
 from pi_edge.agent.lattice.replies import HOST_HEADER, RETRY_HEADER, failure, with_deadline
 from pi_edge.agent.lattice.store import ComponentStore
+from pi_edge.agent.trust.credentials import Credentials
 from pi_edge.agent.wasm.targets import Target
 
 log = logging.getLogger("pi_edge.lattice")
@@ -167,6 +170,17 @@ async def broadcast(nc: Client, subject: str, body: bytes, headers: dict[str, st
 
     await collect(nc, subject, body, headers, timeout, on_reply, done=lambda: expect <= answers.keys())
     return answers
+
+
+def unreachable_since(host: HostInfo) -> str:
+    """``host 'pi-01' is unreachable since 12:03:04 (43 s ago; Stale Connection)``, from the hub's answer."""
+    since = host.get("since")
+    when = "for a while"
+    if isinstance(since, (int, float)):
+        when = (f"since {time.strftime('%H:%M:%S', time.localtime(since))} "
+                f"({max(0.0, time.time() - since):.0f} s ago")
+        when += f"; {host['reason']})" if host.get("reason") else ")"
+    return f"host {host.get('name')!r} is unreachable {when}"
 
 
 def ping_window(timeout: float) -> float:
@@ -292,8 +306,13 @@ class LatticeClient:
     """
 
     def __init__(self, url: str = DEFAULT_URL, lattice: str = subjects.DEFAULT_LATTICE, *, timeout: float = 5.0,
-                 name: str = "pi-edge-cli", reconnect: bool = False, connect_timeout: float | None = None) -> None:
+                 name: str = "pi-edge-cli", reconnect: bool = False, connect_timeout: float | None = None,
+                 credentials: Credentials | None = None, anonymous_if_refused: bool = False) -> None:
         self.url = url
+        self.credentials = credentials
+        #: The credentials were a guess (the hub's operator.creds found on this machine): a server that does
+        #: not know them (a Pi's own) is tried without any.
+        self.anonymous_if_refused = anonymous_if_refused
         self.lattice = lattice
         self.timeout = timeout
         self.name = name
@@ -303,7 +322,14 @@ class LatticeClient:
 
     async def open(self) -> LatticeClient:
         """Connect; LatticeUnreachableError says where and what to check."""
-        self._nc = await connect(self.url, name=self.name, timeout=self.connect_timeout, reconnect=self.reconnect)
+        try:
+            self._nc = await connect(self.url, name=self.name, timeout=self.connect_timeout,
+                                     reconnect=self.reconnect, credentials=self.credentials)
+        except AccessRefusedError:
+            if not (self.anonymous_if_refused and self.credentials is not None):
+                raise
+            self._nc = await connect(self.url, name=self.name, timeout=self.connect_timeout,
+                                     reconnect=self.reconnect)
         return self
 
     async def close(self) -> None:
@@ -333,9 +359,39 @@ class LatticeClient:
 
     async def send(self, actor: str, body: bytes, headers: dict[str, str] | None = None, *,
                    host: str | None = None) -> Reply:
-        """A message to ``actor`` on any one host that runs it, or on ``host`` only."""
+        """A message to ``actor`` on any one host that runs it, or on ``host`` only.
+
+        When nothing serves it, the hub is asked whether it lost that host's (or
+        every) link: HostUnreachableError then says since when, at once, instead
+        of a bare "no responders" or a wait for the whole timeout.
+        """
         subject, what = subjects.actor_target(self.lattice, actor, host)
-        return await request(self._conn, subject, body, headers, self.timeout, what=what)
+        try:
+            return await request(self._conn, subject, body, headers, self.timeout, what=what)
+        except (NoResponderError, RequestTimeoutError) as exc:
+            raise await self._unreachable(host, exc) from None
+
+    async def _unreachable(self, host: str | None, failure: LatticeError) -> LatticeError:
+        """``failure``, or what the hub knows of why: the host (or hosts) whose link it lost."""
+        lost = [h for h in await self.hub_hosts() or [] if h.get("state") == "unreachable"
+                and (host is None or h.get("name") == host)]
+        if not lost:
+            return failure
+        said = "; ".join(unreachable_since(h) for h in lost)
+        delivered = "nothing was delivered" if isinstance(failure, NoResponderError) else "no answer came"
+        if host is not None:
+            return HostUnreachableError(f"{said}: {delivered}")
+        return HostUnreachableError(f"{failure}; the hub lost the link of {said}")
+
+    async def hub_hosts(self) -> list[HostInfo] | None:
+        """Every enrolled host as the hub sees its link (``state`` up or unreachable, ``since``, ``reason``);
+        None if no hub answers (a Pi's own server, a hub of an older pi-edge)."""
+        try:
+            reply = await request(self._conn, subjects.hub_service(self.lattice, "hosts"), b"", None,
+                                  min(self.timeout, 0.5), what="the hub")
+            return [dict(h) for h in json.loads(reply.body)["hosts"]]
+        except (LatticeError, ValueError, KeyError, TypeError):
+            return None
 
     async def send_all(self, actor: str, body: bytes, headers: dict[str, str] | None = None) -> Broadcast:
         """Ping, then one message on the broadcast subject; every host that runs ``actor`` answers."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from typing import Any
 
 import nats.errors
@@ -16,14 +17,25 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from pi_edge.agent.errors import LatticeUnreachableError
+from pi_edge.agent.errors import AccessRefusedError, LatticeUnreachableError
+from pi_edge.agent.trust.credentials import Credentials
 
 log = logging.getLogger("pi_edge.lattice")
 
 
-async def connect(url: str, name: str, timeout: float = 3.0, reconnect: bool = False) -> Client:
-    """Connect, failing fast with a sentence; ``reconnect`` keeps a long-lived link alive."""
+async def connect(url: str, name: str, timeout: float = 3.0, reconnect: bool = False,
+                  credentials: Credentials | None = None, inbox_prefix: str | None = None) -> Client:
+    """Connect, failing fast with a sentence; ``reconnect`` keeps a long-lived link alive.
+
+    ``credentials`` prove who this client is (its nkey signs the server's
+    challenge: the seed itself is never sent); ``inbox_prefix`` is where its
+    replies come back (a Pi's own, see ``subjects.inbox_prefix``).
+    """
+    refused: list[str] = []
+
     async def quiet(exc: Exception) -> None:
+        if "authorization violation" in str(exc).lower():
+            refused.append(str(exc))
         log.debug("nats client %s: %s", name, exc)
 
     async def back() -> None:
@@ -36,6 +48,13 @@ async def connect(url: str, name: str, timeout: float = 3.0, reconnect: bool = F
     nc = Client()
     # nats-py annotates these two as int; they are seconds, and fractions work.
     seconds: dict[str, Any] = {"connect_timeout": timeout, "reconnect_time_wait": 0.5}
+    extra: dict[str, Any] = {}
+    if credentials is not None:
+        extra["nkeys_seed_str"] = credentials.seed
+        if credentials.ca_pem and url.startswith("tls://"):
+            extra["tls"] = ssl.create_default_context(cadata=credentials.ca_pem)
+    if inbox_prefix is not None:
+        extra["inbox_prefix"] = inbox_prefix
     # nats-py treats max_reconnect_attempts=0 as "unlimited" while picking the first
     # server, so a one-shot client allows one retry, and the first connection of any
     # client is bounded: reconnecting forever is for links that were once up.
@@ -48,11 +67,21 @@ async def connect(url: str, name: str, timeout: float = 3.0, reconnect: bool = F
         reconnected_cb=back,
         disconnected_cb=lost,
         **seconds,
+        **extra,
     )
     try:
         await asyncio.wait_for(attempt, timeout=2 * timeout + 1)
         return nc
-    except (TimeoutError, OSError, nats.errors.NoServersError) as exc:
+    except (TimeoutError, OSError, nats.errors.Error) as exc:
+        if refused or "authorization violation" in str(exc).lower():
+            who = f"as {credentials.role} {credentials.name!r}" if credentials else "without credentials"
+            raise AccessRefusedError(
+                f"the lattice at {url} refused this client {who} (Authorization Violation): laptop commands use the "
+                "operator.creds 'pi-edge hub' wrote (--creds FILE or PI_EDGE_CREDS; found in the hub's state "
+                "directory by default), and a Pi's key is only for its leaf link"
+            ) from None
+        if isinstance(exc, nats.errors.Error) and not isinstance(exc, nats.errors.NoServersError):
+            raise
         raise LatticeUnreachableError(
             f"cannot reach the lattice at {url}: {str(exc) or 'no connection within the timeout'}; is 'pi-edge hub' "
             "(or the agent's server) running there?"

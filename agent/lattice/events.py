@@ -35,9 +35,12 @@ ACTOR_SCALED = "actor-scaled"
 DEPLOY = "deploy"
 #: The host's new log lines, published only while someone follows them (``pi-edge logs -f``).
 LOG = "log"
-#: Every kind a host publishes, for followers that filter by kind.
+#: Published by the hub, not the host: the host's leaf link to the hub was lost, and is back.
+HOST_UNREACHABLE = "host-unreachable"
+HOST_BACK = "host-back"
+#: Every kind a host (or the hub, about a host) publishes, for followers that filter by kind.
 KINDS = (HOST_STARTED, HOST_STOPPED, HEARTBEAT, ACTOR_STARTED, ACTOR_STOPPED, ACTOR_SCALED, ACTOR_FAILED,
-         ACTOR_REFUSED, PROVIDER_HEALTH, FRAME, STATE_DAMAGED, DEPLOY, LOG)
+         ACTOR_REFUSED, PROVIDER_HEALTH, FRAME, STATE_DAMAGED, DEPLOY, LOG, HOST_UNREACHABLE, HOST_BACK)
 
 
 def envelope(kind: str, host: str, host_id: str, data: dict[str, Any]) -> bytes:

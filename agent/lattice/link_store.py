@@ -12,9 +12,10 @@ from nats.aio.client import Client
 from nats.js.kv import KeyValue
 
 from pi_edge.agent.errors import StoreError
-from pi_edge.agent.lattice.server_config import JETSTREAM_DOMAIN
+from pi_edge.agent.lattice.stream_reads import live_keys
+from pi_edge.agent.lattice.subjects import JETSTREAM_DOMAIN, LINKS_BUCKET
 
-LINKS_BUCKET = "pi-edge-links"
+__all__ = ["LINKS_BUCKET", "read_links", "write_link"]
 
 
 async def _links_bucket(nc: Client, create: bool) -> KeyValue:
@@ -28,24 +29,20 @@ async def _links_bucket(nc: Client, create: bool) -> KeyValue:
 
 
 async def read_links(nc: Client) -> dict[str, str]:
-    """Every link in the lattice: actor -> provider instance."""
+    """Every link in the lattice: actor -> provider.
+
+    Read key by key through the stream (a Pi may not create the consumer nats-py's ``keys()`` needs).
+    """
     try:
-        kv = await _links_bucket(nc, create=False)
+        await _links_bucket(nc, create=False)
     except nats.js.errors.NotFoundError:  # not created yet: no link was ever made
         return {}
+    js = nc.jetstream(domain=JETSTREAM_DOMAIN, timeout=5)
     try:
-        keys = await kv.keys()
-    except nats.js.errors.NoKeysError:
-        return {}
-    links = {}
-    for key in keys:
-        try:
-            entry = await kv.get(key)
-        except nats.js.errors.KeyNotFoundError:  # deleted since keys() was read
-            continue
-        if entry.value:
-            links[key] = entry.value.decode()
-    return links
+        entries = await live_keys(js, LINKS_BUCKET)
+    except (nats.errors.NoRespondersError, nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError):
+        raise StoreError("the hub's link store stopped answering while its links were read") from None
+    return {key: value.decode() for key, value in entries.items() if value}
 
 
 async def write_link(nc: Client, actor: str, provider: str | None) -> str | None:

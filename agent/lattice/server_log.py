@@ -13,7 +13,14 @@ from dataclasses import dataclass
 
 _LISTEN = re.compile(r"Listening for (client|leafnode) connections on (\S+):(\d+)")
 _READY = "Server is ready"
-_LEAF_UP = "Leafnode connection created"
+_LEAF_CREATED = "Leafnode connection created"
+# The link is up only once the hub has accepted the leaf's key: a refused leaf logs "created" too, a few ms
+# before the refusal.  After acceptance both sides exchange their JetStream domains (every pi-edge hub runs
+# JetStream), so that line is the one that says the link is up.
+_LEAF_UP = "JetStream using domains"
+_RELOADED = "Reloaded server configuration"
+_RELOAD_FAILED = re.compile(r"Failed to reload server configuration: (.*)$")
+_STALE = "Stale Connection"
 _LEAF_DOWN = "Leafnode connection closed"
 _LEAF_REFUSED = "Leafnode Error 'Authorization Violation'"
 # Two leaf servers with one server_name (two agents with one --name): the hub keeps the newer link and
@@ -40,13 +47,30 @@ class Ready:
 
 
 @dataclass(frozen=True)
+class LeafCreated:
+    """A leaf link was opened; whether the hub accepts it is not known yet."""
+
+
+@dataclass(frozen=True)
 class LeafUp:
-    """A leaf link came up (on either side)."""
+    """A leaf link is up: the hub accepted it."""
 
 
 @dataclass(frozen=True)
 class LeafDown:
-    """A leaf link closed."""
+    """A leaf link closed; ``stale`` when the other side stopped answering pings (a cut wire)."""
+    stale: bool = False
+
+
+@dataclass(frozen=True)
+class Reloaded:
+    """The server applied its configuration file again."""
+
+
+@dataclass(frozen=True)
+class ReloadFailed:
+    """The server kept its old configuration: ``message`` says why."""
+    message: str
 
 
 @dataclass(frozen=True)
@@ -71,7 +95,8 @@ class ServerError:
     message: str
 
 
-Meaning = Listening | Ready | LeafUp | LeafDown | LeafRefused | LeafNameClash | HubNameClash | ServerError
+Meaning = (Listening | Ready | LeafCreated | LeafUp | LeafDown | LeafRefused | LeafNameClash | HubNameClash
+           | Reloaded | ReloadFailed | ServerError)
 
 
 def meaning(line: str) -> Meaning | None:
@@ -80,8 +105,14 @@ def meaning(line: str) -> Meaning | None:
         return Listening(m.group(1), int(m.group(3)))
     if _READY in line:
         return Ready()
+    if _LEAF_CREATED in line:
+        return LeafCreated()
     if _LEAF_UP in line:
         return LeafUp()
+    if _RELOADED in line:
+        return Reloaded()
+    if m := _RELOAD_FAILED.search(line):
+        return ReloadFailed(m.group(1))
     # Before the hub's side: the leaf's line holds the same words.
     if _LEAF_DUPLICATE in line:
         return LeafNameClash()
@@ -90,7 +121,7 @@ def meaning(line: str) -> Meaning | None:
     if _LEAF_REFUSED in line:
         return LeafRefused()
     if _LEAF_DOWN in line:
-        return LeafDown()
+        return LeafDown(stale=_STALE in line)
     if "[ERR]" in line or "[FTL]" in line:
         return ServerError(message(line))
     return None
@@ -100,6 +131,14 @@ def message(line: str) -> str:
     """A nats-server log line without its pid, time and level (or its config file's generated path)."""
     m = _LOG_LINE.search(line) or _CONFIG_ERROR.match(line)
     return m.group(1) if m else line
+
+
+_CONNECTION = re.compile(r"^\S+:\d+ - [a-z]+:\d+ - ")  # "10.0.0.2:40110 - lid:5 - ": differs at every retry
+
+
+def kind_of(message: str) -> str:
+    """A server message without what changes from one repeat to the next (address, connection id)."""
+    return _CONNECTION.sub("", message)
 
 
 def _is_error(line: str) -> bool:

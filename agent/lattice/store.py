@@ -32,14 +32,15 @@ from nats.aio.client import Client
 from nats.js.object_store import ObjectStore
 
 from pi_edge.agent.errors import StoreError
-from pi_edge.agent.lattice.server_config import JETSTREAM_DOMAIN
+from pi_edge.agent.lattice import subjects
+from pi_edge.agent.lattice.subjects import COMPONENT_BUCKET, JETSTREAM_DOMAIN
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
 log = logging.getLogger("pi_edge.store")
 
-BUCKET = "pi-edge-actors"
+BUCKET = COMPONENT_BUCKET
 
 
 def sha256(data: bytes) -> str:
@@ -134,7 +135,7 @@ class ComponentStore:
         tmp = into.with_name(f".{into.name}.tmp")
         try:
             try:
-                await self._stream_into(stream, f"$O.{BUCKET}.C.{nuid}", size, digest, tmp, on_progress)
+                await self._stream_into(stream, subjects.object_chunks(BUCKET, nuid), size, digest, tmp, on_progress)
                 await asyncio.to_thread(os.replace, tmp, into)
             except OSError as exc:
                 raise StoreError(f"cannot save component {digest[:12]}… in {into.parent}: "
@@ -145,7 +146,7 @@ class ComponentStore:
         return True
 
     async def _object_info(self, stream: str, digest: str) -> dict[str, object]:
-        meta = f"$O.{BUCKET}.M.{base64.urlsafe_b64encode(digest.encode()).decode()}"
+        meta = subjects.object_meta(BUCKET, base64.urlsafe_b64encode(digest.encode()).decode())
         try:
             msg = await self.js.get_last_msg(stream, meta)
         except nats.js.errors.NotFoundError:

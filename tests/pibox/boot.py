@@ -16,7 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.pibox.run import BOX_ENV, BoxError, run, say
+from tests.pibox.run import BOX_ENV, BoxError, run, say, stop_process
 
 #: What nspawn exits with when the box asks to be rebooted.
 REBOOT = 133
@@ -115,12 +115,7 @@ class Box:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             say("box: did not power off in time; stopping nspawn")
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            stop_process(self.proc)
         self.leader = 0
         for cgroup in self.cgroups:  # what nspawn and the box's systemd left, deepest first
             for folder in sorted((p for p in cgroup.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):

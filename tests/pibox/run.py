@@ -73,6 +73,16 @@ class ChrootMounts:
             run(["umount", target], check=False)
 
 
+def stop_process(proc: subprocess.Popen[bytes] | subprocess.Popen[str], grace: float = 30) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds; reaped either way."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def pids_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -25,7 +25,7 @@ from tests.pibox.boot import Box
 from tests.pibox.memory import UnitMemoryLimit
 from tests.pibox.report import Report
 from tests.pibox.rootfs import FreshCopy, cached_rootfs
-from tests.pibox.run import BoxError, ChrootMounts, in_chroot, run, say
+from tests.pibox.run import BoxError, ChrootMounts, in_chroot, run, say, stop_process
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 BUILD = CHECKOUT / ".build" / "pibox"
@@ -81,17 +81,19 @@ class Hub:
         return self
 
     @property
-    def credentials(self) -> Path:
-        return next(self.state.rglob("leaf.creds"))
+    def operator(self) -> Path:
+        """The laptop commands' credentials, which 'pi-edge hub' wrote into its state directory."""
+        return self.state / "operator.creds"
+
+    def enroll(self, name: str) -> Path:
+        """``name``'s own credentials, as the README has the laptop make them for each Pi."""
+        path = self.state / f"{name}.creds"
+        x86("hub", "enroll", name, "--state-dir", self.state, "-o", path, quiet=True)
+        return path
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            stop_process(self.proc)
 
 
 def x86(*args: str | Path, check: bool = True, quiet: bool = False) -> subprocess.CompletedProcess[str]:
@@ -201,7 +203,7 @@ class Session:
         python = shlex.join(in_chroot(root, "/opt/pi-edge/bin/python3"))
         started = time.monotonic()
         done = x86("compile", "builtin", "--key", key, "--target", "aarch64-unknown-linux-gnu", "--python", python,
-                   "--nats-url", self.hub.url, "--timeout", "60")
+                   "--nats-url", self.hub.url, "--creds", self.hub.operator, "--timeout", "60")
         self.report.number("the laptop compiles the built-in actor for aarch64 once (arm64 Python under qemu)",
                            f"{time.monotonic() - started:.0f} s; {done.stdout.strip().split(': ', 1)[-1]}")
 
@@ -209,10 +211,8 @@ class Session:
 
     def service_steps(self, root: Path) -> None:
         assert self.box is not None
-        if self.hub is not None:
-            shutil.copyfile(self.hub.credentials, root / "root" / "leaf.creds")
-        else:  # no laptop on the x86 box's private network: standalone, with credentials of its own
-            (root / "root" / "leaf.creds").write_text("")
+        if self.hub is not None:  # 'pi-edge hub enroll pi-01' on the laptop, the file copied to the Pi
+            shutil.copyfile(self.hub.enroll(self.name), root / "root" / f"{self.name}.creds")
         for step in readme.block("Raspberry Pi: run as a service"):
             command = step.command
             if "raspi-config" in command:
@@ -226,8 +226,8 @@ class Session:
             if command.startswith("sudoedit"):
                 self.edit_config(root)
                 continue
-            if "leaf.creds" in command and self.hub is None:
-                continue
+            if "/etc/pi-edge/hub.creds" in command and self.hub is None:
+                continue  # no laptop on the x86 box's private network: standalone, nothing to enrol in
             if "systemctl enable --now" in command:
                 self.start_agent(command)
                 continue
@@ -244,7 +244,7 @@ class Session:
         keys = {"name": f'"{self.name}"', "port": str(self.agent_port), "display": '"emulator"'}
         if self.hub is not None:
             keys |= {"hub": f'"nats-leaf://127.0.0.1:{self.hub.leaf_port}"',
-                     "hub_credentials": '"/etc/pi-edge/leaf.creds"', "trust_compiled": f'["{self.compiler_public}"]'}
+                     "hub_credentials": '"/etc/pi-edge/hub.creds"', "trust_compiled": f'["{self.compiler_public}"]'}
         text = path.read_text()
         for key, value in keys.items():
             text, n = re.subn(rf"^# {key} = .*$", f"{key} = {value}", text, count=1, flags=re.M)
@@ -300,7 +300,7 @@ class Session:
         """A message from the laptop (or, in the x86 box, from the box's own CLI); its round trip in ms."""
         assert self.box is not None
         if self.hub is not None:
-            out = x86("display", "--nats-url", self.hub.url, "--timeout", "30", text, quiet=True).stdout
+            out = x86("display", "--nats-url", self.hub.url, "--creds", self.hub.operator, "--timeout", "30", text, quiet=True).stdout
         else:
             out = self.box.run("/opt/pi-edge/bin/pi-edge", "display", "--nats-url", "nats://127.0.0.1:4222", "--timeout", "30", text,
                                quiet=True).stdout
@@ -317,7 +317,7 @@ class Session:
 
     def hub_sees_actor(self) -> bool:
         assert self.hub is not None
-        done = x86("hosts", "--nats-url", self.hub.url, check=False, quiet=True)
+        done = x86("hosts", "--nats-url", self.hub.url, "--creds", self.hub.operator, check=False, quiet=True)
         return done.returncode == 0 and any(line.startswith(f"{self.name} ") and "oled-text" in line
                                             for line in done.stdout.splitlines())
 
@@ -340,10 +340,11 @@ class Session:
         with self.report.check("snapshot") as d:
             png = self.work / "snapshot.png"
             if self.hub is not None:
-                x86("snapshot", "--nats-url", self.hub.url, "--host", self.name, "-o", png, "--scale", "4", quiet=True)
+                x86("snapshot", "--nats-url", self.hub.url, "--creds", self.hub.operator, "--host", self.name, "-o", png, "--scale", "4", quiet=True)
             else:
-                box.run("/opt/pi-edge/bin/pi-edge", "snapshot", "--nats-url", "nats://127.0.0.1:4222", "-o", "/root/snap.png",
-                        quiet=True)
+                # control on the Pi itself takes the agent's own key (README, "Who can do what")
+                box.run("/opt/pi-edge/bin/pi-edge", "snapshot", "--nats-url", "nats://127.0.0.1:4222",
+                        "--creds", "/var/lib/pi-edge/agent.creds", "-o", "/root/snap.png", quiet=True)
                 shutil.copyfile(box.root / "root" / "snap.png", png)
             assert png.stat().st_size > 100
             d(f"{png} ({png.stat().st_size} bytes)")
