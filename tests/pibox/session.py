@@ -408,10 +408,12 @@ class Session:
 
     async def flood(self) -> tuple[float, int]:
         from pi_edge.agent.lattice.client import LatticeClient  # the laptop's own client
+        from pi_edge.agent.trust.credentials import Credentials
 
         assert self.hub is not None
         failures, sent = 0, 0
-        async with LatticeClient(self.hub.url, timeout=30) as laptop:
+        operator = Credentials.read(self.hub.operator)
+        async with LatticeClient(self.hub.url, timeout=30, credentials=operator) as laptop:
             async def worker() -> None:
                 nonlocal failures, sent
                 while sent < MESSAGES:
