@@ -412,7 +412,7 @@ class Session:
 
         assert self.hub is not None
         failures, sent = 0, 0
-        operator = Credentials.read(self.hub.operator)
+        operator = Credentials.read(self.hub.operator, role="operator")
         async with LatticeClient(self.hub.url, timeout=30, credentials=operator) as laptop:
             async def worker() -> None:
                 nonlocal failures, sent
